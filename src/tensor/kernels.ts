@@ -1,0 +1,152 @@
+// The kernel table: one interface, two implementations.
+// `native` is the C++ addon (native/), `ref` the plain TypeScript reference in
+// tensor/ref/ (the oracle the native kernels are tested against, and the
+// fallback when the addon is missing or RRT_KERNELS=ref is set).
+//
+// Conventions (STYLE lessons 2 and 5):
+//  - arguments are outputs first, then inputs, then sizes, then scalars;
+//  - shape letters: B batch, T tokens, S keys, D model dim, H/Hkv heads, Dh head dim,
+//    F FFN dim, V vocab, M/N/K matrix sizes; every array is row-major;
+//  - parameter gradients (dw, db, dtable, dk/dv) ACCUMULATE (+=); activation
+//    gradients (dx, dq, dgate, ...) are OVERWRITTEN;
+//  - bf16 and f16 data travel as Uint16Array bit patterns;
+//  - flags are 0/1 numbers.
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import * as ref from './ref/index.js';
+
+type F32 = Float32Array;
+type U16 = Uint16Array;
+type I32 = Int32Array;
+type Flag = 0 | 1;
+
+/** Activation codes shared by act_* and glu_* kernels. */
+export const Act = { silu: 0, geluTanh: 1, geluErf: 2, relu: 3 } as const;
+export type ActCode = (typeof Act)[keyof typeof Act];
+
+export interface Kernels {
+  // ---- GEMM and conversions (native/gemm) ----
+  /** C[M,N] (+)= op(A)·op(B). op(A) is [M,K], stored [K,M] when transA; op(B) is [K,N], stored [N,K] when transB. */
+  gemm_f32(c: F32, a: F32, b: F32, M: number, N: number, K: number, transA: Flag, transB: Flag, accumulate: Flag): void;
+  /** C[M,N] (+)= A[M,K]·W[N,K]ᵀ with W stored as bf16 (linear forward on bf16 weights; A stays fp32 for M ≤ 8). */
+  linear_bf16w(c: F32, a: F32, w: U16, M: number, N: number, K: number, accumulate: Flag): void;
+  /** C[M,N] = A[M,K]·B[N,K]ᵀ, both bf16, fp32 accumulation. */
+  gemm_bf16(c: F32, a: U16, b: U16, M: number, N: number, K: number): void;
+  f32_to_bf16(dst: U16, src: F32, n: number): void;
+  bf16_to_f32(dst: F32, src: U16, n: number): void;
+  f32_to_f16(dst: U16, src: F32, n: number): void;
+  f16_to_f32(dst: F32, src: U16, n: number): void;
+
+  // ---- elementwise (native/kernels/elementwise.cpp) ----
+  add_f32(out: F32, a: F32, b: F32, n: number): void;
+  mul_f32(out: F32, a: F32, b: F32, n: number): void;
+  /** out = a·s */
+  scale_f32(out: F32, a: F32, s: number, n: number): void;
+  /** y += alpha·x */
+  axpy_f32(y: F32, x: F32, alpha: number, n: number): void;
+  /** y[r,:] += b for each of `rows` rows of width N */
+  add_bias_f32(y: F32, b: F32, rows: number, N: number): void;
+  /** out[N] (+)= Σ_r x[r,:] */
+  sum_rows_f32(out: F32, x: F32, rows: number, N: number, accumulate: Flag): void;
+
+  // ---- norms (native/kernels/norm.cpp) ----
+  /** y = x·rstd·w (plusOne: ·(1+w), Gemma); rstd[rows] saved when non-null. */
+  rmsnorm_fwd_f32(y: F32, rstd: F32 | null, x: F32, w: F32, rows: number, D: number, eps: number, plusOne: Flag): void;
+  rmsnorm_bwd_f32(dx: F32, dw: F32 | null, dy: F32, x: F32, w: F32, rstd: F32, rows: number, D: number, plusOne: Flag): void;
+  /** y = (x−mean)·rstd·w + b; b may be null; mean/rstd saved when non-null. */
+  layernorm_fwd_f32(y: F32, mean: F32 | null, rstd: F32 | null, x: F32, w: F32, b: F32 | null, rows: number, D: number, eps: number): void;
+  layernorm_bwd_f32(dx: F32, dw: F32 | null, db: F32 | null, dy: F32, x: F32, w: F32, mean: F32, rstd: F32, rows: number, D: number): void;
+
+  // ---- rotary embeddings (native/kernels/rope.cpp) ----
+  /**
+   * In place on x[T,H,Dh]: rotate the first rotDim dims of every head by pos[t]·invFreq[i].
+   * interleaved=0 pairs (i, i+rotDim/2) (HF rotate_half: Llama, Gemma, Qwen2, GPT-NeoX);
+   * interleaved=1 pairs (2i, 2i+1) (Meta/llama2.c/GGUF layout). inverse=1 rotates by −θ (the backward pass).
+   */
+  rope_f32(x: F32, pos: I32, invFreq: F32, T: number, H: number, Dh: number, rotDim: number, interleaved: Flag, inverse: Flag): void;
+
+  // ---- activations (native/kernels/activation.cpp) ----
+  act_fwd_f32(y: F32, x: F32, n: number, act: ActCode): void;
+  act_bwd_f32(dx: F32, dy: F32, x: F32, n: number, act: ActCode): void;
+  /** out = act(gate)·up (SwiGLU with silu, GeGLU with gelu) */
+  glu_fwd_f32(out: F32, gate: F32, up: F32, n: number, act: ActCode): void;
+  glu_bwd_f32(dgate: F32, dup: F32, dout: F32, gate: F32, up: F32, n: number, act: ActCode): void;
+
+  // ---- softmax (native/kernels/softmax.cpp) ----
+  softmax_fwd_f32(y: F32, x: F32, rows: number, cols: number): void;
+  softmax_bwd_f32(dx: F32, dy: F32, y: F32, rows: number, cols: number): void;
+
+  // ---- embedding (native/kernels/embedding.cpp); ids outside [0,V) throw RangeError ----
+  embedding_fwd_f32(out: F32, table: F32, ids: I32, T: number, V: number, D: number): void;
+  embedding_fwd_bf16(out: F32, table: U16, ids: I32, T: number, V: number, D: number): void;
+  embedding_bwd_f32(dtable: F32, dout: F32, ids: I32, T: number, V: number, D: number): void;
+
+  // ---- losses (native/kernels/loss.cpp) ----
+  /**
+   * Fused log-softmax cross-entropy. loss[r] = −log softmax(logits[r])[targets[r]] (0 where target == ignoreIndex);
+   * when dlogits is non-null it is overwritten with gradScale·(softmax − onehot) (0 rows where ignored).
+   */
+  cross_entropy_f32(loss: F32, dlogits: F32 | null, logits: F32, targets: I32, rows: number, V: number, ignoreIndex: number, gradScale: number): void;
+  /**
+   * Forward KL(teacher ‖ student) at temperature τ per row: Σ p_t·(log p_t − log p_s), p = softmax(z/τ).
+   * dlogits (w.r.t. student logits) = gradScale·(p_s − p_t)/τ, overwritten, when non-null.
+   */
+  kl_div_f32(loss: F32, dlogits: F32 | null, student: F32, teacher: F32, rows: number, V: number, temperature: number, gradScale: number): void;
+
+  // ---- attention (native/kernels/attention.cpp) ----
+  /**
+   * Causal attention with grouped-query heads over a key/value cache, flash-style (no T×S matrix).
+   * q[T,H,Dh]; k,v[S,Hkv,Dh] hold keys for absolute positions 0..S−1; query t sits at position pos0+t
+   * and attends keys 0..pos0+t (pos0+T ≤ S). Head h reads kv head h/(H/Hkv). lse[H,T] (log-sum-exp of
+   * the scaled scores) is saved when non-null, for the backward pass.
+   */
+  attention_fwd_f32(out: F32, lse: F32 | null, q: F32, k: F32, v: F32, T: number, S: number, H: number, Hkv: number, Dh: number, pos0: number, scale: number): void;
+  /** dq overwritten; dk, dv accumulated. */
+  attention_bwd_f32(dq: F32, dk: F32, dv: F32, dout: F32, q: F32, k: F32, v: F32, out: F32, lse: F32, T: number, S: number, H: number, Hkv: number, Dh: number, pos0: number, scale: number): void;
+
+  // ---- optimizer (native/kernels/adamw.cpp) ----
+  /** One AdamW step (decoupled weight decay, bias-corrected with `step` ≥ 1), in place on param, m, v. */
+  adamw_f32(param: F32, grad: F32, m: F32, v: F32, n: number, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number): void;
+}
+
+export interface NativeAddon extends Kernels {
+  set_threads(n: number): void;
+  get_threads(): number;
+  isa_info(): { best: string; active: string };
+  set_isa(name: 'scalar' | 'avx2' | 'avx512' | 'avx512bf16'): void;
+}
+
+const addonPath = fileURLToPath(new URL('../../build/Release/rrt.node', import.meta.url));
+
+function loadNative(): NativeAddon | null {
+  if (!existsSync(addonPath)) return null;
+  const require = createRequire(import.meta.url);
+  const addon = require(addonPath) as NativeAddon;
+  const threads = process.env.RRT_THREADS;
+  if (threads !== undefined && threads !== '') {
+    const n = Number(threads);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`RRT_THREADS must be a positive integer, got '${threads}'`);
+    addon.set_threads(n);
+  }
+  return addon;
+}
+
+/** The C++ addon, or null when it was not built. */
+export const native: NativeAddon | null = loadNative();
+
+/** The plain TypeScript reference kernels. */
+export const reference: Kernels = ref;
+
+/** The kernels ops dispatch to: native unless RRT_KERNELS=ref or the addon is missing. */
+export const kernels: Kernels = process.env.RRT_KERNELS === 'ref' || native === null ? reference : native;
+
+/** Set the number of compute threads (also settable with RRT_THREADS). */
+export function setThreads(n: number): void {
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`threads must be a positive integer, got ${n}`);
+  native?.set_threads(n);
+}
+
+export function getThreads(): number {
+  return native ? native.get_threads() : 1;
+}

@@ -1,0 +1,72 @@
+// Shared test helpers: seeded random data and comparisons that print evidence.
+import assert from 'node:assert/strict';
+
+/** Deterministic PRNG (mulberry32). */
+export function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** n standard-normal floats (Box-Muller), times `scale`. */
+export function randn(n: number, seed = 1, scale = 1): Float32Array {
+  const r = rng(seed);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const u = Math.max(r(), 1e-12), v = r();
+    out[i] = scale * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+  }
+  return out;
+}
+
+/** n uniform floats in [lo, hi). */
+export function randu(n: number, seed = 1, lo = -1, hi = 1): Float32Array {
+  const r = rng(seed);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = lo + (hi - lo) * r();
+  return out;
+}
+
+/** n ints in [0, hi). */
+export function randint(n: number, hi: number, seed = 1): Int32Array {
+  const r = rng(seed);
+  const out = new Int32Array(n);
+  for (let i = 0; i < n; i++) out[i] = Math.floor(r() * hi);
+  return out;
+}
+
+export interface CloseOptions {
+  /** max|Δ| allowed, relative to max|expected| (default 1e-5) */
+  rel?: number;
+  /** absolute floor added to the allowed error (default 0) */
+  abs?: number;
+  label?: string;
+}
+
+/** Asserts max|a−b| ≤ rel·max|b| + abs; on failure prints the worst mismatches with indices. */
+export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, opts: CloseOptions = {}): void {
+  const { rel = 1e-5, abs = 0, label = '' } = opts;
+  assert.equal(actual.length, expected.length, `${label}: length ${actual.length} vs expected ${expected.length}`);
+  let maxRef = 0;
+  for (let i = 0; i < expected.length; i++) maxRef = Math.max(maxRef, Math.abs(expected[i]));
+  const tol = rel * maxRef + abs;
+  let maxErr = 0;
+  const bad: number[] = [];
+  for (let i = 0; i < expected.length; i++) {
+    const e = Math.abs(actual[i] - expected[i]);
+    if (!(e <= tol)) bad.push(i); // catches NaN too
+    if (e > maxErr || Number.isNaN(e)) maxErr = Number.isNaN(e) ? NaN : e;
+  }
+  if (bad.length > 0) {
+    const show = bad.slice(0, 5).map((i) => `[${i}] got ${actual[i]} expected ${expected[i]}`).join('; ');
+    assert.fail(`${label}: ${bad.length}/${expected.length} values off; max|Δ| ${maxErr} > tol ${tol} (max|ref| ${maxRef}). ${show}`);
+  }
+}
+
+/** Sizes every kernel test covers (odd ones included). */
+export const ODD_SIZES = [1, 7, 33, 1000] as const;
