@@ -1,0 +1,69 @@
+// rrt info MODEL: architecture, parameters (embedding / non-embedding), dtype, size on disk.
+import type { Command } from 'commander';
+import { openModelSource, BUNDLED_MODEL } from '../../models/load.js';
+import { countParameters } from '../../models/params.js';
+import { native } from '../../tensor/kernels.js';
+import { humanBytes, humanCount } from '../options.js';
+import { statSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+function bytesOnDisk(path: string): number {
+  const st = statSync(path);
+  if (!st.isDirectory()) return st.size;
+  return readdirSync(path).reduce((n, f) => n + (statSync(join(path, f)).isFile() ? statSync(join(path, f)).size : 0), 0);
+}
+
+export function registerInfo(program: Command): void {
+  program
+    .command('info')
+    .description('show a model\'s architecture, parameter counts, dtype and size')
+    .argument('[model]', 'HF model directory, .gguf file or llama2.c .bin', BUNDLED_MODEL)
+    .option('--tokenizer <path>', 'tokenizer for llama2.c models')
+    .option('--json', 'print one JSON object')
+    .option('--cpu', 'also show the CPU features and the kernels chosen for them')
+    .action((model: string, o: { tokenizer?: string; json?: boolean; cpu?: boolean }) => {
+      const { format, config: c, source } = openModelSource(model, o);
+      try {
+        const params = countParameters(c, source);
+        const dtypes: Record<string, number> = {};
+        for (const n of source.names()) dtypes[source.info(n).dtype] = (dtypes[source.info(n).dtype] ?? 0) + 1;
+        const info = {
+          path: model,
+          format,
+          architecture: c.arch,
+          layers: c.nLayers,
+          hidden: c.hidden,
+          intermediate: c.intermediate,
+          heads: c.nHeads,
+          kvHeads: c.nKvHeads,
+          headDim: c.headDim,
+          vocab: c.vocabSize,
+          context: c.maxPositions,
+          tiedEmbeddings: c.tiedHead,
+          parameters: params,
+          dtypes,
+          bytesOnDisk: bytesOnDisk(model),
+          ...(o.cpu ? { cpu: native ? native.isa_info() : { best: 'none', active: 'reference (TypeScript)' } } : {}),
+        };
+        if (o.json) {
+          process.stdout.write(JSON.stringify(info) + '\n');
+          return;
+        }
+        const rows: [string, string][] = [
+          ['model', model],
+          ['format', format],
+          ['architecture', `${c.arch} (${c.nLayers} layers, d ${c.hidden}, ffn ${c.intermediate}, ${c.nHeads} heads / ${c.nKvHeads} kv, head dim ${c.headDim})`],
+          ['vocabulary', `${c.vocabSize}${c.tiedHead ? ' (tied head)' : ''}`],
+          ['context', String(c.maxPositions)],
+          ['parameters', `${humanCount(params.total)} total: ${humanCount(params.embedding)} embedding, ${humanCount(params.nonEmbedding)} non-embedding`],
+          ['dtype', Object.entries(dtypes).map(([d, n]) => `${d} (${n} tensors)`).join(', ')],
+          ['size on disk', humanBytes(info.bytesOnDisk)],
+        ];
+        if (info.cpu) rows.push(['cpu', `best ${info.cpu.best}, active ${info.cpu.active}`]);
+        const w = Math.max(...rows.map((r) => r[0].length));
+        for (const [k, v] of rows) process.stdout.write(`${k.padEnd(w)}  ${v}\n`);
+      } finally {
+        source.close();
+      }
+    });
+}

@@ -1,0 +1,41 @@
+// The rrt command line: parses options, prints, shows progress; the work lives in the library.
+// Errors from the library are typed (errors.ts): they print as one `error:` line; anything
+// else is a bug and prints its stack.
+import { Command, CommanderError } from 'commander';
+import { RrtError } from '../errors.js';
+import { registerGenerate } from './commands/generate.js';
+import { registerInfo } from './commands/info.js';
+import { registerLogits } from './commands/logits.js';
+
+export function buildProgram(): Command {
+  const program = new Command('rrt')
+    .description('Relaxed Recursive Transformers for Node.js: convert, train and serve looped LLMs on CPU')
+    .version('0.1.0')
+    .showHelpAfterError()
+    .exitOverride();
+  registerInfo(program);
+  registerLogits(program);
+  registerGenerate(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv);
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode;
+    if (e instanceof RrtError) {
+      process.stderr.write(`error: ${e.message}\n`);
+      return 1;
+    }
+    if (e instanceof RangeError || e instanceof TypeError) {
+      // argument checks of the native layer and ops
+      process.stderr.write(`error: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+process.exitCode = await main(process.argv);

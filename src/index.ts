@@ -1,0 +1,28 @@
+// rrt's public API (STYLE lesson 9): one entry, explicit groups.
+
+// ---- errors ----
+export { RrtError, FormatError, ConfigError, ShapeError, InputError } from './errors.js';
+
+// ---- models: load, run, generate ----
+export {
+  loadModel,
+  openModelSource,
+  BUNDLED_MODEL,
+  Decoder,
+  KvCache,
+  generateIds,
+  Sampler,
+  argmax,
+  countParameters,
+  configFromHf,
+  loadWeights,
+  namedTensors,
+} from './models/index.js';
+export type { LoadedModel, LoadOptions, ModelConfig, ForwardOptions, ForwardResult, GenerateOptions, SamplingOptions, Weights, Layer, Linear, Norm, Lora, ParameterCount } from './models/index.js';
+
+// ---- tensor: tensors, autograd, ops, kernels ----
+export { Tensor, backward, noGrad, zeroGrad, ops, kernels, native, setThreads, getThreads } from './tensor/index.js';
+export type { DType, Kernels } from './tensor/index.js';
+
+// ---- formats: checkpoints and tokenizers ----
+export * from './formats/index.js';

@@ -1,0 +1,172 @@
+// The one decoder forward pass (STYLE lesson 8), for every architecture profile
+// and, through shared weight tensors, for recursive models. Reads like llama2.c's
+// forward: embed → per layer (norm, q/k/v, rotary, attention, out-proj, residual,
+// norm, MLP, residual) → final norm → LM head. Shapes: B sequences × T tokens,
+// N = B·T rows, D model dim, H/Hkv heads, Dh head dim, V vocab.
+import { InputError } from '../errors.js';
+import { Act } from '../tensor/kernels.js';
+import { kernels } from '../tensor/kernels.js';
+import * as ops from '../tensor/ops/index.js';
+import { Tensor } from '../tensor/tensor.js';
+import { type ModelConfig, ropeInvFreq } from './config.js';
+import type { KvCache } from './kv-cache.js';
+import type { Layer, Linear, Norm, Weights } from './weights.js';
+
+export interface ForwardOptions {
+  /** one cache per sequence: the new tokens attend to it and are appended to it */
+  caches?: KvCache[];
+  /** also return the residual stream after the embedding and after each layer (HF's hidden_states) */
+  hiddenStates?: boolean;
+  /** logits for the last position of each sequence only */
+  lastOnly?: boolean;
+}
+
+export interface ForwardResult {
+  /** [B, T, V], or [B, 1, V] with lastOnly */
+  logits: Tensor;
+  /** with hiddenStates: L+1 tensors [N, D]; the last one after the final norm, as transformers returns it */
+  hidden: Tensor[];
+}
+
+export class Decoder {
+  private readonly rope: ops.RopeSpec | null;
+  private readonly qkvCols: [Int32Array, Int32Array, Int32Array] | null;
+
+  constructor(readonly config: ModelConfig, readonly weights: Weights) {
+    this.rope = config.rotaryDim > 0 ? { invFreq: ropeInvFreq(config), rotDim: config.rotaryDim, interleaved: config.ropeInterleaved } : null;
+    this.qkvCols = config.qkvLayout === 'separate' ? null : fusedQkvColumns(config);
+  }
+
+  get nLayers(): number {
+    return this.weights.layers.length;
+  }
+
+  forward(ids: Int32Array, B: number, T: number, opts: ForwardOptions = {}): ForwardResult {
+    const cfg = this.config;
+    const N = B * T;
+    if (ids.length !== N) throw new InputError('bad_option', `forward: ${ids.length} ids for ${B} sequences of ${T} tokens`);
+    for (let i = 0; i < N; i++)
+      if (!(ids[i] >= 0 && ids[i] < cfg.vocabSize)) throw new InputError('token_out_of_range', `token id ${ids[i]} at position ${i} is outside the vocabulary [0, ${cfg.vocabSize})`);
+    const caches = opts.caches;
+    if (caches && caches.length !== B) throw new InputError('bad_option', `forward: ${caches.length} caches for ${B} sequences`);
+    const pos = new Int32Array(N);
+    for (let b = 0; b < B; b++) {
+      const start = caches ? caches[b].length : 0;
+      if (start + T > cfg.maxPositions)
+        throw new InputError('context_overflow', `sequence ${b} would reach ${start + T} tokens, past the model's context of ${cfg.maxPositions}`);
+      for (let t = 0; t < T; t++) pos[b * T + t] = start + t;
+    }
+
+    // token (and learned position) embeddings: [N, D]
+    let x = ops.embedding(this.weights.embed, ids);
+    if (cfg.embedScale !== 1) x = ops.scale(x, cfg.embedScale);
+    if (this.weights.pos) x = ops.add(x, ops.embedding(this.weights.pos, pos));
+    const hidden: Tensor[] = opts.hiddenStates ? [x] : [];
+
+    this.weights.layers.forEach((layer, l) => {
+      x = this.layer(layer, l, x, pos, B, T, caches);
+      if (opts.hiddenStates && l < this.weights.layers.length - 1) hidden.push(x);
+    });
+    if (caches) for (const c of caches) c.advance(T);
+
+    x = this.norm(this.weights.finalNorm, x);
+    if (opts.hiddenStates) hidden.push(x);
+    if (opts.lastOnly && T > 1) {
+      const last = new Int32Array(B);
+      for (let b = 0; b < B; b++) last[b] = b * T + T - 1;
+      x = ops.gatherRows(x, last);
+    }
+    const logits = ops.linear(x, this.weights.head);
+    return { logits: ops.reshape(logits, [B, opts.lastOnly ? 1 : T, cfg.vocabSize]), hidden };
+  }
+
+  /** One transformer block; x [N, D] → [N, D]. */
+  layer(layer: Layer, l: number, x: Tensor, pos: Int32Array, B: number, T: number, caches?: KvCache[]): Tensor {
+    const cfg = this.config;
+    const N = B * T;
+    const { nHeads: H, nKvHeads: Hkv, headDim: Dh } = cfg;
+
+    // attention: norm, q/k/v [N, H|Hkv, Dh], rotary, causal attention, output projection
+    const h = this.norm(layer.attnNorm, x);
+    let q: Tensor, k: Tensor, v: Tensor;
+    if (this.qkvCols) {
+      const qkv = linearWithLora(layer.proj.qkv!, h);
+      q = ops.reshape(ops.gatherCols(qkv, this.qkvCols[0]), [N, H, Dh]);
+      k = ops.reshape(ops.gatherCols(qkv, this.qkvCols[1]), [N, Hkv, Dh]);
+      v = ops.reshape(ops.gatherCols(qkv, this.qkvCols[2]), [N, Hkv, Dh]);
+    } else {
+      q = ops.reshape(linearWithLora(layer.proj.q!, h), [N, H, Dh]);
+      k = ops.reshape(linearWithLora(layer.proj.k!, h), [N, Hkv, Dh]);
+      v = ops.reshape(linearWithLora(layer.proj.v!, h), [N, Hkv, Dh]);
+    }
+    if (this.rope) {
+      q = ops.rope(q, pos, this.rope);
+      k = ops.rope(k, pos, this.rope);
+    }
+    const a = caches ? attendCached(cfg, q, k, v, l, B, T, caches) : ops.causalAttention(q, k, v, B, T, cfg.attnScale);
+    const o = linearWithLora(layer.proj.o!, ops.reshape(a, [N, H * Dh]));
+
+    // MLP, sequential or parallel residual
+    if (cfg.parallelResidual) return ops.add(ops.add(x, o), this.mlp(layer, this.norm(layer.mlpNorm, x)));
+    const x1 = ops.add(x, o);
+    return ops.add(x1, this.mlp(layer, this.norm(layer.mlpNorm, x1)));
+  }
+
+  private mlp(layer: Layer, h: Tensor): Tensor {
+    const act = Act[this.config.act];
+    const inner = this.config.gated
+      ? ops.glu(linearWithLora(layer.proj.gate!, h), linearWithLora(layer.proj.up!, h), act)
+      : ops.activation(linearWithLora(layer.proj.up!, h), act);
+    return linearWithLora(layer.proj.down!, inner);
+  }
+
+  private norm(n: Norm, x: Tensor): Tensor {
+    const cfg = this.config;
+    if (cfg.normKind === 'layer') return ops.layerNorm(x, n.w, n.b, cfg.normEps);
+    return ops.rmsNorm(x, n.w, cfg.normEps, cfg.normKind === 'rmsPlusOne');
+  }
+}
+
+/** y = x·Wᵀ + b (+ (x·Aᵀ)·Bᵀ when the layer has an adapter) */
+export function linearWithLora(p: Linear, x: Tensor): Tensor {
+  const y = ops.linear(x, p.w, p.b);
+  if (!p.lora) return y;
+  return ops.add(y, ops.linear(ops.linear(x, p.lora.a), p.lora.b));
+}
+
+/** Inference attention over each sequence's KV cache (no gradient): append this step's keys/values, attend to all. */
+function attendCached(cfg: ModelConfig, q: Tensor, k: Tensor, v: Tensor, l: number, B: number, T: number, caches: KvCache[]): Tensor {
+  const { nHeads: H, nKvHeads: Hkv, headDim: Dh } = cfg;
+  const out = new Float32Array(q.size);
+  const qRow = T * H * Dh, kRow = T * Hkv * Dh;
+  for (let b = 0; b < B; b++) {
+    const c = caches[b];
+    c.write(l, k.f32.subarray(b * kRow, (b + 1) * kRow), v.f32.subarray(b * kRow, (b + 1) * kRow), T);
+    const pos0 = c.length;
+    kernels.attention_fwd_f32(out.subarray(b * qRow, (b + 1) * qRow), null, q.f32.subarray(b * qRow, (b + 1) * qRow), c.k[l], c.v[l], T, pos0 + T, H, Hkv, Dh, pos0, cfg.attnScale);
+  }
+  return new Tensor(out, q.shape);
+}
+
+/** Column indices of q, k and v inside a fused qkv projection's output. */
+function fusedQkvColumns(cfg: ModelConfig): [Int32Array, Int32Array, Int32Array] {
+  const { nHeads: H, nKvHeads: Hkv, headDim: Dh } = cfg;
+  const q = new Int32Array(H * Dh), k = new Int32Array(Hkv * Dh), v = new Int32Array(Hkv * Dh);
+  if (cfg.qkvLayout === 'fusedBlocks') {
+    // GPT-2: [q | k | v], each H·Dh wide
+    for (let i = 0; i < H * Dh; i++) q[i] = i;
+    for (let i = 0; i < Hkv * Dh; i++) {
+      k[i] = H * Dh + i;
+      v[i] = (H + Hkv) * Dh + i;
+    }
+  } else {
+    // GPT-NeoX: per head [q_h | k_h | v_h], each Dh wide (H == Hkv)
+    for (let h = 0; h < H; h++)
+      for (let d = 0; d < Dh; d++) {
+        q[h * Dh + d] = h * 3 * Dh + d;
+        k[h * Dh + d] = h * 3 * Dh + Dh + d;
+        v[h * Dh + d] = h * 3 * Dh + 2 * Dh + d;
+      }
+  }
+  return [q, k, v];
+}

@@ -1,0 +1,28 @@
+import { ConfigError } from '../../errors.js';
+import type { Arch, ModelConfig } from '../config.js';
+import { gpt2 } from './gpt2.js';
+import { gptNeox } from './gpt-neox.js';
+import { gemma, llama, qwen2 } from './llama.js';
+import type { Profile } from './profile.js';
+
+export type { Profile, WeightEntry } from './profile.js';
+
+export const profiles: readonly Profile[] = [llama, qwen2, gemma, gpt2, gptNeox];
+
+export function profileForArch(arch: Arch): Profile {
+  return profiles.find((p) => p.arch === arch)!;
+}
+
+/** Reads an HF config.json object into a ModelConfig, naming what is missing or unknown. */
+export function configFromHf(json: unknown): ModelConfig {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new ConfigError('bad_value', 'config.json must hold a JSON object');
+  const obj = json as Record<string, unknown>;
+  const type = obj.model_type;
+  if (typeof type !== 'string') throw new ConfigError('missing_field', 'config.json has no "model_type"', 'model_type');
+  const profile = profiles.find((p) => p.modelTypes.includes(type));
+  if (!profile) {
+    const known = profiles.flatMap((p) => p.modelTypes).join(', ');
+    throw new ConfigError('unknown_architecture', `model_type "${type}" is not supported (supported: ${known})`, 'model_type');
+  }
+  return profile.configFromHf(obj);
+}

@@ -1,0 +1,93 @@
+// Token sampling from one row of logits: greedy (temperature 0), or temperature →
+// top-k → top-p (the order transformers applies them), with a seeded generator.
+import { InputError } from '../errors.js';
+
+export interface SamplingOptions {
+  /** 0 = greedy. @default 0 */
+  temperature?: number;
+  /** keep the k most likely tokens (0 = off). @default 0 */
+  topK?: number;
+  /** keep the smallest set whose probability reaches p (1 = off). @default 1 */
+  topP?: number;
+  /** seed of the sampling generator. @default random */
+  seed?: number;
+}
+
+export function validateSampling(o: SamplingOptions): void {
+  if (o.temperature !== undefined && !(o.temperature >= 0 && Number.isFinite(o.temperature))) throw new InputError('bad_option', `temperature must be ≥ 0, got ${o.temperature}`);
+  if (o.topK !== undefined && !(Number.isInteger(o.topK) && o.topK >= 0)) throw new InputError('bad_option', `top-k must be a non-negative integer, got ${o.topK}`);
+  if (o.topP !== undefined && !(o.topP > 0 && o.topP <= 1)) throw new InputError('bad_option', `top-p must be in (0, 1], got ${o.topP}`);
+  if (o.seed !== undefined && !Number.isInteger(o.seed)) throw new InputError('bad_option', `seed must be an integer, got ${o.seed}`);
+}
+
+export function argmax(x: Float32Array, offset = 0, n = x.length - offset): number {
+  let best = 0;
+  let bestV = -Infinity;
+  for (let i = 0; i < n; i++) {
+    const v = x[offset + i];
+    if (v > bestV) {
+      bestV = v;
+      best = i;
+    }
+  }
+  return best;
+}
+
+export class Sampler {
+  private state: number;
+  readonly temperature: number;
+  readonly topK: number;
+  readonly topP: number;
+
+  constructor(opts: SamplingOptions = {}) {
+    validateSampling(opts);
+    this.temperature = opts.temperature ?? 0;
+    this.topK = opts.topK ?? 0;
+    this.topP = opts.topP ?? 1;
+    this.state = (opts.seed ?? Math.floor(Math.random() * 2 ** 32)) >>> 0;
+  }
+
+  /** uniform in [0, 1) (mulberry32) */
+  random(): number {
+    this.state = (this.state + 0x6d2b79f5) >>> 0;
+    let t = this.state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+
+  /** Picks a token from logits[offset .. offset+V). */
+  sample(logits: Float32Array, offset = 0, V = logits.length - offset): number {
+    if (this.temperature === 0) return argmax(logits, offset, V);
+    let ids = Array.from({ length: V }, (_, i) => i);
+    if (this.topK > 0 && this.topK < V) {
+      ids.sort((a, b) => logits[offset + b] - logits[offset + a]);
+      ids = ids.slice(0, this.topK);
+    }
+    let max = -Infinity;
+    for (const i of ids) max = Math.max(max, logits[offset + i]);
+    const p = ids.map((i) => Math.exp((logits[offset + i] - max) / this.temperature));
+    let total = p.reduce((a, b) => a + b, 0);
+    if (this.topP < 1) {
+      const order = ids.map((_, j) => j).sort((a, b) => p[b] - p[a]);
+      const keep: number[] = [];
+      let acc = 0;
+      for (const j of order) {
+        keep.push(j);
+        acc += p[j] / total;
+        if (acc >= this.topP) break;
+      }
+      ids = keep.map((j) => ids[j]);
+      const kept = keep.map((j) => p[j]);
+      p.length = 0;
+      p.push(...kept);
+      total = p.reduce((a, b) => a + b, 0);
+    }
+    let r = this.random() * total;
+    for (let j = 0; j < ids.length; j++) {
+      r -= p[j];
+      if (r <= 0) return ids[j];
+    }
+    return ids[ids.length - 1];
+  }
+}

@@ -1,0 +1,149 @@
+// The decoder's weights as plain objects of tensors. A recursive model is the
+// same structure whose unrolled layers point at shared tensors (DESIGN.md), so
+// sharing is tensor identity and training accumulates into the shared leaves.
+import { FormatError } from '../errors.js';
+import type { TensorSource } from '../formats/tensor-source.js';
+import { kernels } from '../tensor/kernels.js';
+import { Tensor } from '../tensor/tensor.js';
+import type { ModelConfig, ProjName } from './config.js';
+import { profileForArch, type WeightEntry } from './profiles/index.js';
+
+export interface Lora {
+  /** A [r, in] */
+  a: Tensor;
+  /** B [out, r] */
+  b: Tensor;
+}
+
+export interface Linear {
+  /** W [out, in] */
+  w: Tensor;
+  b: Tensor | null;
+  /** per-unrolled-layer adapter: y += (x·Aᵀ)·Bᵀ */
+  lora?: Lora | null;
+}
+
+export interface Norm {
+  w: Tensor;
+  b: Tensor | null;
+}
+
+export interface Layer {
+  attnNorm: Norm;
+  mlpNorm: Norm;
+  proj: Partial<Record<ProjName, Linear>>;
+}
+
+export interface Weights {
+  embed: Tensor;
+  /** learned positions [maxPositions, D] (GPT-2) */
+  pos: Tensor | null;
+  layers: Layer[];
+  finalNorm: Norm;
+  /** [V, D]; the same tensor as embed when tied */
+  head: Tensor;
+}
+
+export type WeightDType = 'f32' | 'bf16';
+
+/** Expected shape of each canonical key, to catch a checkpoint that does not fit its config. */
+export function expectedShape(cfg: ModelConfig, key: string): number[] {
+  const { hidden: D, intermediate: F, nHeads: H, nKvHeads: Hkv, headDim: Dh, vocabSize: V } = cfg;
+  const [name, part] = key.split('.');
+  const out: Record<string, number> = { q: H * Dh, k: Hkv * Dh, v: Hkv * Dh, qkv: (H + 2 * Hkv) * Dh, o: D, gate: F, up: F, down: D };
+  const inp: Record<string, number> = { q: D, k: D, v: D, qkv: D, o: H * Dh, gate: D, up: D, down: F };
+  if (key === 'embed' || key === 'head') return [V, D];
+  if (key === 'pos') return [cfg.maxPositions, D];
+  if (name === 'attnNorm' || name === 'mlpNorm' || name === 'finalNorm') return [D];
+  if (part === 'w') return [out[name], inp[name]];
+  return [out[name]];
+}
+
+function transpose2d(src: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(src.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = src[r * cols + c];
+  return out;
+}
+
+/** Reads one tensor of the table into the dtype the model runs: matrices in `dtype`, vectors in f32. */
+export function readWeight(source: TensorSource, cfg: ModelConfig, e: WeightEntry, dtype: WeightDType): Tensor {
+  const info = source.info(e.hf);
+  const want = expectedShape(cfg, e.key);
+  const got = e.transpose ? [...info.shape].reverse() : info.shape;
+  if (got.length !== want.length || got.some((d, i) => d !== want[i]))
+    throw new FormatError('shape_size_mismatch', `tensor ${e.hf} has shape [${info.shape.join(', ')}], the config implies [${(e.transpose ? [...want].reverse() : want).join(', ')}]`, { file: source.path, tensor: e.hf });
+  const matrix = want.length === 2;
+  if (matrix && dtype === 'bf16' && info.dtype === 'bf16' && !e.transpose) {
+    return new Tensor(source.read(e.hf).data as Uint16Array, want, 'bf16');
+  }
+  let data = source.readF32(e.hf);
+  if (e.transpose) data = transpose2d(data, info.shape[0], info.shape[1]);
+  if (matrix && dtype === 'bf16') {
+    const bf = new Uint16Array(data.length);
+    kernels.f32_to_bf16(bf, data, data.length);
+    return new Tensor(bf, want, 'bf16');
+  }
+  return new Tensor(data, want);
+}
+
+/** Builds the decoder's weights from a checkpoint through the architecture's name table. */
+export function loadWeights(source: TensorSource, cfg: ModelConfig, dtype: WeightDType = 'f32'): Weights {
+  const profile = profileForArch(cfg.arch);
+  const g = new Map<string, Tensor>();
+  for (const e of profile.globals(cfg)) g.set(e.key, readWeight(source, cfg, e, dtype));
+  const layers: Layer[] = [];
+  for (let i = 0; i < cfg.nLayers; i++) {
+    const t = new Map<string, Tensor>();
+    for (const e of profile.layer(cfg, i)) t.set(e.key, readWeight(source, cfg, e, dtype));
+    layers.push(layerFrom(t));
+  }
+  const embed = g.get('embed')!;
+  return {
+    embed,
+    pos: g.get('pos') ?? null,
+    layers,
+    finalNorm: { w: g.get('finalNorm.w')!, b: g.get('finalNorm.b') ?? null },
+    head: cfg.tiedHead ? embed : g.get('head')!,
+  };
+}
+
+/** Assembles a Layer from canonical keys ('q.w', 'attnNorm.b', ...). */
+export function layerFrom(t: Map<string, Tensor>): Layer {
+  const proj: Partial<Record<ProjName, Linear>> = {};
+  for (const [key, tensor] of t) {
+    const [name, part] = key.split('.');
+    if (name === 'attnNorm' || name === 'mlpNorm' || part !== 'w') continue;
+    proj[name as ProjName] = { w: tensor, b: t.get(`${name}.b`) ?? null, lora: null };
+  }
+  return {
+    attnNorm: { w: t.get('attnNorm.w')!, b: t.get('attnNorm.b') ?? null },
+    mlpNorm: { w: t.get('mlpNorm.w')!, b: t.get('mlpNorm.b') ?? null },
+    proj,
+  };
+}
+
+/** Every distinct tensor of the weights (shared tensors once), with a name for each. */
+export function namedTensors(w: Weights): Map<Tensor, string> {
+  const names = new Map<Tensor, string>();
+  const add = (t: Tensor | null | undefined, name: string) => {
+    if (t && !names.has(t)) names.set(t, name);
+  };
+  add(w.embed, 'embed');
+  add(w.pos, 'pos');
+  w.layers.forEach((l, i) => {
+    add(l.attnNorm.w, `layers.${i}.attnNorm.w`);
+    add(l.attnNorm.b, `layers.${i}.attnNorm.b`);
+    add(l.mlpNorm.w, `layers.${i}.mlpNorm.w`);
+    add(l.mlpNorm.b, `layers.${i}.mlpNorm.b`);
+    for (const [p, lin] of Object.entries(l.proj)) {
+      add(lin.w, `layers.${i}.${p}.w`);
+      add(lin.b, `layers.${i}.${p}.b`);
+      add(lin.lora?.a, `layers.${i}.${p}.lora.a`);
+      add(lin.lora?.b, `layers.${i}.${p}.lora.b`);
+    }
+  });
+  add(w.finalNorm.w, 'finalNorm.w');
+  add(w.finalNorm.b, 'finalNorm.b');
+  add(w.head, 'head');
+  return names;
+}
