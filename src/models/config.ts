@@ -1,6 +1,7 @@
 // The normalised model description that the one decoder runs (STYLE lesson 8):
 // architectures differ only in these fields and in their weight-name tables.
 import { ConfigError } from '../errors.js';
+import type { RecursiveSpec } from './recursive-spec.js';
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../formats/tensor-source.js';
 
 export type Arch = 'llama' | 'gemma' | 'qwen2' | 'gpt2' | 'gpt-neox';
@@ -57,6 +58,8 @@ export interface ModelConfig {
   eosIds: number[];
   /** the source config.json, kept to write checkpoints back */
   hf: Record<string, unknown>;
+  /** set for a converted Recursive Transformer: nLayers is then its unrolled depth */
+  recursive?: RecursiveSpec;
 }
 
 // ---- reading HF config.json fields with clear errors ----

@@ -76,30 +76,39 @@ export function readHfConfig(dir: string): Record<string, unknown> {
 }
 
 /** Opens a checkpoint and returns its config and tensors under HF names, without loading weights. */
-export function openModelSource(path: string, opts: { tokenizer?: string } = {}): { format: ModelFormat; config: ModelConfig; source: TensorSource; tokenizer: () => Tokenizer | null } {
+export interface ModelSource {
+  format: ModelFormat;
+  config: ModelConfig;
+  source: TensorSource;
+  /** loads the model's tokenizer (null when it has none) */
+  tokenizer: () => Tokenizer | null;
+  /** the tokenizer file, when it is a separate file */
+  tokenizerPath: string | null;
+}
+
+export function openModelSource(path: string, opts: { tokenizer?: string } = {}): ModelSource {
   if (!existsSync(path)) throw new InputError('not_found', `model not found: ${path}`);
   const st = statSync(path);
   if (st.isDirectory()) {
     if (!existsSync(join(path, 'config.json'))) throw new FormatError('not_found', `${path} has no config.json (expected a Hugging Face model directory)`);
     const config = configFromHf(readHfConfig(path));
     const source = openCheckpointDir(path);
-    const tok = () => {
-      const p = opts.tokenizer ?? path;
-      return opts.tokenizer || existsSync(join(path, 'tokenizer.json')) ? loadTokenizer(p) : null;
-    };
-    return { format: 'hf', config, source, tokenizer: tok };
+    // tokenizer.json (HF), or tokenizer.bin (a converted llama2.c model)
+    const tokPath = opts.tokenizer ?? ['tokenizer.json', 'tokenizer.bin'].map((f) => join(path, f)).find((f) => existsSync(f)) ?? null;
+    return { format: 'hf', config, source, tokenizer: () => (tokPath ? loadTokenizer(tokPath) : null), tokenizerPath: tokPath };
   }
   if (path.endsWith('.gguf')) {
     const file = openGguf(path);
     const { config: hf, source } = ggufToHf(file);
     const config = configFromHf(hf);
-    return { format: 'gguf', config, source, tokenizer: () => (opts.tokenizer ? loadTokenizer(opts.tokenizer) : tokenizerFromGgufMetadata(file.metadata as Map<string, unknown>)) };
+    const tokenizer = () => (opts.tokenizer ? loadTokenizer(opts.tokenizer) : tokenizerFromGgufMetadata(file.metadata as Map<string, unknown>));
+    return { format: 'gguf', config, source, tokenizer, tokenizerPath: opts.tokenizer ?? null };
   }
   if (path.endsWith('.bin')) {
     const { config: hf, source } = openLlama2c(path);
     const config = configFromHf(hf);
     const tokPath = opts.tokenizer ?? siblingTokenizer(path);
-    return { format: 'llama2c', config, source, tokenizer: () => (tokPath ? loadTokenizer(tokPath) : null) };
+    return { format: 'llama2c', config, source, tokenizer: () => (tokPath ? loadTokenizer(tokPath) : null), tokenizerPath: tokPath };
   }
   throw new InputError('bad_option', `${path}: not a model (expected an HF directory with config.json, a .gguf file or a llama2.c .bin)`);
 }

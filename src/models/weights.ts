@@ -7,6 +7,7 @@ import { kernels } from '../tensor/kernels.js';
 import { Tensor } from '../tensor/tensor.js';
 import type { ModelConfig, ProjName } from './config.js';
 import { profileForArch, type WeightEntry } from './profiles/index.js';
+import { layerSuffix, loraNames, tensorNameForDepth } from './recursive-spec.js';
 
 export interface Lora {
   /** A [r, in] */
@@ -86,16 +87,53 @@ export function readWeight(source: TensorSource, cfg: ModelConfig, e: WeightEntr
   return new Tensor(data, want);
 }
 
+/** Norms and biases: shared by default in a recursive model, or kept per unrolled depth. */
+export function isNormOrBias(key: string): boolean {
+  return key.startsWith('attnNorm.') || key.startsWith('mlpNorm.') || key.endsWith('.b');
+}
+
 /** Builds the decoder's weights from a checkpoint through the architecture's name table. */
 export function loadWeights(source: TensorSource, cfg: ModelConfig, dtype: WeightDType = 'f32'): Weights {
   const profile = profileForArch(cfg.arch);
   const g = new Map<string, Tensor>();
   for (const e of profile.globals(cfg)) g.set(e.key, readWeight(source, cfg, e, dtype));
   const layers: Layer[] = [];
-  for (let i = 0; i < cfg.nLayers; i++) {
-    const t = new Map<string, Tensor>();
-    for (const e of profile.layer(cfg, i)) t.set(e.key, readWeight(source, cfg, e, dtype));
-    layers.push(layerFrom(t));
+  const rec = cfg.recursive;
+  if (!rec) {
+    for (let i = 0; i < cfg.nLayers; i++) {
+      const t = new Map<string, Tensor>();
+      for (const e of profile.layer(cfg, i)) t.set(e.key, readWeight(source, cfg, e, dtype));
+      layers.push(layerFrom(t));
+    }
+  } else {
+    // Recursive: slot s is stored under the HF names of layer s; each unrolled depth points at
+    // its slot's tensors (shared by identity), plus its own norms/biases and LoRA factors.
+    const slots = new Map<number, Map<string, Tensor>>();
+    const slotTensors = (s: number) => {
+      if (!slots.has(s)) {
+        const t = new Map<string, Tensor>();
+        for (const e of profile.layer(cfg, s)) if (rec.sharedNorms || !isNormOrBias(e.key)) t.set(e.key, readWeight(source, cfg, e, dtype));
+        slots.set(s, t);
+      }
+      return slots.get(s)!;
+    };
+    rec.plan.unrolled.forEach((u, depth) => {
+      const t = new Map(slotTensors(u.slot));
+      const entries = profile.layer(cfg, u.slot);
+      if (!rec.sharedNorms)
+        for (const e of entries.filter((x) => isNormOrBias(x.key)))
+          t.set(e.key, readWeight(source, cfg, { key: e.key, hf: tensorNameForDepth(depth, layerSuffix(e.hf)) }, 'f32'));
+      const layer = layerFrom(t);
+      for (const e of entries) {
+        const [p, part] = e.key.split('.') as [ProjName, string];
+        const rank = rec.lora?.ranks[p] ?? 0;
+        if (part !== 'w' || rank === 0 || u.unique) continue;
+        const names = loraNames(depth, e.hf);
+        const [dOut, dIn] = expectedShape(cfg, e.key);
+        layer.proj[p]!.lora = { a: readLora(source, names.a, [rank, dIn]), b: readLora(source, names.b, [dOut, rank]) };
+      }
+      layers.push(layer);
+    });
   }
   const embed = g.get('embed')!;
   return {
@@ -105,6 +143,13 @@ export function loadWeights(source: TensorSource, cfg: ModelConfig, dtype: Weigh
     finalNorm: { w: g.get('finalNorm.w')!, b: g.get('finalNorm.b') ?? null },
     head: cfg.tiedHead ? embed : g.get('head')!,
   };
+}
+
+function readLora(source: TensorSource, name: string, shape: number[]): Tensor {
+  const info = source.info(name);
+  if (info.shape.length !== 2 || info.shape[0] !== shape[0] || info.shape[1] !== shape[1])
+    throw new FormatError('shape_size_mismatch', `adapter ${name} has shape [${info.shape.join(', ')}], the config implies [${shape.join(', ')}]`, { file: source.path, tensor: name });
+  return new Tensor(source.readF32(name), shape);
 }
 
 /** Assembles a Layer from canonical keys ('q.w', 'attnNorm.b', ...). */

@@ -4,6 +4,7 @@ import { gpt2 } from './gpt2.js';
 import { gptNeox } from './gpt-neox.js';
 import { gemma, llama, qwen2 } from './llama.js';
 import type { Profile } from './profile.js';
+import { parseRecursiveSpec } from '../recursive-spec.js';
 
 export type { Profile, WeightEntry } from './profile.js';
 
@@ -24,5 +25,7 @@ export function configFromHf(json: unknown): ModelConfig {
     const known = profiles.flatMap((p) => p.modelTypes).join(', ');
     throw new ConfigError('unknown_architecture', `model_type "${type}" is not supported (supported: ${known})`, 'model_type');
   }
-  return profile.configFromHf(obj);
+  const cfg = profile.configFromHf(obj);
+  if (obj.recursive !== undefined) cfg.recursive = parseRecursiveSpec(obj.recursive, cfg.nLayers);
+  return cfg;
 }

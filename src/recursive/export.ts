@@ -1,0 +1,110 @@
+// Export of a (relaxed) recursive model as a plain checkpoint of its source architecture:
+// unrolled, with every adapter merged (W_ℓ = W'_slot + B_ℓ·A_ℓ), so transformers, llama.cpp's
+// converters and other tools load it. Written tensor by tensor into an atomic output directory.
+import { copyFileSync, existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { OutputDir } from '../formats/output-dir.js';
+import { SafetensorsWriter, type TensorPlan } from '../formats/safetensors.js';
+import type { ProjName } from '../models/config.js';
+import { loadModel } from '../models/load.js';
+import { profileForArch } from '../models/profiles/index.js';
+import type { Layer, Norm } from '../models/weights.js';
+import { kernels } from '../tensor/kernels.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { layerCountKey } from './convert.js';
+
+export interface ExportOptions {
+  force?: boolean;
+  tokenizer?: string;
+  onProgress?: (done: number, total: number, label: string) => void;
+}
+
+function transpose2d(src: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(src.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = src[r * cols + c];
+  return out;
+}
+
+/** The tensor of canonical key `key` ('q.w', 'attnNorm.b', ...) of an unrolled layer, adapters merged. */
+function layerTensor(layer: Layer, key: string): Float32Array | null {
+  const [name, part] = key.split('.');
+  if (name === 'attnNorm' || name === 'mlpNorm') {
+    const n: Norm = layer[name];
+    return (part === 'w' ? n.w : n.b)?.f32.slice() ?? null;
+  }
+  const lin = layer.proj[name as ProjName];
+  if (!lin) return null;
+  if (part === 'b') return lin.b?.f32.slice() ?? null;
+  const w = lin.w.f32.slice();
+  if (lin.lora) {
+    const [dOut, dIn] = lin.w.shape;
+    const r = lin.lora.a.shape[0];
+    kernels.gemm_f32(w, lin.lora.b.f32, lin.lora.a.f32, dOut, dIn, r, 0, 0, 1);
+  }
+  return w;
+}
+
+/**
+ * Writes `model` unrolled as a plain HF checkpoint directory.
+ * @example
+ * exportUnrolled('out/tinyllama-rrt', 'out/tinyllama-rrt-unrolled');
+ */
+export function exportUnrolled(model: string, dst: string, opts: ExportOptions = {}): { dst: string; layers: number } {
+  const m = loadModel(model, { tokenizer: opts.tokenizer });
+  const cfg = m.config;
+  const profile = profileForArch(cfg.arch);
+  const out = new OutputDir(dst, opts.force);
+  let writer: SafetensorsWriter | null = null;
+  try {
+    const globals = new Map<string, Tensor | null>([
+      ['embed', m.decoder.weights.embed],
+      ['pos', m.decoder.weights.pos],
+      ['finalNorm.w', m.decoder.weights.finalNorm.w],
+      ['finalNorm.b', m.decoder.weights.finalNorm.b],
+      ['head', m.decoder.weights.head],
+    ]);
+    const planned: TensorPlan[] = [];
+    for (const e of profile.globals(cfg)) planned.push({ name: e.hf, dtype: 'f32', shape: [...globals.get(e.key)!.shape] });
+    const layers = m.decoder.weights.layers;
+    layers.forEach((layer, i) => {
+      for (const e of profile.layer(cfg, i)) {
+        const t = layerTensor(layer, e.key);
+        if (!t) continue;
+        const [name] = e.key.split('.');
+        const shape = name === 'attnNorm' || name === 'mlpNorm' || e.key.endsWith('.b') ? [t.length] : [...layer.proj[name as ProjName]!.w.shape];
+        planned.push({ name: e.hf, dtype: 'f32', shape: e.transpose ? shape.reverse() : shape });
+      }
+    });
+    writer = new SafetensorsWriter(join(out.tmp, 'model.safetensors'), planned, { format: 'pt', made_by: 'rrt export' });
+    let done = 0;
+    for (const e of profile.globals(cfg)) {
+      writer.write(e.hf, globals.get(e.key)!.f32);
+      opts.onProgress?.(++done, planned.length, e.hf);
+    }
+    layers.forEach((layer, i) => {
+      for (const e of profile.layer(cfg, i)) {
+        let t = layerTensor(layer, e.key);
+        if (!t) continue;
+        if (e.transpose) {
+          const [rows, cols] = layer.proj[e.key.split('.')[0] as ProjName]!.w.shape;
+          t = transpose2d(t, rows, cols);
+        }
+        writer!.write(e.hf, t);
+        opts.onProgress?.(++done, planned.length, e.hf);
+      }
+    });
+    writer.finish();
+    writer = null;
+    const hf: Record<string, unknown> = { ...cfg.hf, [layerCountKey(cfg)]: layers.length };
+    delete hf.recursive;
+    writeFileSync(join(out.tmp, 'config.json'), JSON.stringify(hf, null, 2) + '\n');
+    for (const f of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'generation_config.json', 'tokenizer.model', 'tokenizer.bin'])
+      if (m.format === 'hf' && existsSync(join(model, f))) copyFileSync(join(model, f), join(out.tmp, f));
+    out.commit();
+    return { dst, layers: layers.length };
+  } catch (e) {
+    writer?.abort();
+    out.abort();
+    throw e;
+  }
+}
