@@ -3,6 +3,8 @@
 // else is a bug and prints its stack.
 import { Command, CommanderError } from 'commander';
 import { RrtError } from '../errors.js';
+import { registerConvert } from './commands/convert.js';
+import { registerExport } from './commands/export.js';
 import { registerGenerate } from './commands/generate.js';
 import { registerInfo } from './commands/info.js';
 import { registerLogits } from './commands/logits.js';
@@ -16,6 +18,8 @@ export function buildProgram(): Command {
   registerInfo(program);
   registerLogits(program);
   registerGenerate(program);
+  registerConvert(program);
+  registerExport(program);
   return program;
 }
 
