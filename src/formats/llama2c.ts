@@ -105,7 +105,8 @@ function parse(fd: number, size: number, file: string): { config: Record<string,
     rope_theta: 10000,
     tie_word_embeddings: shared,
     bos_token_id: 1,
-    eos_token_id: 2,
+    // llama2.c's run.c ends a generation when BOS comes up: its training data separates stories with BOS
+    eos_token_id: [2, 1],
     attention_bias: false,
     mlp_bias: false,
   };

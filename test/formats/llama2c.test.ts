@@ -112,7 +112,7 @@ test('stories260K: the 7-int header becomes the HF llama config, with a shared c
     assert.equal(config.rope_theta, 10000);
     assert.equal(config.tie_word_embeddings, true, 'positive vocab_size: shared classifier');
     assert.equal(config.bos_token_id, 1);
-    assert.equal(config.eos_token_id, 2);
+    assert.deepEqual(config.eos_token_id, [2, 1]);
     assert.equal(source.names().length, 2 + 9 * r.layers, 'embed, final norm and 9 per layer; no lm_head, no freq_cis');
     assert.ok(!source.names().includes('lm_head.weight'));
     let params = 0;

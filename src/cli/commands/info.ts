@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { openModelSource, BUNDLED_MODEL } from '../../models/load.js';
 import { countParameters } from '../../models/params.js';
+import { recursiveParameterCount } from '../../recursive/convert.js';
 import { native } from '../../tensor/kernels.js';
 import { humanBytes, humanCount } from '../options.js';
 import { statSync, readdirSync } from 'node:fs';
@@ -24,7 +25,11 @@ export function registerInfo(program: Command): void {
     .action((model: string, o: { tokenizer?: string; json?: boolean; cpu?: boolean }) => {
       const { format, config: c, source } = openModelSource(model, o);
       try {
-        const params = countParameters(c, source);
+        const rec = c.recursive;
+        const params = rec ? null : countParameters(c, source);
+        const recParams = rec
+          ? recursiveParameterCount(source.names().map((n) => ({ name: n, dtype: 'f32' as const, shape: source.info(n).shape })), { embedding: 0, nonEmbedding: rec.source.nonEmbeddingParameters, total: 0 })
+          : null;
         const dtypes: Record<string, number> = {};
         for (const n of source.names()) dtypes[source.info(n).dtype] = (dtypes[source.info(n).dtype] ?? 0) + 1;
         const info = {
@@ -40,7 +45,23 @@ export function registerInfo(program: Command): void {
           vocab: c.vocabSize,
           context: c.maxPositions,
           tiedEmbeddings: c.tiedHead,
-          parameters: params,
+          parameters: params ?? { embedding: recParams!.embedding, nonEmbedding: recParams!.uniqueNonEmbedding, total: recParams!.embedding + recParams!.uniqueNonEmbedding },
+          ...(rec
+            ? {
+                recursive: {
+                  strategy: rec.plan.strategy,
+                  loops: rec.plan.nLoops,
+                  sharedLayers: rec.plan.nShared,
+                  unrolledLayers: c.nLayers,
+                  uniqueNonEmbedding: recParams!.uniqueNonEmbedding,
+                  adapters: recParams!.adapters,
+                  sourceNonEmbedding: rec.source.nonEmbeddingParameters,
+                  ratioToSource: recParams!.ratioToSource,
+                  loraRanks: rec.lora?.ranks ?? {},
+                  sharedNorms: rec.sharedNorms,
+                },
+              }
+            : {}),
           dtypes,
           bytesOnDisk: bytesOnDisk(model),
           ...(o.cpu ? { cpu: native ? native.isa_info() : { best: 'none', active: 'reference (TypeScript)' } } : {}),
@@ -55,10 +76,16 @@ export function registerInfo(program: Command): void {
           ['architecture', `${c.arch} (${c.nLayers} layers, d ${c.hidden}, ffn ${c.intermediate}, ${c.nHeads} heads / ${c.nKvHeads} kv, head dim ${c.headDim})`],
           ['vocabulary', `${c.vocabSize}${c.tiedHead ? ' (tied head)' : ''}`],
           ['context', String(c.maxPositions)],
-          ['parameters', `${humanCount(params.total)} total: ${humanCount(params.embedding)} embedding, ${humanCount(params.nonEmbedding)} non-embedding`],
+          ['parameters', `${humanCount(info.parameters.total)} total: ${humanCount(info.parameters.embedding)} embedding, ${humanCount(info.parameters.nonEmbedding)} non-embedding${rec ? ' (unique)' : ''}`],
           ['dtype', Object.entries(dtypes).map(([d, n]) => `${d} (${n} tensors)`).join(', ')],
           ['size on disk', humanBytes(info.bytesOnDisk)],
         ];
+        if (info.recursive) {
+          const r = info.recursive;
+          rows.splice(3, 0, ['recursive', `${r.strategy}: ${r.sharedLayers} shared layers × ${r.loops} loops = ${r.unrolledLayers} unrolled; norms ${r.sharedNorms ? 'shared' : 'per layer'}`]);
+          rows.push(['adapters', Object.keys(r.loraRanks).length ? `${humanCount(r.adapters)} (ranks ${Object.entries(r.loraRanks).map(([k, v]) => `${k} ${v}`).join(', ')})` : 'none (strictly recursive)']);
+          rows.push(['vs source', `${(100 * r.ratioToSource).toFixed(1)} % of the source's ${humanCount(r.sourceNonEmbedding)} non-embedding parameters`]);
+        }
         if (info.cpu) rows.push(['cpu', `best ${info.cpu.best}, active ${info.cpu.active}`]);
         const w = Math.max(...rows.map((r) => r[0].length));
         for (const [k, v] of rows) process.stdout.write(`${k.padEnd(w)}  ${v}\n`);
