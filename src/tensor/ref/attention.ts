@@ -1,1 +1,124 @@
-export {};
+// Causal grouped-query attention over a key/value cache: the reference (the spec the native
+// kernels are tested against). One query row at a time: its scores against every key it may
+// see are materialised, softmax and sums run in float64. Shapes: q (T,H,Dh); k, v (S,Hkv,Dh)
+// hold absolute positions 0..S−1; query t sits at pos0+t and sees keys 0..pos0+t; head h reads
+// kv head ⌊h/(H/Hkv)⌋; lse (H,T). dq is overwritten, dk and dv accumulate.
+
+function checkSizes(
+  op: string, T: number, S: number, H: number, Hkv: number, Dh: number, pos0: number, scale: number,
+): void {
+  const sizes: [string, number][] = [['T', T], ['S', S], ['H', H], ['Hkv', Hkv], ['Dh', Dh], ['pos0', pos0]];
+  for (const [name, x] of sizes) {
+    if (!Number.isInteger(x) || x < 0) throw new RangeError(`[${op}] ${name} must be a non-negative integer, got ${x}`);
+  }
+  if (Hkv < 1 || H < 1 || H % Hkv !== 0) {
+    throw new RangeError(`[${op}] H = ${H} must be a positive multiple of Hkv = ${Hkv}`);
+  }
+  if (Dh < 1) throw new RangeError(`[${op}] Dh must be ≥ 1, got ${Dh}`);
+  if (pos0 + T > S) throw new RangeError(`[${op}] pos0 + T = ${pos0 + T} exceeds the S = ${S} keys in the cache`);
+  if (!Number.isFinite(scale)) throw new RangeError(`[${op}] scale must be finite, got ${scale}`);
+}
+
+function checkArray(op: string, name: string, a: Float32Array, need: number, what: string): void {
+  if (!(a instanceof Float32Array)) throw new TypeError(`[${op}] ${name} must be a Float32Array`);
+  if (a.length < need) throw new RangeError(`[${op}] ${name} has ${a.length} elements, expected ${what} = ${need}`);
+}
+
+/** scale·q·k of query row (t, h) against keys 0..pos0+t, in float64. */
+function scores(
+  q: Float32Array, k: Float32Array, t: number, h: number, H: number, Hkv: number, Dh: number, pos0: number, scale: number,
+): Float64Array {
+  const g = Math.floor(h / (H / Hkv));
+  const s = new Float64Array(pos0 + t + 1);
+  for (let j = 0; j < s.length; j++) {
+    let dot = 0;
+    for (let d = 0; d < Dh; d++) dot += q[(t * H + h) * Dh + d] * k[(j * Hkv + g) * Dh + d];
+    s[j] = scale * dot;
+  }
+  return s;
+}
+
+/** out[t,h] = Σ_j softmax_j(scale·q·k_j)·v_j over keys j ≤ pos0+t; lse[h,t] = log Σ_j exp(scale·q·k_j). */
+export function attention_fwd_f32(
+  out: Float32Array, lse: Float32Array | null, q: Float32Array, k: Float32Array, v: Float32Array,
+  T: number, S: number, H: number, Hkv: number, Dh: number, pos0: number, scale: number,
+): void {
+  const op = 'attention_fwd_f32';
+  checkSizes(op, T, S, H, Hkv, Dh, pos0, scale);
+  checkArray(op, 'out', out, T * H * Dh, 'T·H·Dh');
+  if (lse !== null) checkArray(op, 'lse', lse, H * T, 'H·T');
+  checkArray(op, 'q', q, T * H * Dh, 'T·H·Dh');
+  checkArray(op, 'k', k, S * Hkv * Dh, 'S·Hkv·Dh');
+  checkArray(op, 'v', v, S * Hkv * Dh, 'S·Hkv·Dh');
+  const acc = new Float64Array(Dh);
+  for (let t = 0; t < T; t++) {
+    for (let h = 0; h < H; h++) {
+      const g = Math.floor(h / (H / Hkv));
+      const p = scores(q, k, t, h, H, Hkv, Dh, pos0, scale);
+      let max = -Infinity;
+      for (let j = 0; j < p.length; j++) max = Math.max(max, p[j]);
+      let sum = 0;
+      for (let j = 0; j < p.length; j++) {
+        p[j] = Math.exp(p[j] - max);
+        sum += p[j];
+      }
+      acc.fill(0);
+      for (let j = 0; j < p.length; j++) {
+        for (let d = 0; d < Dh; d++) acc[d] += p[j] * v[(j * Hkv + g) * Dh + d];
+      }
+      for (let d = 0; d < Dh; d++) out[(t * H + h) * Dh + d] = acc[d] / sum;
+      if (lse !== null) lse[h * T + t] = max + Math.log(sum);
+    }
+  }
+}
+
+/**
+ * With p_j = exp(scale·q·k_j − lse), D = dout·out, ds_j = p_j·(dout·v_j − D):
+ * dq = scale·Σ_j ds_j·k_j (overwritten); dk_j += scale·ds_j·q; dv_j += p_j·dout (accumulated).
+ */
+export function attention_bwd_f32(
+  dq: Float32Array, dk: Float32Array, dv: Float32Array, dout: Float32Array,
+  q: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, lse: Float32Array,
+  T: number, S: number, H: number, Hkv: number, Dh: number, pos0: number, scale: number,
+): void {
+  const op = 'attention_bwd_f32';
+  checkSizes(op, T, S, H, Hkv, Dh, pos0, scale);
+  for (const [name, a] of [['dq', dq], ['dout', dout], ['q', q], ['out', out]] as const) {
+    checkArray(op, name, a, T * H * Dh, 'T·H·Dh');
+  }
+  for (const [name, a] of [['dk', dk], ['dv', dv], ['k', k], ['v', v]] as const) {
+    checkArray(op, name, a, S * Hkv * Dh, 'S·Hkv·Dh');
+  }
+  checkArray(op, 'lse', lse, H * T, 'H·T');
+  // dk, dv summed in float64 over every query row, then added once.
+  const dk64 = new Float64Array(S * Hkv * Dh);
+  const dv64 = new Float64Array(S * Hkv * Dh);
+  const dq64 = new Float64Array(Dh);
+  for (let t = 0; t < T; t++) {
+    for (let h = 0; h < H; h++) {
+      const g = Math.floor(h / (H / Hkv));
+      const row = (t * H + h) * Dh;
+      const p = scores(q, k, t, h, H, Hkv, Dh, pos0, scale);
+      for (let j = 0; j < p.length; j++) p[j] = Math.exp(p[j] - lse[h * T + t]);
+      let D = 0;
+      for (let d = 0; d < Dh; d++) D += dout[row + d] * out[row + d];
+      dq64.fill(0);
+      for (let j = 0; j < p.length; j++) {
+        const kv = (j * Hkv + g) * Dh;
+        let dp = 0;
+        for (let d = 0; d < Dh; d++) dp += dout[row + d] * v[kv + d];
+        const ds = p[j] * (dp - D);
+        for (let d = 0; d < Dh; d++) {
+          dv64[kv + d] += p[j] * dout[row + d];
+          dk64[kv + d] += scale * ds * q[row + d];
+          dq64[d] += scale * ds * k[kv + d];
+        }
+      }
+      for (let d = 0; d < Dh; d++) dq[row + d] = dq64[d];
+    }
+  }
+  for (let i = 0; i < dk64.length; i++) {
+    dk[i] += dk64[i];
+    dv[i] += dv64[i];
+  }
+}

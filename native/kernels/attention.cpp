@@ -1,0 +1,270 @@
+// Causal grouped-query attention over a key/value cache, flash-style: attention_fwd_f32 and
+// attention_bwd_f32 (contract in src/tensor/kernels.ts; reference in src/tensor/ref/attention.ts).
+// This file checks arguments, splits the work into blocks of ≤ R query rows that share a kv head
+// (R = 16, 8 or 4 lanes by ISA), runs them on the OpenMP pool and picks the ISA build of the
+// block kernels (attention_impl.h). No T×S matrix exists: scores live in one (64 × R) tile per
+// thread; other scratch is O(R·Dh) per thread (per block for decode), plus T·H floats in backward.
+// Legend: T queries, S keys, H query heads, Hkv key/value heads, Dh head dim, G = H/Hkv.
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <initializer_list>
+#include <vector>
+
+#include "check.h"
+#include "cpu.h"
+#include "kernels/attention.h"
+#include "registry.h"
+
+// The baseline x86-64 (SSE2) build of the block kernels: 4 lanes.
+#define RRT_ATTN_NS attn_base
+#define RRT_ATTN_LANES 4
+#include "kernels/attention_impl.h"
+#undef RRT_ATTN_NS
+#undef RRT_ATTN_LANES
+
+namespace rrt {
+
+namespace {
+
+struct FwdFns {
+  int lanes;
+  void (*begin)(const AttnProblem&, const AttnBlock&, float*);
+  void (*keys)(const AttnProblem&, const AttnBlock&, int64_t, int64_t, float*, float*);
+};
+struct BwdFns {
+  int lanes;
+  void (*dq)(float*, float*, const AttnProblem&, const AttnBlock&, float*);
+  void (*dkv)(float*, float*, const float*, const AttnProblem&, int64_t, int64_t, float*);
+};
+
+FwdFns pick_fwd() {
+  switch (active_isa()) {
+    case Isa::avx512:
+    case Isa::avx512bf16: return {attn_avx512::lanes, attn_avx512::fwd_begin, attn_avx512::fwd_keys};
+    case Isa::avx2: return {attn_avx2::lanes, attn_avx2::fwd_begin, attn_avx2::fwd_keys};
+    default: return {attn_base::lanes, attn_base::fwd_begin, attn_base::fwd_keys};
+  }
+}
+
+BwdFns pick_bwd() {
+  switch (active_isa()) {
+    case Isa::avx512:
+    case Isa::avx512bf16: return {attn_avx512::lanes, attn_avx512::bwd_dq_block, attn_avx512::bwd_dkv_block};
+    case Isa::avx2: return {attn_avx2::lanes, attn_avx2::bwd_dq_block, attn_avx2::bwd_dkv_block};
+    default: return {attn_base::lanes, attn_base::bwd_dq_block, attn_base::bwd_dkv_block};
+  }
+}
+
+// Scratch or block states, 64-byte aligned for the block kernels.
+struct Scratch {
+  std::vector<float> buf;
+  explicit Scratch(int64_t floats) : buf((size_t)floats + 16) {}
+  float* data() {
+    auto a = (reinterpret_cast<uintptr_t>(buf.data()) + 63) & ~uintptr_t(63);
+    return reinterpret_cast<float*>(a);
+  }
+};
+
+// The query rows of each kv head, cut into blocks of ≤ R rows: nh heads of the group (all G of
+// them when G ≤ R, so decode reads each kv head once for the whole group) times nt consecutive
+// queries. Later queries attend more keys, so they come first (longest work first).
+std::vector<AttnBlock> make_blocks(int64_t T, int64_t H, int64_t Hkv, int R) {
+  const int64_t G = H / Hkv;
+  std::vector<AttnBlock> blocks;
+  for (int64_t kvh = 0; kvh < Hkv; kvh++)
+    for (int64_t g0 = 0; g0 < G; g0 += R) {
+      const int64_t nh = std::min<int64_t>(R, G - g0), nt = R / nh;
+      for (int64_t t0 = 0; t0 < T; t0 += nt) blocks.push_back({kvh * G + g0, nh, t0, std::min(nt, T - t0)});
+    }
+  std::stable_sort(blocks.begin(), blocks.end(),
+                   [](const AttnBlock& a, const AttnBlock& b) { return a.t0 + a.nt > b.t0 + b.nt; });
+  return blocks;
+}
+
+// out and lse rows of a block from its state's (m, l, accᵀ).
+void write_fwd_rows(float* out, float* lse, const AttnProblem& p, const AttnBlock& b, const float* res, int R) {
+  const float *m = res, *l = res + R, *acc = res + 2 * R;
+  for (int64_t ti = 0; ti < b.nt; ti++)
+    for (int64_t gi = 0; gi < b.nh; gi++) {
+      const int64_t t = b.t0 + ti, h = b.h0 + gi, r = ti * b.nh + gi;
+      float* row = out + (t * p.H + h) * p.Dh;
+      const float inv = 1.0f / l[r];
+      for (int64_t d = 0; d < p.Dh; d++) row[d] = acc[d * R + r] * inv;
+      if (lse) lse[h * p.T + t] = m[r] + std::log(l[r]);
+    }
+}
+
+// Merges the (m, l, accᵀ) of one block's key chunks, `stride` floats apart, into the first, as
+// the online softmax would have: every chunk is rescaled to the common max.
+void merge_partials(float* first, int64_t chunks, int64_t stride, int64_t Dh, int R) {
+  for (int r = 0; r < R; r++) {
+    float mx = -INFINITY;
+    for (int64_t c = 0; c < chunks; c++) mx = std::max(mx, first[c * stride + r]);
+    if (mx == -INFINITY) continue;  // padding lane
+    float l = 0.0f;
+    for (int64_t c = 0; c < chunks; c++) {
+      const float* part = first + c * stride;
+      const float w = std::exp(part[r] - mx);
+      l += w * part[R + r];
+      for (int64_t d = 0; d < Dh; d++) {
+        float& acc = first[2 * R + d * R + r];
+        acc = (c == 0 ? 0.0f : acc) + w * part[2 * R + d * R + r];
+      }
+    }
+    first[r] = mx;
+    first[R + r] = l;
+  }
+}
+
+// Shared size checks: H % Hkv, pos0 + T ≤ S, Dh ≥ 1, a scale that fits a float. Fills the
+// problem's sizes (the caller adds the arrays) and S.
+AttnProblem check_sizes(const Args& a, size_t i0, int64_t& S) {
+  AttnProblem p{};
+  p.T = a.size(i0, "T");
+  S = a.size(i0 + 1, "S");
+  p.H = a.size(i0 + 2, "H");
+  p.Hkv = a.size(i0 + 3, "Hkv");
+  p.Dh = a.size(i0 + 4, "Dh");
+  p.pos0 = a.size(i0 + 5, "pos0");
+  const double scale = a.number(i0 + 6, "scale");
+  if (p.Hkv < 1) a.range_error("Hkv must be ≥ 1, got %lld", (long long)p.Hkv);
+  if (p.H < 1 || p.H % p.Hkv != 0)
+    a.range_error("H = %lld must be a positive multiple of Hkv = %lld", (long long)p.H, (long long)p.Hkv);
+  if (p.Dh < 1) a.range_error("Dh must be ≥ 1, got %lld", (long long)p.Dh);
+  if (p.pos0 + p.T > S)
+    a.range_error("pos0 + T = %lld exceeds the S = %lld keys in the cache", (long long)(p.pos0 + p.T), (long long)S);
+  if (!std::isfinite((float)scale)) a.range_error("scale %g does not fit a float", scale);
+  p.scale = (float)scale;
+  return p;
+}
+
+// A float array the kernel touches: n elements from p.
+struct Buf {
+  const void* p;
+  int64_t n;
+  const char* name;
+};
+
+// An output must share no memory with what the kernel reads or with another output.
+void check_disjoint(const Args& a, Buf out, std::initializer_list<Buf> others) {
+  for (const Buf& x : others) a.no_overlap(out.p, out.n * 4, out.name, x.p, x.n * 4, x.name);
+}
+
+}  // namespace
+
+// attention_fwd_f32(out, lse|null, q, k, v, T, S, H, Hkv, Dh, pos0, scale)
+static Napi::Value js_attention_fwd_f32(const Napi::CallbackInfo& info) {
+  Args a(info, "attention_fwd_f32", 12);
+  int64_t S;
+  AttnProblem p = check_sizes(a, 5, S);
+  const int64_t nq = a.mul(p.T, p.H, p.Dh), nkv = a.mul(S, p.Hkv, p.Dh), nl = a.mul(p.H, p.T);
+  float* out = a.f32(0, "out", nq, "T·H·Dh");
+  float* lse = a.f32_opt(1, "lse", nl, "H·T");
+  p.q = a.f32(2, "q", nq, "T·H·Dh");
+  p.k = a.f32(3, "k", nkv, "S·Hkv·Dh");
+  p.v = a.f32(4, "v", nkv, "S·Hkv·Dh");
+  const Buf q{p.q, nq, "q"}, k{p.k, nkv, "k"}, v{p.v, nkv, "v"};
+  check_disjoint(a, {out, nq, "out"}, {q, k, v, {lse, lse ? nl : 0, "lse"}});
+  if (lse) check_disjoint(a, {lse, nl, "lse"}, {q, k, v});
+  if (p.T == 0) return info.Env().Undefined();
+
+  const FwdFns fwd = pick_fwd();
+  const std::vector<AttnBlock> blocks = make_blocks(p.T, p.H, p.Hkv, fwd.lanes);
+  const int64_t nblocks = (int64_t)blocks.size(), keys = p.pos0 + p.T, state = attn_fwd_state_floats(p.Dh, fwd.lanes);
+  const bool threaded = (double)p.T * (double)p.H * (double)keys * (double)p.Dh > 65536.0;
+  const bool decode = std::all_of(blocks.begin(), blocks.end(), [](const AttnBlock& b) { return b.t0 == 0; });
+
+  if (!decode) {
+#pragma omp parallel if (threaded)
+    {
+      Scratch st(state + attn_fwd_tile_floats(fwd.lanes));
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t bi = 0; bi < nblocks; bi++) {
+        fwd.begin(p, blocks[bi], st.data());
+        fwd.keys(p, blocks[bi], 0, keys, st.data(), st.data() + state);
+        write_fwd_rows(out, lse, p, blocks[bi], st.data(), fwd.lanes);
+      }
+    }
+    return info.Env().Undefined();
+  }
+
+  // Decode-like (each block holds all T queries of its heads: one block per head group, many
+  // keys): threads split the keys instead of the blocks, and each walks its key chunk one tile
+  // at a time through every block, so the cache is read in memory order (all kv heads of a tile)
+  // rather than one strided head at a time. Chunks are merged afterwards.
+  constexpr int64_t kMinChunkKeys = 256;
+  const int64_t want = threaded ? std::min<int64_t>(omp_get_max_threads(), (keys + kMinChunkKeys - 1) / kMinChunkKeys) : 1;
+  const int64_t chunk_keys = ((keys + want - 1) / want + kAttnKeyTile - 1) / kAttnKeyTile * kAttnKeyTile;
+  const int64_t chunks = (keys + chunk_keys - 1) / chunk_keys;
+  Scratch states(chunks * nblocks * state);
+#pragma omp parallel for num_threads((int)chunks) schedule(static, 1)
+  for (int64_t c = 0; c < chunks; c++) {
+    Scratch tile(attn_fwd_tile_floats(fwd.lanes));
+    float* mine = states.data() + c * nblocks * state;
+    for (int64_t bi = 0; bi < nblocks; bi++) fwd.begin(p, blocks[bi], mine + bi * state);
+    const int64_t end = std::min(keys, (c + 1) * chunk_keys);
+    for (int64_t jt = c * chunk_keys; jt < end; jt += kAttnKeyTile)
+      for (int64_t bi = 0; bi < nblocks; bi++)
+        fwd.keys(p, blocks[bi], jt, std::min(end, jt + kAttnKeyTile), mine + bi * state, tile.data());
+  }
+  for (int64_t bi = 0; bi < nblocks; bi++) {
+    float* first = states.data() + bi * state;
+    if (chunks > 1) merge_partials(first, chunks, nblocks * state, p.Dh, fwd.lanes);
+    write_fwd_rows(out, lse, p, blocks[bi], first, fwd.lanes);
+  }
+  return info.Env().Undefined();
+}
+
+// attention_bwd_f32(dq, dk, dv, dout, q, k, v, out, lse, T, S, H, Hkv, Dh, pos0, scale)
+// Two passes, each free of write conflicts (FlashAttention-2 recomputation, no atomics, results
+// independent of the thread count): query blocks compute dq (and D = dout·out per row); then
+// blocks of R keys of one kv head compute dk, dv from every query row of the group that sees
+// them. Scores and dP are recomputed in both passes (7 matrix products instead of 5).
+static Napi::Value js_attention_bwd_f32(const Napi::CallbackInfo& info) {
+  Args a(info, "attention_bwd_f32", 16);
+  int64_t S;
+  AttnProblem p = check_sizes(a, 9, S);
+  const int64_t nq = a.mul(p.T, p.H, p.Dh), nkv = a.mul(S, p.Hkv, p.Dh), nl = a.mul(p.H, p.T);
+  float* dq = a.f32(0, "dq", nq, "T·H·Dh");
+  float* dk = a.f32(1, "dk", nkv, "S·Hkv·Dh");
+  float* dv = a.f32(2, "dv", nkv, "S·Hkv·Dh");
+  p.dout = a.f32(3, "dout", nq, "T·H·Dh");
+  p.q = a.f32(4, "q", nq, "T·H·Dh");
+  p.k = a.f32(5, "k", nkv, "S·Hkv·Dh");
+  p.v = a.f32(6, "v", nkv, "S·Hkv·Dh");
+  p.out = a.f32(7, "out", nq, "T·H·Dh");
+  p.lse = a.f32(8, "lse", nl, "H·T");
+  const Buf g{p.dout, nq, "dout"}, q{p.q, nq, "q"}, k{p.k, nkv, "k"}, v{p.v, nkv, "v"}, o{p.out, nq, "out"},
+      l{p.lse, nl, "lse"}, dkb{dk, nkv, "dk"}, dvb{dv, nkv, "dv"};
+  check_disjoint(a, {dq, nq, "dq"}, {g, q, k, v, o, l, dkb, dvb});
+  check_disjoint(a, dkb, {g, q, k, v, o, l, dvb});
+  check_disjoint(a, dvb, {g, q, k, v, o, l});
+  if (p.T == 0) return info.Env().Undefined();
+
+  const BwdFns bwd = pick_bwd();
+  const std::vector<AttnBlock> blocks = make_blocks(p.T, p.H, p.Hkv, bwd.lanes);
+  const int64_t nblocks = (int64_t)blocks.size(), keys = p.pos0 + p.T;
+  const int64_t key_blocks = (keys + bwd.lanes - 1) / bwd.lanes;
+  const bool threaded = (double)p.T * (double)p.H * (double)keys * (double)p.Dh > 65536.0;
+  std::vector<float> rowdot((size_t)nl);
+
+#pragma omp parallel if (threaded)
+  {
+    Scratch scratch(attn_bwd_scratch_floats(p.Dh, bwd.lanes));
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t bi = 0; bi < nblocks; bi++) bwd.dq(dq, rowdot.data(), p, blocks[bi], scratch.data());
+    // Early keys are seen by more queries: with j0 ascending the longest items go first.
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t item = 0; item < key_blocks * p.Hkv; item++)
+      bwd.dkv(dk, dv, rowdot.data(), p, item % p.Hkv, item / p.Hkv * bwd.lanes, scratch.data());
+  }
+  return info.Env().Undefined();
+}
+
+RRT_EXPORT("attention_fwd_f32", js_attention_fwd_f32);
+RRT_EXPORT("attention_bwd_f32", js_attention_bwd_f32);
+
+}  // namespace rrt

@@ -1,0 +1,253 @@
+// Flash-attention block kernels (forward with online softmax; backward in two passes), written
+// once with GCC vector extensions and compiled once per ISA: each includer defines RRT_ATTN_NS
+// (its own namespace, so no symbol is shared between builds) and RRT_ATTN_LANES (the ISA's
+// vector width in floats). A block's query rows are the lanes of one vector `vf`; a key tile's
+// scores are stored key-major, s[c][r], so max, sum and rescaling are lane-wise and no T×S
+// matrix exists. Register blocks hold 8 accumulators: 8 + 2 registers fit every x86-64 ISA.
+// No includes: the includer brings <cstdint> and attention.h.
+
+#if !defined(RRT_ATTN_NS) || !defined(RRT_ATTN_LANES)
+#error "define RRT_ATTN_NS and RRT_ATTN_LANES before including attention_impl.h"
+#endif
+
+namespace rrt {
+namespace RRT_ATTN_NS {
+
+constexpr int R = RRT_ATTN_LANES;
+constexpr int BK = kAttnKeyTile;
+constexpr int U = 8;
+extern const int lanes = R;
+typedef float vf __attribute__((vector_size(R * sizeof(float))));
+typedef int32_t vi __attribute__((vector_size(R * sizeof(int32_t))));
+
+static inline vf vload(const float* p) {
+  vf v;
+  __builtin_memcpy(&v, p, sizeof v);
+  return v;
+}
+static inline void vstore(float* p, vf v) { __builtin_memcpy(p, &v, sizeof v); }
+static inline vf splat(float x) { return vf{} + x; }
+static inline vi splat_i(int32_t x) { return vi{} + x; }
+
+// exp(x) for x ≤ 88 (callers pass x ≤ 0 up to rounding): Cephes expf polynomial on x − n·ln2,
+// times 2ⁿ built in the exponent bits. x < −87.3, −inf included (masked keys), gives exactly 0.
+static inline vf vexp(vf x) {
+  const vf lo = splat(-87.3f), hi = splat(88.0f);
+  vf xc = x < lo ? lo : x;
+  xc = xc > hi ? hi : xc;
+  const vf magic = splat(12582912.0f);  // 1.5·2²³: adding it rounds to an integer
+  vf n = (xc * 1.44269504088896341f + magic) - magic;
+  vf r = xc - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  vf y = splat(1.9875691500e-4f);
+  y = y * r + 1.3981999507e-3f;
+  y = y * r + 8.3334519073e-3f;
+  y = y * r + 4.1665795894e-2f;
+  y = y * r + 1.6666665459e-1f;
+  y = y * r + 5.0000001201e-1f;
+  y = y * r * r + r + 1.0f;
+  vi e = (__builtin_convertvector(n, vi) + 127) << 23;
+  vf two_n;
+  __builtin_memcpy(&two_n, &e, sizeof two_n);
+  return x < lo ? vf{} : y * two_n;
+}
+
+// out[i] = Σ_d a[i·lda + d] · b[d], i < n: one vector of lane dot products per key row of a
+// (scores S = K·Qᵀ with b = scaled Qᵀ; dP = V·dOᵀ with b = dOᵀ).
+static void rows_dot(float* out, const float* a, int64_t lda, const float* b, int64_t n, int64_t Dh) {
+  int64_t i = 0;
+  for (; i + U <= n; i += U) {
+    vf acc[U] = {};
+    const float* ai = a + i * lda;
+    for (int64_t d = 0; d < Dh; d++) {
+      vf bd = vload(b + d * R);
+      for (int u = 0; u < U; u++) acc[u] += ai[u * lda + d] * bd;
+    }
+    for (int u = 0; u < U; u++) vstore(out + (i + u) * R, acc[u]);
+  }
+  for (; i < n; i++) {
+    vf acc = {};
+    for (int64_t d = 0; d < Dh; d++) acc += a[i * lda + d] * vload(b + d * R);
+    vstore(out + i * R, acc);
+  }
+}
+
+// out[d] += Σ_c a[c·lda + d] · p[c], d < Dh, c < n: accᵀ += Vᵀ·P (forward) and dQᵀ += Kᵀ·dS.
+static void cols_dot_acc(float* out, const float* a, int64_t lda, const float* p, int64_t n, int64_t Dh) {
+  int64_t d = 0;
+  for (; d + U <= Dh; d += U) {
+    vf acc[U];
+    for (int u = 0; u < U; u++) acc[u] = vload(out + (d + u) * R);
+    for (int64_t c = 0; c < n; c++) {
+      vf pc = vload(p + c * R);
+      const float* ac = a + c * lda + d;
+      for (int u = 0; u < U; u++) acc[u] += ac[u] * pc;
+    }
+    for (int u = 0; u < U; u++) vstore(out + (d + u) * R, acc[u]);
+  }
+  for (; d < Dh; d++) {
+    vf acc = vload(out + d * R);
+    for (int64_t c = 0; c < n; c++) acc += a[c * lda + d] * vload(p + c * R);
+    vstore(out + d * R, acc);
+  }
+}
+
+// Block rows of x (T, H, Dh) times `mul`, transposed: xt[d][r]. Padding lanes are 0.
+static void gather_t(float* xt, const float* x, const AttnProblem& p, const AttnBlock& b, float mul) {
+  for (int64_t i = 0; i < p.Dh * R; i++) xt[i] = 0.0f;
+  for (int64_t ti = 0; ti < b.nt; ti++)
+    for (int64_t gi = 0; gi < b.nh; gi++) {
+      const float* row = x + ((b.t0 + ti) * p.H + b.h0 + gi) * p.Dh;
+      int64_t r = ti * b.nh + gi;
+      for (int64_t d = 0; d < p.Dh; d++) xt[d * R + r] = mul * row[d];
+    }
+}
+
+// Lane r may see key j iff j − (pos0 + t0) ≤ rel[r] = ti; padding lanes see nothing.
+static inline vi lane_rel(const AttnBlock& b) {
+  vi rel = splat_i(INT32_MIN);
+  for (int64_t r = 0; r < b.nt * b.nh; r++) rel[r] = (int32_t)(r / b.nh);
+  return rel;
+}
+static inline vi key_rel(int64_t j, const AttnProblem& p, const AttnBlock& b) {
+  int64_t d = j - p.pos0 - b.t0;  // only compared with 0..R−1, so clamping keeps the order
+  return splat_i((int32_t)(d < -(1 << 30) ? -(1 << 30) : d));
+}
+
+void fwd_begin(const AttnProblem& p, const AttnBlock& b, float* state) {
+  float* m = state;              // (R)
+  float* l = m + R;              // (R)
+  float* acc = l + R;            // (Dh, R)
+  float* qt = acc + p.Dh * R;    // (Dh, R)
+  vstore(m, splat(-__builtin_inff()));
+  vstore(l, vf{});
+  for (int64_t i = 0; i < p.Dh * R; i++) acc[i] = 0.0f;
+  gather_t(qt, p.q, p, b, p.scale);
+}
+
+void fwd_keys(const AttnProblem& p, const AttnBlock& b, int64_t jb, int64_t je, float* state, float* s) {
+  const int64_t Dh = p.Dh, ld = p.Hkv * Dh, kvh = b.h0 / (p.H / p.Hkv);
+  const float* k = p.k + kvh * Dh;
+  const float* v = p.v + kvh * Dh;
+  float* acc = state + 2 * R;
+  const float* qt = acc + Dh * R;
+  const vi rel = lane_rel(b);
+  const vf ninf = splat(-__builtin_inff());
+  vf mv = vload(state), lv = vload(state + R);
+  const int64_t jend = je < p.pos0 + b.t0 + b.nt ? je : p.pos0 + b.t0 + b.nt;
+  for (int64_t jt = jb; jt < jend; jt += BK) {
+    const int64_t n = jend - jt < BK ? jend - jt : BK;
+    rows_dot(s, k + jt * ld, ld, qt, n, Dh);
+    vf mx = mv;
+    for (int64_t c = 0; c < n; c++) {
+      vf x = vload(s + c * R);
+      x = key_rel(jt + c, p, b) <= rel ? x : ninf;
+      vstore(s + c * R, x);
+      mx = x > mx ? x : mx;
+    }
+    // A lane that has seen no key yet keeps max −inf; subtracting 0 instead keeps exp() at 0, not NaN.
+    const vf base = mx == ninf ? vf{} : mx;
+    const vf alpha = vexp(mv - base);
+    vf sum = {};
+    for (int64_t c = 0; c < n; c++) {
+      vf e = vexp(vload(s + c * R) - base);
+      vstore(s + c * R, e);
+      sum += e;
+    }
+    lv = lv * alpha + sum;
+    mv = mx;
+    for (int64_t d = 0; d < Dh; d++) vstore(acc + d * R, vload(acc + d * R) * alpha);
+    cols_dot_acc(acc, v + jt * ld, ld, s, n, Dh);
+  }
+  vstore(state, mv);
+  vstore(state + R, lv);
+}
+
+void bwd_dq_block(float* dq, float* rowdot, const AttnProblem& p, const AttnBlock& b, float* scratch) {
+  const int64_t Dh = p.Dh, ld = p.Hkv * Dh, kvh = b.h0 / (p.H / p.Hkv);
+  const float* k = p.k + kvh * Dh;
+  const float* v = p.v + kvh * Dh;
+  float* qt = scratch;        // (Dh, R) scale·Qᵀ
+  float* dot = qt + Dh * R;   // (Dh, R) dOᵀ
+  float* dqt = dot + Dh * R;  // (Dh, R) dQᵀ/scale
+  float* s = dqt + Dh * R;    // (BK, R) scores, then P
+  float* ds = s + BK * R;     // (BK, R) dP, then dS
+  gather_t(qt, p.q, p, b, p.scale);
+  gather_t(dot, p.dout, p, b, 1.0f);
+  for (int64_t i = 0; i < Dh * R; i++) dqt[i] = 0.0f;
+  vf lse = {}, drow = {};  // lse_i and D_i = dO_i·O_i; padding lanes keep 0 and are masked
+  for (int64_t ti = 0; ti < b.nt; ti++)
+    for (int64_t gi = 0; gi < b.nh; gi++) {
+      const int64_t t = b.t0 + ti, h = b.h0 + gi, r = ti * b.nh + gi;
+      const float* o = p.out + (t * p.H + h) * Dh;
+      const float* g = p.dout + (t * p.H + h) * Dh;
+      float sum = 0.0f;
+      for (int64_t d = 0; d < Dh; d++) sum += g[d] * o[d];
+      rowdot[t * p.H + h] = drow[r] = sum;
+      lse[r] = p.lse[h * p.T + t];
+    }
+  const vi rel = lane_rel(b);
+  const int64_t jend = p.pos0 + b.t0 + b.nt;
+  for (int64_t jt = 0; jt < jend; jt += BK) {
+    const int64_t n = jend - jt < BK ? jend - jt : BK;
+    rows_dot(s, k + jt * ld, ld, qt, n, Dh);
+    for (int64_t c = 0; c < n; c++)
+      vstore(s + c * R, key_rel(jt + c, p, b) <= rel ? vexp(vload(s + c * R) - lse) : vf{});
+    rows_dot(ds, v + jt * ld, ld, dot, n, Dh);
+    for (int64_t c = 0; c < n; c++) vstore(ds + c * R, vload(s + c * R) * (vload(ds + c * R) - drow));
+    cols_dot_acc(dqt, k + jt * ld, ld, ds, n, Dh);
+  }
+  for (int64_t ti = 0; ti < b.nt; ti++)
+    for (int64_t gi = 0; gi < b.nh; gi++) {
+      float* row = dq + ((b.t0 + ti) * p.H + b.h0 + gi) * Dh;
+      const int64_t r = ti * b.nh + gi;
+      for (int64_t d = 0; d < Dh; d++) row[d] = p.scale * dqt[d * R + r];
+    }
+}
+
+void bwd_dkv_block(float* dk, float* dv, const float* rowdot, const AttnProblem& p, int64_t kvh, int64_t j0,
+                   float* scratch) {
+  const int64_t Dh = p.Dh, ld = p.Hkv * Dh, ldq = p.H * Dh, G = p.H / p.Hkv;
+  const int64_t nk = p.pos0 + p.T - j0 < R ? p.pos0 + p.T - j0 : R;
+  float* kt = scratch;        // (Dh, R) Kᵀ of keys j0..j0+R−1
+  float* vt = kt + Dh * R;    // (Dh, R) Vᵀ
+  float* dkt = vt + Dh * R;   // (Dh, R) dKᵀ/scale
+  float* dvt = dkt + Dh * R;  // (Dh, R) dVᵀ
+  float* s = dvt + Dh * R;    // (BK, R) scores, then P, one row per query
+  float* ds = s + BK * R;     // (BK, R) dP, then dS
+  for (int64_t i = 0; i < 4 * Dh * R; i++) kt[i] = 0.0f;
+  for (int64_t c = 0; c < nk; c++)
+    for (int64_t d = 0; d < Dh; d++) {
+      kt[d * R + c] = p.k[(j0 + c) * ld + kvh * Dh + d];
+      vt[d * R + c] = p.v[(j0 + c) * ld + kvh * Dh + d];
+    }
+  vi lane = {};
+  for (int c = 0; c < R; c++) lane[c] = c;
+  // Query t sees key j0+c iff c ≤ pos0 + t − j0: queries before t_first see none of these keys.
+  const int64_t t_first = j0 > p.pos0 ? j0 - p.pos0 : 0;
+  for (int64_t h = kvh * G; h < (kvh + 1) * G; h++)
+    for (int64_t t0 = t_first; t0 < p.T; t0 += BK) {
+      const int64_t n = p.T - t0 < BK ? p.T - t0 : BK;
+      const float* q = p.q + (t0 * p.H + h) * Dh;
+      const float* g = p.dout + (t0 * p.H + h) * Dh;
+      rows_dot(s, q, ldq, kt, n, Dh);
+      rows_dot(ds, g, ldq, vt, n, Dh);
+      for (int64_t i = 0; i < n; i++) {
+        const int64_t t = t0 + i, lim = p.pos0 + t - j0;
+        const vi ok = lane <= splat_i((int32_t)(lim < R ? lim : R));
+        const vf pr = ok ? vexp(vload(s + i * R) * p.scale - p.lse[h * p.T + t]) : vf{};
+        vstore(s + i * R, pr);
+        vstore(ds + i * R, pr * (vload(ds + i * R) - rowdot[t * p.H + h]));
+      }
+      cols_dot_acc(dvt, g, ldq, s, n, Dh);
+      cols_dot_acc(dkt, q, ldq, ds, n, Dh);
+    }
+  for (int64_t c = 0; c < nk; c++)
+    for (int64_t d = 0; d < Dh; d++) {
+      dk[(j0 + c) * ld + kvh * Dh + d] += p.scale * dkt[d * R + c];
+      dv[(j0 + c) * ld + kvh * Dh + d] += dvt[d * R + c];
+    }
+}
+
+}  // namespace RRT_ATTN_NS
+}  // namespace rrt
