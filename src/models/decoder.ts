@@ -19,6 +19,10 @@ export interface ForwardOptions {
   hiddenStates?: boolean;
   /** logits for the last position of each sequence only */
   lastOnly?: boolean;
+  /** recursive models: stop after loop b (1-based) — then the unique last layer, if any, final norm and head */
+  exitAfterLoop?: number;
+  /** recursive models: also return the logits of every intermediate loop's exit (final norm and head after loop b) */
+  allExits?: boolean;
 }
 
 export interface ForwardResult {
@@ -26,6 +30,8 @@ export interface ForwardResult {
   logits: Tensor;
   /** with hiddenStates: L+1 tensors [N, D]; the last one after the final norm, as transformers returns it */
   hidden: Tensor[];
+  /** with allExits: the logits after loops 1..nLoops−1, each shaped like `logits` */
+  exits: Tensor[];
 }
 
 export class Decoder {
@@ -63,21 +69,62 @@ export class Decoder {
     if (this.weights.pos) x = ops.add(x, ops.embedding(this.weights.pos, pos));
     const hidden: Tensor[] = opts.hiddenStates ? [x] : [];
 
-    this.weights.layers.forEach((layer, l) => {
-      x = this.layer(layer, l, x, pos, B, T, caches);
-      if (opts.hiddenStates && l < this.weights.layers.length - 1) hidden.push(x);
-    });
+    // which depths run, and after which ones an intermediate exit reads the stream
+    const layers = this.weights.layers;
+    const ends = opts.exitAfterLoop !== undefined || opts.allExits ? this.loopEnds() : [];
+    let run = layers.map((_, l) => l);
+    if (opts.exitAfterLoop !== undefined) {
+      const b = opts.exitAfterLoop;
+      if (!Number.isInteger(b) || b < 1 || b > ends.length) throw new InputError('bad_option', `exit after loop ${b}: the model has ${ends.length} loops`);
+      run = run.filter((l) => l <= ends[b - 1] || (this.isUnique(l) && l > ends[ends.length - 1]));
+    }
+    const exits: Tensor[] = [];
+    for (const l of run) {
+      x = this.layer(layers[l], l, x, pos, B, T, caches);
+      if (opts.hiddenStates && l < layers.length - 1) hidden.push(x);
+      const loop = opts.allExits ? ends.indexOf(l) : -1;
+      if (loop >= 0 && loop < ends.length - 1) {
+        // the exit of an intermediate loop: the unique last layer (middle-*), then norm and head
+        let e = x;
+        for (let u = ends[ends.length - 1] + 1; u < layers.length; u++) e = this.layer(layers[u], u, e, pos, B, T);
+        exits.push(this.head(e, B, T, opts.lastOnly));
+      }
+    }
     if (caches) for (const c of caches) c.advance(T);
+    const normed = this.norm(this.weights.finalNorm, x);
+    if (opts.hiddenStates) hidden.push(normed);
+    return { logits: this.head(x, B, T, opts.lastOnly, normed), hidden, exits };
+  }
 
-    x = this.norm(this.weights.finalNorm, x);
-    if (opts.hiddenStates) hidden.push(x);
-    if (opts.lastOnly && T > 1) {
+  /** Final norm and LM head: [N, D] → [B, T (or 1), V]. */
+  private head(x: Tensor, B: number, T: number, lastOnly?: boolean, normed?: Tensor): Tensor {
+    let h = normed ?? this.norm(this.weights.finalNorm, x);
+    if (lastOnly && T > 1) {
       const last = new Int32Array(B);
       for (let b = 0; b < B; b++) last[b] = b * T + T - 1;
-      x = ops.gatherRows(x, last);
+      h = ops.gatherRows(h, last);
     }
-    const logits = ops.linear(x, this.weights.head);
-    return { logits: ops.reshape(logits, [B, opts.lastOnly ? 1 : T, cfg.vocabSize]), hidden };
+    return ops.reshape(ops.linear(h, this.weights.head), [B, lastOnly ? 1 : T, this.config.vocabSize]);
+  }
+
+  private isUnique(l: number): boolean {
+    return this.config.recursive?.plan.unrolled[l].unique ?? false;
+  }
+
+  /**
+   * The last depth of every loop (a vanilla model is one loop). Exits need loops that end at
+   * full depth of the block (cycle, middle-cycle); with `sequence` a loop never completes early.
+   */
+  loopEnds(): number[] {
+    const rec = this.config.recursive;
+    if (!rec) return [this.nLayers - 1];
+    const u = rec.plan.unrolled;
+    const nLoops = rec.plan.nLoops;
+    if (nLoops > 1 && !rec.plan.strategy.endsWith('cycle'))
+      throw new InputError('bad_option', `early exits need a cycle strategy (a ${rec.plan.strategy} model only completes its block at the last loop)`);
+    const ends: number[] = [];
+    for (let b = 0; b < nLoops; b++) ends.push(Math.max(...u.map((d, l) => (!d.unique && d.loop === b ? l : -1))));
+    return ends;
   }
 
   /** One transformer block; x [N, D] → [N, D]. */

@@ -1,0 +1,86 @@
+// GEMM family: the prototypes shared by the portable files (gemm.cpp entry points,
+// gemm_driver.cpp blocking/packing, gemm_scalar.cpp) and the per-ISA kernel files.
+// Plain C types only, so ISA files can include it without pulling in any STL.
+// Legend: M rows of C, N columns of C, K the reduction; every array is row-major.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace rrt {
+namespace gemm {
+
+// ---- blocked GEMM (gemm_driver.cpp) ----
+
+// Micro-kernel: C[mr×nr] (+)= Ã·B̃ over kp packed k-steps, Ã packed [kp][mr], B̃ packed [kp][nr]
+// (one packed k-step is one f32, or one bf16 pair). load_c = 0 overwrites C, 1 adds to it.
+typedef void (*ukernel_fn)(int64_t kp, const void* a, const void* b, float* c, int64_t ldc, int load_c);
+
+// Packs a panel of `rows` ≤ w operand rows × kc k-values into dst[kp][w] (rows ≥ `rows` zero-filled).
+// Element (r, k) of the source is src[r·rs + k·ks]; the source element type is the packer's.
+typedef void (*pack_fn)(void* dst, const void* src, int64_t rs, int64_t ks, int64_t rows, int64_t kc, int w);
+
+// One ISA's micro-kernel with its tile and cache-block sizes (kc counts source k-values).
+struct Kit {
+  int mr, nr;
+  int kc, mc, nc;
+  int kstep;  // source k-values per packed k-step: 1 for f32 panels, 2 for bf16 pairs
+  ukernel_fn kernel;
+};
+
+// An operand seen as rows × K: element (r, k) at p[r·rs + k·ks] (elements of the packer's type).
+struct Operand {
+  const void* p;
+  int64_t rs, ks;
+  size_t elem_bytes;
+  pack_fn pack;
+};
+
+// C[M,N] (+)= A·Bᵀ with A as M×K rows and B as N×K rows (so op(B) is the transpose of the
+// N×K view). Threads: OpenMP's current setting; M tiles or N panels are split between them.
+void gemm_blocked(const Kit& kit, float* c, const Operand& a, const Operand& b, int64_t M, int64_t N, int64_t K,
+                  int accumulate);
+
+// Portable packers (gemm_driver.cpp).
+void pack_f32(void* dst, const void* src, int64_t rs, int64_t ks, int64_t rows, int64_t kc, int w);
+void pack_bf16_to_f32(void* dst, const void* src, int64_t rs, int64_t ks, int64_t rows, int64_t kc, int w);
+void pack_bf16_pairs(void* dst, const void* src, int64_t rs, int64_t ks, int64_t rows, int64_t kc, int w);
+
+// ---- kits, one per ISA ----
+extern const Kit kit_f32_scalar;   // gemm_scalar.cpp
+extern const Kit kit_f32_avx2;     // gemm_avx2.cpp
+extern const Kit kit_f32_avx512;   // gemm_avx512.cpp
+extern const Kit kit_bf16_avx512;  // gemm_bf16_avx512.cpp (vdpbf16ps)
+
+// Fast packers for the layouts training uses; pack_t32_avx512 transposes 32-bit units from rows
+// contiguous along k (row stride rs units) into dst[kc][w], w ≤ 32.
+void pack_t32_avx512(uint32_t* dst, const uint32_t* src, int64_t rs, int64_t rows, int64_t kc, int w);
+void pack_f32_avx512(void* dst, const void* src, int64_t rs, int64_t ks, int64_t rows, int64_t kc, int w);
+void pack_bf16_pairs_avx512(void* dst, const void* src, int64_t rs, int64_t ks, int64_t rows, int64_t kc, int w);
+
+// ---- small-M matrix-vector paths: C[M,N] (+)= A[M,K]·W[N,K]ᵀ for M ≤ 8 ----
+// Each call computes the columns [n0, n1) of C for every row; callers split N between threads.
+constexpr int64_t kGemvMaxM = 8;
+void gemv_f32_scalar(float* c, const float* a, const float* w, int64_t M, int64_t N, int64_t K, int64_t n0,
+                     int64_t n1, int accumulate);
+void gemv_f32_avx2(float* c, const float* a, const float* w, int64_t M, int64_t N, int64_t K, int64_t n0,
+                   int64_t n1, int accumulate);
+void gemv_f32_avx512(float* c, const float* a, const float* w, int64_t M, int64_t N, int64_t K, int64_t n0,
+                     int64_t n1, int accumulate);
+void gemv_bf16w_scalar(float* c, const float* a, const uint16_t* w, int64_t M, int64_t N, int64_t K, int64_t n0,
+                       int64_t n1, int accumulate);
+void gemv_bf16w_avx2(float* c, const float* a, const uint16_t* w, int64_t M, int64_t N, int64_t K, int64_t n0,
+                     int64_t n1, int accumulate);
+void gemv_bf16w_avx512(float* c, const float* a, const uint16_t* w, int64_t M, int64_t N, int64_t K, int64_t n0,
+                       int64_t n1, int accumulate);
+
+// ---- conversions (convert.cpp; the AVX-512 loops in convert_avx512.cpp) ----
+// bf16: round to nearest even, NaN stays NaN (quiet bit set). f16: IEEE binary16, nearest even,
+// overflow → ±inf, subnormals exact; NaN → quiet NaN keeping the top payload bits.
+void f32_to_bf16_n(uint16_t* dst, const float* src, int64_t n);  // one thread, best active ISA
+void f32_to_bf16_avx512(uint16_t* dst, const float* src, int64_t n);
+void bf16_to_f32_avx512(float* dst, const uint16_t* src, int64_t n);
+void f32_to_f16_avx512(uint16_t* dst, const float* src, int64_t n);
+void f16_to_f32_avx512(float* dst, const uint16_t* src, int64_t n);
+
+}  // namespace gemm
+}  // namespace rrt
