@@ -4,6 +4,8 @@
 import { Command, CommanderError } from 'commander';
 import { RrtError } from '../errors.js';
 import { registerConvert } from './commands/convert.js';
+import { registerEval } from './commands/eval.js';
+import { registerData } from './commands/data.js';
 import { registerExport } from './commands/export.js';
 import { registerGenerate } from './commands/generate.js';
 import { registerInfo } from './commands/info.js';
@@ -20,6 +22,8 @@ export function buildProgram(): Command {
   registerGenerate(program);
   registerConvert(program);
   registerExport(program);
+  registerEval(program);
+  registerData(program);
   return program;
 }
 

@@ -115,6 +115,9 @@ export interface NativeAddon extends Kernels {
   get_threads(): number;
   isa_info(): { best: string; active: string };
   set_isa(name: 'scalar' | 'avx2' | 'avx512' | 'avx512bf16'): void;
+  /** read-only (copy-on-write) mapping of a whole file; unmapped when collected or by mmap_close */
+  mmap_file(path: string): ArrayBuffer;
+  mmap_close(buffer: ArrayBuffer): void;
 }
 
 const addonPath = fileURLToPath(new URL('../../build/Release/rrt.node', import.meta.url));
