@@ -4,6 +4,7 @@
 // norm, MLP, residual) → final norm → LM head. Shapes: B sequences × T tokens,
 // N = B·T rows, D model dim, H/Hkv heads, Dh head dim, V vocab.
 import { InputError } from '../errors.js';
+import { checkpoint } from '../tensor/autograd.js';
 import { Act } from '../tensor/kernels.js';
 import { kernels } from '../tensor/kernels.js';
 import * as ops from '../tensor/ops/index.js';
@@ -23,6 +24,8 @@ export interface ForwardOptions {
   exitAfterLoop?: number;
   /** recursive models: also return the logits of every intermediate loop's exit (final norm and head after loop b) */
   allExits?: boolean;
+  /** training: keep only each layer's input and recompute its activations in the backward pass */
+  recompute?: boolean;
 }
 
 export interface ForwardResult {
@@ -80,7 +83,7 @@ export class Decoder {
     }
     const exits: Tensor[] = [];
     for (const l of run) {
-      x = this.layer(layers[l], l, x, pos, B, T, caches);
+      x = opts.recompute && !caches ? checkpoint((h) => this.layer(layers[l], l, h, pos, B, T), x) : this.layer(layers[l], l, x, pos, B, T, caches);
       if (opts.hiddenStates && l < layers.length - 1) hidden.push(x);
       const loop = opts.allExits ? ends.indexOf(l) : -1;
       if (loop >= 0 && loop < ends.length - 1) {

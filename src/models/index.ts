@@ -7,3 +7,4 @@ export { loadModel, openModelSource, BUNDLED_MODEL, type LoadedModel, type LoadO
 export { loadWeights, namedTensors, type Weights, type Layer, type Linear, type Norm, type Lora } from './weights.js';
 export { configFromHf, profiles, profileForArch } from './profiles/index.js';
 export { countParameters, type ParameterCount } from './params.js';
+export { saveModel, checkpointTensors } from './save.js';

@@ -4,7 +4,7 @@
 // accumulates, and frees intermediate gradients as soon as they are consumed.
 import { ShapeError } from '../errors.js';
 import { kernels } from './kernels.js';
-import type { Tensor } from './tensor.js';
+import { Tensor } from './tensor.js';
 
 export interface Node {
   op: string;
@@ -107,4 +107,26 @@ export function backward(root: Tensor, seed?: Float32Array): void {
 /** Zeroes (drops) the gradients of the given leaves. */
 export function zeroGrad(params: Iterable<Tensor>): void {
   for (const p of params) p.grad = null;
+}
+
+/**
+ * Activation recomputation: runs fn(x) without recording, and recomputes it (with recording)
+ * during the backward pass, so only x is kept alive instead of every intermediate of fn.
+ * Gradients of the parameters fn closes over accumulate into their .grad, as usual.
+ */
+export function checkpoint(fn: (x: Tensor) => Tensor, x: Tensor): Tensor {
+  if (!gradEnabled) return fn(x);
+  const out = noGrad(() => fn(x));
+  out.requiresGrad = true;
+  out.node = {
+    op: 'checkpoint',
+    inputs: [x],
+    backward: (g) => {
+      const xd = new Tensor(x.data, x.shape, x.dtype);
+      xd.requiresGrad = true;
+      backward(fn(xd), g);
+      return [xd.grad];
+    },
+  };
+  return out;
 }

@@ -124,6 +124,10 @@ const addonPath = fileURLToPath(new URL('../../build/Release/rrt.node', import.m
 
 function loadNative(): NativeAddon | null {
   if (!existsSync(addonPath)) return null;
+  // Idle OpenMP threads sleep instead of spinning: on a shared 2-core machine a spinning
+  // thread steals the core the working one needs (measured: 20× slower training steps under
+  // load). libgomp reads this when the addon loads it, so it must be set first.
+  process.env.OMP_WAIT_POLICY ??= 'PASSIVE';
   const require = createRequire(import.meta.url);
   const addon = require(addonPath) as NativeAddon;
   const threads = process.env.RRT_THREADS;
