@@ -8,6 +8,7 @@ import { registerEval } from './commands/eval.js';
 import { registerData } from './commands/data.js';
 import { registerExport } from './commands/export.js';
 import { registerGenerate } from './commands/generate.js';
+import { registerTrain } from './commands/train.js';
 import { registerInfo } from './commands/info.js';
 import { registerLogits } from './commands/logits.js';
 
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerGenerate(program);
   registerConvert(program);
   registerExport(program);
+  registerTrain(program);
   registerEval(program);
   registerData(program);
   return program;

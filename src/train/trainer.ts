@@ -113,7 +113,8 @@ export interface TrainResult {
 const defaults = (o: TrainOptions) => ({
   batchSize: 8, seqLen: 128, gradAccum: 1, lr: 3e-4, warmup: Math.floor(o.steps * 0.1), schedule: 'cosine' as ScheduleKind,
   minLrRatio: 0.1, weightDecay: 0.1, clip: 1, train: 'all' as Trainable, freezeEmbeddings: false, distillWeight: 0.5, temperature: 1,
-  exitLoss: 'none' as ExitLoss, exitWeight: 0.1, evalEvery: 0, evalWindows: 16, checkpointEvery: 0, seed: 0, recompute: false, ...o,
+  exitLoss: 'none' as ExitLoss, exitWeight: 0.1, evalEvery: 0, evalWindows: 16, checkpointEvery: 0, seed: 0, recompute: false,
+  ...(Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as TrainOptions),
 });
 type Resolved = ReturnType<typeof defaults>;
 
