@@ -29,6 +29,8 @@ export interface LoadedModel {
   config: ModelConfig;
   decoder: Decoder;
   tokenizer: Tokenizer | null;
+  /** the tokenizer's file or directory (what to copy next to a saved model) */
+  tokenizerPath: string | null;
   /** dtypes of the tensors as stored in the checkpoint (counted by tensor) */
   storedDtypes: Record<string, number>;
   bytesOnDisk: number;
@@ -120,7 +122,7 @@ export function openModelSource(path: string, opts: { tokenizer?: string } = {})
  * for (const id of generateIds(m.decoder, m.tokenizer!.encode('Once upon a time'), { maxTokens: 50 })) ...
  */
 export function loadModel(path: string, opts: LoadOptions = {}): LoadedModel {
-  const { format, config, source, tokenizer } = openModelSource(path, opts);
+  const { format, config, source, tokenizer, tokenizerPath } = openModelSource(path, opts);
   try {
     const weights = loadWeights(source, config, opts.dtype ?? 'f32');
     return {
@@ -129,6 +131,7 @@ export function loadModel(path: string, opts: LoadOptions = {}): LoadedModel {
       config,
       decoder: new Decoder(config, weights),
       tokenizer: tokenizer(),
+      tokenizerPath: format === 'hf' && tokenizerPath ? path : tokenizerPath,
       storedDtypes: storedDtypes(source),
       bytesOnDisk: sizeOnDisk(path),
     };

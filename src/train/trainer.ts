@@ -226,7 +226,7 @@ export function train(options: TrainOptions, hooks: TrainHooks = {}, resume = fa
     const metricsPath = join(runDir, 'metrics.jsonl');
     const losses: number[] = [];
     const evals: EvalMetrics[] = [];
-    const tokenizerFrom = model.format === 'hf' ? model.path : undefined;
+    const tokenizerFrom = model.tokenizerPath ?? undefined;
     let lastSaved = found ? step : -1;
     const B = o.batchSize, T = o.seqLen;
     const runStart = performance.now() - seconds * 1000;
@@ -268,12 +268,12 @@ export function train(options: TrainOptions, hooks: TrainHooks = {}, resume = fa
         hooks.onEval?.(e);
       }
       if ((o.checkpointEvery > 0 && step % o.checkpointEvery === 0) || step === o.steps) {
-        saveCheckpoint(runDir, model.config, model.decoder.weights, opt, { step, tokens, sampler: sampler.state(), seconds: m.seconds }, tokenizerFrom ?? tokenizerFile(model));
+        saveCheckpoint(runDir, model.config, model.decoder.weights, opt, { step, tokens, sampler: sampler.state(), seconds: m.seconds }, tokenizerFrom);
         lastSaved = step;
       }
     }
     const modelDir = join(runDir, 'model');
-    saveModel(model.config, model.decoder.weights, modelDir, { force: true, tokenizerFrom: tokenizerFrom ?? tokenizerFile(model) });
+    saveModel(model.config, model.decoder.weights, modelDir, { force: true, tokenizerFrom: tokenizerFrom });
     writeRunPlot(runDir);
     const trainable = params.reduce((n, p) => n + p.tensor.size, 0);
     return { runDir, modelDir, steps: step, losses, evals, trainable, seconds: (performance.now() - t0) / 1000 };
@@ -288,14 +288,6 @@ export function resumeTraining(runDir: string, hooks: TrainHooks = {}): TrainRes
   if (!existsSync(file)) throw new InputError('not_found', `${runDir} is not a training run (no run.json)`);
   const options = JSON.parse(readFileSync(file, 'utf8')) as TrainOptions;
   return train({ ...options, out: runDir }, hooks, true);
-}
-
-function tokenizerFile(model: LoadedModel): string | undefined {
-  // llama2.c models carry their tokenizer in a sibling file
-  if (model.format !== 'llama2c') return undefined;
-  const dir = model.path.replace(/[^/]*$/, '');
-  for (const f of ['tokenizer.bin', 'tok512.bin']) if (existsSync(join(dir, f))) return join(dir, f);
-  return undefined;
 }
 
 function truncateMetrics(runDir: string, step: number): void {
