@@ -26,3 +26,17 @@ export type { DType, Kernels } from './tensor/index.js';
 
 // ---- formats: checkpoints and tokenizers ----
 export * from './formats/index.js';
+
+// ---- recursive: conversion, export, baselines ----
+export * from './recursive/index.js';
+
+// ---- training ----
+export { train, resumeTraining, selectParams, type TrainOptions, type TrainHooks, type TrainResult, type StepMetrics, type EvalMetrics } from './train/trainer.js';
+export { prepareTokenFile, openTokenFile, resolveTokenizer, WindowSampler } from './train/data.js';
+export { trainingLoss, type ExitLoss, type LossOptions } from './train/losses.js';
+export { AdamW, clipGradNorm } from './train/optimizer.js';
+export { learningRate, type ScheduleKind } from './train/schedule.js';
+export { writeRunPlot } from './train/plot.js';
+
+// ---- evaluation ----
+export * from './eval/index.js';
