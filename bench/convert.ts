@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SafetensorsWriter, type TensorPlan } from '../src/formats/safetensors.js';
+import { kernels } from '../src/tensor/kernels.js';
 
 const args = process.argv.slice(2);
 const arg = (name: string, dflt: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : dflt);
@@ -41,13 +42,13 @@ function makeSource(): void {
   let s = 12345 >>> 0;
   for (const t of plan) {
     const n = t.shape.reduce((a, b) => a * b, 1);
-    const data = new Uint16Array(n);
-    const scale = t.shape.length === 1 ? 0 : 0.02;
+    const x = new Float32Array(n);
     for (let i = 0; i < n; i++) {
       s ^= s << 13; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
-      const x = t.shape.length === 1 ? 1 : ((s / 4294967296) * 2 - 1) * scale * 1.7;
-      data[i] = new Uint32Array(new Float32Array([x]).buffer)[0] >>> 16;
+      x[i] = t.shape.length === 1 ? 1 : ((s / 4294967296) * 2 - 1) * 0.034;
     }
+    const data = new Uint16Array(n);
+    kernels.f32_to_bf16(data, x, n);
     w.write(t.name, data);
   }
   w.finish();
