@@ -12,6 +12,7 @@ import type { ModelConfig, ProjName } from './config.js';
 import { profileForArch, type WeightEntry } from './profiles/index.js';
 import { layerSuffix, loraNames, tensorNameForDepth } from './recursive-spec.js';
 import { isNormOrBias, type Layer, type Weights } from './weights.js';
+import { transpose2d } from '../tensor/transpose.js';
 
 export const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'generation_config.json', 'tokenizer.model', 'tokenizer.bin'];
 
@@ -22,11 +23,6 @@ function f32Of(t: Tensor): Float32Array {
   return out;
 }
 
-function transpose2d(src: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(src.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = src[r * cols + c];
-  return out;
-}
 
 function layerTensor(layer: Layer, key: string): Tensor | null {
   const [name, part] = key.split('.');

@@ -8,6 +8,7 @@ import { Tensor } from '../tensor/tensor.js';
 import type { ModelConfig, ProjName } from './config.js';
 import { profileForArch, type WeightEntry } from './profiles/index.js';
 import { layerSuffix, loraNames, tensorNameForDepth } from './recursive-spec.js';
+import { transpose2d } from '../tensor/transpose.js';
 
 export interface Lora {
   /** A [r, in] */
@@ -60,11 +61,6 @@ export function expectedShape(cfg: ModelConfig, key: string): number[] {
   return [out[name]];
 }
 
-function transpose2d(src: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(src.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = src[r * cols + c];
-  return out;
-}
 
 /** Reads one tensor of the table into the dtype the model runs: matrices in `dtype`, vectors in f32. */
 export function readWeight(source: TensorSource, cfg: ModelConfig, e: WeightEntry, dtype: WeightDType): Tensor {

@@ -16,6 +16,7 @@ import { layerSuffix, loraNames, type RecursiveSpec, tensorNameForDepth } from '
 import { expectedShape, isNormOrBias } from '../models/weights.js';
 import { type InitMethod, planSharing, type SharingPlan, type Strategy } from './sharing.js';
 import { loraFactors, type TruncatedOptions } from './svd.js';
+import { transpose2d } from '../tensor/transpose.js';
 
 export interface ConvertOptions {
   /** loops over the shared block (the paper's B) */
@@ -66,11 +67,6 @@ export interface RecursiveParameterCount {
 
 const ATTN: readonly ProjName[] = ['q', 'k', 'v', 'qkv', 'o'];
 
-function transpose2d(src: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(src.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = src[r * cols + c];
-  return out;
-}
 
 function checkRank(name: string, r: number | undefined): void {
   if (r !== undefined && !(Number.isInteger(r) && r >= 0)) throw new InputError('bad_option', `${name} must be a non-negative integer, got ${r}`);
