@@ -25,8 +25,8 @@ function transpose2d(src: Float32Array, rows: number, cols: number): Float32Arra
   return out;
 }
 
-/** The tensor of canonical key `key` ('q.w', 'attnNorm.b', ...) of an unrolled layer, adapters merged. */
-function layerTensor(layer: Layer, key: string): Float32Array | null {
+/** The tensor of canonical key `key` ('q.w', 'attnNorm.b', ...) of an unrolled layer, adapters merged (a fresh copy; shared with the GGUF export). */
+export function layerTensor(layer: Layer, key: string): Float32Array | null {
   const [name, part] = key.split('.');
   if (name === 'attnNorm' || name === 'mlpNorm') {
     const n: Norm = layer[name];

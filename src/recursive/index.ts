@@ -4,4 +4,5 @@ export * from './sharing.js';
 export * from './svd.js';
 export { convertToRecursive, recursiveParameterCount, type ConvertOptions, type ConvertSummary, type RecursiveParameterCount } from './convert.js';
 export { exportUnrolled, type ExportOptions } from './export.js';
+export { exportGguf, halfSplitToInterleaved, type GgufExportOptions, type GgufExportSummary } from './export-gguf.js';
 export { reduceModel } from './reduce.js';

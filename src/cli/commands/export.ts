@@ -1,20 +1,33 @@
-// rrt export MODEL DST: a recursive model unrolled, adapters merged, as a plain HF checkpoint.
+// rrt export MODEL DST: a recursive (or plain) model unrolled, adapters merged, as a plain HF
+// checkpoint directory, or, when DST ends in .gguf, as one llama.cpp GGUF file (F32 or F16).
 import type { Command } from 'commander';
 import { exportUnrolled } from '../../recursive/export.js';
+import { exportGguf } from '../../recursive/export-gguf.js';
+import { choice } from '../options.js';
 import { progressBar } from '../progress.js';
 
 export function registerExport(program: Command): void {
   program
     .command('export')
-    .description('write a model unrolled with LoRA merged, as a plain Hugging Face checkpoint directory')
+    .description('write a model unrolled with LoRA merged, as a plain Hugging Face checkpoint directory or (DST ending in .gguf) a llama.cpp GGUF file')
     .argument('<model>', 'recursive (or plain) model')
-    .argument('<dst>', 'output directory')
-    .option('--tokenizer <path>', 'tokenizer of a llama2.c model')
+    .argument('<dst>', 'output directory, or a .gguf file')
+    .option('--tokenizer <path>', 'tokenizer of a llama2.c model (for GGUF: the tokenizer to embed)')
+    .option('--dtype <t>', 'GGUF matrix dtype: f32 or f16 (norms stay f32)', choice(['f32', 'f16'] as const))
     .option('--force', 'replace DST if it exists')
-    .action((model: string, dst: string, o: { force?: boolean; tokenizer?: string }) => {
+    .action((model: string, dst: string, o: { force?: boolean; tokenizer?: string; dtype?: 'f32' | 'f16' }) => {
       const bar = progressBar('export');
       try {
-        const r = exportUnrolled(model, dst, { force: o.force, tokenizer: o.tokenizer, onProgress: (d, t, l) => bar.update(d, t, l) });
+        const onProgress = (d: number, t: number, l: string) => bar.update(d, t, l);
+        if (dst.endsWith('.gguf')) {
+          const r = exportGguf(model, dst, { force: o.force, tokenizer: o.tokenizer, dtype: o.dtype, onProgress });
+          bar.stop();
+          for (const w of r.warnings) process.stderr.write(`warning: ${w}\n`);
+          process.stdout.write(`wrote ${r.dst}: llama, ${r.layers} blocks, ${o.dtype ?? 'f32'}, ${r.tensors} tensors, '${r.tokenizerModel}' tokenizer, adapters merged\n`);
+          return;
+        }
+        if (o.dtype) process.stderr.write('warning: --dtype applies to GGUF export only; the HF checkpoint is written in f32\n');
+        const r = exportUnrolled(model, dst, { force: o.force, tokenizer: o.tokenizer, onProgress });
         bar.stop();
         process.stdout.write(`wrote ${r.dst}: ${r.layers} layers, adapters merged\n`);
       } finally {

@@ -1,0 +1,303 @@
+// Export of a llama-architecture model (plain or relaxed recursive) as one GGUF file llama.cpp
+// loads: unrolled, adapters merged (layerTensor, as the HF export), q/k rows permuted into the
+// interleaved rotary order llama.cpp's converter writes, matrices in F32 or F16 (norms stay F32),
+// and the tokenizer embedded as tokenizer.ggml.* metadata. Other architectures are refused.
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { InputError } from '../errors.js';
+import { ggufMetadataEntries, openGguf, writeGguf, type GgufTensorToWrite, type GgufType, type GgufValue } from '../formats/gguf.js';
+import { tokenizerFromGgufMetadata, type Tokenizer } from '../formats/tokenizers/index.js';
+import { PieceType } from '../formats/tokenizers/sentencepiece-bpe.js';
+import type { ModelConfig } from '../models/config.js';
+import { loadModel } from '../models/load.js';
+import { profileForArch } from '../models/profiles/index.js';
+import { expectedShape } from '../models/weights.js';
+import { layerTensor } from './export.js';
+
+export interface GgufExportOptions {
+  /** matrix dtype; norms are always F32. @default 'f32' */
+  dtype?: 'f32' | 'f16';
+  force?: boolean;
+  /** tokenizer to embed (llama2.c tokenizer.bin, tokenizer.json, a directory, or a .gguf); default: the model's own */
+  tokenizer?: string;
+  onProgress?: (done: number, total: number, label: string) => void;
+}
+
+export interface GgufExportSummary {
+  dst: string;
+  layers: number;
+  tensors: number;
+  /** 'llama' (SentencePiece) or 'gpt2' (byte-level BPE) */
+  tokenizerModel: string;
+  /** things llama.cpp may do differently from rrt (e.g. an unrecognised pre-tokenizer) */
+  warnings: string[];
+}
+
+type Kv = [string, GgufValue, GgufType];
+
+/** llama.cpp's tensor name of each canonical per-layer key. */
+const LAYER_NAMES: Record<string, string> = {
+  'attnNorm.w': 'attn_norm', 'mlpNorm.w': 'ffn_norm', 'q.w': 'attn_q', 'k.w': 'attn_k', 'v.w': 'attn_v', 'o.w': 'attn_output',
+  'gate.w': 'ffn_gate', 'up.w': 'ffn_up', 'down.w': 'ffn_down',
+};
+/** llama_ftype: LLAMA_FTYPE_ALL_F32, LLAMA_FTYPE_MOSTLY_F16 */
+const FILE_TYPE = { f32: 0, f16: 1 } as const;
+/** Text the embedded tokenizer must encode exactly as the source tokenizer does (contractions, digit runs, newlines, non-ASCII). */
+const PROBE = "Once upon a time, Tom's dog didn't bark. It's 2024: 12345 apples\n\n  and  ÄÖÜ 日本語 I'M here.\tDone";
+
+/**
+ * Meta/llama.cpp's interleaved rotary row order from HF's rotate-half order (the inverse of
+ * interleavedToHalfSplit): llama.cpp's convert_hf_to_gguf permute(),
+ * w.reshape(nHeads, 2, rows/nHeads/2, cols).swapaxes(1, 2).reshape(rows, cols).
+ */
+export function halfSplitToInterleaved(w: Float32Array, rows: number, cols: number, nHeads: number): Float32Array {
+  const hd = rows / nHeads;
+  if (!Number.isInteger(hd) || hd % 2 !== 0 || w.length !== rows * cols) {
+    throw new RangeError(`cannot interleave ${rows}×${cols} rows (${w.length} values) over ${nHeads} heads: head size must be an even integer`);
+  }
+  const out = new Float32Array(w.length);
+  const half = hd / 2;
+  for (let h = 0; h < nHeads; h++) {
+    for (let i = 0; i < half; i++) {
+      for (let j = 0; j < 2; j++) {
+        const src = (h * hd + j * half + i) * cols;
+        out.set(w.subarray(src, src + cols), (h * hd + 2 * i + j) * cols);
+      }
+    }
+  }
+  return out;
+}
+
+/** Why `cfg` cannot be written as a llama.cpp 'llama' model, or null when it can. */
+function unsupportedReason(cfg: ModelConfig): string | null {
+  if (cfg.arch !== 'llama') return `architecture ${cfg.arch}`;
+  if (cfg.hf.attention_bias === true || cfg.hf.mlp_bias === true) return 'projection biases (rrt reads llama GGUF files without them)';
+  if (cfg.rotaryDim !== cfg.headDim) return `partial rotary (${cfg.rotaryDim} of ${cfg.headDim} dims)`;
+  if (cfg.ropeScaling && cfg.ropeScaling.type !== 'linear') return `${cfg.ropeScaling.type} rope scaling`;
+  if (cfg.normKind !== 'rms' || cfg.act !== 'silu' || !cfg.gated || cfg.embedScale !== 1 || cfg.attnScale !== 1 / Math.sqrt(cfg.headDim)) return 'a non-llama block';
+  return null;
+}
+
+/**
+ * Writes `model` (HF directory, llama2.c .bin, GGUF, or a recursive checkpoint of one) as a
+ * llama-architecture GGUF file, atomically.
+ * @example
+ * exportGguf('out/tinyllama-rrt', 'out/tinyllama-rrt.gguf', { dtype: 'f16' });
+ */
+export function exportGguf(model: string, dst: string, opts: GgufExportOptions = {}): GgufExportSummary {
+  const dtype = opts.dtype ?? 'f32';
+  if (dtype !== 'f32' && dtype !== 'f16') throw new InputError('bad_option', `GGUF export writes f32 or f16, got "${String(dtype)}"`);
+  if (!dst.endsWith('.gguf')) throw new InputError('bad_option', `${dst}: a GGUF destination must end in .gguf`);
+  if (existsSync(dst) && !opts.force) throw new InputError('exists', `${dst} already exists; pass --force to replace it`);
+  if (existsSync(dst) && statSync(dst).isDirectory()) throw new InputError('exists', `${dst} is a directory; GGUF export writes one file`);
+  const m = loadModel(model, { tokenizer: opts.tokenizer });
+  const cfg = m.config;
+  const why = unsupportedReason(cfg);
+  if (why) throw new InputError('bad_option', `${model}: GGUF export supports llama-architecture models (Llama, Mistral, SmolLM, TinyLlama, llama2.c, and recursive models converted from them); this one has ${why}. Use \`rrt export\` to a directory for a Hugging Face checkpoint instead`);
+  if (!m.tokenizer) throw new InputError('not_found', `${model} has no tokenizer, and a GGUF file must carry one; pass --tokenizer (a tokenizer.json, llama2.c tokenizer.bin or .gguf)`);
+
+  const warnings: string[] = [];
+  const vocab = vocabularyMetadata(model, m.format, opts.tokenizer, m.tokenizerPath, m.tokenizer, cfg, warnings);
+  const w = m.decoder.weights;
+  const layers = w.layers;
+  const layerKeys = profileForArch(cfg.arch).layer(cfg, 0).map((e) => e.key);
+  const stray = layerKeys.filter((k) => !(k in LAYER_NAMES));
+  if (stray.length) throw new InputError('bad_option', `${model}: tensors ${stray.join(', ')} have no llama GGUF name`);
+
+  const matrix = (name: string, shape: number[], data: Float32Array): GgufTensorToWrite => ({ name, dtype, shape, data });
+  const vector = (name: string, data: Float32Array): GgufTensorToWrite => ({ name, dtype: 'f32', shape: [data.length], data });
+  const tensors: GgufTensorToWrite[] = [matrix('token_embd.weight', [...w.embed.shape], w.embed.f32)];
+  layers.forEach((layer, i) => {
+    for (const key of layerKeys) {
+      let t = layerTensor(layer, key);
+      if (!t) throw new InputError('bad_option', `${model}: layer ${i} has no tensor ${key}`);
+      const name = `blk.${i}.${LAYER_NAMES[key]}.weight`;
+      const shape = expectedShape(cfg, key);
+      if (shape.length === 1) {
+        tensors.push(vector(name, t));
+        continue;
+      }
+      if (key === 'q.w' || key === 'k.w') t = halfSplitToInterleaved(t, shape[0], shape[1], key === 'q.w' ? cfg.nHeads : cfg.nKvHeads);
+      tensors.push(matrix(name, shape, t));
+    }
+    opts.onProgress?.(i + 1, layers.length, `blk.${i}`);
+  });
+  tensors.push(vector('output_norm.weight', w.finalNorm.w.f32));
+  if (!cfg.tiedHead) tensors.push(matrix('output.weight', [...w.head.shape], w.head.f32));
+
+  const u32 = (k: string, v: number): Kv => [k, v, 'u32'];
+  const f32 = (k: string, v: number): Kv => [k, v, 'f32'];
+  const name = basename(model.replace(/\/+$/, '')).replace(/\.(gguf|bin)$/, '');
+  const meta: Kv[] = [
+    ['general.architecture', 'llama', 'string'],
+    ['general.name', name, 'string'],
+    u32('general.file_type', FILE_TYPE[dtype]),
+    u32('llama.vocab_size', cfg.vocabSize),
+    u32('llama.context_length', cfg.maxPositions),
+    u32('llama.embedding_length', cfg.hidden),
+    u32('llama.block_count', layers.length),
+    u32('llama.feed_forward_length', cfg.intermediate),
+    u32('llama.attention.head_count', cfg.nHeads),
+    u32('llama.attention.head_count_kv', cfg.nKvHeads),
+    f32('llama.rope.freq_base', cfg.ropeTheta),
+    f32('llama.attention.layer_norm_rms_epsilon', cfg.normEps),
+    u32('llama.rope.dimension_count', cfg.rotaryDim),
+  ];
+  if (cfg.headDim * cfg.nHeads !== cfg.hidden) meta.push(u32('llama.attention.key_length', cfg.headDim), u32('llama.attention.value_length', cfg.headDim));
+  if (cfg.ropeScaling?.type === 'linear') meta.push(['llama.rope.scaling.type', 'linear', 'string'], f32('llama.rope.scaling.factor', cfg.ropeScaling.factor));
+  meta.push(...vocab.kvs);
+
+  mkdirSync(dirname(dst), { recursive: true });
+  writeGguf(dst, meta, tensors);
+  return { dst, layers: layers.length, tensors: tensors.length, tokenizerModel: vocab.model, warnings };
+}
+
+// ---- the vocabulary as tokenizer.ggml.* metadata ----
+
+/**
+ * The tokenizer.ggml.* keys for the model's tokenizer: copied from a GGUF source; a llama2.c
+ * tokenizer.bin as 'llama' (SentencePiece pieces, '▁' for spaces); an HF byte-level BPE
+ * tokenizer.json as 'gpt2' (tokens, merges, pre-tokenizer name). The result is checked by
+ * rebuilding a tokenizer from it and encoding a probe text as the source tokenizer does.
+ */
+function vocabularyMetadata(
+  model: string, format: string, explicit: string | undefined, tokenizerPath: string | null, tok: Tokenizer, cfg: ModelConfig, warnings: string[],
+): { model: string; kvs: Kv[] } {
+  let path = explicit ?? (format === 'gguf' ? model : tokenizerPath);
+  if (!path) throw new InputError('not_found', `${model}: cannot find the tokenizer file to embed; pass --tokenizer`);
+  if (statSync(path).isDirectory()) {
+    const f = ['tokenizer.json', 'tokenizer.bin'].map((n) => join(path!, n)).find((p) => existsSync(p));
+    if (!f) throw new InputError('not_found', `${path} holds neither tokenizer.json nor tokenizer.bin; pass --tokenizer`);
+    path = f;
+  }
+  let kvs: Kv[];
+  if (isGguf(path)) {
+    const file = openGguf(path);
+    file.close();
+    kvs = ggufMetadataEntries(file).filter(([k]) => k.startsWith('tokenizer.'));
+  } else if (path.endsWith('.json')) {
+    kvs = byteLevelBpe(path, tok, cfg.vocabSize, warnings);
+  } else {
+    kvs = llama2cVocabulary(path, tok, cfg.vocabSize);
+  }
+  const meta = new Map<string, GgufValue>(kvs.map(([k, v]) => [k, v]));
+  const tokens = meta.get('tokenizer.ggml.tokens');
+  if (!Array.isArray(tokens) || tokens.length !== cfg.vocabSize) {
+    throw new InputError('bad_option', `${path}: the tokenizer has ${Array.isArray(tokens) ? tokens.length : 0} tokens but the model's vocabulary is ${cfg.vocabSize}; llama.cpp needs them equal`);
+  }
+  const rebuilt = tokenizerFromGgufMetadata(meta);
+  const want = tok.encode(PROBE), got = rebuilt.encode(PROBE);
+  if (want.length !== got.length || want.some((id, i) => id !== got[i])) {
+    warnings.push(`the embedded tokenizer encodes a probe text differently from ${path} (${got.length} vs ${want.length} tokens)`);
+  }
+  return { model: String(meta.get('tokenizer.ggml.model')), kvs };
+}
+
+/** By its magic, as loadTokenizer tells a GGUF tokenizer from a llama2.c one. */
+function isGguf(path: string): boolean {
+  const fd = openSync(path, 'r');
+  try {
+    const magic = Buffer.alloc(4);
+    return readSync(fd, magic, 0, 4, 0) === 4 && magic.toString('latin1') === 'GGUF';
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** BOS/EOS ids and whether encode() adds them, read off the loaded tokenizer. */
+function specialKvs(tok: Tokenizer): Kv[] {
+  const kvs: Kv[] = [];
+  if (tok.bosId !== null) kvs.push(['tokenizer.ggml.bos_token_id', tok.bosId, 'u32']);
+  if (tok.eosId !== null) kvs.push(['tokenizer.ggml.eos_token_id', tok.eosId, 'u32']);
+  const plain = tok.encode('a', { addSpecialTokens: false });
+  const framed = tok.encode('a', { addSpecialTokens: true });
+  kvs.push(['tokenizer.ggml.add_bos_token', tok.bosId !== null && framed[0] === tok.bosId && plain[0] !== tok.bosId, 'bool']);
+  kvs.push(['tokenizer.ggml.add_eos_token', tok.eosId !== null && framed.at(-1) === tok.eosId && plain.at(-1) !== tok.eosId, 'bool']);
+  return kvs;
+}
+
+/** Pads a vocabulary to the model's row count with unused '[PADn]' tokens, as llama.cpp's converter does. */
+function pad(tokens: string[], scores: number[] | null, types: number[], vocabSize: number, path: string): void {
+  if (tokens.length > vocabSize) throw new InputError('bad_option', `${path}: the tokenizer has ${tokens.length} tokens, more than the model's ${vocabSize} embedding rows`);
+  for (let id = tokens.length; id < vocabSize; id++) {
+    tokens.push(`[PAD${id}]`);
+    scores?.push(-1000);
+    types.push(PieceType.unused);
+  }
+}
+
+/** llama2.c tokenizer.bin (int32 max length; per token f32 score, int32 length, bytes) as a SentencePiece 'llama' vocabulary. */
+function llama2cVocabulary(path: string, tok: Tokenizer, vocabSize: number): Kv[] {
+  const bytes = readFileSync(path);
+  const tokens: string[] = [], scores: number[] = [], types: number[] = [];
+  const text = new TextDecoder('utf-8');
+  // the loader (parseLlama2cTokenizer) has validated the file's structure already
+  for (let off = 4; off + 8 <= bytes.length;) {
+    const len = bytes.readInt32LE(off + 4);
+    const id = tokens.length;
+    const piece = text.decode(bytes.subarray(off + 8, off + 8 + len));
+    scores.push(bytes.readFloatLE(off));
+    // ids 0-2 are <unk>, BOS, EOS (stored as "\n<s>\n" for printing), as in llama2.c
+    tokens.push(id <= 2 ? piece.trim() : piece.replaceAll(' ', '\u2581'));
+    types.push(id === 0 ? PieceType.unknown : id <= 2 ? PieceType.control : /^<0x[0-9A-Fa-f]{2}>$/.test(piece) ? PieceType.byte : PieceType.normal);
+    off += 8 + len;
+  }
+  pad(tokens, scores, types, vocabSize, path);
+  return [
+    ['tokenizer.ggml.model', 'llama', 'string'],
+    ['tokenizer.ggml.tokens', tokens, 'string'],
+    ['tokenizer.ggml.scores', scores, 'f32'],
+    ['tokenizer.ggml.token_type', types, 'i32'],
+    ['tokenizer.ggml.unknown_token_id', 0, 'u32'],
+    ...specialKvs(tok),
+  ];
+}
+
+interface TokenizerJson {
+  added_tokens?: { id: number; content: string; special?: boolean }[];
+  pre_tokenizer?: { type?: string; pretokenizers?: { type?: string }[] } | null;
+  model?: { type?: string; byte_fallback?: boolean; vocab?: Record<string, number>; merges?: (string | [string, string])[] };
+}
+
+/** An HF tokenizer.json byte-level BPE as a 'gpt2' vocabulary; the pre-tokenizer name is the one whose regex reproduces the source's encoding. */
+function byteLevelBpe(path: string, tok: Tokenizer, vocabSize: number, warnings: string[]): Kv[] {
+  const json = JSON.parse(readFileSync(path, 'utf8')) as TokenizerJson;
+  const pre = json.pre_tokenizer;
+  const byteLevel = pre?.type === 'ByteLevel' || (pre?.type === 'Sequence' && !!pre.pretokenizers?.some((p) => p.type === 'ByteLevel'));
+  if (json.model?.type !== 'BPE' || !byteLevel || !json.model.vocab || !json.model.merges) {
+    throw new InputError('bad_option', `${path}: GGUF export embeds byte-level BPE tokenizer.json files (GPT-2, Llama 3, SmolLM style) and llama2.c/GGUF SentencePiece vocabularies; this one is ${json.model?.type ?? 'unknown'} with a ${pre?.type ?? 'no'} pre-tokenizer`);
+  }
+  const tokens: string[] = [], types: number[] = [];
+  for (const [t, id] of Object.entries(json.model.vocab)) {
+    tokens[id] = t;
+    types[id] = PieceType.normal;
+  }
+  for (const a of json.added_tokens ?? []) {
+    tokens[a.id] = a.content;
+    types[a.id] = a.special ? PieceType.control : PieceType.userDefined;
+  }
+  const n = tokens.length;
+  for (let id = 0; id < n; id++) {
+    if (tokens[id] === undefined) {
+      tokens[id] = `[PAD${id}]`;
+      types[id] = PieceType.unused;
+    }
+  }
+  pad(tokens, null, types, vocabSize, path);
+  const merges = json.model.merges.map((m) => (Array.isArray(m) ? m.join(' ') : m));
+  const kvs = (preName: string): Kv[] => [
+    ['tokenizer.ggml.model', 'gpt2', 'string'],
+    ['tokenizer.ggml.pre', preName, 'string'],
+    ['tokenizer.ggml.tokens', tokens, 'string'],
+    ['tokenizer.ggml.token_type', types, 'i32'],
+    ['tokenizer.ggml.merges', merges, 'string'],
+    ...specialKvs(tok),
+  ];
+  const want = tok.encode(PROBE, { addSpecialTokens: false }).join();
+  for (const preName of ['gpt-2', 'llama-bpe']) {
+    const candidate = kvs(preName);
+    if (tokenizerFromGgufMetadata(new Map(candidate.map(([k, v]) => [k, v]))).encode(PROBE, { addSpecialTokens: false }).join() === want) return candidate;
+  }
+  warnings.push(`${path}: its pre-tokenizer matches neither llama.cpp's 'gpt-2' nor 'llama-bpe'; wrote tokenizer.ggml.pre = 'default', so llama.cpp may split text differently`);
+  return kvs('default');
+}
