@@ -12,6 +12,7 @@ import type { Layer, Norm } from '../models/weights.js';
 import { kernels } from '../tensor/kernels.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { layerCountKey } from './convert.js';
+import { transpose2d } from '../tensor/transpose.js';
 
 export interface ExportOptions {
   force?: boolean;
@@ -19,11 +20,6 @@ export interface ExportOptions {
   onProgress?: (done: number, total: number, label: string) => void;
 }
 
-function transpose2d(src: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(src.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = src[r * cols + c];
-  return out;
-}
 
 /** The tensor of canonical key `key` ('q.w', 'attnNorm.b', ...) of an unrolled layer, adapters merged (a fresh copy; shared with the GGUF export). */
 export function layerTensor(layer: Layer, key: string): Float32Array | null {
