@@ -1,0 +1,253 @@
+// The engine's forward pass over a batch of rows that may sit at different depths: each
+// row is a run of T consecutive tokens of one sequence (a decode token, or a prefill chunk),
+// each group of rows runs one unrolled depth. A projection whose weight tensor is the same
+// for every group (a recursive model's shared slot) is ONE matrix product over all rows, then
+// per-group bias and LoRA ((X_g·Aᵀ)·Bᵀ); attention runs per row over its paged KV at that
+// row's depth. Same kernels, same operation order per row as Decoder.layer, so each row's
+// numbers match the single-stream decoder whenever the GEMM takes the same path.
+import { InputError } from '../errors.js';
+import { ropeInvFreq } from '../models/config.js';
+import type { Decoder } from '../models/decoder.js';
+import type { Linear, Norm } from '../models/weights.js';
+import { Act, kernels } from '../tensor/kernels.js';
+import type { Tensor } from '../tensor/tensor.js';
+import type { KvPool, KvSeq } from './kv-pool.js';
+
+/** T tokens of one sequence at positions pos0..pos0+T−1. */
+export interface Segment {
+  kv: KvSeq;
+  pos0: number;
+  T: number;
+}
+
+/** Rows that run one depth; a batch's rows are its groups' segments, concatenated in order. */
+export interface DepthGroup {
+  depth: number;
+  segs: Segment[];
+}
+
+/**
+ * Where the depths sit in a step: unique first layers (run when a token enters loop 1), the
+ * block of each loop (same slots in the same order for every loop), unique last layers (run
+ * when a token leaves). A vanilla model, or a recursive one whose loops do not repeat one
+ * block (sequence strategies), is one loop whose block is every depth.
+ */
+export interface DepthPlan {
+  prefix: number[];
+  blocks: number[][];
+  suffix: number[];
+  nLoops: number;
+}
+
+export function depthPlan(decoder: Decoder): DepthPlan {
+  const L = decoder.nLayers;
+  const whole: DepthPlan = { prefix: [], blocks: [Array.from({ length: L }, (_, l) => l)], suffix: [], nLoops: 1 };
+  const rec = decoder.config.recursive;
+  if (!rec || rec.plan.nLoops < 2 || !rec.plan.strategy.endsWith('cycle')) return whole;
+  const u = rec.plan.unrolled;
+  const shared = u.map((d, l) => l).filter((l) => !u[l].unique);
+  const first = shared[0], last = shared[shared.length - 1];
+  const blocks = Array.from({ length: rec.plan.nLoops }, (_, b) => shared.filter((l) => u[l].loop === b));
+  const K = blocks[0].length;
+  const sameSlots = blocks.every((blk) => blk.length === K && blk.every((l, k) => u[l].slot === u[blocks[0][k]].slot));
+  const contiguous = shared.length === last - first + 1 && blocks.flat().every((l, i) => l === first + i);
+  if (!sameSlots || !contiguous) return whole;
+  return {
+    prefix: u.map((_, l) => l).filter((l) => l < first),
+    blocks,
+    suffix: u.map((_, l) => l).filter((l) => l > last),
+    nLoops: blocks.length,
+  };
+}
+
+function segTokens(segs: Segment[]): number {
+  let n = 0;
+  for (const s of segs) n += s.T;
+  return n;
+}
+
+/** y[rows, out] = x·Wᵀ (overwrites), for f32 or bf16 weights. */
+function matmul(y: Float32Array, x: Float32Array, w: Tensor, rows: number): void {
+  const [N, K] = w.shape;
+  if (w.dtype === 'bf16') kernels.linear_bf16w(y, x, w.data as Uint16Array, rows, N, K, 0);
+  else kernels.gemm_f32(y, x, w.f32, rows, N, K, 0, 1, 0);
+}
+
+export class BatchForward {
+  readonly plan: DepthPlan;
+  private readonly D: number;
+  private readonly invFreq: Float32Array | null;
+  private readonly qkvCols: [Int32Array, Int32Array, Int32Array] | null;
+
+  constructor(readonly decoder: Decoder, readonly pool: KvPool) {
+    this.plan = depthPlan(decoder);
+    const cfg = decoder.config;
+    this.D = cfg.hidden;
+    this.invFreq = cfg.rotaryDim > 0 ? ropeInvFreq(cfg) : null;
+    // The decoder's own column map of fused qkv layouts (GPT-2, NeoX); read rather than re-derived.
+    this.qkvCols = decoder['qkvCols'];
+  }
+
+  /** Token (and learned position) embeddings of every row: [N, D]. */
+  embed(ids: Int32Array, pos: Int32Array): Float32Array {
+    const cfg = this.decoder.config, w = this.decoder.weights;
+    const N = ids.length, D = this.D;
+    for (let i = 0; i < N; i++)
+      if (!(ids[i] >= 0 && ids[i] < cfg.vocabSize)) throw new InputError('token_out_of_range', `token id ${ids[i]} is outside the vocabulary [0, ${cfg.vocabSize})`);
+    let x = new Float32Array(N * D);
+    if (w.embed.dtype === 'bf16') kernels.embedding_fwd_bf16(x, w.embed.data as Uint16Array, ids, N, cfg.vocabSize, D);
+    else kernels.embedding_fwd_f32(x, w.embed.f32, ids, N, cfg.vocabSize, D);
+    if (cfg.embedScale !== 1) kernels.scale_f32(x, x, cfg.embedScale, N * D);
+    if (w.pos) {
+      const p = new Float32Array(N * D);
+      kernels.embedding_fwd_f32(p, w.pos.f32, pos, N, cfg.maxPositions, D);
+      const sum = new Float32Array(N * D);
+      kernels.add_f32(sum, x, p, N * D);
+      x = sum;
+    }
+    return x;
+  }
+
+  private norm(y: Float32Array, x: Float32Array, n: Norm, rows: number): void {
+    const cfg = this.decoder.config;
+    if (cfg.normKind === 'layer') kernels.layernorm_fwd_f32(y, null, null, x, n.w.f32, n.b?.f32 ?? null, rows, this.D, cfg.normEps);
+    else kernels.rmsnorm_fwd_f32(y, null, x, n.w.f32, rows, this.D, cfg.normEps, cfg.normKind === 'rmsPlusOne' ? 1 : 0);
+  }
+
+  /** Per group, its depth's norm of its rows. */
+  private normGroups(x: Float32Array, groups: DepthGroup[], which: 'attnNorm' | 'mlpNorm'): Float32Array {
+    const D = this.D;
+    const y = new Float32Array(x.length);
+    let r = 0;
+    for (const g of groups) {
+      const n = segTokens(g.segs);
+      this.norm(y.subarray(r * D, (r + n) * D), x.subarray(r * D, (r + n) * D), this.decoder.weights.layers[g.depth][which], n);
+      r += n;
+    }
+    return y;
+  }
+
+  /** y = x·Wᵀ + b + (x·Aᵀ)·Bᵀ with each group's depth's projection; one GEMM when the groups share W. */
+  private project(x: Float32Array, groups: DepthGroup[], pick: (depth: number) => Linear): Float32Array {
+    const lins = groups.map((g) => pick(g.depth));
+    const [nOut, nIn] = lins[0].w.shape;
+    const sizes = groups.map((g) => segTokens(g.segs));
+    const N = sizes.reduce((a, b) => a + b, 0);
+    const y = new Float32Array(N * nOut);
+    const sharedW = lins.every((l) => l.w === lins[0].w);
+    if (sharedW) matmul(y, x, lins[0].w, N);
+    let r = 0;
+    groups.forEach((_, i) => {
+      const n = sizes[i], lin = lins[i];
+      const yg = y.subarray(r * nOut, (r + n) * nOut), xg = x.subarray(r * nIn, (r + n) * nIn);
+      if (!sharedW) matmul(yg, xg, lin.w, n);
+      if (lin.b) kernels.add_bias_f32(yg, lin.b.f32, n, nOut);
+      if (lin.lora) {
+        const rank = lin.lora.a.shape[0];
+        const t = new Float32Array(n * rank), u = new Float32Array(n * nOut);
+        matmul(t, xg, lin.lora.a, n);
+        matmul(u, t, lin.lora.b, n);
+        kernels.add_f32(yg, yg, u, n * nOut);
+      }
+      r += n;
+    });
+    return y;
+  }
+
+  /** q, k, v of the rows ([N, H|Hkv, Dh] each, rotated) from the attention-input norm output h. */
+  private qkv(h: Float32Array, groups: DepthGroup[], withQ: boolean): { q: Float32Array | null; k: Float32Array; v: Float32Array; pos: Int32Array } {
+    const cfg = this.decoder.config, layers = this.decoder.weights.layers;
+    let q: Float32Array | null, k: Float32Array, v: Float32Array;
+    if (this.qkvCols) {
+      const fused = this.project(h, groups, (d) => layers[d].proj.qkv!);
+      const width = (cfg.nHeads + 2 * cfg.nKvHeads) * cfg.headDim;
+      const N = fused.length / width;
+      const take = (cols: Int32Array) => {
+        const out = new Float32Array(N * cols.length);
+        for (let r = 0; r < N; r++) for (let c = 0; c < cols.length; c++) out[r * cols.length + c] = fused[r * width + cols[c]];
+        return out;
+      };
+      q = withQ ? take(this.qkvCols[0]) : null;
+      k = take(this.qkvCols[1]);
+      v = take(this.qkvCols[2]);
+    } else {
+      q = withQ ? this.project(h, groups, (d) => layers[d].proj.q!) : null;
+      k = this.project(h, groups, (d) => layers[d].proj.k!);
+      v = this.project(h, groups, (d) => layers[d].proj.v!);
+    }
+    const pos = new Int32Array(h.length / this.D);
+    let r = 0;
+    for (const g of groups) for (const s of g.segs) for (let t = 0; t < s.T; t++) pos[r++] = s.pos0 + t;
+    if (this.invFreq) {
+      const il = cfg.ropeInterleaved ? 1 : 0;
+      if (q) kernels.rope_f32(q, pos, this.invFreq, pos.length, cfg.nHeads, cfg.headDim, cfg.rotaryDim, il, 0);
+      kernels.rope_f32(k, pos, this.invFreq, pos.length, cfg.nKvHeads, cfg.headDim, cfg.rotaryDim, il, 0);
+    }
+    return { q, k, v, pos };
+  }
+
+  /** Runs each group's depth over its rows of x [N, D] (groups in row order); writes their KV; returns the new x. */
+  layer(x: Float32Array, groups: DepthGroup[]): Float32Array {
+    const cfg = this.decoder.config, layers = this.decoder.weights.layers;
+    const { nHeads: H, nKvHeads: Hkv, headDim: Dh } = cfg;
+    const N = x.length / this.D, R = Hkv * Dh;
+    const h = this.normGroups(x, groups, 'attnNorm');
+    const { q, k, v } = this.qkv(h, groups, true);
+    const a = new Float32Array(N * H * Dh);
+    let r = 0;
+    for (const g of groups)
+      for (const s of g.segs) {
+        this.pool.write(s.kv, g.depth, s.pos0, k, v, s.T, r * R);
+        const S = s.pos0 + s.T;
+        const kv = this.pool.gather(s.kv, g.depth, S);
+        kernels.attention_fwd_f32(a.subarray(r * H * Dh, (r + s.T) * H * Dh), null, q!.subarray(r * H * Dh, (r + s.T) * H * Dh), kv.k, kv.v, s.T, S, H, Hkv, Dh, s.pos0, cfg.attnScale);
+        r += s.T;
+      }
+    const o = this.project(a, groups, (d) => layers[d].proj.o!);
+    const x1 = new Float32Array(x.length);
+    kernels.add_f32(x1, x, o, x.length);
+    const m = this.mlp(this.normGroups(cfg.parallelResidual ? x : x1, groups, 'mlpNorm'), groups);
+    const out = new Float32Array(x.length);
+    kernels.add_f32(out, x1, m, x.length);
+    return out;
+  }
+
+  private mlp(h: Float32Array, groups: DepthGroup[]): Float32Array {
+    const cfg = this.decoder.config, layers = this.decoder.weights.layers;
+    const act = Act[cfg.act];
+    const up = this.project(h, groups, (d) => layers[d].proj.up!);
+    const inner = new Float32Array(up.length);
+    if (cfg.gated) kernels.glu_fwd_f32(inner, this.project(h, groups, (d) => layers[d].proj.gate!), up, up.length, act);
+    else kernels.act_fwd_f32(inner, up, up.length, act);
+    return this.project(inner, groups, (d) => layers[d].proj.down!);
+  }
+
+  /** Final norm and LM head of the given rows of x: [rows.length, V]. */
+  head(x: Float32Array, rows: number[]): Float32Array {
+    const D = this.D, w = this.decoder.weights;
+    const sel = new Float32Array(rows.length * D);
+    rows.forEach((r, i) => sel.set(x.subarray(r * D, (r + 1) * D), i * D));
+    const h = new Float32Array(sel.length);
+    this.norm(h, sel, w.finalNorm, rows.length);
+    const logits = new Float32Array(rows.length * this.decoder.config.vocabSize);
+    matmul(logits, h, w.head, rows.length);
+    return logits;
+  }
+
+  /**
+   * The `propagate` fill of skipped loops: keys and values of each group's depth computed from
+   * the rows' exited hidden states x (attention-input norm, k/v projections, rotary), written to
+   * the cache as if the token had run that depth on its final state.
+   */
+  fillKv(x: Float32Array, groups: DepthGroup[]): void {
+    const R = this.decoder.config.nKvHeads * this.decoder.config.headDim;
+    const h = this.normGroups(x, groups, 'attnNorm');
+    const { k, v } = this.qkv(h, groups, false);
+    let r = 0;
+    for (const g of groups)
+      for (const s of g.segs) {
+        this.pool.write(s.kv, g.depth, s.pos0, k, v, s.T, r * R);
+        r += s.T;
+      }
+  }
+}

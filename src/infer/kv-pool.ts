@@ -1,0 +1,151 @@
+// A paged key/value cache shared by every sequence of an engine: fixed-size pages of
+// `pageSize` tokens × Hkv·Dh floats (keys and values), drawn from a pool sized by a byte
+// budget. Each sequence owns one page table per UNROLLED depth (a recursive model's loops
+// share weights, never KV). Attention gathers a sequence's pages into contiguous scratch
+// [S, Hkv, Dh] and runs the ordinary attention kernel: simple and exact, costs one copy of
+// the keys per layer per row (no paged attention kernel yet).
+import { InputError } from '../errors.js';
+
+export interface KvPoolOptions {
+  /** bytes for keys and values of every page together */
+  budgetBytes: number;
+  nDepths: number;
+  /** Hkv·Dh */
+  rowSize: number;
+  /** @default 16 */
+  pageSize?: number;
+  /** tests: fill pages with NaN when handed out, and keep a written bitmap per (depth, position) */
+  debug?: boolean;
+}
+
+/** One sequence's share of the pool: a page table per depth, all grown together. */
+export class KvSeq {
+  /** pages[depth][i] holds positions i·pageSize .. (i+1)·pageSize − 1 */
+  readonly pages: number[][];
+  /** debug only: written[depth][pos] */
+  readonly written: Uint8Array[] | null = null;
+  capacity = 0;
+
+  constructor(nDepths: number, debug: boolean) {
+    this.pages = Array.from({ length: nDepths }, () => []);
+    if (debug) this.written = [];
+  }
+}
+
+export class KvPool {
+  readonly pageSize: number;
+  readonly nPages: number;
+  readonly pageBytes: number;
+  private readonly k: Float32Array;
+  private readonly v: Float32Array;
+  private readonly free: number[] = [];
+  private scratchK = new Float32Array(0);
+  private scratchV = new Float32Array(0);
+
+  constructor(readonly opts: KvPoolOptions) {
+    this.pageSize = opts.pageSize ?? 16;
+    if (!Number.isInteger(this.pageSize) || this.pageSize < 1) throw new InputError('bad_option', `KV page size must be a positive integer, got ${this.pageSize}`);
+    this.pageBytes = 2 * this.pageSize * opts.rowSize * 4;
+    this.nPages = Math.floor(opts.budgetBytes / this.pageBytes);
+    if (this.nPages < opts.nDepths)
+      throw new InputError('bad_option', `a KV budget of ${opts.budgetBytes} bytes holds ${this.nPages} pages of ${this.pageBytes} bytes; one token needs ${opts.nDepths} (one per depth)`);
+    this.k = new Float32Array(this.nPages * this.pageSize * opts.rowSize);
+    this.v = new Float32Array(this.k.length);
+    for (let p = this.nPages - 1; p >= 0; p--) this.free.push(p);
+  }
+
+  get freePages(): number {
+    return this.free.length;
+  }
+
+  get bytesUsed(): number {
+    return (this.nPages - this.free.length) * this.pageBytes;
+  }
+
+  get bytesBudget(): number {
+    return this.nPages * this.pageBytes;
+  }
+
+  /** Pages a sequence of `tokens` positions needs over all depths. */
+  pagesFor(tokens: number): number {
+    return Math.ceil(tokens / this.pageSize) * this.opts.nDepths;
+  }
+
+  /** A sequence with room for `tokens` positions, or null when the pool cannot hold it now. */
+  allocate(tokens: number): KvSeq | null {
+    const need = this.pagesFor(tokens);
+    if (need > this.free.length) return null;
+    const seq = new KvSeq(this.opts.nDepths, this.opts.debug ?? false);
+    const perDepth = need / this.opts.nDepths;
+    const span = this.pageSize * this.opts.rowSize;
+    for (const table of seq.pages)
+      for (let i = 0; i < perDepth; i++) {
+        const p = this.free.pop()!;
+        if (this.opts.debug) {
+          this.k.fill(NaN, p * span, (p + 1) * span);
+          this.v.fill(NaN, p * span, (p + 1) * span);
+        }
+        table.push(p);
+      }
+    seq.capacity = perDepth * this.pageSize;
+    if (seq.written) for (let d = 0; d < this.opts.nDepths; d++) seq.written.push(new Uint8Array(seq.capacity));
+    return seq;
+  }
+
+  release(seq: KvSeq): void {
+    for (const table of seq.pages) {
+      for (const p of table) this.free.push(p);
+      table.length = 0;
+    }
+    seq.capacity = 0;
+  }
+
+  /** Stores T rows of keys and values (each rowSize floats) at positions pos0.. of `depth`. */
+  write(seq: KvSeq, depth: number, pos0: number, k: Float32Array, v: Float32Array, T: number, srcOffset = 0): void {
+    const R = this.opts.rowSize, P = this.pageSize;
+    if (pos0 + T > seq.capacity) throw new InputError('context_overflow', `KV write at ${pos0}+${T} past the sequence's ${seq.capacity} reserved positions`);
+    const table = seq.pages[depth];
+    for (let t = 0; t < T; t++) {
+      const pos = pos0 + t;
+      const dst = (table[Math.floor(pos / P)] * P + (pos % P)) * R;
+      const src = srcOffset + t * R;
+      this.k.set(k.subarray(src, src + R), dst);
+      this.v.set(v.subarray(src, src + R), dst);
+    }
+    if (seq.written) seq.written[depth].fill(1, pos0, pos0 + T);
+  }
+
+  /** Copies position `pos` of depth `from` into depth `to` (the `copy` fill of skipped loops). */
+  copyPosition(seq: KvSeq, from: number, to: number, pos: number): void {
+    const R = this.opts.rowSize, P = this.pageSize;
+    const at = (d: number) => (seq.pages[d][Math.floor(pos / P)] * P + (pos % P)) * R;
+    const src = at(from), dst = at(to);
+    this.k.copyWithin(dst, src, src + R);
+    this.v.copyWithin(dst, src, src + R);
+    if (seq.written) {
+      if (!seq.written[from][pos]) throw new Error(`KV copy from depth ${from} position ${pos}, which was never written`);
+      seq.written[to][pos] = 1;
+    }
+  }
+
+  /** Keys and values of positions 0..S−1 of `depth`, contiguous [S, rowSize] (valid until the next gather). */
+  gather(seq: KvSeq, depth: number, S: number): { k: Float32Array; v: Float32Array } {
+    const R = this.opts.rowSize, P = this.pageSize;
+    if (seq.written) {
+      const w = seq.written[depth];
+      for (let p = 0; p < S; p++) if (!w[p]) throw new Error(`attention at depth ${depth} reads position ${p}, which was never written (a hole in the KV cache)`);
+    }
+    if (this.scratchK.length < S * R) {
+      this.scratchK = new Float32Array(Math.max(S * R, 2 * this.scratchK.length));
+      this.scratchV = new Float32Array(this.scratchK.length);
+    }
+    const table = seq.pages[depth];
+    for (let i = 0; i * P < S; i++) {
+      const n = Math.min(P, S - i * P) * R;
+      const src = table[i] * P * R;
+      this.scratchK.set(this.k.subarray(src, src + n), i * P * R);
+      this.scratchV.set(this.v.subarray(src, src + n), i * P * R);
+    }
+    return { k: this.scratchK.subarray(0, S * R), v: this.scratchV.subarray(0, S * R) };
+  }
+}

@@ -1,0 +1,148 @@
+// One request's life on the output side, shared by every engine: options resolved and
+// validated, the seeded sampler, EOS / max-tokens / stop-string checks on the decoded text,
+// the token event stream and the result. Engines decide WHEN tokens exist; this decides what
+// the caller sees. Stop strings: text that could still begin a stop string is held back, so a
+// stop string never reaches the stream.
+import { InputError } from '../errors.js';
+import type { ModelConfig } from '../models/config.js';
+import { Sampler } from '../models/sampler.js';
+import type { StreamDecoder, Tokenizer } from '../formats/tokenizers/index.js';
+import type { EarlyExitOptions, FinishReason, RequestHandle, RequestOptions, RequestResult, TokenEvent } from './types.js';
+
+function validateExit(e: EarlyExitOptions, nLoops: number): Required<EarlyExitOptions> {
+  if (!['maxProb', 'margin', 'kl', 'stable'].includes(e.measure)) throw new InputError('bad_option', `early exit measure must be maxProb, margin, kl or stable, got ${String(e.measure)}`);
+  if (!Number.isFinite(e.threshold)) throw new InputError('bad_option', `early exit threshold must be a number, got ${e.threshold}`);
+  const minLoops = e.minLoops ?? 1, stableLoops = e.stableLoops ?? 2;
+  if (!Number.isInteger(minLoops) || minLoops < 1 || minLoops > nLoops) throw new InputError('bad_option', `early exit minLoops must be an integer in [1, ${nLoops}], got ${minLoops}`);
+  if (!Number.isInteger(stableLoops) || stableLoops < 1) throw new InputError('bad_option', `early exit stableLoops must be a positive integer, got ${stableLoops}`);
+  return { measure: e.measure, threshold: e.threshold, minLoops, stableLoops };
+}
+
+export class Request implements RequestHandle {
+  readonly result: Promise<RequestResult>;
+  readonly maxTokens: number;
+  readonly eos: Set<number>;
+  readonly sampler: Sampler;
+  readonly earlyExit: Required<EarlyExitOptions> | null;
+  /** positions the request may fill: prompt + maxTokens, capped by the model's context */
+  readonly total: number;
+  readonly ids: number[] = [];
+  readonly histogram: number[];
+  cancelled = false;
+  finished = false;
+  private text = '';
+  private emitted = 0;
+  private readonly stop: string[];
+  private readonly stream: StreamDecoder | null;
+  private readonly queue: TokenEvent[] = [];
+  private wake: (() => void) | null = null;
+  private resolve!: (r: RequestResult) => void;
+
+  constructor(readonly id: number, readonly prompt: readonly number[], opts: RequestOptions, cfg: ModelConfig, nLoops: number, tokenizer: Tokenizer | null) {
+    this.maxTokens = opts.maxTokens ?? 128;
+    if (!Number.isInteger(this.maxTokens) || this.maxTokens < 0) throw new InputError('bad_option', `max tokens must be a non-negative integer, got ${this.maxTokens}`);
+    if (prompt.length === 0) throw new InputError('bad_option', 'the prompt is empty (no tokens to condition on)');
+    if (prompt.length >= cfg.maxPositions) throw new InputError('context_overflow', `the prompt has ${prompt.length} tokens; the model's context is ${cfg.maxPositions}`);
+    for (const t of prompt) if (!(Number.isInteger(t) && t >= 0 && t < cfg.vocabSize)) throw new InputError('token_out_of_range', `prompt token ${t} is outside the vocabulary [0, ${cfg.vocabSize})`);
+    this.stop = (opts.stop ?? []).filter((s) => s.length > 0);
+    if (this.stop.length > 0 && !tokenizer) throw new InputError('bad_option', 'stop strings need the model tokenizer, and this engine has none');
+    this.eos = new Set(opts.eosIds ?? cfg.eosIds);
+    this.sampler = new Sampler(opts);
+    this.earlyExit = opts.earlyExit ? validateExit(opts.earlyExit, nLoops) : null;
+    this.total = Math.min(cfg.maxPositions, prompt.length + this.maxTokens);
+    this.histogram = new Array<number>(nLoops).fill(0);
+    if (tokenizer) {
+      // the prompt goes through the decoder first so the continuation's first piece keeps its leading space
+      this.stream = tokenizer.streamDecoder({ skipSpecialTokens: true });
+      for (const t of prompt) this.stream.push(t);
+      this.stream.flush();
+    } else this.stream = null;
+    this.result = new Promise((r) => (this.resolve = r));
+  }
+
+  cancel(): void {
+    this.cancelled = true;
+  }
+
+  async *events(): AsyncIterable<TokenEvent> {
+    for (;;) {
+      while (this.queue.length > 0) yield this.queue.shift()!;
+      if (this.finished) return;
+      await new Promise<void>((r) => (this.wake = r));
+    }
+  }
+
+  private notify(): void {
+    const w = this.wake;
+    this.wake = null;
+    w?.();
+  }
+
+  /**
+   * A sampled token: emits it unless it is EOS; returns the finish reason when the request is done
+   * (the caller then releases its resources and calls finish), else null.
+   */
+  accept(id: number, loops: number, positionsLeft: boolean): FinishReason | null {
+    if (this.eos.has(id)) return 'stop';
+    this.ids.push(id);
+    this.histogram[Math.min(loops, this.histogram.length) - 1]++;
+    const full = this.ids.length >= this.maxTokens || !positionsLeft;
+    let piece = '';
+    let stopped = false;
+    if (this.stream) {
+      this.text += this.stream.push(id);
+      const at = this.firstStop();
+      if (at >= 0) {
+        this.text = this.text.slice(0, at);
+        stopped = true;
+      } else if (full) this.text += this.stream.flush();
+      // hold back what could still grow into a stop string
+      const hold = stopped || full ? 0 : this.holdBack();
+      piece = this.text.slice(this.emitted, this.text.length - hold);
+      this.emitted += piece.length;
+    }
+    this.queue.push({ id, text: piece, loops });
+    this.notify();
+    if (stopped) return 'stop';
+    return full ? 'length' : null;
+  }
+
+  private firstStop(): number {
+    let best = -1;
+    for (const s of this.stop) {
+      const i = this.text.indexOf(s, Math.max(0, this.emitted - s.length));
+      if (i >= 0 && (best < 0 || i < best)) best = i;
+    }
+    return best;
+  }
+
+  /** Length of the longest suffix of the text that is a proper prefix of a stop string. */
+  private holdBack(): number {
+    let hold = 0;
+    for (const s of this.stop)
+      for (let n = Math.min(s.length - 1, this.text.length - this.emitted); n > hold; n--)
+        if (this.text.endsWith(s.slice(0, n))) {
+          hold = n;
+          break;
+        }
+    return hold;
+  }
+
+  finish(reason: FinishReason, error?: string): void {
+    if (this.finished) return;
+    this.finished = true;
+    // EOS or cancel: text held back for a possible stop string belongs to the result (not to the stream)
+    if (this.stream && reason !== 'stop') this.text += this.stream.flush();
+    const n = this.ids.length;
+    const meanLoops = n ? this.histogram.reduce((a, c, b) => a + c * (b + 1), 0) / n : 0;
+    this.resolve({
+      ids: [...this.ids],
+      text: this.text,
+      finishReason: reason,
+      usage: { promptTokens: this.prompt.length, completionTokens: n, totalTokens: this.prompt.length + n },
+      exits: { meanLoops, histogram: [...this.histogram] },
+      ...(error !== undefined ? { error } : {}),
+    });
+    this.notify();
+  }
+}

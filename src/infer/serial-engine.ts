@@ -1,0 +1,117 @@
+// SerialEngine: the Engine contract over plain single-stream decoding (Decoder.forward with
+// a contiguous KvCache, as generateIds), one request at a time, one token per event-loop
+// turn. The benchmark's serial baselines, and the simplest engine a server can run. Every
+// token runs every loop (earlyExit is accepted and ignored; the batch engine implements it).
+import { InputError } from '../errors.js';
+import type { Tokenizer } from '../formats/tokenizers/index.js';
+import type { Decoder } from '../models/decoder.js';
+import { KvCache } from '../models/kv-cache.js';
+import { noGrad } from '../tensor/autograd.js';
+import { Request } from './request.js';
+import type { Engine, EngineStats, RequestHandle, RequestOptions } from './types.js';
+import { EngineBusyError } from './errors.js';
+
+export interface SerialEngineOptions {
+  tokenizer?: Tokenizer | null;
+  /** requests waiting behind the running one; more throw EngineBusyError. @default 256 */
+  maxQueue?: number;
+}
+
+export class SerialEngine implements Engine {
+  private readonly queue: Request[] = [];
+  private readonly maxQueue: number;
+  private readonly nLoops: number;
+  private current: { req: Request; cache: KvCache; logits: Float32Array } | null = null;
+  private readonly recent: { t: number; n: number }[] = [];
+  private readonly exitHistogram: number[];
+  private nextId = 1;
+  private running = false;
+  private draining = false;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(readonly decoder: Decoder, readonly opts: SerialEngineOptions = {}) {
+    this.maxQueue = opts.maxQueue ?? 256;
+    const rec = decoder.config.recursive;
+    this.nLoops = rec && rec.plan.strategy.endsWith('cycle') ? rec.plan.nLoops : 1;
+    this.exitHistogram = new Array<number>(this.nLoops).fill(0);
+  }
+
+  submit(prompt: readonly number[], opts: RequestOptions = {}): RequestHandle {
+    if (this.draining) throw new InputError('bad_option', 'the engine is draining and accepts no new requests');
+    const req = new Request(this.nextId, prompt, opts, this.decoder.config, this.nLoops, this.opts.tokenizer ?? null);
+    if (this.queue.length >= this.maxQueue) throw new EngineBusyError(this.queue.length, this.maxQueue);
+    this.queue.push(req);
+    this.nextId++;
+    if (!this.running) {
+      this.running = true;
+      setImmediate(() => this.loop());
+    }
+    return req;
+  }
+
+  stats(): EngineStats {
+    const now = performance.now();
+    while (this.recent.length > 0 && now - this.recent[0].t > 5000) this.recent.shift();
+    const n = this.recent.reduce((a, r) => a + r.n, 0);
+    const span = this.recent.length > 1 ? (now - this.recent[0].t) / 1000 : 0;
+    return {
+      queueDepth: this.queue.length,
+      active: this.current ? 1 : 0,
+      maxBatch: 1,
+      tokensPerS: span > 0 ? n / span : 0,
+      exitHistogram: [...this.exitHistogram],
+      kvBytesUsed: this.current?.cache.bytes ?? 0,
+      kvBytesBudget: this.current?.cache.bytes ?? 0,
+    };
+  }
+
+  drain(): Promise<void> {
+    this.draining = true;
+    if (!this.current && this.queue.length === 0) return Promise.resolve();
+    return new Promise((r) => this.idleWaiters.push(r));
+  }
+
+  private loop(): void {
+    try {
+      this.step();
+    } catch (e) {
+      this.current?.req.finish('error', (e as Error).message);
+      this.current = null;
+    }
+    if (this.current || this.queue.length > 0) setImmediate(() => this.loop());
+    else {
+      this.running = false;
+      for (const w of this.idleWaiters.splice(0)) w();
+    }
+  }
+
+  /** Prefill of the next request, or one decode token of the current one. */
+  private step(): void {
+    for (let i = this.queue.length - 1; i >= 0; i--)
+      if (this.queue[i].cancelled) this.queue.splice(i, 1)[0].finish('cancelled');
+    if (!this.current) {
+      const req = this.queue.shift();
+      if (!req) return;
+      const cache = new KvCache(this.decoder.config, req.total, this.decoder.nLayers);
+      const logits = noGrad(() => this.decoder.forward(Int32Array.from(req.prompt), 1, req.prompt.length, { caches: [cache], lastOnly: true }).logits.f32);
+      this.current = { req, cache, logits };
+    }
+    const { req, cache } = this.current;
+    if (req.cancelled || req.maxTokens === 0) {
+      req.finish(req.cancelled ? 'cancelled' : 'length');
+      this.current = null;
+      return;
+    }
+    const id = req.sampler.sample(this.current.logits);
+    if (!req.eos.has(id)) this.exitHistogram[this.nLoops - 1]++;
+    const reason = req.accept(id, this.nLoops, cache.length < req.total);
+    this.recent.push({ t: performance.now(), n: 1 });
+    if (reason) {
+      req.finish(reason);
+      this.current = null;
+      return;
+    }
+    this.current.logits = noGrad(() => this.decoder.forward(Int32Array.of(id), 1, 1, { caches: [cache] }).logits.f32);
+  }
+}
+

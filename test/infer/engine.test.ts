@@ -1,0 +1,217 @@
+// The batch engine against single-stream decoding: continuous batching and depth-wise batching
+// give the same greedy tokens; early exits never leave holes in the KV cache; the queue,
+// the KV budget, cancellation and the stop conditions behave as the Engine contract says.
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { generateIds } from '../../src/models/generate.js';
+import { BUNDLED_MODEL, loadModel, type LoadedModel } from '../../src/models/load.js';
+import { convertToRecursive } from '../../src/recursive/convert.js';
+import { BatchEngine, type BatchEngineOptions } from '../../src/infer/engine.js';
+import { EngineBusyError } from '../../src/infer/errors.js';
+import { SerialEngine } from '../../src/infer/serial-engine.js';
+import type { RequestOptions, TokenEvent } from '../../src/infer/types.js';
+import { randint } from '../helpers.js';
+
+const root = new URL('../../', import.meta.url).pathname;
+const tmp = mkdtempSync(join(tmpdir(), 'rrt-infer-'));
+const cache = new Map<string, LoadedModel>();
+function model(name: string): LoadedModel {
+  if (!cache.has(name)) {
+    let path: string;
+    if (name === 'stories') path = BUNDLED_MODEL;
+    else if (name === 'stories-mc3') {
+      path = join(tmp, name);
+      convertToRecursive(BUNDLED_MODEL, path, { nLoops: 3, strategy: 'middle-cycle', init: 'average', loraRank: 4 });
+    } else if (name === 'stories-c2') {
+      path = join(tmp, name);
+      convertToRecursive(BUNDLED_MODEL, path, { nLoops: 2, strategy: 'cycle', init: 'stepwise', loraRank: 8, untieNorms: true });
+    } else path = join(root, 'fixtures/hf', name);
+    cache.set(name, loadModel(path));
+  }
+  return cache.get(name)!;
+}
+
+const PROMPT_LENS = [3, 21, 1, 40, 9];
+function prompts(V: number): number[][] {
+  return PROMPT_LENS.map((n, i) => Array.from(randint(n, V, 100 + i)));
+}
+
+async function runAll(engine: { submit: BatchEngine['submit'] }, ps: number[][], opts: RequestOptions) {
+  const handles = ps.map((p) => engine.submit(p, opts));
+  return Promise.all(handles.map((h) => h.result));
+}
+
+const greedy: RequestOptions = { maxTokens: 10, eosIds: [] };
+
+for (const name of ['llama', 'gpt2', 'stories-mc3', 'stories-c2']) {
+  test(`${name}: continuous batching (3 slots, prefill chunks of 8) gives the greedy tokens of one-at-a-time decoding`, async () => {
+    const m = model(name);
+    const ps = prompts(m.config.vocabSize);
+    const engine = new BatchEngine(m.decoder, { maxBatch: 3, prefillChunk: 8, debugKv: true });
+    if (name.startsWith('stories-')) assert.equal(engine.nLoops, name.endsWith('3') ? 3 : 2, 'depth-wise plan in use');
+    const results = await runAll(engine, ps, greedy);
+    ps.forEach((p, i) => {
+      assert.equal(results[i].finishReason, 'length', results[i].error);
+      assert.deepEqual(results[i].ids, [...generateIds(m.decoder, p, greedy)], `request ${i}`);
+      assert.equal(results[i].exits.meanLoops, engine.nLoops);
+    });
+    assert.equal(engine.pool.freePages, engine.pool.nPages, 'every page back in the pool');
+  });
+}
+
+/** Wraps the forward pass so any NaN (a poisoned, unwritten KV entry) reaching attention output or logits fails. */
+function guardNaN(engine: BatchEngine): void {
+  const fwd = engine.fwd;
+  const layer = fwd.layer.bind(fwd), head = fwd.head.bind(fwd);
+  fwd.layer = (x, g) => {
+    const y = layer(x, g);
+    assert.ok(!y.some(Number.isNaN), 'NaN in a layer output');
+    return y;
+  };
+  fwd.head = (x, r) => {
+    const y = head(x, r);
+    assert.ok(!y.some(Number.isNaN), 'NaN in logits');
+    return y;
+  };
+}
+
+for (const kvFill of ['propagate', 'copy'] as const) {
+  test(`early exit after loop 1 (threshold 0) with '${kvFill}' fill: no token reads an unwritten KV entry, text stays valid`, async () => {
+    const m = model('stories-mc3');
+    const engine = new BatchEngine(m.decoder, { maxBatch: 3, prefillChunk: 8, debugKv: true, kvFill, tokenizer: m.tokenizer });
+    guardNaN(engine);
+    const events: TokenEvent[] = [];
+    const ps = prompts(m.config.vocabSize);
+    const hs = ps.map((p) => engine.submit(p, { ...greedy, maxTokens: 16, earlyExit: { measure: 'maxProb', threshold: 0 } }));
+    (async () => {
+      for await (const e of hs[0].events()) events.push(e);
+    })();
+    const results = await Promise.all(hs.map((h) => h.result));
+    for (const r of results) {
+      assert.equal(r.finishReason, 'length', r.error);
+      assert.equal(r.ids.length, 16);
+      // the first token comes from the prompt's last position, which runs every loop
+      assert.deepEqual(r.exits.histogram, [15, 0, 1]);
+      assert.ok(r.ids.every((id) => id >= 0 && id < m.config.vocabSize));
+      assert.ok(r.text.length > 0);
+    }
+    assert.deepEqual(events.map((e) => e.loops), [3, ...new Array(15).fill(1)]);
+    assert.equal(events.map((e) => e.text).join(''), results[0].text);
+  });
+
+  test(`mixed exits (after loop 1, 2 or 3 by token index) with '${kvFill}' fill: later tokens at deeper loops read only written, finite KV`, async () => {
+    const m = model('stories-mc3');
+    const forcedExit = (_r: number, i: number, done: number) => (done === 1 + (i % 3) ? true : done < 1 + (i % 3) ? false : undefined);
+    const engine = new BatchEngine(m.decoder, { maxBatch: 2, prefillChunk: 8, debugKv: true, kvFill, forcedExit });
+    guardNaN(engine);
+    const results = await runAll(engine, prompts(m.config.vocabSize), { ...greedy, maxTokens: 12 });
+    for (const r of results) {
+      assert.equal(r.finishReason, 'length', r.error);
+      assert.deepEqual(r.exits.histogram, [3, 4, 5]);
+    }
+  });
+}
+
+test('the hole check can fail: exits without filling the skipped loops end in an error', async () => {
+  const m = model('stories-mc3');
+  const engine = new BatchEngine(m.decoder, { debugKv: true, forcedExit: (_r, i) => (i % 2 === 0 ? true : undefined) });
+  (engine as unknown as { fillSkipped: () => void }).fillSkipped = () => {};
+  const r = await engine.submit([1, 2, 3], greedy).result;
+  assert.equal(r.finishReason, 'error');
+  assert.match(r.error!, /never written/);
+});
+
+test('oracle mode runs every loop (full-depth tokens) and reports the earliest agreeing loop', async () => {
+  const m = model('stories-mc3');
+  const engine = new BatchEngine(m.decoder, { oracle: true, maxBatch: 2 });
+  const ps = prompts(m.config.vocabSize).slice(0, 3);
+  const results = await runAll(engine, ps, greedy);
+  ps.forEach((p, i) => assert.deepEqual(results[i].ids, [...generateIds(m.decoder, p, greedy)]));
+  const all = results.flatMap((r) => r.exits.histogram);
+  assert.ok(results.every((r) => r.exits.meanLoops >= 1 && r.exits.meanLoops <= 3));
+  assert.ok(all.length > 0);
+});
+
+test('cancel frees the slot and the pages at the next step; a queued request then runs', async () => {
+  const m = model('stories');
+  const engine = new BatchEngine(m.decoder, { maxBatch: 1 });
+  const a = engine.submit([1, 2, 3], { maxTokens: 200, eosIds: [] });
+  const b = engine.submit([4, 5], { maxTokens: 3, eosIds: [] });
+  engine.step();
+  engine.step();
+  assert.equal(engine.stats().active, 1);
+  assert.equal(engine.stats().queueDepth, 1);
+  assert.ok(engine.pool.freePages < engine.pool.nPages);
+  a.cancel();
+  const ra = await a.result;
+  assert.equal(ra.finishReason, 'cancelled');
+  assert.ok(ra.ids.length < 200);
+  const rb = await b.result;
+  assert.equal(rb.ids.length, 3);
+  assert.equal(engine.pool.freePages, engine.pool.nPages);
+});
+
+test('an exhausted KV budget queues requests instead of failing them (same tokens in the end)', async () => {
+  const m = model('stories');
+  const cfg = m.config;
+  // room for one request of 20 + 10 positions (2 pages per depth), not two
+  const pageBytes = 2 * 16 * cfg.nKvHeads * cfg.headDim * 4;
+  const engine = new BatchEngine(m.decoder, { maxBatch: 4, kvBudgetBytes: pageBytes * cfg.nLayers * 3 });
+  const ps = [0, 1, 2].map((i) => Array.from(randint(20, cfg.vocabSize, 7 + i)));
+  const hs = ps.map((p) => engine.submit(p, greedy));
+  engine.step();
+  assert.equal(engine.stats().active, 1);
+  assert.equal(engine.stats().queueDepth, 2);
+  const rs = await Promise.all(hs.map((h) => h.result));
+  ps.forEach((p, i) => assert.deepEqual(rs[i].ids, [...generateIds(m.decoder, p, greedy)]));
+  const tooBig = await engine.submit(Array.from(randint(100, cfg.vocabSize, 1)), { maxTokens: 100 }).result;
+  assert.equal(tooBig.finishReason, 'error');
+  assert.match(tooBig.error!, /KV pages/);
+});
+
+test('the queue is bounded: EngineBusyError beyond maxQueue', async () => {
+  const m = model('stories');
+  const engine = new BatchEngine(m.decoder, { maxBatch: 1, maxQueue: 2 });
+  const a = engine.submit([1], { maxTokens: 2 });
+  const b = engine.submit([1], { maxTokens: 2 });
+  assert.throws(() => engine.submit([1], { maxTokens: 2 }), EngineBusyError);
+  await Promise.all([a.result, b.result]);
+  await engine.drain();
+  assert.throws(() => engine.submit([1]), /draining/);
+});
+
+const ENGINES = {
+  BatchEngine: (m: LoadedModel, o: BatchEngineOptions) => new BatchEngine(m.decoder, o),
+  SerialEngine: (m: LoadedModel, o: BatchEngineOptions) => new SerialEngine(m.decoder, o),
+};
+for (const [label, make] of Object.entries(ENGINES)) {
+  test(`${label}: max tokens end with 'length', EOS is not emitted and ends with 'stop', a stop string cuts the text and never streams`, async () => {
+    const m = model('stories');
+    const tok = m.tokenizer!;
+    const engine = make(m, { tokenizer: tok });
+    const prompt = tok.encode('Once upon a time');
+    const full = [...generateIds(m.decoder, prompt, { maxTokens: 30, eosIds: [] })];
+    const r = await engine.submit(prompt, { maxTokens: 30, eosIds: [] }).result;
+    assert.deepEqual(r.ids, full);
+    assert.equal(r.finishReason, 'length');
+    assert.deepEqual(r.usage, { promptTokens: prompt.length, completionTokens: 30, totalTokens: prompt.length + 30 });
+
+    const k = full.findIndex((id, i) => i >= 3 && !full.slice(0, i).includes(id));
+    const eos = await engine.submit(prompt, { maxTokens: 30, eosIds: [full[k]] }).result;
+    assert.deepEqual(eos.ids, full.slice(0, k));
+    assert.equal(eos.finishReason, 'stop');
+
+    const text = r.text;
+    const stop = text.slice(Math.floor(text.length / 2), Math.floor(text.length / 2) + 4);
+    const h = engine.submit(prompt, { maxTokens: 30, eosIds: [], stop: [stop] });
+    let streamed = '';
+    for await (const e of h.events()) streamed += e.text;
+    const s = await h.result;
+    assert.equal(s.finishReason, 'stop');
+    assert.equal(s.text, text.slice(0, text.indexOf(stop)));
+    assert.equal(streamed, s.text, 'the stream never shows the stop string');
+  });
+}
