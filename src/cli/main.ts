@@ -11,6 +11,7 @@ import { registerGenerate } from './commands/generate.js';
 import { registerTrain } from './commands/train.js';
 import { registerInfo } from './commands/info.js';
 import { registerLogits } from './commands/logits.js';
+import { registerServe } from './commands/serve.js';
 
 export function buildProgram(): Command {
   const program = new Command('rrt')
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerTrain(program);
   registerEval(program);
   registerData(program);
+  registerServe(program);
   return program;
 }
 

@@ -1,0 +1,68 @@
+// rrt serve MODEL [--port P --host H --engine batched|serial --max-batch N --kv-budget BYTES
+// --max-queue N --body-limit BYTES]: an OpenAI-compatible HTTP server (serve/server.ts).
+// Prints "listening on http://HOST:PORT" on stdout once bound (--port 0 picks a free port);
+// SIGTERM/SIGINT drain the requests in flight, close the listener and exit 0.
+import { basename } from 'node:path';
+import type { Command } from 'commander';
+import { InputError } from '../../errors.js';
+import { BatchEngine } from '../../infer/engine.js';
+import { SerialEngine } from '../../infer/serial-engine.js';
+import type { Engine } from '../../infer/types.js';
+import { BUNDLED_MODEL, loadModel, type LoadedModel } from '../../models/load.js';
+import { createServer } from '../../serve/server.js';
+import { choice, int } from '../options.js';
+
+interface ServeCliOptions {
+  port: number;
+  host: string;
+  engine: 'serial' | 'batched';
+  maxBatch?: number;
+  kvBudget?: number;
+  maxQueue: number;
+  bodyLimit: number;
+  tokenizer?: string;
+  dtype: 'f32' | 'bf16';
+}
+
+function makeEngine(m: LoadedModel, o: ServeCliOptions): Engine {
+  if (o.engine === 'serial') return new SerialEngine(m.decoder, { tokenizer: m.tokenizer, maxQueue: o.maxQueue });
+  return new BatchEngine(m.decoder, { tokenizer: m.tokenizer, maxQueue: o.maxQueue, maxBatch: o.maxBatch, kvBudgetBytes: o.kvBudget });
+}
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('serve a model over an OpenAI-compatible HTTP API (/v1/completions, /v1/chat/completions, /metrics)')
+    .argument('[model]', 'HF model directory, .gguf file or llama2.c .bin (default: the bundled stories260K)', BUNDLED_MODEL)
+    .option('--port <p>', 'TCP port (0: any free port)', int(0, 65535), 8080)
+    .option('--host <h>', 'interface to listen on', '127.0.0.1')
+    .option('--engine <kind>', 'batched (continuous batching; depth-wise with early exit for recursive models) or serial (one request at a time)', choice(['serial', 'batched'] as const), 'batched')
+    .option('--max-batch <n>', 'batched engine: sequences decoded together (default 8)', int(1))
+    .option('--kv-budget <bytes>', 'batched engine: bytes of the paged KV cache pool (default 256 MiB)', int(1))
+    .option('--max-queue <n>', 'requests that may wait; more get 429', int(0), 64)
+    .option('--body-limit <bytes>', 'largest request body; more gets 413', int(1), 1_000_000)
+    .option('--tokenizer <path>', 'tokenizer for llama2.c models')
+    .option('--dtype <dtype>', 'weights in memory: f32 or bf16', choice(['f32', 'bf16'] as const), 'f32')
+    .action(async (model: string, o: ServeCliOptions) => {
+      const m = loadModel(model, { tokenizer: o.tokenizer, dtype: o.dtype });
+      if (!m.tokenizer) throw new InputError('not_found', `no tokenizer found for ${model}; pass --tokenizer`);
+      const engine = makeEngine(m, o);
+      const server = createServer(engine, { name: basename(model), config: m.config, tokenizer: m.tokenizer }, { bodyLimit: o.bodyLimit });
+      const addr = await server.listen(o.port, o.host);
+      const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+      process.stdout.write(`rrt serve: ${basename(model)} (${o.engine} engine) listening on http://${host}:${addr.port}\n`);
+      await new Promise<void>((resolve) => {
+        const stop = (signal: string) => {
+          process.off('SIGTERM', onTerm);
+          process.off('SIGINT', onInt);
+          process.stderr.write(`rrt serve: ${signal}, draining requests in flight\n`);
+          server.close().then(resolve, resolve);
+        };
+        const onTerm = () => stop('SIGTERM');
+        const onInt = () => stop('SIGINT');
+        process.on('SIGTERM', onTerm);
+        process.on('SIGINT', onInt);
+      });
+      process.stderr.write('rrt serve: stopped\n');
+    });
+}
