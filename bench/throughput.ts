@@ -1,179 +1,22 @@
-// Serving throughput (issue: inference engine): the same requests, the same KV budget, six
-// systems side by side in one run —
-//   vanilla_serial     the unrolled (vanilla) model, one request at a time (SerialEngine)
-//   vanilla_batched    the unrolled model with continuous batching (BatchEngine)
-//   depthwise          the recursive model, continuous depth-wise batching, every token runs every loop
-//   depthwise_exit     … with early exit (--exit-fraction F forces a fraction F of tokens out after
-//                      loop 1, chosen by a hash of (request, token index); else --threshold on maxProb)
-//   depthwise_oracle   … with oracle exits: an untimed oracle pass records each token's earliest loop
-//                      whose argmax equals the final one, then the timed run replays those exits
-//   recursive_serial   the recursive model, one request at a time
-// Reports tokens/s, the ratio to vanilla_batched, mean loops per token, and how many generated
-// tokens agree with depthwise (full depth). Greedy decoding, EOS ignored, so every request
-// generates --gen-len tokens. Default model: random weights shaped like SmolLM-135M (30 layers,
-// d 576, 9/3 heads, FFN 1536, vocab 49152) tied into 15 shared layers × 2 loops (cycle); its
-// vanilla twin holds a separate copy of every depth's weights (W + B·A merged), same function.
-// Usage: npm run bench:throughput -- [--requests N] [--prompt-len P] [--gen-len G] [--concurrency C]
-//        [--exit-fraction F] [--threshold T] [--kv-fill propagate|copy] [--kv-mb M] [--lora-rank R]
-//        [--model PATH] [--threads N] [--json]
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { BatchEngine, type BatchEngineOptions } from '../src/infer/engine.js';
-import { SerialEngine } from '../src/infer/serial-engine.js';
-import type { Engine, RequestOptions, RequestResult } from '../src/infer/types.js';
-import type { ModelConfig } from '../src/models/config.js';
-import { Decoder } from '../src/models/decoder.js';
-import { loadModel } from '../src/models/load.js';
-import { configFromHf } from '../src/models/profiles/index.js';
-import type { Layer, Linear, Weights } from '../src/models/weights.js';
-import { exportUnrolled } from '../src/recursive/export.js';
-import { kernels, setThreads } from '../src/tensor/kernels.js';
-import { Tensor } from '../src/tensor/tensor.js';
+// Serving throughput benchmark (see src/infer/throughput.ts for what each system is).
+// Usage: npm run bench:throughput -- [--model PATH] [--requests N] [--prompt-len P] [--gen-len G] [--concurrency C]
+//        [--exit-fraction F] [--threshold T] [--kv-fill propagate|copy] [--kv-mb M] [--lora-rank R] [--threads N] [--json]
+import { benchThroughput, formatThroughput } from '../src/infer/throughput.js';
 
 const args = process.argv.slice(2);
-const num = (n: string, d: number) => (args.includes(n) ? Number(args[args.indexOf(n) + 1]) : d);
+const num = (n: string, d?: number) => (args.includes(n) ? Number(args[args.indexOf(n) + 1]) : d);
 const str = (n: string) => (args.includes(n) ? args[args.indexOf(n) + 1] : undefined);
-const N = num('--requests', 8), P = num('--prompt-len', 16), G = num('--gen-len', 32), C = num('--concurrency', 8);
-const exitFraction = args.includes('--exit-fraction') ? num('--exit-fraction', 0) : null;
-const threshold = num('--threshold', 0.5);
-const kvFill = (str('--kv-fill') ?? 'propagate') as 'propagate' | 'copy';
-const kvBudgetBytes = num('--kv-mb', 256) * 2 ** 20;
-setThreads(num('--threads', 2));
-
-function rand(n: number, scale: number, seed: number): Float32Array {
-  let s = seed >>> 0 || 1;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
-    out[i] = ((s / 4294967296) * 2 - 1) * scale;
-  }
-  return out;
-}
-
-/** Random cycle-shared model (K slots × nLoops) with a recursive spec, and its vanilla twin with per-depth copies. */
-function randomPair(hf: Record<string, unknown>, K: number, rank: number): { recursive: Decoder; vanilla: Decoder } {
-  const base = configFromHf(hf);
-  const { hidden: D, intermediate: F, nHeads: H, nKvHeads: Hkv, headDim: Dh, vocabSize: V, nLayers: L } = base;
-  let seed = 1;
-  const mat = (o: number, i: number, scale = 1 / Math.sqrt(i)) => new Tensor(rand(o * i, scale, seed++), [o, i]);
-  const ones = (n: number) => new Tensor(new Float32Array(n).fill(1), [n]);
-  const slots = Array.from({ length: K }, () => ({ q: mat(H * Dh, D), k: mat(Hkv * Dh, D), v: mat(Hkv * Dh, D), o: mat(D, H * Dh), gate: mat(F, D), up: mat(F, D), down: mat(D, F) }));
-  const norm = { w: ones(D), b: null };
-  const lin = (w: Tensor): Linear => ({ w, b: null, lora: rank > 0 ? { a: mat(rank, w.shape[1]), b: mat(w.shape[0], rank, 0.01 / Math.sqrt(rank)) } : null });
-  const recLayers: Layer[] = Array.from({ length: L }, (_, l) => {
-    const s = slots[l % K];
-    return { attnNorm: norm, mlpNorm: norm, proj: { q: lin(s.q), k: lin(s.k), v: lin(s.v), o: lin(s.o), gate: lin(s.gate), up: lin(s.up), down: lin(s.down) } };
-  });
-  const merged = (p: Linear): Linear => {
-    const w = p.w.f32.slice();
-    if (p.lora) kernels.gemm_f32(w, p.lora.b.f32, p.lora.a.f32, p.w.shape[0], p.w.shape[1], p.lora.a.shape[0], 0, 0, 1);
-    return { w: new Tensor(w, p.w.shape), b: null, lora: null };
-  };
-  const vanLayers: Layer[] = recLayers.map((l) => ({ attnNorm: norm, mlpNorm: norm, proj: Object.fromEntries(Object.entries(l.proj).map(([k, p]) => [k, merged(p)])) }));
-  const embed = mat(V, D);
-  const weights = (layers: Layer[]): Weights => ({ embed, pos: null, layers, finalNorm: norm, head: embed });
-  const unrolled = Array.from({ length: L }, (_, l) => ({ slot: l % K, loop: Math.floor(l / K), unique: false, sourceLayer: l }));
-  const recCfg: ModelConfig = {
-    ...base,
-    recursive: {
-      version: 1,
-      source: { model: 'random', modelType: 'llama', numHiddenLayers: L, nonEmbeddingParameters: 0 },
-      plan: { strategy: 'cycle', nLoops: L / K, nShared: K, unrolled },
-      sharedNorms: true,
-      lora: null,
-    },
-  };
-  return { recursive: new Decoder(recCfg, weights(recLayers)), vanilla: new Decoder(base, weights(vanLayers)) };
-}
-
-function models(): { recursive: Decoder; vanilla: Decoder; label: string } {
-  const path = str('--model');
-  if (path) {
-    const rec = loadModel(path).decoder;
-    if (!rec.config.recursive) throw new Error(`${path} is not a recursive checkpoint`);
-    const dir = mkdtempSync(join(tmpdir(), 'rrt-bench-'));
-    exportUnrolled(path, join(dir, 'unrolled'));
-    const van = loadModel(join(dir, 'unrolled')).decoder;
-    rmSync(dir, { recursive: true, force: true });
-    return { recursive: rec, vanilla: van, label: path };
-  }
-  const hf = { model_type: 'llama', hidden_size: 576, intermediate_size: 1536, num_hidden_layers: 30, num_attention_heads: 9, num_key_value_heads: 3, vocab_size: 49152, max_position_embeddings: 2048, rms_norm_eps: 1e-5, tie_word_embeddings: true };
-  return { ...randomPair(hf, 15, num('--lora-rank', 0)), label: 'random SmolLM-135M shape, 15 shared layers × 2 loops' };
-}
-
-/** deterministic per (request, token) in [0, 1) */
-function hash01(r: number, i: number): number {
-  let h = Math.imul(r ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(i + 0x632be5ab, 0xc2b2ae35);
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x7feb352d);
-  h ^= h >>> 15;
-  return (h >>> 0) / 4294967296;
-}
-
-interface Run {
-  tokens_per_s: number;
-  mean_loops: number;
-  seconds: number;
-  tokens: number;
-  results: RequestResult[];
-}
-
-async function run(engine: Engine, prompts: number[][], opts: RequestOptions): Promise<Run> {
-  const t0 = performance.now();
-  const results = await Promise.all(prompts.map((p) => engine.submit(p, opts).result));
-  const seconds = (performance.now() - t0) / 1000;
-  const tokens = results.reduce((n, r) => n + r.ids.length, 0);
-  const loops = results.reduce((n, r) => n + r.exits.meanLoops * r.ids.length, 0);
-  for (const r of results) if (r.finishReason === 'error') throw new Error(r.error);
-  return { tokens_per_s: tokens / seconds, mean_loops: loops / tokens, seconds, tokens, results };
-}
-
-function agreement(a: RequestResult[], b: RequestResult[]): number {
-  let same = 0, total = 0;
-  a.forEach((r, i) => {
-    const n = Math.max(r.ids.length, b[i].ids.length);
-    for (let t = 0; t < n; t++) same += r.ids[t] === b[i].ids[t] ? 1 : 0;
-    total += n;
-  });
-  return same / total;
-}
-
-const { recursive, vanilla, label } = models();
-const V = recursive.config.vocabSize;
-const prompts = Array.from({ length: N }, (_, r) => Array.from({ length: P }, (_, t) => Math.floor(hash01(r + 1000, t) * V)));
-const greedy: RequestOptions = { maxTokens: G, eosIds: [], temperature: 0 };
-const batch = (o: BatchEngineOptions = {}): BatchEngineOptions => ({ maxBatch: C, kvBudgetBytes, kvFill, ...o });
-
-const out: Record<string, Run> = {};
-out.vanilla_serial = await run(new SerialEngine(vanilla), prompts, greedy);
-out.vanilla_batched = await run(new BatchEngine(vanilla, batch()), prompts, greedy);
-out.depthwise = await run(new BatchEngine(recursive, batch()), prompts, greedy);
-const nLoops = new BatchEngine(recursive, batch({ kvBudgetBytes: 2 ** 24 })).nLoops;
-const exitOpts = exitFraction !== null
-  ? { forced: batch({ forcedExit: (r, i) => hash01(r, i) < exitFraction }), req: greedy }
-  : { forced: batch(), req: { ...greedy, earlyExit: { measure: 'maxProb' as const, threshold } } };
-out.depthwise_exit = await run(new BatchEngine(recursive, exitOpts.forced), prompts, exitOpts.req);
-// oracle: an untimed pass records each token's earliest agreeing loop (its events), then the timed run replays them
-const schedule = new Map<string, number>();
-{
-  const e = new BatchEngine(recursive, batch({ oracle: true }));
-  const hs = prompts.map((p) => e.submit(p, greedy));
-  await Promise.all(hs.map(async (h) => {
-    let t = 0;
-    for await (const ev of h.events()) schedule.set(`${h.id}:${t++}`, ev.loops);
-  }));
-}
-out.depthwise_oracle = await run(new BatchEngine(recursive, batch({ forcedExit: (r, i, done) => done >= (schedule.get(`${r}:${i}`) ?? nLoops) })), prompts, greedy);
-out.recursive_serial = await run(new SerialEngine(recursive), prompts, greedy);
-
-const ref = out.vanilla_batched.tokens_per_s;
-const full = out.depthwise.results;
-const json = Object.fromEntries(Object.entries(out).map(([k, r]) => [k, { tokens_per_s: r.tokens_per_s, mean_loops: r.mean_loops, ratio_to_vanilla_batched: r.tokens_per_s / ref, agreement_with_depthwise: agreement(r.results, full), seconds: r.seconds, tokens: r.tokens }]));
-if (args.includes('--json')) console.log(JSON.stringify({ model: label, requests: N, prompt_len: P, gen_len: G, concurrency: C, exit_fraction: exitFraction, kv_fill: kvFill, ...json }));
-else {
-  console.log(`${label}; ${N} requests × (${P} prompt + ${G} generated), concurrency ${C}, KV fill ${kvFill}, ${exitFraction !== null ? `exit fraction ${exitFraction}` : `maxProb threshold ${threshold}`}`);
-  console.log('system'.padEnd(18) + 'tok/s'.padStart(9) + '× batched'.padStart(11) + 'loops/tok'.padStart(11) + 'agree(c)'.padStart(10));
-  for (const [k, r] of Object.entries(json))
-    console.log(k.padEnd(18) + r.tokens_per_s.toFixed(1).padStart(9) + r.ratio_to_vanilla_batched.toFixed(2).padStart(11) + r.mean_loops.toFixed(2).padStart(11) + (100 * r.agreement_with_depthwise).toFixed(1).padStart(9) + '%');
-}
+const report = await benchThroughput({
+  model: str('--model'),
+  requests: num('--requests'),
+  promptLen: num('--prompt-len'),
+  genLen: num('--gen-len'),
+  concurrency: num('--concurrency'),
+  exitFraction: args.includes('--exit-fraction') ? num('--exit-fraction') : null,
+  threshold: num('--threshold'),
+  kvFill: str('--kv-fill') as 'propagate' | 'copy' | undefined,
+  kvMb: num('--kv-mb'),
+  loraRank: num('--lora-rank'),
+  threads: num('--threads', 2),
+});
+console.log(args.includes('--json') ? JSON.stringify({ ...report, ...report.systems }) : formatThroughput(report, num('--threshold', 0.5)));

@@ -3,6 +3,7 @@
 // else is a bug and prints its stack.
 import { Command, CommanderError } from 'commander';
 import { RrtError } from '../errors.js';
+import { registerBench } from './commands/bench.js';
 import { registerConvert } from './commands/convert.js';
 import { registerEval } from './commands/eval.js';
 import { registerData } from './commands/data.js';
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerConvert(program);
   registerExport(program);
   registerTrain(program);
+  registerBench(program);
   registerEval(program);
   registerData(program);
   registerServe(program);
