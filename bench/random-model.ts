@@ -1,0 +1,43 @@
+// Random-weight models for benchmarks: speed does not depend on the weights.
+import { Decoder } from '../src/models/decoder.js';
+import type { ModelConfig } from '../src/models/config.js';
+import { configFromHf } from '../src/models/profiles/index.js';
+import type { Layer, Weights } from '../src/models/weights.js';
+import { Tensor } from '../src/tensor/tensor.js';
+
+function rand(n: number, scale: number, seed: number): Float32Array {
+  let s = seed >>> 0 || 1;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    out[i] = ((s / 4294967296) * 2 - 1) * scale;
+  }
+  return out;
+}
+
+/** A random-weight decoder; nShared < nLayers ties layer l to slot l mod nShared (cycle), with optional rank-r adapters. */
+export function randomModel(hf: Record<string, unknown>, nShared?: number, rank = 0): { config: ModelConfig; decoder: Decoder } {
+  const config = configFromHf(hf);
+  const { hidden: D, intermediate: F, nHeads: H, nKvHeads: Hkv, headDim: Dh, vocabSize: V, nLayers: L } = config;
+  let seed = 1;
+  const mat = (o: number, i: number) => Tensor.param(rand(o * i, 1 / Math.sqrt(i), seed++), [o, i]);
+  const ones = (n: number) => Tensor.param(new Float32Array(n).fill(1), [n]);
+  const K = nShared ?? L;
+  const slots = Array.from({ length: K }, () => ({
+    q: mat(H * Dh, D), k: mat(Hkv * Dh, D), v: mat(Hkv * Dh, D), o: mat(D, H * Dh), gate: mat(F, D), up: mat(F, D), down: mat(D, F), n1: ones(D), n2: ones(D),
+  }));
+  const layers: Layer[] = Array.from({ length: L }, (_, l) => {
+    const s = slots[l % K];
+    const lin = (w: Tensor) => ({ w, b: null, lora: rank > 0 ? { a: mat(rank, w.shape[1]), b: Tensor.param(new Float32Array(w.shape[0] * rank), [w.shape[0], rank]) } : null });
+    return { attnNorm: { w: s.n1, b: null }, mlpNorm: { w: s.n2, b: null }, proj: { q: lin(s.q), k: lin(s.k), v: lin(s.v), o: lin(s.o), gate: lin(s.gate), up: lin(s.up), down: lin(s.down) } };
+  });
+  const embed = mat(V, D);
+  const weights: Weights = { embed, pos: null, layers, finalNorm: { w: ones(D), b: null }, head: config.tiedHead ? embed : mat(V, D) };
+  return { config, decoder: new Decoder(config, weights) };
+}
+
+export const llama = (L: number, D: number, H: number, Hkv: number, F: number, V: number, tied: boolean) => ({
+  model_type: 'llama', hidden_size: D, intermediate_size: F, num_hidden_layers: L, num_attention_heads: H, num_key_value_heads: Hkv,
+  vocab_size: V, max_position_embeddings: 2048, rms_norm_eps: 1e-5, tie_word_embeddings: tied,
+});
+
