@@ -7,6 +7,7 @@ import { registerBench } from './commands/bench.js';
 import { registerConvert } from './commands/convert.js';
 import { registerEval } from './commands/eval.js';
 import { registerData } from './commands/data.js';
+import { registerDemo } from './commands/demo.js';
 import { registerExport } from './commands/export.js';
 import { registerGenerate } from './commands/generate.js';
 import { registerTrain } from './commands/train.js';
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerEval(program);
   registerData(program);
   registerServe(program);
+  registerDemo(program);
   return program;
 }
 

@@ -14,6 +14,7 @@ import { countParameters, type ParameterCount } from '../models/params.js';
 import { profileForArch, type Profile, type WeightEntry } from '../models/profiles/index.js';
 import { layerSuffix, loraNames, type RecursiveSpec, tensorNameForDepth } from '../models/recursive-spec.js';
 import { expectedShape, isNormOrBias } from '../models/weights.js';
+import { TOKENIZER_FILES } from '../models/save.js';
 import { type InitMethod, planSharing, type SharingPlan, type Strategy } from './sharing.js';
 import { loraFactors, type TruncatedOptions } from './svd.js';
 import { transpose2d } from '../tensor/transpose.js';
@@ -260,8 +261,7 @@ export function convertToRecursive(src: string, dst: string, opts: ConvertOption
 /** Copies the tokenizer files a recursive checkpoint needs to be used on its own. */
 function copyTokenizer(src: string, format: string, tokenizerPath: string | null, dir: string): void {
   if (format === 'hf') {
-    for (const f of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'generation_config.json', 'tokenizer.model'])
-      if (existsSync(join(src, f))) copyFileSync(join(src, f), join(dir, f));
+    for (const f of TOKENIZER_FILES) if (existsSync(join(src, f))) copyFileSync(join(src, f), join(dir, f));
   } else if (tokenizerPath && basename(tokenizerPath).endsWith('.bin')) {
     copyFileSync(tokenizerPath, join(dir, 'tokenizer.bin'));
   }

@@ -13,6 +13,7 @@ import { kernels } from '../tensor/kernels.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { layerCountKey } from './convert.js';
 import { transpose2d } from '../tensor/transpose.js';
+import { TOKENIZER_FILES } from '../models/save.js';
 
 export interface ExportOptions {
   force?: boolean;
@@ -94,7 +95,7 @@ export function exportUnrolled(model: string, dst: string, opts: ExportOptions =
     const hf: Record<string, unknown> = { ...cfg.hf, [layerCountKey(cfg)]: layers.length };
     delete hf.recursive;
     writeFileSync(join(out.tmp, 'config.json'), JSON.stringify(hf, null, 2) + '\n');
-    for (const f of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'generation_config.json', 'tokenizer.model', 'tokenizer.bin'])
+    for (const f of TOKENIZER_FILES)
       if (m.format === 'hf' && existsSync(join(model, f))) copyFileSync(join(model, f), join(out.tmp, f));
     out.commit();
     return { dst, layers: layers.length };
