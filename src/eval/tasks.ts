@@ -19,6 +19,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FormatError, InputError } from '../errors.js';
+import { mulberry32 } from '../tensor/random.js';
 
 /** lm-eval's default target_delimiter and fewshot_delimiter. */
 export const TARGET_DELIMITER = ' ';
@@ -203,14 +204,7 @@ export function parseTask(name: string): ParsedTask {
 
 /** 32-bit mixing of (seed, index) into a mulberry32 state, so each example's shots depend only on them. */
 function examplePrng(seed: number, index: number): () => number {
-  let s = (Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(index + 1, 0xc2b2ae35)) >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(index + 1, 0xc2b2ae35));
 }
 
 /**

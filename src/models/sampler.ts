@@ -1,6 +1,7 @@
 // Token sampling from one row of logits: greedy (temperature 0), or temperature →
 // top-k → top-p (the order transformers applies them), with a seeded generator.
 import { InputError } from '../errors.js';
+import { mulberry32Step } from '../tensor/random.js';
 
 export interface SamplingOptions {
   /** 0 = greedy. @default 0 */
@@ -49,11 +50,9 @@ export class Sampler {
 
   /** uniform in [0, 1) (mulberry32) */
   random(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    const [state, bits] = mulberry32Step(this.state);
+    this.state = state;
+    return bits / 4294967296;
   }
 
   /** Picks a token from logits[offset .. offset+V). */

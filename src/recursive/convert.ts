@@ -18,6 +18,7 @@ import { TOKENIZER_FILES } from '../models/save.js';
 import { type InitMethod, planSharing, type SharingPlan, type Strategy } from './sharing.js';
 import { loraFactors, type TruncatedOptions } from './svd.js';
 import { transpose2d } from '../tensor/transpose.js';
+import { mulberry32 } from '../tensor/random.js';
 
 export interface ConvertOptions {
   /** loops over the shared block (the paper's B) */
@@ -98,15 +99,9 @@ function readCanonical(source: TensorSource, e: WeightEntry): Float32Array {
 }
 
 function uniformInit(n: number, bound: number, seed: number): Float32Array {
-  let s = seed >>> 0;
+  const next = mulberry32(seed);
   const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = (2 * (((t ^ (t >>> 14)) >>> 0) / 4294967296) - 1) * bound;
-  }
+  for (let i = 0; i < n; i++) out[i] = (2 * next() - 1) * bound;
   return out;
 }
 

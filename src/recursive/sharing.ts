@@ -4,6 +4,7 @@
 // arrays, null) so it can be stored beside a converted checkpoint and re-read as is.
 // Index maps follow the official RRT/MoR code (model/sharing_strategy/llama.py, see shared/PAPER.md §1).
 import { InputError } from '../errors.js';
+import { mulberry32 } from '../tensor/random.js';
 
 export type Strategy = 'cycle' | 'sequence' | 'middle-cycle' | 'middle-sequence';
 export type InitMethod = 'stepwise' | 'average' | 'lower' | 'upper' | 'random';
@@ -85,17 +86,6 @@ export function linspaceRounded(start: number, stop: number, n: number): number[
   return out;
 }
 
-/** mulberry32: a small, well-mixed 32-bit PRNG; the same seed gives the same layers on every platform. */
-function mulberry32(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** k distinct entries of `pool` chosen with the seeded PRNG (partial Fisher–Yates), in ascending order. */
 function chooseSorted(pool: number[], k: number, seed: number): number[] {

@@ -5,6 +5,7 @@
 // Matrices are row-major; U is m×r, S descending and non-negative, Vt is r×n, so A ≈ U·diag(S)·Vt.
 import { InputError, ShapeError } from '../errors.js';
 import { kernels } from '../tensor/kernels.js';
+import { mulberry32 } from '../tensor/random.js';
 
 export interface Svd {
   /** m×r, row-major, orthonormal columns */
@@ -298,14 +299,7 @@ function orthonormalize(y: Float32Array, rows: number, cols: number): { q32: Flo
 
 /** n standard normal float32 values (Box–Muller on mulberry32). */
 function gaussian(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  const next = (): number => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
   const out = new Float32Array(n);
   for (let i = 0; i < n; i += 2) {
     const rad = Math.sqrt(-2 * Math.log(1 - next())); // 1 − u ∈ (0, 1]: no log(0)

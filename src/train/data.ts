@@ -13,6 +13,7 @@ import { ConfigError, FormatError, InputError } from '../errors.js';
 import { loadTokenizer, type Tokenizer } from '../formats/tokenizers/index.js';
 import { openModelSource } from '../models/load.js';
 import { native } from '../tensor/kernels.js';
+import { mulberry32Step } from '../tensor/random.js';
 
 export type TokenDType = 'uint16' | 'uint32';
 export type TokenArray = Uint16Array | Uint32Array;
@@ -615,11 +616,9 @@ export class WindowSampler {
 
   /** mulberry32: one uint32 of state, full period 2^32. */
   private nextU32(): number {
-    this.rng = (this.rng + 0x6d2b79f5) >>> 0;
-    let t = this.rng;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
+    const [state, bits] = mulberry32Step(this.rng);
+    this.rng = state;
+    return bits;
   }
 
   /** Uniform in [0, n) from 53 random bits (n may exceed 2^32). */
