@@ -1,12 +1,9 @@
 // Machine probes exported for bench/kernels.ts, so kernel speeds are reported as a fraction of
 // what this machine does in the same run: bench_fma_peak(seconds) → best fp32 GFLOP/s of
-// independent FMA chains on all threads; bench_read_bw(bytes, seconds) → best GB/s summing a
-// `bytes` array on all threads. Both use the widest active ISA and repeat until `seconds` pass.
+// independent FMA chains on all threads; bench_read_bw(data, seconds) → best GB/s summing the
+// Float32Array `data` on all threads. Both use the widest active ISA and repeat until `seconds` pass.
 #include <napi.h>
 #include <omp.h>
-
-#include <cstdlib>
-#include <new>
 
 #include "check.h"
 #include "cpu.h"
@@ -62,38 +59,36 @@ static Napi::Value js_bench_fma_peak(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), best / 1e9);
 }
 
-// bench_read_bw(bytes, seconds)
+// bench_read_bw(data, seconds): data is a caller-owned Float32Array (≥ 1 MiB, best far larger
+// than L3 and not all one value), so the caller can interleave probe passes with the kernels it
+// compares against, and both read memory the same allocator handed out.
 static Napi::Value js_bench_read_bw(const Napi::CallbackInfo& info) {
   Args g(info, "bench_read_bw", 2);
-  const int64_t bytes = g.size(0, "bytes");
   const double seconds = g.number(1, "seconds");
-  if (bytes < (1 << 20) || bytes > (int64_t(1) << 36))
-    g.range_error("bytes must be in [1 MiB, 64 GiB], got %lld", (long long)bytes);
   if (!(seconds > 0 && seconds <= 60)) g.range_error("seconds must be in (0, 60], got %g", seconds);
+  const float* p = g.f32(0, "data", 0);  // checks the kind; the length is the array's own
+  const int64_t len = (int64_t)info[0].As<Napi::TypedArray>().ElementLength();
+  if (len < (1 << 18)) g.range_error("data has %lld elements, expected at least 2^18 (1 MiB)", (long long)len);
   const Isa isa = active_isa();
   auto sum = isa >= Isa::avx512 ? sum_avx512 : isa == Isa::avx2 ? sum_avx2 : sum_scalar;
   const int nt = omp_get_max_threads();
-  const int64_t chunk = bytes / 4 / nt / 64 * 64;  // floats per thread, a multiple of 64
-  float* p = (float*)std::aligned_alloc(64, (size_t)(chunk * nt) * 4);
-  if (!p) throw Napi::Error::New(info.Env(), "[bench_read_bw] cannot allocate the probe array");
-#pragma omp parallel num_threads(nt)
-  {  // first touch by the thread that later reads the chunk; no two pages alike, so no memory
-     // deduplication (guest or host) can fold the array into a few cached pages
-    const int64_t base = chunk * omp_get_thread_num();
-    for (int64_t i = 0; i < chunk; i++) p[base + i] = (float)(base + i);
-  }
   double best = 0;
   const double start = omp_get_wtime();
   do {
     const double t0 = omp_get_wtime();
+    int64_t bytes = 0;
     float s = 0;
-#pragma omp parallel num_threads(nt) reduction(+ : s)
-    s += sum(p + chunk * omp_get_thread_num(), chunk);
+#pragma omp parallel num_threads(nt) reduction(+ : s, bytes)
+    {  // 64-float chunks, one contiguous run per thread
+      const int t = omp_get_thread_num(), nthr = omp_get_num_threads();
+      const int64_t i0 = len / 64 * t / nthr * 64, i1 = len / 64 * (t + 1) / nthr * 64;
+      s += sum(p + i0, i1 - i0);
+      bytes += (i1 - i0) * 4;
+    }
     const double dt = omp_get_wtime() - t0;
     g_sink = s;
-    if ((double)chunk * nt * 4 / dt > best) best = (double)chunk * nt * 4 / dt;
+    if (bytes / dt > best) best = bytes / dt;
   } while (omp_get_wtime() - start < seconds);
-  std::free(p);
   return Napi::Number::New(info.Env(), best / 1e9);
 }
 

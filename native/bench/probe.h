@@ -12,7 +12,7 @@ constexpr int kFmaChains = 16;
 float fma_loop_avx512(int64_t iters, double* flops);
 float fma_loop_avx2(int64_t iters, double* flops);
 
-// Sum of n floats (n a multiple of 64), read with full-width loads and 4 accumulators.
+// Sum of n floats (n a multiple of 64), read with full-width unaligned loads and 4 accumulators.
 float sum_avx512(const float* p, int64_t n);
 float sum_avx2(const float* p, int64_t n);
 

@@ -30,10 +30,10 @@ float fma_loop_avx2(int64_t iters, double* flops) {
 float sum_avx2(const float* p, int64_t n) {
   __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
   for (int64_t i = 0; i < n; i += 64) {
-    s0 = _mm256_add_ps(_mm256_add_ps(s0, _mm256_load_ps(p + i)), _mm256_load_ps(p + i + 8));
-    s1 = _mm256_add_ps(_mm256_add_ps(s1, _mm256_load_ps(p + i + 16)), _mm256_load_ps(p + i + 24));
-    s2 = _mm256_add_ps(_mm256_add_ps(s2, _mm256_load_ps(p + i + 32)), _mm256_load_ps(p + i + 40));
-    s3 = _mm256_add_ps(_mm256_add_ps(s3, _mm256_load_ps(p + i + 48)), _mm256_load_ps(p + i + 56));
+    s0 = _mm256_add_ps(_mm256_add_ps(s0, _mm256_loadu_ps(p + i)), _mm256_loadu_ps(p + i + 8));
+    s1 = _mm256_add_ps(_mm256_add_ps(s1, _mm256_loadu_ps(p + i + 16)), _mm256_loadu_ps(p + i + 24));
+    s2 = _mm256_add_ps(_mm256_add_ps(s2, _mm256_loadu_ps(p + i + 32)), _mm256_loadu_ps(p + i + 40));
+    s3 = _mm256_add_ps(_mm256_add_ps(s3, _mm256_loadu_ps(p + i + 48)), _mm256_loadu_ps(p + i + 56));
   }
   alignas(32) float v[8];
   _mm256_store_ps(v, _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));

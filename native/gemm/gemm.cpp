@@ -1,8 +1,10 @@
 // GEMM family entry points: gemm_f32, linear_bf16w, gemm_bf16. Each validates every argument,
 // then dispatches on active_isa() to the blocked driver (gemm_driver.cpp) with that ISA's kit,
 // or, for M ≤ 8 against a [N,K] weight, to the GEMV paths that stream W once without packing.
-// Precision: fp32 accumulation everywhere; linear_bf16w keeps A in fp32 for M ≤ 8 and rounds it
-// to bf16 (nearest even) for M > 8, where it runs as a bf16 GEMM (see kernels.ts).
+// Precision: fp32 accumulation everywhere. linear_bf16w with M ≤ 8 widens W to fp32 (exact) and
+// keeps A in fp32, rather than rounding A to bf16 for vdpbf16ps: decode is bound by weight bytes,
+// so cheaper arithmetic would buy nothing and cost A 16 mantissa bits. For M > 8 it rounds A to
+// bf16 (nearest even) and runs the bf16 GEMM, as src/tensor/ref/gemm.ts specifies.
 #include <napi.h>
 #include <omp.h>
 
@@ -70,13 +72,17 @@ static T* scratch(size_t n) {
 
 // ---- kernels (inputs validated) ----
 
+// The degenerate shapes: nothing to write, or K = 0 (C = 0 unless accumulating). True when done.
+static bool empty_product(float* c, int64_t M, int64_t N, int64_t K, bool accumulate) {
+  if (M == 0 || N == 0) return true;
+  if (K > 0) return false;
+  if (!accumulate) std::fill(c, c + M * N, 0.0f);
+  return true;
+}
+
 static void gemm_f32_run(float* c, const float* a, const float* b, int64_t M, int64_t N, int64_t K, bool trans_a,
                          bool trans_b, bool accumulate) {
-  if (M == 0 || N == 0) return;
-  if (K == 0) {
-    if (!accumulate) std::fill(c, c + M * N, 0.0f);
-    return;
-  }
+  if (empty_product(c, M, N, K, accumulate)) return;
   const Isa isa = active_isa();
   if (trans_b && M <= kGemvMaxM) {
     if (trans_a) {  // A is [K,M]: make the M ≤ 8 rows contiguous
@@ -97,11 +103,7 @@ static void gemm_f32_run(float* c, const float* a, const float* b, int64_t M, in
 // C (+)= A·Bᵀ with A [M,K] and B [N,K] in bf16.
 static void gemm_bf16_run(float* c, const uint16_t* a, const uint16_t* b, int64_t M, int64_t N, int64_t K,
                           bool accumulate) {
-  if (M == 0 || N == 0) return;
-  if (K == 0) {
-    if (!accumulate) std::fill(c, c + M * N, 0.0f);
-    return;
-  }
+  if (empty_product(c, M, N, K, accumulate)) return;
   const Isa isa = active_isa();
   if (M <= kGemvMaxM) {  // widening A is exact, so the bf16-weight GEMV computes the same products
     float* af = scratch<float>((size_t)(M * K));
@@ -121,14 +123,8 @@ static void gemm_bf16_run(float* c, const uint16_t* a, const uint16_t* b, int64_
 
 static void linear_bf16w_run(float* c, const float* a, const uint16_t* w, int64_t M, int64_t N, int64_t K,
                              bool accumulate) {
-  if (M <= kGemvMaxM) {
-    if (M == 0 || N == 0) return;
-    if (K == 0) {
-      if (!accumulate) std::fill(c, c + M * N, 0.0f);
-      return;
-    }
-    return gemv_bf16w(active_isa(), c, a, w, M, N, K, accumulate);
-  }
+  if (empty_product(c, M, N, K, accumulate)) return;
+  if (M <= kGemvMaxM) return gemv_bf16w(active_isa(), c, a, w, M, N, K, accumulate);
   uint16_t* ab = scratch<uint16_t>((size_t)(M * K));
   f32_to_bf16_n(ab, a, M * K);
   gemm_bf16_run(c, ab, w, M, N, K, accumulate);

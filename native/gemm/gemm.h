@@ -15,8 +15,9 @@ namespace gemm {
 // (one packed k-step is one f32, or one bf16 pair). load_c = 0 overwrites C, 1 adds to it.
 typedef void (*ukernel_fn)(int64_t kp, const void* a, const void* b, float* c, int64_t ldc, int load_c);
 
-// Packs a panel of `rows` ≤ w operand rows × kc k-values into dst[kp][w] (rows ≥ `rows` zero-filled).
-// Element (r, k) of the source is src[r·rs + k·ks]; the source element type is the packer's.
+// Packs `rows` operand rows × kc k-values into ceil(rows/w) panels dst[q][kp][w] (the rows of panel q
+// are q·w.., missing ones zero-filled). Element (r, k) of the source is src[r·rs + k·ks], in the
+// packer's source type; the packed elements are 4 bytes (f32, or a u32 bf16 pair).
 typedef void (*pack_fn)(void* dst, const void* src, int64_t rs, int64_t ks, int64_t rows, int64_t kc, int w);
 
 // One ISA's micro-kernel with its tile and cache-block sizes (kc counts source k-values).

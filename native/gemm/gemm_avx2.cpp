@@ -61,60 +61,43 @@ static inline __m256 load_w(const uint16_t* p) {
   const __m256i u = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i*)p));
   return _mm256_castsi256_ps(_mm256_slli_epi32(u, 16));
 }
-static inline float widen(uint16_t h) {
-  union {
-    uint32_t u;
-    float f;
-  } v = {(uint32_t)h << 16};
-  return v.f;
+static inline float widen(uint16_t h) { return _mm_cvtss_f32(_mm_castsi128_ps(_mm_cvtsi32_si128((int)h << 16))); }
+
+// c[m·N] (+)= x_m · w for the MB ≤ 4 rows x_m = a + m·K; two accumulators per row hide the FMA latency.
+template <int MB, typename W>
+static inline void dot_rows(float* c, const float* a, const W* w, int64_t N, int64_t K, int accumulate) {
+  __m256 s0[MB], s1[MB];
+  for (int m = 0; m < MB; m++) s0[m] = s1[m] = _mm256_setzero_ps();
+  int64_t k = 0;
+  for (; k + 16 <= K; k += 16) {
+    const __m256 w0 = load_w(w + k), w1 = load_w(w + k + 8);
+    for (int m = 0; m < MB; m++) {
+      s0[m] = _mm256_fmadd_ps(_mm256_loadu_ps(a + m * K + k), w0, s0[m]);
+      s1[m] = _mm256_fmadd_ps(_mm256_loadu_ps(a + m * K + k + 8), w1, s1[m]);
+    }
+  }
+  for (int m = 0; m < MB; m++) {
+    float r = hsum(_mm256_add_ps(s0[m], s1[m]));
+    for (int64_t kk = k; kk < K; kk++) r += a[m * K + kk] * widen(w[kk]);
+    c[m * N] = accumulate ? c[m * N] + r : r;
+  }
 }
 
-// Two W rows at a time against each x row; W is read once per call, x stays in L1.
+// W rows one after another (one front-to-back stream per thread), up to four x rows per pass.
 template <typename W>
 static void gemv_avx2(float* c, const float* a, const W* w, int64_t M, int64_t N, int64_t K, int64_t n0, int64_t n1,
                       int accumulate) {
-  const int64_t k8 = K & ~int64_t(7);
-  int64_t n = n0;
-  for (; n + 2 <= n1; n += 2) {
-    const W* w0 = w + n * K;
-    const W* w1 = w0 + K;
-    for (int64_t m = 0; m < M; m++) {
-      const float* x = a + m * K;
-      __m256 s0 = _mm256_setzero_ps(), s1 = s0, t0 = s0, t1 = s0;
-      int64_t k = 0;
-      for (; k + 16 <= k8; k += 16) {
-        const __m256 x0 = _mm256_loadu_ps(x + k), x1 = _mm256_loadu_ps(x + k + 8);
-        s0 = _mm256_fmadd_ps(x0, load_w(w0 + k), s0);
-        s1 = _mm256_fmadd_ps(x0, load_w(w1 + k), s1);
-        t0 = _mm256_fmadd_ps(x1, load_w(w0 + k + 8), t0);
-        t1 = _mm256_fmadd_ps(x1, load_w(w1 + k + 8), t1);
-      }
-      for (; k < k8; k += 8) {
-        const __m256 x0 = _mm256_loadu_ps(x + k);
-        s0 = _mm256_fmadd_ps(x0, load_w(w0 + k), s0);
-        s1 = _mm256_fmadd_ps(x0, load_w(w1 + k), s1);
-      }
-      float r0 = hsum(_mm256_add_ps(s0, t0)), r1 = hsum(_mm256_add_ps(s1, t1));
-      for (; k < K; k++) {
-        r0 += x[k] * widen(w0[k]);
-        r1 += x[k] * widen(w1[k]);
-      }
-      float* cr = c + m * N + n;
-      cr[0] = accumulate ? cr[0] + r0 : r0;
-      cr[1] = accumulate ? cr[1] + r1 : r1;
-    }
-  }
-  for (; n < n1; n++) {
+  for (int64_t n = n0; n < n1; n++) {
     const W* wr = w + n * K;
-    for (int64_t m = 0; m < M; m++) {
-      const float* x = a + m * K;
-      __m256 s = _mm256_setzero_ps();
-      int64_t k = 0;
-      for (; k < k8; k += 8) s = _mm256_fmadd_ps(_mm256_loadu_ps(x + k), load_w(wr + k), s);
-      float r = hsum(s);
-      for (; k < K; k++) r += x[k] * widen(wr[k]);
-      float* cr = c + m * N + n;
-      *cr = accumulate ? *cr + r : r;
+    for (int64_t m = 0; m < M; m += 4) {
+      float* cm = c + m * N + n;
+      const float* am = a + m * K;
+      switch (M - m < 4 ? M - m : 4) {
+        case 1: dot_rows<1>(cm, am, wr, N, K, accumulate); break;
+        case 2: dot_rows<2>(cm, am, wr, N, K, accumulate); break;
+        case 3: dot_rows<3>(cm, am, wr, N, K, accumulate); break;
+        default: dot_rows<4>(cm, am, wr, N, K, accumulate); break;
+      }
     }
   }
 }

@@ -63,12 +63,15 @@ const Kit kit_bf16_avx512 = {kMr, kNr, 1024, 144, 4096, 2, ukernel_bf16_12x32};
 // kc leaves a last half pair, filled here with a zero high half.
 void pack_bf16_pairs_avx512(void* dstv, const void* srcv, int64_t rs, int64_t ks, int64_t rows, int64_t kc, int w) {
   if (ks != 1 || (rs & 1)) return pack_bf16_pairs(dstv, srcv, rs, ks, rows, kc, w);
-  uint32_t* dst = (uint32_t*)dstv;
-  const uint16_t* src = (const uint16_t*)srcv;
-  const int64_t full = kc / 2;
-  pack_t32_avx512(dst, (const uint32_t*)src, rs / 2, rows, full, w);
-  if (kc & 1)
-    for (int64_t r = 0; r < w; r++) dst[full * w + r] = r < rows ? src[r * rs + kc - 1] : 0;
+  const int64_t full = kc / 2, kp = (kc + 1) / 2;
+  for (int64_t r0 = 0; r0 < rows; r0 += w) {
+    uint32_t* dst = (uint32_t*)dstv + r0 * kp;
+    const uint16_t* src = (const uint16_t*)srcv + r0 * rs;
+    const int64_t n = rows - r0 < w ? rows - r0 : w;
+    pack_t32_avx512(dst, (const uint32_t*)src, rs / 2, n, full, w);
+    if (kc & 1)
+      for (int64_t r = 0; r < w; r++) dst[full * w + r] = r < n ? src[r * rs + kc - 1] : 0;
+  }
 }
 
 }  // namespace gemm

@@ -4,6 +4,7 @@
 // packed A blocks are private; threads split M tiles (or N panels when M is small).
 #include <omp.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -13,57 +14,49 @@
 namespace rrt {
 namespace gemm {
 
-// ---- packers: dst[k][w] panels (see pack_fn in gemm.h) ----
+// ---- packers (see pack_fn in gemm.h); each single-panel helper fills one dst[kp][w] ----
 
-void pack_f32(void* dstv, const void* srcv, int64_t rs, int64_t ks, int64_t rows, int64_t kc, int w) {
-  float* dst = (float*)dstv;
-  const float* src = (const float*)srcv;
-  if (ks == 1) {
-    for (int64_t r = 0; r < rows; r++) {
-      const float* row = src + r * rs;
-      for (int64_t k = 0; k < kc; k++) dst[k * w + r] = row[k];
-    }
-  } else {
-    for (int64_t k = 0; k < kc; k++)
-      for (int64_t r = 0; r < rows; r++) dst[k * w + r] = src[k * ks + r * rs];
-  }
-  if (rows < w)
-    for (int64_t k = 0; k < kc; k++)
-      for (int64_t r = rows; r < w; r++) dst[k * w + r] = 0.0f;
-}
-
-static inline float bf16_bits_to_f32(uint16_t h) {
-  uint32_t u = (uint32_t)h << 16;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-
-void pack_bf16_to_f32(void* dstv, const void* srcv, int64_t rs, int64_t ks, int64_t rows, int64_t kc, int w) {
-  float* dst = (float*)dstv;
-  const uint16_t* src = (const uint16_t*)srcv;
-  for (int64_t r = 0; r < rows; r++)
-    for (int64_t k = 0; k < kc; k++) dst[k * w + r] = bf16_bits_to_f32(src[r * rs + k * ks]);
+static void pack_f32_panel(float* dst, const float* src, int64_t rs, int64_t ks, int64_t rows, int64_t kc, int w) {
   for (int64_t k = 0; k < kc; k++)
-    for (int64_t r = rows; r < w; r++) dst[k * w + r] = 0.0f;
+    for (int64_t r = 0; r < w; r++) dst[k * w + r] = r < rows ? src[k * ks + r * rs] : 0.0f;
+}
+
+static void pack_bf16_to_f32_panel(float* dst, const uint16_t* src, int64_t rs, int64_t ks, int64_t rows, int64_t kc,
+                                   int w) {
+  for (int64_t k = 0; k < kc; k++)
+    for (int64_t r = 0; r < w; r++) {
+      const uint32_t u = r < rows ? (uint32_t)src[k * ks + r * rs] << 16 : 0;
+      std::memcpy(&dst[k * w + r], &u, 4);
+    }
 }
 
 // One packed step holds the bf16 pair (k, k+1) of a row as a u32 (k in the low half), the operand
 // layout of vdpbf16ps; an odd kc pads the last pair with +0.
-void pack_bf16_pairs(void* dstv, const void* srcv, int64_t rs, int64_t ks, int64_t rows, int64_t kc, int w) {
-  uint32_t* dst = (uint32_t*)dstv;
-  const uint16_t* src = (const uint16_t*)srcv;
-  int64_t kp = (kc + 1) / 2;
-  for (int64_t r = 0; r < rows; r++) {
-    const uint16_t* row = src + r * rs;
-    for (int64_t p = 0; p < kp; p++) {
-      uint32_t lo = row[2 * p * ks];
-      uint32_t hi = 2 * p + 1 < kc ? row[(2 * p + 1) * ks] : 0;
+static void pack_bf16_pairs_panel(uint32_t* dst, const uint16_t* src, int64_t rs, int64_t ks, int64_t rows,
+                                  int64_t kc, int w) {
+  const int64_t kp = (kc + 1) / 2;
+  for (int64_t p = 0; p < kp; p++)
+    for (int64_t r = 0; r < w; r++) {
+      const uint32_t lo = r < rows ? src[r * rs + 2 * p * ks] : 0;
+      const uint32_t hi = r < rows && 2 * p + 1 < kc ? src[r * rs + (2 * p + 1) * ks] : 0;
       dst[p * w + r] = lo | hi << 16;
     }
-  }
-  for (int64_t p = 0; p < kp; p++)
-    for (int64_t r = rows; r < w; r++) dst[p * w + r] = 0;
+}
+
+void pack_f32(void* dst, const void* src, int64_t rs, int64_t ks, int64_t rows, int64_t kc, int w) {
+  for (int64_t r = 0; r < rows; r += w)
+    pack_f32_panel((float*)dst + r * kc, (const float*)src + r * rs, rs, ks, rows - r, kc, w);
+}
+
+void pack_bf16_to_f32(void* dst, const void* src, int64_t rs, int64_t ks, int64_t rows, int64_t kc, int w) {
+  for (int64_t r = 0; r < rows; r += w)
+    pack_bf16_to_f32_panel((float*)dst + r * kc, (const uint16_t*)src + r * rs, rs, ks, rows - r, kc, w);
+}
+
+void pack_bf16_pairs(void* dst, const void* src, int64_t rs, int64_t ks, int64_t rows, int64_t kc, int w) {
+  const int64_t kp = (kc + 1) / 2;
+  for (int64_t r = 0; r < rows; r += w)
+    pack_bf16_pairs_panel((uint32_t*)dst + r * kp, (const uint16_t*)src + r * rs, rs, ks, rows - r, kc, w);
 }
 
 // ---- scratch: grow-only, per calling thread, so repeated calls do not page-fault fresh mmaps ----
@@ -141,22 +134,21 @@ void gemm_blocked(const Kit& kit, float* c, const Operand& a, const Operand& b, 
         const int64_t kp = ceil_div(kc, kstep);
         const int load_c = accumulate || pc > 0;
 
-#pragma omp for schedule(static)
-        for (int64_t p = 0; p < np; p++) {
-          const int64_t j = jc + p * nr;
-          const int64_t rows = N - j < nr ? N - j : nr;
-          b.pack(bpack + p * kp * nr, (const char*)b.p + (j * b.rs + pc * b.ks) * b.elem_bytes, b.rs, b.ks, rows,
-                 kc, (int)nr);
-        }  // implicit barrier: B block ready
+        {  // B block: each thread packs a contiguous run of panels, then all wait for the whole block
+          const int nthr = omp_get_num_threads();
+          const int64_t q0 = np * tid / nthr, q1 = np * (tid + 1) / nthr;
+          if (q1 > q0) {
+            const int64_t j = jc + q0 * nr;
+            b.pack(bpack + q0 * kp * nr, (const char*)b.p + (j * b.rs + pc * b.ks) * b.elem_bytes, b.rs, b.ks,
+                   std::min(N, jc + q1 * nr) - j, kc, (int)nr);
+          }
+        }
+#pragma omp barrier
 
         for (int64_t t0 = tile0; t0 < tile1; t0 += mc_tiles) {
           const int64_t t1 = t0 + mc_tiles < tile1 ? t0 + mc_tiles : tile1;
-          for (int64_t t = t0; t < t1; t++) {
-            const int64_t i = t * mr;
-            const int64_t rows = M - i < mr ? M - i : mr;
-            a.pack(apack + (t - t0) * kp * mr, (const char*)a.p + (i * a.rs + pc * a.ks) * a.elem_bytes, a.rs, a.ks,
-                   rows, kc, (int)mr);
-          }
+          a.pack(apack, (const char*)a.p + (t0 * mr * a.rs + pc * a.ks) * a.elem_bytes, a.rs, a.ks,
+                 std::min(M, t1 * mr) - t0 * mr, kc, (int)mr);
           for (int64_t p = p0; p < p1; p++) {
             const int64_t j = jc + p * nr;
             const int64_t cols = N - j < nr ? N - j : nr;

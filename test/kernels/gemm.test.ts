@@ -308,6 +308,10 @@ test('conversions split over threads give the same bits as one thread', { skip }
 // ---- argument validation ----
 
 test('bad arguments throw TypeError/RangeError naming the op and the numbers', { skip }, () => {
+  const probes = k as unknown as {
+    bench_fma_peak(seconds: number): number;
+    bench_read_bw(data: Float32Array, seconds: number): number;
+  };
   const f = (n: number) => new Float32Array(n);
   const h = (n: number) => new Uint16Array(n);
   const cases: [string, () => void, RegExp][] = [
@@ -336,7 +340,12 @@ test('bad arguments throw TypeError/RangeError naming the op and the numbers', {
     ['f32_to_f16 short src', () => k.f32_to_f16(h(4), f(3), 4), /src has 3 elements, expected n = 4/],
     ['bf16_to_f32 wrong dst kind', () => k.bf16_to_f32(h(4) as unknown as Float32Array, h(4), 4), /dst must be a Float32Array/],
     ['f16_to_f32 negative n', () => k.f16_to_f32(f(4), h(4), -4), /n must be a non-negative integer/],
-    ['conversion overlap', () => { const buf = f(8); k.f32_to_bf16(new Uint16Array(buf.buffer, 0, 8), buf.subarray(1, 9 - 1), 7); }, /dst and src must not overlap/],
+    ['conversion overlap', () => { const buf = f(8); k.f32_to_bf16(new Uint16Array(buf.buffer, 0, 8), buf.subarray(1, 8), 7); }, /dst and src must not overlap/],
+    // the benchmark probes (native/bench) validate like every export, and throw before running
+    ['fma peak 0 s', () => probes.bench_fma_peak(0), /seconds must be in \(0, 60\], got 0/],
+    ['read bw short data', () => probes.bench_read_bw(f(1000), 0.1), /data has 1000 elements, expected at least 2\^18/],
+    ['read bw wrong kind', () => probes.bench_read_bw(h(1 << 19) as unknown as Float32Array, 0.1), /data must be a Float32Array/],
+    ['read bw 100 s', () => probes.bench_read_bw(f(1 << 18), 100), /seconds must be in \(0, 60\]/],
   ];
   for (const [name, fn, msg] of cases) {
     assert.throws(fn, (e: unknown) => {
