@@ -14,6 +14,7 @@ namespace rrt {
 namespace probe {
 
 static float fma_loop_scalar(int64_t iters, double* flops) {
+  constexpr int kFmaChains = 12;
   float acc[kFmaChains];
   for (int i = 0; i < kFmaChains; i++) acc[i] = (float)i;
   for (int64_t it = 0; it < iters; it++)

@@ -6,9 +6,9 @@
 namespace rrt {
 namespace probe {
 
-// Runs `iters` rounds of kFmaChains independent FMA chains; returns a value that depends on all
-// of them (so the loop cannot be removed) and sets *flops to the floating-point ops done.
-constexpr int kFmaChains = 16;
+// Runs `iters` rounds of independent FMA chains (16 zmm chains with AVX-512; 12 with AVX2, which
+// has 16 registers); returns a value that depends on all of them (so the loop cannot be removed)
+// and sets *flops to the floating-point ops done.
 float fma_loop_avx512(int64_t iters, double* flops);
 float fma_loop_avx2(int64_t iters, double* flops);
 

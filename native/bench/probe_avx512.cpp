@@ -13,6 +13,8 @@
 namespace rrt {
 namespace probe {
 
+constexpr int kFmaChains = 16;
+
 float fma_loop_avx512(int64_t iters, double* flops) {
   __m512 acc[kFmaChains];
   const __m512 x = _mm512_set1_ps(0.999999f), y = _mm512_set1_ps(1e-7f);

@@ -84,8 +84,10 @@ thread_local Scratch t_pack;
 
 static inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// Work below this many multiply-adds runs on one thread: waking the pool costs more.
-constexpr double kMinParallelMacs = 1 << 18;
+// Work below this many multiply-adds (~40 µs on one core) runs on the calling thread: waking the
+// pool and the barriers cost tens of µs when the workers sleep (OMP_WAIT_POLICY=passive) or the
+// machine is shared.
+constexpr double kMinParallelMacs = 1 << 22;
 
 // Thread grid tm × tn over nthr threads: split M tiles while each thread gets at least two, the
 // N panels otherwise. Threads beyond tm·tn (more threads than panels) stay idle.
@@ -104,11 +106,12 @@ void gemm_blocked(const Kit& kit, float* c, const Operand& a, const Operand& b, 
   const int64_t np_max = ceil_div(N < kit.nc ? N : kit.nc, nr);
   const int nt = (double)M * N * K < kMinParallelMacs ? 1 : omp_get_max_threads();
 
-  // Shared B block, then one A block (≤ kit.mc rows) per thread.
+  // Two shared B blocks (block i packs into buffer i % 2, so packing the next one never races with
+  // threads still reading the last, and one barrier per block suffices), then one A block
+  // (≤ kit.mc rows) per thread.
   const size_t b_bytes = (size_t)(kp_max * np_max * nr) * 4;
   const size_t a_bytes = (size_t)(kp_max * ceil_div(kit.mc, mr) * mr) * 4;
-  char* buf = (char*)t_pack.get(b_bytes + a_bytes * nt);
-  float* bpack = (float*)buf;
+  char* buf = (char*)t_pack.get(2 * b_bytes + a_bytes * nt);
 
 #pragma omp parallel num_threads(nt)
   {
@@ -118,7 +121,8 @@ void gemm_blocked(const Kit& kit, float* c, const Operand& a, const Operand& b, 
     thread_grid(omp_get_num_threads(), m_tiles, np_max, &tm, &tn);
     const bool active = tid < tm * tn;
     const int ti = tid / tn, tj = tid % tn;
-    float* apack = (float*)(buf + b_bytes + a_bytes * tid);
+    float* apack = (float*)(buf + 2 * b_bytes + a_bytes * tid);
+    int64_t block = 0;
     const int64_t tile0 = active ? m_tiles * ti / tm : 0, tile1 = active ? m_tiles * (ti + 1) / tm : 0;
     // A blocks: equal runs of whole tiles, each ≤ kit.mc rows.
     const int64_t mc_blocks = ceil_div((tile1 - tile0) * mr, kit.mc);
@@ -129,10 +133,11 @@ void gemm_blocked(const Kit& kit, float* c, const Operand& a, const Operand& b, 
       const int64_t nc = N - jc < kit.nc ? N - jc : kit.nc;
       const int64_t np = ceil_div(nc, nr);
       const int64_t p0 = active ? np * tj / tn : 0, p1 = active ? np * (tj + 1) / tn : 0;
-      for (int64_t pc = 0; pc < K; pc += kit.kc) {
+      for (int64_t pc = 0; pc < K; pc += kit.kc, block++) {
         const int64_t kc = K - pc < kit.kc ? K - pc : kit.kc;
         const int64_t kp = ceil_div(kc, kstep);
         const int load_c = accumulate || pc > 0;
+        float* bpack = (float*)(buf + (block % 2) * b_bytes);
 
         {  // B block: each thread packs a contiguous run of panels, then all wait for the whole block
           const int nthr = omp_get_num_threads();
@@ -169,7 +174,6 @@ void gemm_blocked(const Kit& kit, float* c, const Operand& a, const Operand& b, 
             }
           }
         }
-#pragma omp barrier
       }
     }
   }

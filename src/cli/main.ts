@@ -54,4 +54,9 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+// A closed pipe (`rrt info | head`) is not an error.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw e;
+});
 process.exitCode = await main(process.argv);

@@ -51,7 +51,8 @@ const toBf16 = (x: Float32Array): Uint16Array => {
 };
 
 // Shapes: every {1,7,33}³ combination, plus bigger ones crossing the cache blocks (K > KC = 512,
-// M > MC = 144, N > NC = 4096, several threads) and the 1000 of ODD_SIZES.
+// M > MC = 144, N > NC = 4096) and the 1000 of ODD_SIZES. Products above 2^22 multiply-adds run
+// on several threads; the thread-count test below covers those.
 const SMALL = [1, 7, 33];
 const SHAPES: [number, number, number][] = [];
 for (const M of SMALL) for (const N of SMALL) for (const K of SMALL) SHAPES.push([M, N, K]);
@@ -103,7 +104,7 @@ test('gemm_f32 M ≤ 8 GEMV paths (transB, and transA+transB) match the referenc
 
 test('gemm_f32 results do not depend on the thread count (1, 2, 3 threads; M split, N split, idle threads)', { skip }, () => {
   const cases: [number, number, number, Flag, Flag][] = [
-    [150, 200, 300, 0, 0], [150, 200, 300, 0, 1], [150, 200, 300, 1, 0], [30, 100, 300, 0, 0], [20, 16, 2000, 1, 1],
+    [150, 200, 300, 0, 0], [150, 200, 300, 0, 1], [150, 200, 300, 1, 0], [30, 400, 400, 0, 0], [20, 16, 14000, 1, 1], [100, 64, 2000, 0, 1],
   ];
   for (const [M, N, K, ta, tb] of cases) {
     const a = randn(M * K, 900 + ta), b = randn(K * N, 910 + tb);
@@ -135,7 +136,7 @@ test('gemm_f32 with K = 0 zeroes C (or leaves it when accumulating); M = 0 or N 
 test('linear_bf16w matches the reference (fp32 A for M ≤ 8, bf16-rounded A above) on every ISA', { skip }, () => {
   let seed = 2000;
   const shapes: [number, number, number][] = [
-    [1, 7, 33], [1, 33, 7], [7, 1000, 33], [8, 37, 45], [9, 33, 40], [33, 7, 1], [100, 77, 300], [20, 40, 600], [1, 16, 1],
+    [1, 7, 33], [1, 33, 7], [7, 1000, 33], [8, 37, 45], [9, 33, 40], [33, 7, 1], [100, 77, 600], [20, 40, 600], [1, 16, 1],
   ];
   for (const [M, N, K] of shapes) {
     const a = randn(M * K, seed++), w = toBf16(randn(N * K, seed++)), c0 = randn(M * N, seed++);
@@ -169,7 +170,7 @@ test('linear_bf16w rounds A to bf16 only for M > 8 (the result differs from fp32
 
 test('gemm_bf16 matches the reference (fp32 accumulation of bf16 products) on every ISA', { skip }, () => {
   let seed = 3000;
-  const shapes: [number, number, number][] = [...SHAPES.filter(([M, N, K]) => M * N * K < 3e6), [20, 40, 600], [13, 33, 1025], [21, 40, 1300]];
+  const shapes: [number, number, number][] = [...SHAPES.filter(([M, N, K]) => M * N * K < 3e6), [20, 40, 600], [13, 33, 1025], [21, 40, 1300], [64, 96, 1024]];
   for (const [M, N, K] of shapes) {
     const a = toBf16(randn(M * K, seed++)), b = toBf16(randn(N * K, seed++));
     const want = new Float32Array(M * N);
