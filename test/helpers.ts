@@ -1,5 +1,6 @@
 // Shared test helpers: seeded random data and comparisons that print evidence.
 import assert from 'node:assert/strict';
+import { FormatError } from '../src/errors.js';
 
 /** Deterministic PRNG (mulberry32). */
 export function rng(seed: number): () => number {
@@ -70,3 +71,17 @@ export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
 
 /** Sizes every kernel test covers (odd ones included). */
 export const ODD_SIZES = [1, 7, 33, 1000] as const;
+
+/** Runs fn and asserts it throws a FormatError with this code whose message mentions each string. */
+export function expectFormatError(fn: () => unknown, code: string, ...mentions: string[]): FormatError {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (e) {
+    caught = e;
+  }
+  assert.ok(caught instanceof FormatError, `expected FormatError(${code}), got ${caught instanceof Error ? `${caught.name}: ${caught.message}` : String(caught)}`);
+  assert.equal(caught.code, code, caught.message);
+  for (const m of mentions) assert.ok(caught.message.includes(m), `message should mention '${m}': ${caught.message}`);
+  return caught;
+}

@@ -7,27 +7,15 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, FormatError } from '../../src/errors.js';
+import { ConfigError } from '../../src/errors.js';
 import { type GgufTensorToWrite, type GgufType, type GgufValue, ggufMetadataEntries, ggufToHf, openGguf, quantizeQ8_0, writeGguf } from '../../src/formats/gguf.js';
 import { f32ToBf16, f32ToF16 } from '../../src/formats/tensor-source.js';
-import { randn } from '../helpers.js';
+import { randn, expectFormatError } from '../helpers.js';
 
 const FIXTURE = new URL('../../fixtures/gguf/llama-2-tiny-random.gguf', import.meta.url).pathname;
 const tmp = mkdtempSync(join(tmpdir(), 'rrt-gguf-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
-function expectFormatError(fn: () => unknown, code: string, ...mentions: string[]): FormatError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  assert.ok(caught instanceof FormatError, `expected FormatError(${code}), got ${caught instanceof Error ? `${caught.name}: ${caught.message}` : String(caught)}`);
-  assert.equal(caught.code, code, caught.message);
-  for (const m of mentions) assert.ok(caught.message.includes(m), `message should mention '${m}': ${caught.message}`);
-  return caught;
-}
 
 /** Half-precision decode written independently of the library (Math.pow, not a table). */
 function halfToNumber(h: number): number {

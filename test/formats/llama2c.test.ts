@@ -7,26 +7,13 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FormatError } from '../../src/errors.js';
 import { openLlama2c } from '../../src/formats/llama2c.js';
-import { randn } from '../helpers.js';
+import { randn, expectFormatError } from '../helpers.js';
 
 const STORIES = new URL('../../assets/stories260K/stories260K.bin', import.meta.url).pathname;
 const tmp = mkdtempSync(join(tmpdir(), 'rrt-l2c-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
-function expectFormatError(fn: () => unknown, code: string, ...mentions: string[]): FormatError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  assert.ok(caught instanceof FormatError, `expected FormatError(${code}), got ${caught instanceof Error ? `${caught.name}: ${caught.message}` : String(caught)}`);
-  assert.equal(caught.code, code, caught.message);
-  for (const m of mentions) assert.ok(caught.message.includes(m), `message should mention '${m}': ${caught.message}`);
-  return caught;
-}
 
 /** Header and float reads by hand (DataView), independent of the reader. */
 function raw(path: string) {

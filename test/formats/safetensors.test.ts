@@ -11,7 +11,7 @@ import { SafetensorsWriter, openCheckpointDir, openSafetensors, writeSafetensors
 import {
   type DType, type TensorData, bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, shapeNumel,
 } from '../../src/formats/tensor-source.js';
-import { randn, rng } from '../helpers.js';
+import { randn, rng, expectFormatError } from '../helpers.js';
 
 const HF = new URL('../../fixtures/hf/', import.meta.url).pathname;
 const versions = JSON.parse(readFileSync(join(HF, 'versions.json'), 'utf8')) as Record<string, { params: number }>;
@@ -42,18 +42,6 @@ function rawFile(path: string) {
   return { header, value, headerLength: n };
 }
 
-function expectFormatError(fn: () => unknown, code: string, ...mentions: string[]): FormatError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  assert.ok(caught instanceof FormatError, `expected FormatError(${code}), got ${caught instanceof Error ? `${caught.name}: ${caught.message}` : String(caught)}`);
-  assert.equal(caught.code, code, caught.message);
-  for (const m of mentions) assert.ok(caught.message.includes(m), `message should mention '${m}': ${caught.message}`);
-  return caught;
-}
 
 /** A raw safetensors file from a header object (or raw header text) and a data byte count. */
 function craft(name: string, header: unknown, dataBytes: number, raw?: string | Buffer): string {
