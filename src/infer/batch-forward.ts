@@ -45,7 +45,7 @@ export function depthPlan(decoder: Decoder): DepthPlan {
   const rec = decoder.config.recursive;
   if (!rec || rec.plan.nLoops < 2 || !rec.plan.strategy.endsWith('cycle')) return whole;
   const u = rec.plan.unrolled;
-  const shared = u.map((d, l) => l).filter((l) => !u[l].unique);
+  const shared = u.map((_, l) => l).filter((l) => !u[l].unique);
   const first = shared[0], last = shared[shared.length - 1];
   const blocks = Array.from({ length: rec.plan.nLoops }, (_, b) => shared.filter((l) => u[l].loop === b));
   const K = blocks[0].length;
@@ -85,7 +85,7 @@ export class BatchForward {
     this.D = cfg.hidden;
     this.invFreq = cfg.rotaryDim > 0 ? ropeInvFreq(cfg) : null;
     // The decoder's own column map of fused qkv layouts (GPT-2, NeoX); read rather than re-derived.
-    this.qkvCols = decoder['qkvCols'];
+    this.qkvCols = decoder.qkvCols;
   }
 
   /** Token (and learned position) embeddings of every row: [N, D]. */

@@ -39,7 +39,8 @@ export interface ForwardResult {
 
 export class Decoder {
   private readonly rope: ops.RopeSpec | null;
-  private readonly qkvCols: [Int32Array, Int32Array, Int32Array] | null;
+  /** column indices of q, k, v in a fused qkv projection's output (null when separate) */
+  readonly qkvCols: [Int32Array, Int32Array, Int32Array] | null;
 
   constructor(readonly config: ModelConfig, readonly weights: Weights) {
     this.rope = config.rotaryDim > 0 ? { invFreq: ropeInvFreq(config), rotDim: config.rotaryDim, interleaved: config.ropeInterleaved } : null;
