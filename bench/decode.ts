@@ -4,33 +4,15 @@
 // Compare with llama.cpp's figures for the same shape on this machine (shared/MEASUREMENTS.md §5).
 // Usage: npm run bench:decode [-- --tokens N] [--json]
 import { generateIds } from '../src/models/generate.js';
-import { kernels, setThreads } from '../src/tensor/kernels.js';
-import { Tensor } from '../src/tensor/tensor.js';
-import { Decoder } from '../src/models/decoder.js';
-import { llama, randomModel } from './random-model.js';
+import { setThreads } from '../src/tensor/kernels.js';
+import { llama, randomModel, toBf16 } from './random-model.js';
 
 const args = process.argv.slice(2);
 const nTokens = args.includes('--tokens') ? Number(args[args.indexOf('--tokens') + 1]) : 64;
 const hf = llama(30, 576, 9, 3, 1536, 49152, true);
 
-function toBf16(d: Decoder): Decoder {
-  const conv = new Map<Tensor, Tensor>();
-  const bf = (t: Tensor) => {
-    if (t.shape.length !== 2) return t;
-    if (!conv.has(t)) {
-      const u = new Uint16Array(t.size);
-      kernels.f32_to_bf16(u, t.f32, t.size);
-      conv.set(t, new Tensor(u, t.shape, 'bf16'));
-    }
-    return conv.get(t)!;
-  };
-  const w = d.weights;
-  const layers = w.layers.map((l) => ({ ...l, proj: Object.fromEntries(Object.entries(l.proj).map(([k, p]) => [k, { ...p, w: bf(p.w) }])) }));
-  return new Decoder(d.config, { ...w, embed: bf(w.embed), head: bf(w.head), layers });
-}
 
 const f32 = randomModel(hf).decoder;
-for (const t of [f32.weights.embed]) t.requiresGrad = false;
 const bf16 = toBf16(f32);
 const prompt = Array.from({ length: 16 }, (_, i) => (i * 7919) % 49152);
 const results: Record<string, number> = {};

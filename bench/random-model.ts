@@ -4,16 +4,9 @@ import type { ModelConfig } from '../src/models/config.js';
 import { configFromHf } from '../src/models/profiles/index.js';
 import type { Layer, Weights } from '../src/models/weights.js';
 import { Tensor } from '../src/tensor/tensor.js';
+import { kernels } from '../src/tensor/kernels.js';
+import { uniformArray as rand } from '../src/tensor/random.js';
 
-function rand(n: number, scale: number, seed: number): Float32Array {
-  let s = seed >>> 0 || 1;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
-    out[i] = ((s / 4294967296) * 2 - 1) * scale;
-  }
-  return out;
-}
 
 /** A random-weight decoder; nShared < nLayers ties layer l to slot l mod nShared (cycle), with optional rank-r adapters. */
 export function randomModel(hf: Record<string, unknown>, nShared?: number, rank = 0): { config: ModelConfig; decoder: Decoder } {
@@ -41,3 +34,20 @@ export const llama = (L: number, D: number, H: number, Hkv: number, F: number, V
   vocab_size: V, max_position_embeddings: 2048, rms_norm_eps: 1e-5, tie_word_embeddings: tied,
 });
 
+
+/** The same model with every weight matrix stored as bf16 (shared tensors stay shared). */
+export function toBf16(d: Decoder): Decoder {
+  const conv = new Map<Tensor, Tensor>();
+  const bf = (t: Tensor) => {
+    if (t.shape.length !== 2) return t;
+    if (!conv.has(t)) {
+      const u = new Uint16Array(t.size);
+      kernels.f32_to_bf16(u, t.f32, t.size);
+      conv.set(t, new Tensor(u, t.shape, 'bf16'));
+    }
+    return conv.get(t)!;
+  };
+  const w = d.weights;
+  const layers = w.layers.map((l) => ({ ...l, proj: Object.fromEntries(Object.entries(l.proj).map(([k, p]) => [k, { ...p, w: bf(p.w) }])) }));
+  return new Decoder(d.config, { ...w, embed: bf(w.embed), head: bf(w.head), layers });
+}

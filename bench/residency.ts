@@ -4,29 +4,14 @@
 // layers, ~68 MB of weights) against recursive (4 shared layers × 4 loops, ~25 MB).
 // Usage: npm run bench:residency [-- --tokens N --threads N]
 import { generateIds } from '../src/models/generate.js';
-import { Decoder } from '../src/models/decoder.js';
-import { kernels, setThreads } from '../src/tensor/kernels.js';
-import { Tensor } from '../src/tensor/tensor.js';
-import { llama, randomModel } from './random-model.js';
+import type { Decoder } from '../src/models/decoder.js';
+import { setThreads } from '../src/tensor/kernels.js';
+import { llama, randomModel, toBf16 } from './random-model.js';
 
 const args = process.argv.slice(2);
 const nTokens = args.includes('--tokens') ? Number(args[args.indexOf('--tokens') + 1]) : 128;
 setThreads(args.includes('--threads') ? Number(args[args.indexOf('--threads') + 1]) : 1);
 
-function toBf16(d: Decoder): Decoder {
-  const conv = new Map<Tensor, Tensor>();
-  const bf = (t: Tensor) => {
-    if (!conv.has(t)) {
-      const u = new Uint16Array(t.size);
-      kernels.f32_to_bf16(u, t.f32, t.size);
-      conv.set(t, new Tensor(u, t.shape, 'bf16'));
-    }
-    return conv.get(t)!;
-  };
-  const w = d.weights;
-  const layers = w.layers.map((l) => ({ ...l, proj: Object.fromEntries(Object.entries(l.proj).map(([k, p]) => [k, { ...p, w: bf(p.w) }])) }));
-  return new Decoder(d.config, { ...w, embed: bf(w.embed), head: bf(w.head), layers });
-}
 
 const hf = llama(16, 512, 8, 8, 1024, 8192, true);
 const vanilla = toBf16(randomModel(hf).decoder);

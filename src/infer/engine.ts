@@ -20,6 +20,7 @@ import { KvPool } from './kv-pool.js';
 import { Request } from './request.js';
 import { type Row, Scheduler, type Seq } from './scheduler.js';
 import type { Engine, EngineStats, RequestHandle, RequestOptions } from './types.js';
+import { RateMeter } from './rate.js';
 
 export interface BatchEngineOptions {
   tokenizer?: Tokenizer | null;
@@ -50,7 +51,7 @@ export class BatchEngine implements Engine {
   readonly nLoops: number;
   private readonly prefillChunk: number;
   private readonly exitHistogram: number[];
-  private readonly recent: { t: number; n: number }[] = [];
+  private readonly rate = new RateMeter();
   private nextId = 1;
   private running = false;
   private draining = false;
@@ -88,15 +89,11 @@ export class BatchEngine implements Engine {
   }
 
   stats(): EngineStats {
-    const now = performance.now();
-    while (this.recent.length > 0 && now - this.recent[0].t > 5000) this.recent.shift();
-    const n = this.recent.reduce((a, r) => a + r.n, 0);
-    const span = this.recent.length > 1 ? (now - this.recent[0].t) / 1000 : 0;
     return {
       queueDepth: this.sched.queue.length,
       active: this.sched.active.length,
       maxBatch: this.sched.maxBatch,
-      tokensPerS: span > 0 ? n / span : 0,
+      tokensPerS: this.rate.perSecond(),
       exitHistogram: [...this.exitHistogram],
       kvBytesUsed: this.pool.bytesUsed,
       kvBytesBudget: this.pool.bytesBudget,
@@ -223,7 +220,7 @@ export class BatchEngine implements Engine {
       if (reason) sched.retire(s, reason);
       else s.lastId = id;
     }
-    this.recent.push({ t: performance.now(), n: emitted });
+    this.rate.add(emitted);
   }
 
   /** KV of the loops that exited rows skipped, at their positions. */

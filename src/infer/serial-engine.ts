@@ -10,6 +10,7 @@ import { noGrad } from '../tensor/autograd.js';
 import { Request } from './request.js';
 import type { Engine, EngineStats, RequestHandle, RequestOptions } from './types.js';
 import { EngineBusyError } from './errors.js';
+import { RateMeter } from './rate.js';
 
 export interface SerialEngineOptions {
   tokenizer?: Tokenizer | null;
@@ -22,7 +23,7 @@ export class SerialEngine implements Engine {
   private readonly maxQueue: number;
   private readonly nLoops: number;
   private current: { req: Request; cache: KvCache; logits: Float32Array } | null = null;
-  private readonly recent: { t: number; n: number }[] = [];
+  private readonly rate = new RateMeter();
   private readonly exitHistogram: number[];
   private nextId = 1;
   private running = false;
@@ -50,15 +51,11 @@ export class SerialEngine implements Engine {
   }
 
   stats(): EngineStats {
-    const now = performance.now();
-    while (this.recent.length > 0 && now - this.recent[0].t > 5000) this.recent.shift();
-    const n = this.recent.reduce((a, r) => a + r.n, 0);
-    const span = this.recent.length > 1 ? (now - this.recent[0].t) / 1000 : 0;
     return {
       queueDepth: this.queue.length,
       active: this.current ? 1 : 0,
       maxBatch: 1,
-      tokensPerS: span > 0 ? n / span : 0,
+      tokensPerS: this.rate.perSecond(),
       exitHistogram: [...this.exitHistogram],
       kvBytesUsed: this.current?.cache.bytes ?? 0,
       kvBytesBudget: this.current?.cache.bytes ?? 0,
@@ -105,7 +102,7 @@ export class SerialEngine implements Engine {
     const id = req.sampler.sample(this.current.logits);
     if (!req.eos.has(id)) this.exitHistogram[this.nLoops - 1]++;
     const reason = req.accept(id, this.nLoops, cache.length < req.total);
-    this.recent.push({ t: performance.now(), n: 1 });
+    this.rate.add(1);
     if (reason) {
       req.finish(reason);
       this.current = null;

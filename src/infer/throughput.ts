@@ -28,6 +28,7 @@ import type { Layer, Linear, Weights } from '../models/weights.js';
 import { exportUnrolled } from '../recursive/export.js';
 import { kernels, setThreads } from '../tensor/kernels.js';
 import { Tensor } from '../tensor/tensor.js';
+import { uniformArray as rand } from '../tensor/random.js';
 
 
 export interface ThroughputOptions {
@@ -66,15 +67,6 @@ export interface ThroughputReport {
   systems: Record<'vanilla_serial' | 'vanilla_batched' | 'depthwise' | 'depthwise_exit' | 'depthwise_oracle' | 'recursive_serial', SystemResult>;
 }
 
-function rand(n: number, scale: number, seed: number): Float32Array {
-  let s = seed >>> 0 || 1;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
-    out[i] = ((s / 4294967296) * 2 - 1) * scale;
-  }
-  return out;
-}
 
 /** Random cycle-shared model (K slots × nLoops) with a recursive spec, and its vanilla twin with per-depth copies. */
 function randomPair(hf: Record<string, unknown>, K: number, rank: number): { recursive: Decoder; vanilla: Decoder } {

@@ -20,3 +20,17 @@ export function mulberry32(seed: number): () => number {
     return bits / 4294967296;
   };
 }
+
+/** n uniforms in [−scale, scale) from a xorshift32 seed: a fast fill for random-weight models (benchmarks). */
+export function uniformArray(n: number, scale: number, seed: number): Float32Array {
+  let s = seed >>> 0 || 1;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    out[i] = ((s / 4294967296) * 2 - 1) * scale;
+  }
+  return out;
+}
