@@ -39,7 +39,8 @@ export interface LoadedModel {
 /** The model shipped inside the package (llama2.c stories260K, MIT). */
 export const BUNDLED_MODEL = new URL('../../assets/stories260K/stories260K.bin', import.meta.url).pathname;
 
-function sizeOnDisk(path: string): number {
+/** Bytes of a model file, or of the files directly in a model directory. */
+export function sizeOnDisk(path: string): number {
   const st = statSync(path);
   if (!st.isDirectory()) return st.size;
   return readdirSync(path).reduce((n, f) => {
@@ -48,7 +49,8 @@ function sizeOnDisk(path: string): number {
   }, 0);
 }
 
-function storedDtypes(source: TensorSource): Record<string, number> {
+/** How many tensors the checkpoint stores in each dtype. */
+export function storedDtypes(source: TensorSource): Record<string, number> {
   const out: Record<string, number> = {};
   for (const n of source.names()) {
     const d = source.info(n).dtype;

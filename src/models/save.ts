@@ -11,7 +11,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import type { ModelConfig, ProjName } from './config.js';
 import { profileForArch, type WeightEntry } from './profiles/index.js';
 import { layerSuffix, loraNames, tensorNameForDepth } from './recursive-spec.js';
-import { isNormOrBias, type Layer, type Weights } from './weights.js';
+import { isNormOrBias, type Layer, layerTensor, type Weights } from './weights.js';
 import { transpose2d } from '../tensor/transpose.js';
 
 export const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'generation_config.json', 'tokenizer.model', 'tokenizer.bin'];
@@ -23,13 +23,6 @@ function f32Of(t: Tensor): Float32Array {
   return out;
 }
 
-
-function layerTensor(layer: Layer, key: string): Tensor | null {
-  const [name, part] = key.split('.');
-  if (name === 'attnNorm' || name === 'mlpNorm') return part === 'w' ? layer[name].w : layer[name].b;
-  const lin = layer.proj[name as ProjName];
-  return lin ? (part === 'w' ? lin.w : lin.b) : null;
-}
 
 interface Item {
   name: string;

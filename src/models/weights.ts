@@ -148,6 +148,14 @@ function readLora(source: TensorSource, name: string, shape: number[]): Tensor {
   return new Tensor(source.readF32(name), shape);
 }
 
+/** The tensor of a layer under a canonical key ('q.w', 'attnNorm.b', ...): the inverse of layerFrom. */
+export function layerTensor(layer: Layer, key: string): Tensor | null {
+  const [name, part] = key.split('.');
+  if (name === 'attnNorm' || name === 'mlpNorm') return part === 'w' ? layer[name].w : layer[name].b;
+  const lin = layer.proj[name as ProjName];
+  return lin ? (part === 'w' ? lin.w : lin.b) : null;
+}
+
 /** Assembles a Layer from canonical keys ('q.w', 'attnNorm.b', ...). */
 export function layerFrom(t: Map<string, Tensor>): Layer {
   const proj: Partial<Record<ProjName, Linear>> = {};

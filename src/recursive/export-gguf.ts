@@ -1,5 +1,5 @@
 // Export of a llama-architecture model (plain or relaxed recursive) as one GGUF file llama.cpp
-// loads: unrolled, adapters merged (layerTensor, as the HF export), q/k rows permuted into the
+// loads: unrolled, adapters merged (mergedLayerTensor, as the HF export), q/k rows permuted into the
 // interleaved rotary order llama.cpp's converter writes, matrices in F32 or F16 (norms stay F32),
 // and the tokenizer embedded as tokenizer.ggml.* metadata. Other architectures are refused.
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
@@ -12,7 +12,7 @@ import type { ModelConfig } from '../models/config.js';
 import { loadModel } from '../models/load.js';
 import { profileForArch } from '../models/profiles/index.js';
 import { expectedShape } from '../models/weights.js';
-import { layerTensor } from './export.js';
+import { mergedLayerTensor } from './export.js';
 
 export interface GgufExportOptions {
   /** matrix dtype; norms are always F32. @default 'f32' */
@@ -109,7 +109,7 @@ export function exportGguf(model: string, dst: string, opts: GgufExportOptions =
   const tensors: GgufTensorToWrite[] = [matrix('token_embd.weight', [...w.embed.shape], w.embed.f32)];
   layers.forEach((layer, i) => {
     for (const key of layerKeys) {
-      let t = layerTensor(layer, key);
+      let t = mergedLayerTensor(layer, key);
       if (!t) throw new InputError('bad_option', `${model}: layer ${i} has no tensor ${key}`);
       const name = `blk.${i}.${LAYER_NAMES[key]}.weight`;
       const shape = expectedShape(cfg, key);

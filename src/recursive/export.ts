@@ -8,7 +8,7 @@ import { SafetensorsWriter, type TensorPlan } from '../formats/safetensors.js';
 import type { ProjName } from '../models/config.js';
 import { loadModel } from '../models/load.js';
 import { profileForArch } from '../models/profiles/index.js';
-import type { Layer, Norm } from '../models/weights.js';
+import { type Layer, layerTensor } from '../models/weights.js';
 import { kernels } from '../tensor/kernels.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { layerCountKey } from './convert.js';
@@ -21,24 +21,18 @@ export interface ExportOptions {
   onProgress?: (done: number, total: number, label: string) => void;
 }
 
-
 /** The tensor of canonical key `key` ('q.w', 'attnNorm.b', ...) of an unrolled layer, adapters merged (a fresh copy; shared with the GGUF export). */
-export function layerTensor(layer: Layer, key: string): Float32Array | null {
+export function mergedLayerTensor(layer: Layer, key: string): Float32Array | null {
+  const t = layerTensor(layer, key);
+  if (!t) return null;
+  const out = t.f32.slice();
   const [name, part] = key.split('.');
-  if (name === 'attnNorm' || name === 'mlpNorm') {
-    const n: Norm = layer[name];
-    return (part === 'w' ? n.w : n.b)?.f32.slice() ?? null;
+  const lora = part === 'w' ? layer.proj[name as ProjName]?.lora : null;
+  if (lora) {
+    const [dOut, dIn] = t.shape;
+    kernels.gemm_f32(out, lora.b.f32, lora.a.f32, dOut, dIn, lora.a.shape[0], 0, 0, 1);
   }
-  const lin = layer.proj[name as ProjName];
-  if (!lin) return null;
-  if (part === 'b') return lin.b?.f32.slice() ?? null;
-  const w = lin.w.f32.slice();
-  if (lin.lora) {
-    const [dOut, dIn] = lin.w.shape;
-    const r = lin.lora.a.shape[0];
-    kernels.gemm_f32(w, lin.lora.b.f32, lin.lora.a.f32, dOut, dIn, r, 0, 0, 1);
-  }
-  return w;
+  return out;
 }
 
 /**
@@ -65,7 +59,7 @@ export function exportUnrolled(model: string, dst: string, opts: ExportOptions =
     const layers = m.decoder.weights.layers;
     layers.forEach((layer, i) => {
       for (const e of profile.layer(cfg, i)) {
-        const t = layerTensor(layer, e.key);
+        const t = mergedLayerTensor(layer, e.key);
         if (!t) continue;
         const [name] = e.key.split('.');
         const shape = name === 'attnNorm' || name === 'mlpNorm' || e.key.endsWith('.b') ? [t.length] : [...layer.proj[name as ProjName]!.w.shape];
@@ -80,7 +74,7 @@ export function exportUnrolled(model: string, dst: string, opts: ExportOptions =
     }
     layers.forEach((layer, i) => {
       for (const e of profile.layer(cfg, i)) {
-        let t = layerTensor(layer, e.key);
+        let t = mergedLayerTensor(layer, e.key);
         if (!t) continue;
         if (e.transpose) {
           const [rows, cols] = layer.proj[e.key.split('.')[0] as ProjName]!.w.shape;

@@ -1,18 +1,10 @@
 // rrt info MODEL: architecture, parameters (embedding / non-embedding), dtype, size on disk.
 import type { Command } from 'commander';
-import { openModelSource, BUNDLED_MODEL } from '../../models/load.js';
+import { BUNDLED_MODEL, openModelSource, sizeOnDisk, storedDtypes } from '../../models/load.js';
 import { countParameters } from '../../models/params.js';
 import { recursiveParameterCount } from '../../recursive/convert.js';
 import { native } from '../../tensor/kernels.js';
 import { humanBytes, humanCount } from '../options.js';
-import { statSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
-
-function bytesOnDisk(path: string): number {
-  const st = statSync(path);
-  if (!st.isDirectory()) return st.size;
-  return readdirSync(path).reduce((n, f) => n + (statSync(join(path, f)).isFile() ? statSync(join(path, f)).size : 0), 0);
-}
 
 export function registerInfo(program: Command): void {
   program
@@ -30,8 +22,7 @@ export function registerInfo(program: Command): void {
         const recParams = rec
           ? recursiveParameterCount(source.names().map((n) => ({ name: n, dtype: 'f32' as const, shape: source.info(n).shape })), { embedding: 0, nonEmbedding: rec.source.nonEmbeddingParameters, total: 0 })
           : null;
-        const dtypes: Record<string, number> = {};
-        for (const n of source.names()) dtypes[source.info(n).dtype] = (dtypes[source.info(n).dtype] ?? 0) + 1;
+        const dtypes = storedDtypes(source);
         const info = {
           path: model,
           format,
@@ -63,7 +54,7 @@ export function registerInfo(program: Command): void {
               }
             : {}),
           dtypes,
-          bytesOnDisk: bytesOnDisk(model),
+          bytesOnDisk: sizeOnDisk(model),
           ...(o.cpu ? { cpu: native ? native.isa_info() : { best: 'none', active: 'reference (TypeScript)' } } : {}),
         };
         if (o.json) {
