@@ -58,6 +58,7 @@ export class Sampler {
   /** Picks a token from logits[offset .. offset+V). */
   sample(logits: Float32Array, offset = 0, V = logits.length - offset): number {
     if (this.temperature === 0) return argmax(logits, offset, V);
+    if ((this.topK === 0 || this.topK >= V) && this.topP >= 1) return this.sampleFull(logits, offset, V);
     let ids = Array.from({ length: V }, (_, i) => i);
     if (this.topK > 0 && this.topK < V) {
       ids.sort((a, b) => logits[offset + b] - logits[offset + a]);
@@ -88,5 +89,19 @@ export class Sampler {
       if (r <= 0) return ids[j];
     }
     return ids[ids.length - 1];
+  }
+
+  /** Plain temperature sampling without the id arrays: the same draws as the general path (same sums, same order). */
+  private sampleFull(logits: Float32Array, offset: number, V: number): number {
+    let max = -Infinity;
+    for (let i = 0; i < V; i++) max = Math.max(max, logits[offset + i]);
+    let total = 0;
+    for (let i = 0; i < V; i++) total += Math.exp((logits[offset + i] - max) / this.temperature);
+    let r = this.random() * total;
+    for (let i = 0; i < V; i++) {
+      r -= Math.exp((logits[offset + i] - max) / this.temperature);
+      if (r <= 0) return i;
+    }
+    return V - 1;
   }
 }

@@ -30,7 +30,8 @@ export interface TokenFileMeta {
   bos: number | null;
   eos: number | null;
   sources: string[];
-  createdBy: 'rrt data prepare';
+  /** 'rrt data prepare', or what else wrote the file (e.g. a sampled synthetic corpus) */
+  createdBy: string;
 }
 
 const FORMAT = 'rrt-tokens';
@@ -359,12 +360,68 @@ export function prepareTokenFile(inputs: readonly string[], out: string, opts: P
       sources: files.map((f) => resolve(f)),
       createdBy: 'rrt data prepare',
     };
-    writeFileSync(tmpMeta, JSON.stringify(meta, null, 2) + '\n');
-    // An old sidecar must not outlive its data: a kill between the renames leaves DATA.bin alone, which does not load.
-    if (existsSync(sidecarPath(out))) unlinkSync(sidecarPath(out));
-    renameSync(tmpBin, out);
-    renameSync(tmpMeta, sidecarPath(out));
+    publishTokenFile(out, tmpBin, tmpMeta, meta);
     return { out, meta, files: files.length, bytesRead, seconds: (performance.now() - t0) / 1000 };
+  } catch (e) {
+    if (fdOpen) closeSync(fd);
+    for (const f of [tmpBin, tmpMeta]) if (existsSync(f)) unlinkSync(f);
+    throw e;
+  }
+}
+
+/** Writes the sidecar and renames both temp files into place. */
+function publishTokenFile(out: string, tmpBin: string, tmpMeta: string, meta: TokenFileMeta): void {
+  writeFileSync(tmpMeta, JSON.stringify(meta, null, 2) + '\n');
+  // An old sidecar must not outlive its data: a kill between the renames leaves DATA.bin alone, which does not load.
+  if (existsSync(sidecarPath(out))) unlinkSync(sidecarPath(out));
+  renameSync(tmpBin, out);
+  renameSync(tmpMeta, sidecarPath(out));
+}
+
+export interface TokenDocumentsInfo {
+  vocabSize: number;
+  tokenizerSource?: { path: string | null; files: string[]; sha256: string | null };
+  bos: number | null;
+  eos: number | null;
+  sources: string[];
+  createdBy: string;
+}
+
+/**
+ * Writes documents that are already token ids (e.g. sampled from a model) as a token file, with
+ * the same atomic temp-and-rename as prepareTokenFile. Every id is checked against the vocabulary.
+ */
+export function writeTokenFile(out: string, documents: Iterable<ArrayLike<number>>, info: TokenDocumentsInfo): TokenFileMeta {
+  assertLittleEndian();
+  const dtype = tokenDTypeFor(info.vocabSize);
+  const tmpBin = `${out}.tmp-${process.pid}`;
+  const tmpMeta = `${sidecarPath(out)}.tmp-${process.pid}`;
+  const fd = openSync(tmpBin, 'w');
+  let fdOpen = true;
+  try {
+    const sink = new TokenSink(fd, dtype);
+    let count = 0;
+    for (const doc of documents) {
+      for (let i = 0; i < doc.length; i++) {
+        const id = doc[i];
+        if (!Number.isInteger(id) || id < 0 || id >= info.vocabSize) throw new InputError('token_out_of_range', `document ${count}: id ${id} is outside the vocabulary [0, ${info.vocabSize})`);
+        sink.push(id);
+      }
+      if (doc.length > 0) count++;
+    }
+    if (sink.count === 0) throw new InputError('bad_option', 'no tokens to write; nothing written');
+    sink.flush();
+    fsyncSync(fd);
+    closeSync(fd);
+    fdOpen = false;
+    const src = info.tokenizerSource;
+    const meta: TokenFileMeta = {
+      format: FORMAT, version: VERSION, dtype, tokens: sink.count, documents: count, vocabSize: info.vocabSize,
+      tokenizer: { path: src?.path ?? null, files: src?.files ?? [], sha256: src?.sha256 ?? null },
+      bos: info.bos, eos: info.eos, sources: info.sources, createdBy: info.createdBy,
+    };
+    publishTokenFile(out, tmpBin, tmpMeta, meta);
+    return meta;
   } catch (e) {
     if (fdOpen) closeSync(fd);
     for (const f of [tmpBin, tmpMeta]) if (existsSync(f)) unlinkSync(f);

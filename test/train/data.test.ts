@@ -11,7 +11,7 @@ import { FormatError, InputError } from '../../src/errors.js';
 import { loadTokenizer, type Tokenizer } from '../../src/formats/tokenizers/index.js';
 import { splitDocuments } from '../../src/eval/text.js';
 import { native } from '../../src/tensor/kernels.js';
-import { checkVocab, openTokenFile, prepareTokenFile, resolveTokenizer, WindowSampler, type PrepareOptions } from '../../src/train/data.js';
+import { checkVocab, openTokenFile, prepareTokenFile, resolveTokenizer, WindowSampler, writeTokenFile, type PrepareOptions } from '../../src/train/data.js';
 import { rng } from '../helpers.js';
 
 const root = new URL('../../', import.meta.url).pathname;
@@ -455,4 +455,19 @@ test('rrt data prepare end to end: a folder and a model path in, a loadable toke
   const noDir = cli(join(dir, 'in'), '--tokenizer', TOK, '--out', join(dir, 'nowhere', 'c.bin'));
   assert.equal(noDir.status, 1);
   assert.match(noDir.stderr, /^error: output directory does not exist/);
+});
+
+test('writeTokenFile stores token-id documents that the reader loads back; an out-of-range id leaves no file', () => {
+  const d = freshDir();
+  const out = join(d, 'ids.bin');
+  const docs = [[1, 300, 301, 2], [], [1, 511, 0]];
+  const meta = writeTokenFile(out, docs, { vocabSize: 512, bos: 1, eos: 2, sources: ['sampled'], createdBy: 'test' });
+  assert.equal(meta.tokens, 7);
+  assert.equal(meta.documents, 2);
+  const f = openTokenFile(out);
+  assert.deepEqual(Array.from(f.tokens), docs.flat());
+  assert.equal(f.meta.createdBy, 'test');
+  const bad = join(d, 'bad.bin');
+  assert.throws(() => writeTokenFile(bad, [[1, 2], [512]], { vocabSize: 512, bos: 1, eos: 2, sources: [], createdBy: 'test' }), (e: unknown) => e instanceof InputError && /512 is outside/.test(e.message));
+  assert.deepEqual(readdirSync(d).sort(), ['ids.bin', 'ids.bin.json']);
 });
