@@ -8,7 +8,7 @@
 import { BatchEngine } from '../src/infer/engine.js';
 import { tokenizeFile } from '../src/eval/text.js';
 import { loadModel } from '../src/models/load.js';
-import { noGrad } from '../src/tensor/autograd.js';
+import { exitPerplexity } from '../src/eval/exit-perplexity.js';
 
 const args = process.argv.slice(2);
 const model = args[0];
@@ -17,43 +17,11 @@ const valid = opt('--valid') ?? new URL('../assets/tinystories/valid.txt', impor
 const maxTokens = Number(opt('--max-tokens') ?? 20000);
 const m = loadModel(model);
 if (!m.config.recursive) throw new Error(`${model} is not a recursive model`);
-const V = m.config.vocabSize;
 const nLoops = m.config.recursive.plan.nLoops;
 const tokens = tokenizeFile(valid, m.tokenizer!, { maxTokens });
 
-// teacher-forced logits of every exit, once
-const T = 256;
-const windows: { exits: Float32Array[]; targets: Int32Array }[] = [];
-for (let s = 0; s + T + 1 <= tokens.length; s += T) {
-  const ids = tokens.slice(s, s + T), targets = tokens.slice(s + 1, s + T + 1);
-  const out = noGrad(() => m.decoder.forward(ids, 1, T, { allExits: true }));
-  windows.push({ exits: [...out.exits.map((e) => e.f32), out.logits.f32], targets });
-}
-function scored(threshold: number): { nll: number; loops: number } {
-  let nll = 0, loops = 0, n = 0;
-  for (const w of windows)
-    for (let t = 0; t < T; t++) {
-      let chosen = nLoops - 1;
-      for (let b = 0; b < nLoops - 1; b++) {
-        const row = w.exits[b].subarray(t * V, (t + 1) * V);
-        let max = -Infinity, sum = 0;
-        for (let i = 0; i < V; i++) max = Math.max(max, row[i]);
-        for (let i = 0; i < V; i++) sum += Math.exp(row[i] - max);
-        if (1 / sum >= threshold) {
-          chosen = b;
-          break;
-        }
-      }
-      const row = w.exits[chosen].subarray(t * V, (t + 1) * V);
-      let max = -Infinity, sum = 0;
-      for (let i = 0; i < V; i++) max = Math.max(max, row[i]);
-      for (let i = 0; i < V; i++) sum += Math.exp(row[i] - max);
-      nll += Math.log(sum) + max - row[w.targets[t]];
-      loops += chosen + 1;
-      n++;
-    }
-  return { nll: nll / n, loops: loops / n };
-}
+const thresholds = [0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 1.01];
+const scores = exitPerplexity(m.decoder, tokens, thresholds, { window: 256 });
 
 const prompts = Array.from({ length: 16 }, (_, i) => Array.from(tokens.slice(i * 97, i * 97 + 8)));
 const gen = async (threshold: number | null) => {
@@ -62,10 +30,10 @@ const gen = async (threshold: number | null) => {
   return Promise.all(prompts.map((p) => e.submit(p, opts).result));
 };
 const full = await gen(null);
-console.log(`${model}: ${nLoops} loops; ${windows.length * T} held-out tokens of ${valid}; 16 prompts × 48 greedy tokens\n`);
+console.log(`${model}: ${nLoops} loops; ${Math.floor((tokens.length - 1) / 256) * 256} held-out tokens of ${valid}; 16 prompts × 48 greedy tokens\n`);
 console.log('| maxProb threshold | mean loops (generation) | agreement with full depth | mean loops (held-out) | held-out ppl |');
 console.log('| ---: | ---: | ---: | ---: | ---: |');
-for (const th of [0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 1.01]) {
+for (const [k, th] of thresholds.entries()) {
   const r = await gen(th);
   let same = 0, total = 0, loops = 0;
   r.forEach((x, i) => {
@@ -73,6 +41,6 @@ for (const th of [0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 1.01]) {
     total += full[i].ids.length;
     loops += x.exits.meanLoops * x.ids.length;
   });
-  const s = scored(th);
-  console.log(`| ${th} | ${(loops / total).toFixed(2)} | ${((100 * same) / total).toFixed(1)} % | ${s.loops.toFixed(2)} | ${Math.exp(s.nll).toFixed(2)} |`);
+  const s = scores[k];
+  console.log(`| ${th} | ${(loops / total).toFixed(2)} | ${((100 * same) / total).toFixed(1)} % | ${s.meanLoops.toFixed(2)} | ${s.ppl.toFixed(2)} |`);
 }

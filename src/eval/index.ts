@@ -5,3 +5,4 @@ export * from './multiple-choice.js';
 export * from './perplexity.js';
 export * from './tasks.js';
 export * from './text.js';
+export * from './exit-perplexity.js';
