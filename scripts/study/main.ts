@@ -74,7 +74,10 @@ export async function runStudy(o: { preset: Preset['name']; work: string; docs: 
   const r: StudyResults = existsSync(resultsPath)
     ? JSON.parse(readFileSync(resultsPath, 'utf8'))
     : { preset: p, timings: {}, corpus: null, validSource: '', validTokens: 0, teacherPpl: null, base: null, variants: {}, speed: null };
-  if (JSON.stringify(r.preset) !== JSON.stringify(p)) throw new Error(`${resultsPath} was made with other settings; remove ${o.work} to start over`);
+  // notes document how settings were chosen; everything else must match what made the results
+  const settings = (x: Preset) => JSON.stringify({ ...x, notes: undefined });
+  if (settings(r.preset) !== settings(p)) throw new Error(`${resultsPath} was made with other settings; remove ${o.work} to start over`);
+  r.preset = p;
   const save = () => {
     writeFileSync(`${resultsPath}.tmp`, JSON.stringify(r, null, 1) + '\n');
     renameSync(`${resultsPath}.tmp`, resultsPath);
