@@ -2,7 +2,9 @@
 // validated, the seeded sampler, EOS / max-tokens / stop-string checks on the decoded text,
 // the token event stream and the result. Engines decide WHEN tokens exist; this decides what
 // the caller sees. Stop strings: text that could still begin a stop string is held back, so a
-// stop string never reaches the stream.
+// stop string never reaches the stream; the event of a token that leaves text held back waits
+// for the next token or for finish, which hands it the held text, so the events' texts always
+// concatenate to the result's text, however the request ends.
 import { InputError } from '../errors.js';
 import type { ModelConfig } from '../models/config.js';
 import { Sampler } from '../models/sampler.js';
@@ -35,6 +37,8 @@ export class Request implements RequestHandle {
   private readonly stop: string[];
   private readonly stream: StreamDecoder | null;
   private readonly queue: TokenEvent[] = [];
+  /** the last token's event while some of the text is held back for a possible stop string */
+  private deferred: TokenEvent | null = null;
   private wake: (() => void) | null = null;
   private resolve!: (r: RequestResult) => void;
 
@@ -83,12 +87,15 @@ export class Request implements RequestHandle {
    * (the caller then releases its resources and calls finish), else null.
    */
   accept(id: number, loops: number, positionsLeft: boolean): FinishReason | null {
-    if (this.eos.has(id)) return 'stop';
+    if (this.eos.has(id)) return 'stop'; // a deferred event gets the held text in finish
+    if (this.deferred) this.queue.push(this.deferred);
+    this.deferred = null;
     this.ids.push(id);
     this.histogram[Math.min(loops, this.histogram.length) - 1]++;
     const full = this.ids.length >= this.maxTokens || !positionsLeft;
     let piece = '';
     let stopped = false;
+    let hold = 0;
     if (this.stream) {
       this.text += this.stream.push(id);
       const at = this.firstStop();
@@ -97,11 +104,13 @@ export class Request implements RequestHandle {
         stopped = true;
       } else if (full) this.text += this.stream.flush();
       // hold back what could still grow into a stop string
-      const hold = stopped || full ? 0 : this.holdBack();
+      hold = stopped || full ? 0 : this.holdBack();
       piece = this.text.slice(this.emitted, this.text.length - hold);
       this.emitted += piece.length;
     }
-    this.queue.push({ id, text: piece, loops });
+    const event = { id, text: piece, loops };
+    if (hold > 0) this.deferred = event;
+    else this.queue.push(event);
     this.notify();
     if (stopped) return 'stop';
     return full ? 'length' : null;
@@ -131,8 +140,14 @@ export class Request implements RequestHandle {
   finish(reason: FinishReason, error?: string): void {
     if (this.finished) return;
     this.finished = true;
-    // EOS or cancel: text held back for a possible stop string belongs to the result (not to the stream)
-    if (this.stream && reason !== 'stop') this.text += this.stream.flush();
+    // the text is what the stream showed plus what was held back for a stop string that never
+    // came; an incomplete UTF-8 tail is left out (max tokens flushed it into the last piece already)
+    if (this.deferred) {
+      this.deferred.text += this.text.slice(this.emitted);
+      this.emitted = this.text.length;
+      this.queue.push(this.deferred);
+      this.deferred = null;
+    }
     const n = this.ids.length;
     const meanLoops = n ? this.histogram.reduce((a, c, b) => a + c * (b + 1), 0) / n : 0;
     this.resolve({
