@@ -50,16 +50,25 @@ static void gemv_parallel(Fn fn, float* c, const float* a, const W* w, int64_t M
   }
 }
 
+static gemv_f32_fn gemv_f32_for(Isa isa) {
+  return isa >= Isa::avx512 ? gemv_f32_avx512 : isa == Isa::avx2 ? gemv_f32_avx2 : gemv_f32_scalar;
+}
+
+static gemv_bf16w_fn gemv_bf16w_for(Isa isa) {
+  return isa >= Isa::avx512 ? gemv_bf16w_avx512 : isa == Isa::avx2 ? gemv_bf16w_avx2 : gemv_bf16w_scalar;
+}
+
+gemv_f32_fn active_gemv_f32() { return gemv_f32_for(active_isa()); }
+gemv_bf16w_fn active_gemv_bf16w() { return gemv_bf16w_for(active_isa()); }
+
 static void gemv_f32(Isa isa, float* c, const float* a, const float* w, int64_t M, int64_t N, int64_t K,
                      int accumulate) {
-  auto fn = isa >= Isa::avx512 ? gemv_f32_avx512 : isa == Isa::avx2 ? gemv_f32_avx2 : gemv_f32_scalar;
-  gemv_parallel(fn, c, a, w, M, N, K, accumulate);
+  gemv_parallel(gemv_f32_for(isa), c, a, w, M, N, K, accumulate);
 }
 
 static void gemv_bf16w(Isa isa, float* c, const float* a, const uint16_t* w, int64_t M, int64_t N, int64_t K,
                        int accumulate) {
-  auto fn = isa >= Isa::avx512 ? gemv_bf16w_avx512 : isa == Isa::avx2 ? gemv_bf16w_avx2 : gemv_bf16w_scalar;
-  gemv_parallel(fn, c, a, w, M, N, K, accumulate);
+  gemv_parallel(gemv_bf16w_for(isa), c, a, w, M, N, K, accumulate);
 }
 
 // Small per-call buffers (A transposed or rounded), grow-only per calling thread.

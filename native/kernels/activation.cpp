@@ -2,22 +2,18 @@
 // Contract: src/tensor/kernels.ts. Codes: 0 silu, 1 gelu tanh approximation, 2 gelu
 // with exact erf, 3 relu. Formulas follow PyTorch's CPU kernels (aten/src/ATen/native/
 // cpu/{Activation,UnaryOps}Kernel.cpp) in fp32, except gelu tanh (σ(2u) form, below).
-// exp is exp_f32 (fused.h) so the loops vectorise; erf stays std::erf (scalar).
+// act<A> lives in activation.h; exp is exp_f32 (fused.h) so the loops vectorise; erf stays std::erf.
 // Same-index kernels: an output may be exactly an input (in place). Legend: n elements.
 #include <cmath>
 
+#include "activation.h"
 #include "check.h"
 #include "fused.h"
 #include "registry.h"
 
 namespace rrt {
 
-constexpr float kSqrt1_2 = 0.70710678118654752440f;
-constexpr float kGeluBeta = 0.79788456080286535588f;  // sqrt(2/π)
-constexpr float kGeluKappa = 0.044715f;
 constexpr float kInvSqrt2Pi = 0.39894228040143267794f;  // 1/sqrt(2π)
-
-static inline float sigmoid(float x) { return 1.0f / (1.0f + exp_f32(-x)); }
 
 // σ(z) and 1 − σ(z), each without cancellation (1 − σ(z) for large z is not 1 − 0.99…);
 // exp(−|z|) ≤ 1 never overflows.
@@ -25,17 +21,6 @@ static inline void sigmoid_pair(float z, float& s, float& one_minus_s) {
   const float e = exp_f32(-std::fabs(z)), r = 1.0f / (1.0f + e);
   s = select_f32(z >= 0.0f, r, e * r);
   one_minus_s = select_f32(z >= 0.0f, e * r, r);
-}
-
-// gelu tanh is evaluated through 0.5·(1 + tanh u) = σ(2u): the same function as
-// PyTorch's 0.5·x·(1 + tanh u), a third of the cost of tanhf, and no cancellation
-// in 1 + tanh u for negative x (so it can differ from PyTorch there, by PyTorch's own rounding).
-template <int A>
-static inline float act(float x) {
-  if constexpr (A == 0) return x / (1.0f + exp_f32(-x));
-  if constexpr (A == 1) return x * sigmoid(2.0f * kGeluBeta * (x + kGeluKappa * x * x * x));
-  if constexpr (A == 2) return x * 0.5f * (1.0f + std::erf(x * kSqrt1_2));
-  if constexpr (A == 3) return select_f32(x < 0.0f, 0.0f, x);  // NaN passes through, as in PyTorch
 }
 
 // d act / dx; relu's is 0 for x ≤ 0 (also at 0) and 1 otherwise (NaN too), as torch.threshold_backward.

@@ -4,6 +4,8 @@
 // (R = 16, 8 or 4 lanes by ISA), runs them on the OpenMP pool and picks the ISA build of the
 // block kernels (attention_impl.h). No T×S matrix exists: scores live in one (64 × R) tile per
 // thread; other scratch is O(R·Dh) per thread (per block for decode), plus T·H floats in backward.
+// A single query (T = 1, one decode step) takes decode_heads instead: lanes over the head dim, the
+// scores of one head at a time (S floats), threads over heads; the fused decode layer uses it too.
 // Legend: T queries, S keys, H query heads, Hkv key/value heads, Dh head dim, G = H/Hkv.
 #include <omp.h>
 
@@ -155,6 +157,19 @@ void check_disjoint(const Args& a, Buf out, std::initializer_list<Buf> others) {
 
 }  // namespace
 
+void attention_decode_heads(float* out, float* lse, const AttnProblem& p, int64_t h0, int64_t h1, float* scratch) {
+  switch (active_isa()) {
+    case Isa::avx512:
+    case Isa::avx512bf16: return attn_avx512::decode_heads(out, lse, p, h0, h1, scratch);
+    case Isa::avx2: return attn_avx2::decode_heads(out, lse, p, h0, h1, scratch);
+    default: return attn_base::decode_heads(out, lse, p, h0, h1, scratch);
+  }
+}
+
+// Decode attention below this many multiply-adds (H·S·Dh, about 20 µs on one core) per thread stays
+// on one thread: waking the pool costs several µs.
+constexpr double kMinParallelDecode = 1 << 18;
+
 // attention_fwd_f32(out, lse|null, q, k, v, T, S, H, Hkv, Dh, pos0, scale)
 static Napi::Value js_attention_fwd_f32(const Napi::CallbackInfo& info) {
   Args a(info, "attention_fwd_f32", 12);
@@ -170,6 +185,18 @@ static Napi::Value js_attention_fwd_f32(const Napi::CallbackInfo& info) {
   check_disjoint(a, {out, nq, "out"}, {q, k, v, {lse, lse ? nl : 0, "lse"}});
   if (lse) check_disjoint(a, {lse, nl, "lse"}, {q, k, v});
   if (p.T == 0) return info.Env().Undefined();
+
+  if (p.T == 1) {  // decode: one query per head, vectorised over the head dim
+    const int64_t heads_per_thread = std::max<int64_t>(1, (int64_t)(kMinParallelDecode / ((double)(p.pos0 + 1) * p.Dh)));
+    const int nt = (int)std::min<int64_t>(omp_get_max_threads(), (p.H + heads_per_thread - 1) / heads_per_thread);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+      Scratch scratch(attn_decode_scratch_floats(p.pos0 + 1, p.Dh));
+      const int t = omp_get_thread_num(), n = omp_get_num_threads();
+      attention_decode_heads(out, lse, p, p.H * t / n, p.H * (t + 1) / n, scratch.data());
+    }
+    return info.Env().Undefined();
+  }
 
   const FwdFns fwd = pick_fwd();
   const std::vector<AttnBlock> blocks = make_blocks(p.T, p.H, p.Hkv, fwd.lanes);

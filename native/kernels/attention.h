@@ -33,6 +33,9 @@ struct AttnBlock {
 inline int64_t attn_fwd_state_floats(int64_t Dh, int R) { return 2 * R + 2 * Dh * R; }
 inline int64_t attn_fwd_tile_floats(int R) { return kAttnKeyTile * R; }
 
+// Decode scratch (one query per head, S = pos0 + 1 keys): the scores padded to R lanes, and scale·q.
+inline int64_t attn_decode_scratch_floats(int64_t S, int64_t Dh) { return (S + 15) / 16 * 16 + Dh; }
+
 // Backward scratch, either pass: four (Dh × R) transposed tiles and two (BK × R) score tiles.
 inline int64_t attn_bwd_scratch_floats(int64_t Dh, int R) { return 4 * Dh * R + 2 * kAttnKeyTile * R; }
 
@@ -41,6 +44,9 @@ inline int64_t attn_bwd_scratch_floats(int64_t Dh, int R) { return 4 * Dh * R + 
 //   lanes:         R of this build.
 //   fwd_begin:     initialises the state of block b.
 //   fwd_keys:      online-softmax update of that state with keys [jb, je) ∩ the block's causal range.
+//   decode_heads:  T = 1 (the query at position pos0 sees keys 0..pos0): overwrites the out rows of
+//                  heads [h0, h1) and, when lse is non-null, lse[h]; scratch holds
+//                  attn_decode_scratch_floats(pos0 + 1, Dh) floats (any alignment).
 //   bwd_dq_block:  overwrites the dq rows of block b; stores D = dout·out of its rows in rowdot
 //                  (T, H) for the second pass.
 //   bwd_dkv_block: adds to dk, dv the gradients of keys j0..j0+R−1 of kv head kvh, from every
@@ -51,6 +57,7 @@ inline int64_t attn_bwd_scratch_floats(int64_t Dh, int R) { return 4 * Dh * R + 
   void fwd_begin(const AttnProblem& p, const AttnBlock& b, float* state);                            \
   void fwd_keys(const AttnProblem& p, const AttnBlock& b, int64_t jb, int64_t je, float* state,      \
                 float* tile);                                                                        \
+  void decode_heads(float* out, float* lse, const AttnProblem& p, int64_t h0, int64_t h1, float* scratch); \
   void bwd_dq_block(float* dq, float* rowdot, const AttnProblem& p, const AttnBlock& b, float* scratch); \
   void bwd_dkv_block(float* dk, float* dv, const float* rowdot, const AttnProblem& p, int64_t kvh,     \
                      int64_t j0, float* scratch);                                                     \
@@ -59,5 +66,8 @@ RRT_ATTN_DECLARE(attn_base)
 RRT_ATTN_DECLARE(attn_avx2)
 RRT_ATTN_DECLARE(attn_avx512)
 #undef RRT_ATTN_DECLARE
+
+// decode_heads of the active ISA's build (attention.cpp), for callers that split the heads themselves.
+void attention_decode_heads(float* out, float* lse, const AttnProblem& p, int64_t h0, int64_t h1, float* scratch);
 
 }  // namespace rrt

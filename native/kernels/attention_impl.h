@@ -4,7 +4,8 @@
 // vector width in floats). A block's query rows are the lanes of one vector `vf`; a key tile's
 // scores are stored key-major, s[c][r], so max, sum and rescaling are lane-wise and no T×S
 // matrix exists. Register blocks hold 8 accumulators: 8 + 2 registers fit every x86-64 ISA.
-// No includes: the includer brings <cstdint> and attention.h.
+// A single query per head (decode_heads) instead puts the head dim in the lanes.
+// No includes: the includer brings <cstdint>, <cmath> and attention.h.
 
 #if !defined(RRT_ATTN_NS) || !defined(RRT_ATTN_LANES)
 #error "define RRT_ATTN_NS and RRT_ATTN_LANES before including attention_impl.h"
@@ -247,6 +248,133 @@ void bwd_dkv_block(float* dk, float* dv, const float* rowdot, const AttnProblem&
       dk[(j0 + c) * ld + kvh * Dh + d] += p.scale * dkt[d * R + c];
       dv[(j0 + c) * ld + kvh * Dh + d] += dvt[d * R + c];
     }
+}
+
+// ---- decode: one query per head (T = 1), lanes over the head dim; scores for R keys at a time,
+// exact softmax over the materialised scores (S floats), then Σ p·v with the head dim in registers ----
+
+// Lane c of the result is the sum of the lanes of acc[c]: a tree of two-input shuffles that halves
+// the lanes per vector at each level (constant masks, so each shuffle is one instruction).
+static inline vf sum_lanes_each(const vf* acc) {
+#if RRT_ATTN_LANES == 16
+  constexpr vi lo1 = {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23};
+  constexpr vi hi1 = lo1 + 8;
+  constexpr vi lo2 = {0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27};
+  constexpr vi hi2 = lo2 + 4;
+  constexpr vi lo3 = {0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29};
+  constexpr vi hi3 = lo3 + 2;
+  constexpr vi lo4 = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
+  constexpr vi hi4 = lo4 + 1;
+  vf a[8], b[4], c[2];
+  for (int i = 0; i < 8; i++)
+    a[i] = __builtin_shuffle(acc[2 * i], acc[2 * i + 1], lo1) + __builtin_shuffle(acc[2 * i], acc[2 * i + 1], hi1);
+  for (int i = 0; i < 4; i++) b[i] = __builtin_shuffle(a[2 * i], a[2 * i + 1], lo2) + __builtin_shuffle(a[2 * i], a[2 * i + 1], hi2);
+  for (int i = 0; i < 2; i++) c[i] = __builtin_shuffle(b[2 * i], b[2 * i + 1], lo3) + __builtin_shuffle(b[2 * i], b[2 * i + 1], hi3);
+  return __builtin_shuffle(c[0], c[1], lo4) + __builtin_shuffle(c[0], c[1], hi4);
+#elif RRT_ATTN_LANES == 8
+  constexpr vi lo1 = {0, 1, 2, 3, 8, 9, 10, 11};
+  constexpr vi hi1 = lo1 + 4;
+  constexpr vi lo2 = {0, 1, 4, 5, 8, 9, 12, 13};
+  constexpr vi hi2 = lo2 + 2;
+  constexpr vi lo3 = {0, 2, 4, 6, 8, 10, 12, 14};
+  constexpr vi hi3 = lo3 + 1;
+  vf a[4], b[2];
+  for (int i = 0; i < 4; i++)
+    a[i] = __builtin_shuffle(acc[2 * i], acc[2 * i + 1], lo1) + __builtin_shuffle(acc[2 * i], acc[2 * i + 1], hi1);
+  for (int i = 0; i < 2; i++) b[i] = __builtin_shuffle(a[2 * i], a[2 * i + 1], lo2) + __builtin_shuffle(a[2 * i], a[2 * i + 1], hi2);
+  return __builtin_shuffle(b[0], b[1], lo3) + __builtin_shuffle(b[0], b[1], hi3);
+#elif RRT_ATTN_LANES == 4
+  constexpr vi lo1 = {0, 1, 4, 5};
+  constexpr vi hi1 = lo1 + 2;
+  constexpr vi lo2 = {0, 2, 4, 6};
+  constexpr vi hi2 = lo2 + 1;
+  const vf a0 = __builtin_shuffle(acc[0], acc[1], lo1) + __builtin_shuffle(acc[0], acc[1], hi1);
+  const vf a1 = __builtin_shuffle(acc[2], acc[3], lo1) + __builtin_shuffle(acc[2], acc[3], hi1);
+  return __builtin_shuffle(a0, a1, lo2) + __builtin_shuffle(a0, a1, hi2);
+#else
+#error "sum_lanes_each: unsupported lane count"
+#endif
+}
+
+// out[c] = k_c·q for the n ≤ R keys k_c = k + c·ld (R values stored; missing keys give 0): R key
+// rows at once, one vector of lane partial sums per key, then one shuffle tree for all of them.
+// Full: n == R, so the key loop has a constant trip count and the sums stay in registers.
+template <bool Full>
+static inline void dot_keys(float* out, const float* k, int64_t ld, const float* q, int64_t Dh, int64_t n) {
+  vf acc[R] = {};
+  const int64_t dv = Dh / R * R;
+  for (int64_t d = 0; d < dv; d += R) {
+    const vf qd = vload(q + d);
+#pragma GCC unroll 16
+    for (int c = 0; c < (Full ? R : n); c++) acc[c] += vload(k + c * ld + d) * qd;
+  }
+  vstore(out, sum_lanes_each(acc));
+  for (int c = 0; c < n; c++)
+    for (int64_t d = dv; d < Dh; d++) out[c] += k[c * ld + d] * q[d];
+}
+
+// o[0, NV·R) = inv · Σ_j p[j]·v[j·ld + (0, NV·R)], NV vectors held in registers.
+template <int NV>
+static inline void weigh_rows(float* o, const float* v, int64_t ld, const float* p, int64_t S, float inv) {
+  vf acc[NV] = {};
+  for (int64_t j = 0; j < S; j++)
+    for (int u = 0; u < NV; u++) acc[u] += p[j] * vload(v + j * ld + u * R);
+  for (int u = 0; u < NV; u++) vstore(o + u * R, acc[u] * inv);
+}
+
+void decode_heads(float* out, float* lse, const AttnProblem& p, int64_t h0, int64_t h1, float* scratch) {
+  const int64_t Dh = p.Dh, ld = p.Hkv * Dh, G = p.H / p.Hkv, S = p.pos0 + 1;
+  const int64_t Sp = (S + R - 1) / R * R;
+  float* s = scratch;    // (Sp) scores, then probabilities
+  float* qs = s + Sp;    // (Dh) scale·q
+  for (int64_t h = h0; h < h1; h++) {
+    const float* q = p.q + h * Dh;
+    const float* k = p.k + h / G * Dh;
+    const float* v = p.v + h / G * Dh;
+    for (int64_t d = 0; d < Dh; d++) qs[d] = p.scale * q[d];
+    int64_t j = 0;
+    for (; j + R <= S; j += R) dot_keys<true>(s + j, k + j * ld, ld, qs, Dh, R);
+    if (j < S) dot_keys<false>(s + j, k + j * ld, ld, qs, Dh, S - j);
+    for (j = S; j < Sp; j++) s[j] = -__builtin_inff();  // exp gives 0
+    vf mv = vload(s);
+    for (j = R; j < Sp; j += R) {
+      const vf x = vload(s + j);
+      mv = x > mv ? x : mv;
+    }
+    float mx = mv[0];
+    for (int i = 1; i < R; i++) mx = mv[i] > mx ? mv[i] : mx;
+    vf sum = {};
+    for (j = 0; j < Sp; j += R) {
+      const vf e = vexp(vload(s + j) - mx);
+      vstore(s + j, e);
+      sum += e;
+    }
+    float l = 0.0f;
+    for (int i = 0; i < R; i++) l += sum[i];
+    const float inv = 1.0f / l;
+    float* o = out + h * Dh;
+    // o = Σ_j p_j·v_j, as many vectors of the head dim at a time as fit (≥ 4 hide the FMA latency)
+    int64_t d = 0;
+    for (; d + 8 * R <= Dh; d += 8 * R) weigh_rows<8>(o + d, v + d, ld, s, S, inv);
+    if (d + 4 * R <= Dh) {
+      weigh_rows<4>(o + d, v + d, ld, s, S, inv);
+      d += 4 * R;
+    }
+    if (d + 2 * R <= Dh) {
+      weigh_rows<2>(o + d, v + d, ld, s, S, inv);
+      d += 2 * R;
+    }
+    if (d + R <= Dh) {
+      weigh_rows<1>(o + d, v + d, ld, s, S, inv);
+      d += R;
+    }
+    for (; d < Dh; d++) {
+      float acc = 0.0f;
+      for (int64_t j = 0; j < S; j++) acc += s[j] * v[j * ld + d];
+      o[d] = acc * inv;
+    }
+    if (lse) lse[h] = mx + std::log(l);
+  }
 }
 
 }  // namespace RRT_ATTN_NS

@@ -8,6 +8,7 @@
 
 #include "check.h"
 #include "fused.h"
+#include "norm.h"
 #include "registry.h"
 
 namespace rrt {
@@ -56,19 +57,7 @@ static Napi::Value js_rmsnorm_fwd_f32(const Napi::CallbackInfo& info) {
   const float epsf = (float)eps;
 #pragma omp parallel for if (n > kParallelMin) schedule(static)
   for (int64_t r = 0; r < rows; r++) {
-    const float* xr = x + r * D;
-    float* yr = y + r * D;
-    float ss = 0.f;
-#pragma omp simd reduction(+ : ss)
-    for (int64_t j = 0; j < D; j++) ss += xr[j] * xr[j];
-    const float rs = 1.0f / std::sqrt(ss / (float)D + epsf);
-    if (plus_one) {
-#pragma omp simd
-      for (int64_t j = 0; j < D; j++) yr[j] = (xr[j] * rs) * (1.0f + w[j]);
-    } else {
-#pragma omp simd
-      for (int64_t j = 0; j < D; j++) yr[j] = (xr[j] * rs) * w[j];
-    }
+    const float rs = rmsnorm_row(y + r * D, x + r * D, w, D, epsf, plus_one);
     if (rstd) rstd[r] = rs;
   }
   return info.Env().Undefined();

@@ -10,6 +10,7 @@
 #include "check.h"
 #include "fused.h"
 #include "registry.h"
+#include "rope.h"
 
 namespace rrt {
 
@@ -33,30 +34,8 @@ static Napi::Value js_rope_f32(const Napi::CallbackInfo& info) {
     std::vector<float> cs(half), sn(half);
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < T; t++) {
-      const float p = (float)pos[t];
-      for (int64_t i = 0; i < half; i++) {
-        const float ang = p * inv_freq[i];
-        cs[i] = std::cos(ang);
-        sn[i] = inverse ? -std::sin(ang) : std::sin(ang);
-      }
-      for (int64_t h = 0; h < H; h++) {
-        float* xh = x + (t * H + h) * Dh;
-        if (interleaved) {
-          for (int64_t i = 0; i < half; i++) {
-            const float u = xh[2 * i], v = xh[2 * i + 1];
-            xh[2 * i] = u * cs[i] - v * sn[i];
-            xh[2 * i + 1] = v * cs[i] + u * sn[i];
-          }
-        } else {
-          float* x2 = xh + half;
-#pragma omp simd
-          for (int64_t i = 0; i < half; i++) {
-            const float u = xh[i], v = x2[i];
-            xh[i] = u * cs[i] - v * sn[i];
-            x2[i] = v * cs[i] + u * sn[i];
-          }
-        }
-      }
+      rope_angles(cs.data(), sn.data(), pos[t], inv_freq, half, inverse);
+      for (int64_t h = 0; h < H; h++) rope_head(x + (t * H + h) * Dh, cs.data(), sn.data(), half, interleaved);
     }
   }
   return info.Env().Undefined();

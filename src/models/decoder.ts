@@ -4,9 +4,10 @@
 // norm, MLP, residual) → final norm → LM head. Shapes: B sequences × T tokens,
 // N = B·T rows, D model dim, H/Hkv heads, Dh head dim, V vocab.
 import { InputError } from '../errors.js';
-import { checkpoint } from '../tensor/autograd.js';
+import { checkpoint, isGradEnabled } from '../tensor/autograd.js';
 import { Act } from '../tensor/kernels.js';
 import { kernels } from '../tensor/kernels.js';
+import { type DecodeLayerSpec, type DecodeLayerWeights, decodeLayer, decodeLayerAvailable } from '../tensor/ops/decode-layer.js';
 import * as ops from '../tensor/ops/index.js';
 import { Tensor } from '../tensor/tensor.js';
 import { type ModelConfig, ropeInvFreq } from './config.js';
@@ -26,6 +27,11 @@ export interface ForwardOptions {
   allExits?: boolean;
   /** training: keep only each layer's input and recompute its activations in the backward pass */
   recompute?: boolean;
+  /**
+   * one token of one sequence with a cache and no gradient runs each llama-style layer as one native
+   * call (decode_layer_f32); false runs the composed ops instead, which it matches bit for bit. @default true
+   */
+  fused?: boolean;
 }
 
 export interface ForwardResult {
@@ -42,9 +48,17 @@ export class Decoder {
   /** column indices of q, k, v in a fused qkv projection's output (null when separate) */
   readonly qkvCols: [Int32Array, Int32Array, Int32Array] | null;
 
+  /** the fused single-token step's sizes, when the architecture allows it (layers also pass fusedWeights) */
+  private readonly fusedSpec: DecodeLayerSpec | null;
+
   constructor(readonly config: ModelConfig, readonly weights: Weights) {
     this.rope = config.rotaryDim > 0 ? { invFreq: ropeInvFreq(config), rotDim: config.rotaryDim, interleaved: config.ropeInterleaved } : null;
     this.qkvCols = config.qkvLayout === 'separate' ? null : fusedQkvColumns(config);
+    const c = config;
+    this.fusedSpec =
+      decodeLayerAvailable && c.normKind !== 'layer' && c.qkvLayout === 'separate' && c.gated
+        ? { H: c.nHeads, Hkv: c.nKvHeads, Dh: c.headDim, F: c.intermediate, eps: c.normEps, plusOne: c.normKind === 'rmsPlusOne', act: Act[c.act], parallelResidual: c.parallelResidual, scale: c.attnScale, rope: this.rope }
+        : null;
   }
 
   get nLayers(): number {
@@ -84,7 +98,7 @@ export class Decoder {
     }
     const exits: Tensor[] = [];
     for (const l of run) {
-      x = opts.recompute && !caches ? checkpoint((h) => this.layer(layers[l], l, h, pos, B, T), x) : this.layer(layers[l], l, x, pos, B, T, caches);
+      x = opts.recompute && !caches ? checkpoint((h) => this.layer(layers[l], l, h, pos, B, T), x) : this.layer(layers[l], l, x, pos, B, T, caches, opts.fused);
       if (opts.hiddenStates && l < layers.length - 1) hidden.push(x);
       const loop = opts.allExits ? ends.indexOf(l) : -1;
       if (loop >= 0 && loop < ends.length - 1) {
@@ -132,9 +146,18 @@ export class Decoder {
   }
 
   /** One transformer block; x [N, D] → [N, D]. */
-  layer(layer: Layer, l: number, x: Tensor, pos: Int32Array, B: number, T: number, caches?: KvCache[]): Tensor {
+  layer(layer: Layer, l: number, x: Tensor, pos: Int32Array, B: number, T: number, caches?: KvCache[], fused = true): Tensor {
     const cfg = this.config;
     const N = B * T;
+    // one token of one sequence, no gradient: the fused native step computes the same bits
+    if (N === 1 && caches && fused && this.fusedSpec && !isGradEnabled()) {
+      const w = this.fusedWeights(layer);
+      if (w) {
+        const c = caches[0];
+        c.checkRoom(1);
+        return decodeLayer(x, w, c.k[l], c.v[l], c.length, this.fusedSpec);
+      }
+    }
     const { nHeads: H, nKvHeads: Hkv, headDim: Dh } = cfg;
 
     // attention: norm, q/k/v [N, H|Hkv, Dh], rotary, causal attention, output projection
@@ -161,6 +184,21 @@ export class Decoder {
     if (cfg.parallelResidual) return ops.add(ops.add(x, o), this.mlp(layer, this.norm(layer.mlpNorm, x)));
     const x1 = ops.add(x, o);
     return ops.add(x1, this.mlp(layer, this.norm(layer.mlpNorm, x1)));
+  }
+
+  /**
+   * The layer's tensors for the fused step, or null where it does not apply (an adapter, a missing
+   * projection, another dtype or shape). Checked on every call: adapters may be attached after loading.
+   */
+  private fusedWeights(layer: Layer): DecodeLayerWeights | null {
+    const { hidden: D, intermediate: F, nHeads: H, nKvHeads: Hkv, headDim: Dh } = this.config;
+    const { q, k, v, o, gate, up, down } = layer.proj;
+    const fits = (p: Linear | undefined, n: number, m: number): p is Linear =>
+      p !== undefined && !p.lora && (p.w.dtype === 'f32' || p.w.dtype === 'bf16') && p.w.shape[0] === n && p.w.shape[1] === m && (!p.b || (p.b.dtype === 'f32' && p.b.size === n));
+    const norm = (n: Norm) => n.w.dtype === 'f32' && n.w.size === D && !n.b;
+    if (!fits(q, H * Dh, D) || !fits(k, Hkv * Dh, D) || !fits(v, Hkv * Dh, D) || !fits(o, D, H * Dh)) return null;
+    if (!fits(gate, F, D) || !fits(up, F, D) || !fits(down, D, F) || !norm(layer.attnNorm) || !norm(layer.mlpNorm)) return null;
+    return { attnNorm: layer.attnNorm.w, mlpNorm: layer.mlpNorm.w, q, k, v, o, gate, up, down };
   }
 
   private mlp(layer: Layer, h: Tensor): Tensor {

@@ -20,10 +20,15 @@ export class KvCache {
     return this.cfg.nKvHeads * this.cfg.headDim;
   }
 
-  /** Copies T rows of keys and values for `layer` at positions length..length+T−1 (committed by advance()). */
-  write(layer: number, k: Float32Array, v: Float32Array, T: number): void {
+  /** Throws unless T more tokens fit. */
+  checkRoom(T: number): void {
     if (this.length + T > this.capacity)
       throw new InputError('context_overflow', `KV cache full: ${this.length} + ${T} tokens exceed its capacity of ${this.capacity}`);
+  }
+
+  /** Copies T rows of keys and values for `layer` at positions length..length+T−1 (committed by advance()). */
+  write(layer: number, k: Float32Array, v: Float32Array, T: number): void {
+    this.checkRoom(T);
     const off = this.length * this.rowSize;
     this.k[layer].set(k.subarray(0, T * this.rowSize), off);
     this.v[layer].set(v.subarray(0, T * this.rowSize), off);

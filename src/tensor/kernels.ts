@@ -111,6 +111,21 @@ export interface Kernels {
 }
 
 export interface NativeAddon extends Kernels {
+  /**
+   * One decoder block for one token of one sequence (native/kernels/decode_layer.cpp): RMSNorm, q/k/v
+   * (+ biases), rotary on the first rotDim dims, append k, v to the caches at row `pos`, attention over
+   * rows 0..pos, o (+ bias), residual, RMSNorm (of x when parallelResidual, else of x + o), act(gate)·up,
+   * down (+ bias), residual: y = x + o + down(...). x, y [D]; caches [≥ pos+1, Hkv, Dh]; each weight
+   * [out, in] is a Float32Array or a bf16 Uint16Array; biases may be null. No TS reference: it is the
+   * general decoder path composed of the kernels above, and matches it bit for bit.
+   */
+  decode_layer_f32(
+    y: F32, kCache: F32, vCache: F32, x: F32, attnNorm: F32, wq: F32 | U16, wk: F32 | U16, wv: F32 | U16, wo: F32 | U16,
+    mlpNorm: F32, wgate: F32 | U16, wup: F32 | U16, wdown: F32 | U16,
+    bq: F32 | null, bk: F32 | null, bv: F32 | null, bo: F32 | null, bgate: F32 | null, bup: F32 | null, bdown: F32 | null, invFreq: F32,
+    D: number, H: number, Hkv: number, Dh: number, F: number, pos: number, rotDim: number,
+    interleaved: Flag, eps: number, plusOne: Flag, act: ActCode, parallelResidual: Flag, scale: number,
+  ): void;
   set_threads(n: number): void;
   get_threads(): number;
   isa_info(): { best: string; active: string };

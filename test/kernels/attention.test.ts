@@ -153,6 +153,30 @@ function loss64(q: Float64Array, k: Float64Array, v: Float64Array, r: Float32Arr
   return loss;
 }
 
+test('native: one decode query (T = 1) split across threads by head gives the same bits as one thread, and lse', { skip: skipNative }, () => {
+  const nat = native!;
+  const threads = nat.get_threads();
+  try {
+    // H·S·Dh = 12·2000·64 ≈ 1.5 M multiply-adds: enough work for the head split to use every thread
+    const c: Case = { T: 1, S: 2048, H: 12, Hkv: 4, Dh: 64, pos0: 1999 };
+    const { q, k, v, scale } = inputs(c, 101);
+    const runs = [1, 2, 3].map((n) => {
+      nat.set_threads(n);
+      const out = new Float32Array(q.length), lse = new Float32Array(c.H);
+      nat.attention_fwd_f32(out, lse, q, k, v, c.T, c.S, c.H, c.Hkv, c.Dh, c.pos0, scale);
+      return { out, lse };
+    });
+    assert.deepEqual(runs[1], runs[0]);
+    assert.deepEqual(runs[2], runs[0]);
+    const want = new Float32Array(q.length), wantLse = new Float32Array(c.H);
+    ref.attention_fwd_f32(want, wantLse, q, k, v, c.T, c.S, c.H, c.Hkv, c.Dh, c.pos0, scale);
+    assertClose(runs[0].out, want, { rel: 1e-5, label: 'out' });
+    assertClose(runs[0].lse, wantLse, { rel: 1e-6, abs: 1e-5, label: 'lse' });
+  } finally {
+    nat.set_threads(threads);
+  }
+});
+
 test('reference backward equals central finite differences of loss = Σ out·r (GQA, pos0 > 0, unused cache rows)', () => {
   const fdCases: Case[] = [
     { T: 4, S: 8, H: 4, Hkv: 2, Dh: 3, pos0: 2 },

@@ -1,0 +1,254 @@
+// decode_layer_f32: one llama-style decoder block for one token of one sequence in one call (contract:
+// src/tensor/kernels.ts, NativeAddon). It runs the same row, GEMV, rotary and attention routines as
+// the composed kernels (rmsnorm_fwd_f32, linear_bf16w / gemm_f32, add_bias_f32, rope_f32,
+// attention_fwd_f32, glu_fwd_f32, add_f32), so the results are the same bits; it saves their per-op
+// cost. Legend: D model dim, H/Hkv heads, Dh head dim, F FFN dim, qd = H·Dh, kvd = Hkv·Dh.
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <new>
+
+#include "activation.h"
+#include "check.h"
+#include "fused.h"
+#include "gemm/gemm.h"
+#include "kernels/attention.h"
+#include "norm.h"
+#include "registry.h"
+#include "rope.h"
+
+namespace rrt {
+
+namespace {
+
+// A projection y = x·Wᵀ (+ b), W [N, K] in f32 or bf16.
+struct Proj {
+  const void* w;
+  bool bf16;
+  const float* b;  // (N) or null
+  int64_t N, K;
+};
+
+// Everything one call needs, validated.
+struct Layer {
+  float *y, *kc, *vc;  // y (D); caches (≥ pos+1, Hkv, Dh), row pos written
+  const float *x, *attn_norm, *mlp_norm, *inv_freq;
+  Proj q, k, v, o, gate, up, down;
+  int64_t D, H, Hkv, Dh, F, pos, half;
+  bool interleaved, plus_one, parallel_residual;
+  float eps, scale;
+  int act;
+};
+
+// Rows [n0, n1) of p applied to a (K): c[n] = a·W[n] (+ b[n]), as linear() does it.
+void proj_rows(const Proj& p, float* c, const float* a, int64_t n0, int64_t n1, gemm::gemv_f32_fn f32,
+               gemm::gemv_bf16w_fn bf16) {
+  if (n1 <= n0) return;
+  if (p.bf16) bf16(c, a, (const uint16_t*)p.w, 1, p.N, p.K, n0, n1, 0);
+  else f32(c, a, (const float*)p.w, 1, p.N, p.K, n0, n1, 0);
+  if (p.b)
+    for (int64_t n = n0; n < n1; n++) c[n] += p.b[n];
+}
+
+template <int A>
+void glu_rows(float* gate, const float* up, int64_t n0, int64_t n1) {
+#pragma omp simd
+  for (int64_t i = n0; i < n1; i++) gate[i] = act<A>(gate[i]) * up[i];
+}
+
+// Thread t's share [*n0, *n1) of N rows, in slices of 16 (one cache line of output each).
+void slice(int64_t N, int t, int nt, int64_t* n0, int64_t* n1) {
+  const int64_t slices = (N + 15) / 16;
+  *n0 = std::min(N, slices * t / nt * 16);
+  *n1 = std::min(N, slices * (t + 1) / nt * 16);
+}
+
+// Scratch: grow-only, owned by the calling thread and shared by the region's threads.
+struct Scratch {
+  float* p = nullptr;
+  size_t floats = 0;
+  ~Scratch() { std::free(p); }
+  float* get(size_t need) {
+    if (need > floats) {
+      std::free(p);
+      p = (float*)std::aligned_alloc(64, (need * 4 + 63) / 64 * 64);
+      if (!p) {
+        floats = 0;
+        throw std::bad_alloc();
+      }
+      floats = need;
+    }
+    return p;
+  }
+};
+thread_local Scratch t_scratch;
+
+// Below this many multiply-adds a layer runs on the calling thread: the region's fork and four
+// barriers cost ~20 µs on this VM with passive waiting.
+constexpr double kMinParallelMacs = 1 << 20;
+
+// One parallel region, five phases split by barriers; what needs a whole vector (the norms) each
+// thread computes for itself rather than wait for one thread to share it.
+void run(const Layer& L) {
+  const int64_t D = L.D, H = L.H, Hkv = L.Hkv, Dh = L.Dh, F = L.F, qd = H * Dh, kvd = Hkv * Dh;
+  const int64_t S = L.pos + 1;
+  const double macs = (double)D * (2 * qd + 2 * kvd + 3 * F) + 2.0 * H * S * Dh;
+  const int nt = macs < kMinParallelMacs ? 1 : omp_get_max_threads();
+
+  // shared: q (qd), att (qd), o (D), x1 (D), gate (F), up (F), m (D); per thread: h (D), cos/sin, attention
+  const int64_t shared = 2 * qd + 3 * D + 2 * F;
+  const int64_t own = (D + 2 * L.half + attn_decode_scratch_floats(S, Dh) + 15) / 16 * 16;
+  float* buf = t_scratch.get((size_t)(shared + own * nt));
+  float *q = buf, *att = q + qd, *o = att + qd, *x1 = o + D, *gate = x1 + D, *up = gate + F, *m = up + F;
+  float* krow = L.kc + L.pos * kvd;
+  float* vrow = L.vc + L.pos * kvd;
+  const gemm::gemv_f32_fn f32 = gemm::active_gemv_f32();
+  const gemm::gemv_bf16w_fn bf16 = gemm::active_gemv_bf16w();
+  AttnProblem ap{};
+  ap.q = q, ap.k = L.kc, ap.v = L.vc, ap.T = 1, ap.H = H, ap.Hkv = Hkv, ap.Dh = Dh, ap.pos0 = L.pos, ap.scale = L.scale;
+
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    const int t = omp_get_thread_num(), n = omp_get_num_threads();
+    float* h = buf + shared + own * t;
+    float *cs = h + D, *sn = cs + L.half, *attn_scratch = sn + L.half;
+    int64_t n0, n1;
+
+    // attention norm (every thread its own copy), then q, k, v in units of whole heads so each
+    // thread rotates the heads it computed; k and v go straight into the cache row
+    rmsnorm_row(h, L.x, L.attn_norm, D, L.eps, L.plus_one);
+    if (L.half > 0) rope_angles(cs, sn, (int32_t)L.pos, L.inv_freq, L.half, false);
+    const int64_t units = H + 2 * Hkv, u0 = units * t / n, u1 = units * (t + 1) / n;
+    const auto clip = [&](int64_t lo, int64_t hi, int64_t* a, int64_t* b) {
+      *a = std::max(u0, lo) - lo;
+      *b = std::max(std::min(u1, hi) - lo, *a);
+    };
+    int64_t a, b;
+    clip(0, H, &a, &b);
+    proj_rows(L.q, q, h, a * Dh, b * Dh, f32, bf16);
+    for (int64_t u = a; u < b && L.half > 0; u++) rope_head(q + u * Dh, cs, sn, L.half, L.interleaved);
+    clip(H, H + Hkv, &a, &b);
+    proj_rows(L.k, krow, h, a * Dh, b * Dh, f32, bf16);
+    for (int64_t u = a; u < b && L.half > 0; u++) rope_head(krow + u * Dh, cs, sn, L.half, L.interleaved);
+    clip(H + Hkv, units, &a, &b);
+    proj_rows(L.v, vrow, h, a * Dh, b * Dh, f32, bf16);
+#pragma omp barrier
+
+    // attention over the cache, split by query heads
+    attention_decode_heads(att, nullptr, ap, H * t / n, H * (t + 1) / n, attn_scratch);
+#pragma omp barrier
+
+    // output projection and residual: x1 = x + o
+    slice(D, t, n, &n0, &n1);
+    proj_rows(L.o, o, att, n0, n1, f32, bf16);
+    for (int64_t i = n0; i < n1; i++) x1[i] = L.x[i] + o[i];
+#pragma omp barrier
+
+    // MLP norm (own copy), gate and up on the same rows, act(gate)·up in place
+    rmsnorm_row(h, L.parallel_residual ? L.x : x1, L.mlp_norm, D, L.eps, L.plus_one);
+    slice(F, t, n, &n0, &n1);
+    proj_rows(L.gate, gate, h, n0, n1, f32, bf16);
+    proj_rows(L.up, up, h, n0, n1, f32, bf16);
+    switch (L.act) {
+      case 0: glu_rows<0>(gate, up, n0, n1); break;
+      case 1: glu_rows<1>(gate, up, n0, n1); break;
+      case 2: glu_rows<2>(gate, up, n0, n1); break;
+      default: glu_rows<3>(gate, up, n0, n1); break;
+    }
+#pragma omp barrier
+
+    // down projection and residual: y = x1 + m
+    slice(D, t, n, &n0, &n1);
+    proj_rows(L.down, m, gate, n0, n1, f32, bf16);
+    for (int64_t i = n0; i < n1; i++) L.y[i] = x1[i] + m[i];
+  }
+}
+
+// A weight [N, K] that may be f32 or bf16.
+Proj weight(const Args& a, const Napi::CallbackInfo& info, size_t i, const char* name, int64_t N, int64_t K,
+            const char* what) {
+  const Napi::Value v = info[i];
+  const bool bf16 = v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_uint16_array;
+  const bool f32 = v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_float32_array;
+  if (!bf16 && !f32) a.type_error("%s must be a Float32Array (f32) or a Uint16Array (bf16)", name);
+  const int64_t need = a.mul(N, K);
+  const void* p = bf16 ? (const void*)a.u16(i, name, need, what) : (const void*)a.f32(i, name, need, what);
+  return {p, bf16, nullptr, N, K};
+}
+
+Span weight_span(const Proj& p, const char* name) {
+  return p.bf16 ? Span((const uint16_t*)p.w, p.N * p.K, name) : Span((const float*)p.w, p.N * p.K, name);
+}
+
+}  // namespace
+
+// decode_layer_f32(y, kCache, vCache, x, attnNorm, wq, wk, wv, wo, mlpNorm, wgate, wup, wdown,
+//                  bq, bk, bv, bo, bgate, bup, bdown, invFreq,
+//                  D, H, Hkv, Dh, F, pos, rotDim, interleaved, eps, plusOne, act, parallelResidual, scale)
+static Napi::Value js_decode_layer_f32(const Napi::CallbackInfo& info) {
+  Args a(info, "decode_layer_f32", 34);
+  Layer L{};
+  L.D = a.integer(21, "D", 1, kMaxDim);
+  L.H = a.integer(22, "H", 1, kMaxDim);
+  L.Hkv = a.integer(23, "Hkv", 1, kMaxDim);
+  L.Dh = a.integer(24, "Dh", 1, kMaxDim);
+  L.F = a.integer(25, "F", 1, kMaxDim);
+  L.pos = a.integer(26, "pos", 0, INT32_MAX);  // positions travel as int32, as in rope_f32
+  const int64_t rot_dim = a.size(27, "rotDim");
+  L.interleaved = a.flag(28, "interleaved");
+  const double eps = a.number(29, "eps");
+  L.plus_one = a.flag(30, "plusOne");
+  L.act = (int)a.integer(31, "act", 0, 3);
+  L.parallel_residual = a.flag(32, "parallelResidual");
+  const double scale = a.number(33, "scale");
+  if (L.H % L.Hkv != 0)
+    a.range_error("H = %lld must be a multiple of Hkv = %lld", (long long)L.H, (long long)L.Hkv);
+  if (rot_dim % 2 != 0) a.range_error("rotDim must be even, got %lld", (long long)rot_dim);
+  if (rot_dim > L.Dh) a.range_error("rotDim %lld exceeds the head dim Dh = %lld", (long long)rot_dim, (long long)L.Dh);
+  if (eps < 0) a.range_error("eps must be ≥ 0, got %g", eps);
+  if (!std::isfinite((float)eps) || !std::isfinite((float)scale)) a.range_error("eps and scale must fit a float");
+  L.half = rot_dim / 2;
+  L.eps = (float)eps;
+  L.scale = (float)scale;
+
+  const int64_t D = L.D, F = L.F, qd = a.mul(L.H, L.Dh), kvd = a.mul(L.Hkv, L.Dh);
+  const int64_t cache = a.mul(L.pos + 1, kvd);
+  L.y = a.f32(0, "y", D, "D");
+  L.kc = a.f32(1, "kCache", cache, "(pos+1)·Hkv·Dh");
+  L.vc = a.f32(2, "vCache", cache, "(pos+1)·Hkv·Dh");
+  L.x = a.f32(3, "x", D, "D");
+  L.attn_norm = a.f32(4, "attnNorm", D, "D");
+  L.q = weight(a, info, 5, "wq", qd, D, "H·Dh·D");
+  L.k = weight(a, info, 6, "wk", kvd, D, "Hkv·Dh·D");
+  L.v = weight(a, info, 7, "wv", kvd, D, "Hkv·Dh·D");
+  L.o = weight(a, info, 8, "wo", D, qd, "D·H·Dh");
+  L.mlp_norm = a.f32(9, "mlpNorm", D, "D");
+  L.gate = weight(a, info, 10, "wgate", F, D, "F·D");
+  L.up = weight(a, info, 11, "wup", F, D, "F·D");
+  L.down = weight(a, info, 12, "wdown", D, F, "D·F");
+  Proj* projs[7] = {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down};
+  const char* bias_names[7] = {"bq", "bk", "bv", "bo", "bgate", "bup", "bdown"};
+  for (int i = 0; i < 7; i++) projs[i]->b = a.f32_opt(13 + i, bias_names[i], projs[i]->N, "its weight's rows");
+  L.inv_freq = a.f32(20, "invFreq", L.half, "rotDim/2");
+
+  check_disjoint(a, {{L.y, D, "y"}, {L.kc, cache, "kCache"}, {L.vc, cache, "vCache"}},
+                 {{L.x, D, "x"}, {L.attn_norm, D, "attnNorm"}, {L.mlp_norm, D, "mlpNorm"}, {L.inv_freq, L.half, "invFreq"},
+                  weight_span(L.q, "wq"), weight_span(L.k, "wk"), weight_span(L.v, "wv"), weight_span(L.o, "wo"),
+                  weight_span(L.gate, "wgate"), weight_span(L.up, "wup"), weight_span(L.down, "wdown"),
+                  {L.q.b, L.q.b ? qd : 0, "bq"}, {L.k.b, L.k.b ? kvd : 0, "bk"}, {L.v.b, L.v.b ? kvd : 0, "bv"},
+                  {L.o.b, L.o.b ? D : 0, "bo"}, {L.gate.b, L.gate.b ? F : 0, "bgate"}, {L.up.b, L.up.b ? F : 0, "bup"},
+                  {L.down.b, L.down.b ? D : 0, "bdown"}});
+  try {
+    run(L);
+  } catch (const std::bad_alloc&) {
+    throw Napi::Error::New(info.Env(), "[decode_layer_f32] out of memory for scratch");
+  }
+  return info.Env().Undefined();
+}
+
+RRT_EXPORT("decode_layer_f32", js_decode_layer_f32);
+
+}  // namespace rrt

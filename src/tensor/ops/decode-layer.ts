@@ -1,0 +1,70 @@
+// One llama-style decoder block for one token of one sequence, fused in native code
+// (decode_layer_f32): the fast path of single-stream decoding. It needs the addon (not under
+// RRT_KERNELS=ref) and records no gradient; models/decoder.ts decides where it applies and falls
+// back to the composed ops everywhere else. x [1, D] → [1, D]; appends k, v at cache row `pos`.
+import { ShapeError } from '../../errors.js';
+import { type ActCode, kernels, native } from '../kernels.js';
+import { Tensor } from '../tensor.js';
+import type { RopeSpec } from './rope.js';
+
+/** A projection: W [out, in] (f32 or bf16) and an optional f32 bias. */
+export interface DecodeProj {
+  w: Tensor;
+  b: Tensor | null;
+}
+
+export interface DecodeLayerWeights {
+  attnNorm: Tensor;
+  mlpNorm: Tensor;
+  q: DecodeProj;
+  k: DecodeProj;
+  v: DecodeProj;
+  o: DecodeProj;
+  gate: DecodeProj;
+  up: DecodeProj;
+  down: DecodeProj;
+}
+
+export interface DecodeLayerSpec {
+  H: number;
+  Hkv: number;
+  Dh: number;
+  F: number;
+  eps: number;
+  /** Gemma's x·(1 + w) norm */
+  plusOne: boolean;
+  act: ActCode;
+  /** y = x + o + mlp(norm(x)) instead of x1 = x + o, y = x1 + mlp(norm(x1)) */
+  parallelResidual: boolean;
+  scale: number;
+  rope: RopeSpec | null;
+}
+
+/** True when decodeLayer can run: the addon is loaded and the kernels in use are its own. */
+export const decodeLayerAvailable: boolean = native !== null && kernels === native;
+
+const NO_FREQ = new Float32Array(0);
+
+/** The weight storage decode_layer_f32 takes: f32, or bf16 bit patterns. */
+function storage(w: Tensor): Float32Array | Uint16Array {
+  if (w.dtype === 'f32' || w.dtype === 'bf16') return w.data as Float32Array | Uint16Array;
+  throw new ShapeError(`decodeLayer: ${w.dtype} weights are not supported`);
+}
+
+export function decodeLayer(x: Tensor, w: DecodeLayerWeights, kCache: Float32Array, vCache: Float32Array, pos: number, s: DecodeLayerSpec): Tensor {
+  if (!native || !decodeLayerAvailable) throw new Error('decodeLayer needs the native kernels (built, and RRT_KERNELS not set to ref)');
+  const D = x.size, qd = s.H * s.Dh, kvd = s.Hkv * s.Dh;
+  const shapes: [DecodeProj, number, number][] = [[w.q, qd, D], [w.k, kvd, D], [w.v, kvd, D], [w.o, D, qd], [w.gate, s.F, D], [w.up, s.F, D], [w.down, D, s.F]];
+  for (const [p, n, m] of shapes)
+    if (p.w.shape[0] !== n || p.w.shape[1] !== m) throw new ShapeError(`decodeLayer: weight [${p.w.shape.join(', ')}] where [${n}, ${m}] was expected (D = ${D})`);
+  const y = new Float32Array(D);
+  const bias = (p: DecodeProj) => (p.b ? p.b.f32 : null);
+  native.decode_layer_f32(
+    y, kCache, vCache, x.f32, w.attnNorm.f32,
+    storage(w.q.w), storage(w.k.w), storage(w.v.w), storage(w.o.w), w.mlpNorm.f32, storage(w.gate.w), storage(w.up.w), storage(w.down.w),
+    bias(w.q), bias(w.k), bias(w.v), bias(w.o), bias(w.gate), bias(w.up), bias(w.down), s.rope ? s.rope.invFreq : NO_FREQ,
+    D, s.H, s.Hkv, s.Dh, s.F, pos, s.rope ? s.rope.rotDim : 0,
+    s.rope?.interleaved ? 1 : 0, s.eps, s.plusOne ? 1 : 0, s.act, s.parallelResidual ? 1 : 0, s.scale,
+  );
+  return new Tensor(y, x.shape);
+}

@@ -1,0 +1,226 @@
+// decode_layer_f32 (the fused single-token decoder block) against the same block composed of the
+// separate kernels: bit for bit against the native ones (it shares their row, GEMV, rotary and
+// attention routines) on every ISA level this CPU runs, within float tolerance against the
+// TypeScript reference ones; one thread and two give the same bits; f32 and bf16 weights, biases,
+// Gemma's 1+w norm, every activation, parallel residual, interleaved / partial / no rotary, GQA and
+// MQA, odd sizes; and every kind of bad argument.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { type Kernels, native, reference as ref, type NativeAddon, type ActCode } from '../../src/tensor/kernels.js';
+import { assertClose, randn } from '../helpers.js';
+
+const skip = native === null ? 'native addon not built (npm run build:native)' : false;
+const k = native as NativeAddon;
+type Isa = 'scalar' | 'avx2' | 'avx512' | 'avx512bf16';
+const ISA_ORDER: Isa[] = ['scalar', 'avx2', 'avx512', 'avx512bf16'];
+
+interface Case {
+  D: number; H: number; Hkv: number; Dh: number; F: number; pos: number; rotDim: number;
+  interleaved: 0 | 1; plusOne: 0 | 1; act: ActCode; parallel: 0 | 1; bf16: boolean; biases: boolean;
+}
+
+const base: Case = { D: 33, H: 4, Hkv: 2, Dh: 8, F: 7, pos: 5, rotDim: 8, interleaved: 0, plusOne: 0, act: 0, parallel: 0, bf16: true, biases: false };
+// Sizes 1, 7, 33 and 1000 among D, F, Dh and the cache position; every option at least once.
+const CASES: Case[] = [
+  base,
+  { ...base, D: 1, H: 1, Hkv: 1, Dh: 1, F: 1, pos: 0, rotDim: 0 },
+  { ...base, D: 7, H: 3, Hkv: 1, Dh: 7, F: 33, pos: 33, rotDim: 6, biases: true, bf16: false },
+  { ...base, D: 64, H: 8, Hkv: 8, Dh: 8, F: 1000, pos: 1000, rotDim: 4, interleaved: 1, act: 1, plusOne: 1 },
+  { ...base, D: 48, H: 2, Hkv: 2, Dh: 33, F: 40, pos: 1, rotDim: 32, act: 2, parallel: 1, biases: true },
+  { ...base, D: 20, H: 6, Hkv: 3, Dh: 16, F: 24, pos: 70, rotDim: 16, act: 3, bf16: false },
+];
+const name = (c: Case) => JSON.stringify(c);
+
+function toBf16(x: Float32Array): Uint16Array {
+  const out = new Uint16Array(x.length);
+  ref.f32_to_bf16(out, x, x.length);
+  return out;
+}
+
+/** Random weights and a cache whose rows 0..pos−1 hold earlier tokens. */
+function inputs(c: Case, seed: number) {
+  const qd = c.H * c.Dh, kvd = c.Hkv * c.Dh;
+  const mat = (n: number, m: number, s: number) => {
+    const w = randn(n * m, seed + s, 1 / Math.sqrt(m));
+    return c.bf16 ? toBf16(w) : w;
+  };
+  const vec = (n: number, s: number, scale = 0.5) => randn(n, seed + s, scale);
+  const bias = (n: number, s: number) => (c.biases ? vec(n, s) : null);
+  const cap = c.pos + 3;
+  return {
+    x: vec(c.D, 1, 1), attnNorm: vec(c.D, 2), mlpNorm: vec(c.D, 3),
+    wq: mat(qd, c.D, 4), wk: mat(kvd, c.D, 5), wv: mat(kvd, c.D, 6), wo: mat(c.D, qd, 7),
+    wgate: mat(c.F, c.D, 8), wup: mat(c.F, c.D, 9), wdown: mat(c.D, c.F, 10),
+    bq: bias(qd, 11), bk: bias(kvd, 12), bv: bias(kvd, 13), bo: bias(c.D, 14), bgate: bias(c.F, 15), bup: bias(c.F, 16), bdown: bias(c.D, 17),
+    invFreq: Float32Array.from({ length: c.rotDim / 2 }, (_, i) => Math.pow(10000, (-2 * i) / Math.max(c.rotDim, 1))),
+    kCache: randn(cap * kvd, seed + 18), vCache: randn(cap * kvd, seed + 19),
+  };
+}
+type Inputs = ReturnType<typeof inputs>;
+
+/** The fused kernel on copies of the caches: y and both caches. */
+function fused(c: Case, a: Inputs) {
+  const y = new Float32Array(c.D), kc = a.kCache.slice(), vc = a.vCache.slice();
+  k.decode_layer_f32(
+    y, kc, vc, a.x, a.attnNorm, a.wq, a.wk, a.wv, a.wo, a.mlpNorm, a.wgate, a.wup, a.wdown,
+    a.bq, a.bk, a.bv, a.bo, a.bgate, a.bup, a.bdown, a.invFreq,
+    c.D, c.H, c.Hkv, c.Dh, c.F, c.pos, c.rotDim, c.interleaved, 1e-5, c.plusOne, c.act, c.parallel, 1 / Math.sqrt(c.Dh),
+  );
+  return { y, kc, vc };
+}
+
+/** The same block from the separate kernels, in the order models/decoder.ts composes them. */
+function composed(kern: Kernels, c: Case, a: Inputs) {
+  const qd = c.H * c.Dh, kvd = c.Hkv * c.Dh;
+  const kc = a.kCache.slice(), vc = a.vCache.slice();
+  const linear = (x: Float32Array, w: Float32Array | Uint16Array, b: Float32Array | null, N: number, K: number) => {
+    const y = new Float32Array(N);
+    if (w instanceof Uint16Array) kern.linear_bf16w(y, x, w, 1, N, K, 0);
+    else kern.gemm_f32(y, x, w, 1, N, K, 0, 1, 0);
+    if (b) kern.add_bias_f32(y, b, 1, N);
+    return y;
+  };
+  const norm = (x: Float32Array, w: Float32Array) => {
+    const y = new Float32Array(c.D);
+    kern.rmsnorm_fwd_f32(y, null, x, w, 1, c.D, 1e-5, c.plusOne);
+    return y;
+  };
+  const add = (x: Float32Array, y: Float32Array) => {
+    const out = new Float32Array(x.length);
+    kern.add_f32(out, x, y, x.length);
+    return out;
+  };
+  const pos = Int32Array.of(c.pos);
+  const h = norm(a.x, a.attnNorm);
+  const q = linear(h, a.wq, a.bq, qd, c.D), kk = linear(h, a.wk, a.bk, kvd, c.D), v = linear(h, a.wv, a.bv, kvd, c.D);
+  kern.rope_f32(q, pos, a.invFreq, 1, c.H, c.Dh, c.rotDim, c.interleaved, 0);
+  kern.rope_f32(kk, pos, a.invFreq, 1, c.Hkv, c.Dh, c.rotDim, c.interleaved, 0);
+  kc.set(kk, c.pos * kvd);
+  vc.set(v, c.pos * kvd);
+  const att = new Float32Array(qd);
+  kern.attention_fwd_f32(att, null, q, kc, vc, 1, c.pos + 1, c.H, c.Hkv, c.Dh, c.pos, 1 / Math.sqrt(c.Dh));
+  const x1 = add(a.x, linear(att, a.wo, a.bo, c.D, qd));
+  const h2 = norm(c.parallel ? a.x : x1, a.mlpNorm);
+  const g = new Float32Array(c.F);
+  kern.glu_fwd_f32(g, linear(h2, a.wgate, a.bgate, c.F, c.D), linear(h2, a.wup, a.bup, c.F, c.D), c.F, c.act);
+  const y = add(x1, linear(g, a.wdown, a.bdown, c.D, c.F));
+  return { y, kc, vc };
+}
+
+function assertSameBits(got: Float32Array, want: Float32Array, label: string): void {
+  const a = new Uint32Array(got.buffer, got.byteOffset, got.length), b = new Uint32Array(want.buffer, want.byteOffset, want.length);
+  const i = a.findIndex((x, j) => x !== b[j]);
+  assert.equal(i, -1, `${label}: first difference at [${i}]: ${got[i]} vs ${want[i]}`);
+}
+
+function forEachIsa(fn: (isa: Isa) => void): void {
+  const prev = k.isa_info().active as Isa;
+  try {
+    for (const isa of ISA_ORDER.slice(0, ISA_ORDER.indexOf(k.isa_info().best as Isa) + 1)) {
+      k.set_isa(isa);
+      fn(isa);
+    }
+  } finally {
+    k.set_isa(prev);
+  }
+}
+
+test('decode_layer_f32 equals the composed native kernels bit for bit on every ISA level', { skip }, () => {
+  CASES.forEach((c, i) => {
+    const a = inputs(c, 100 * i);
+    forEachIsa((isa) => {
+      const got = fused(c, a), want = composed(k, c, a);
+      assertSameBits(got.y, want.y, `y ${isa} ${name(c)}`);
+      assertSameBits(got.kc, want.kc, `kCache ${isa} ${name(c)}`);
+      assertSameBits(got.vc, want.vc, `vCache ${isa} ${name(c)}`);
+    });
+  });
+});
+
+test('decode_layer_f32 matches the block composed of the TypeScript reference kernels', { skip }, () => {
+  CASES.forEach((c, i) => {
+    const a = inputs(c, 100 * i + 7);
+    const got = fused(c, a), want = composed(ref, c, a);
+    assertClose(got.y, want.y, { rel: 1e-5, abs: 1e-6, label: `y ${name(c)}` });
+    assertClose(got.kc, want.kc, { rel: 1e-5, abs: 1e-6, label: `kCache ${name(c)}` });
+    assertClose(got.vc, want.vc, { rel: 1e-5, abs: 1e-6, label: `vCache ${name(c)}` });
+  });
+});
+
+test('decode_layer_f32 gives the same bits on one thread and on two (a layer big enough to split)', { skip }, () => {
+  // ~3.6 M multiply-adds: above the kernel's threading threshold
+  const c: Case = { ...base, D: 256, H: 4, Hkv: 2, Dh: 64, F: 1800, pos: 300, rotDim: 64, biases: true };
+  const a = inputs(c, 5);
+  const prev = k.get_threads();
+  try {
+    k.set_threads(1);
+    const one = fused(c, a);
+    k.set_threads(2);
+    const two = fused(c, a);
+    assertSameBits(two.y, one.y, 'y');
+    assertSameBits(two.kc, one.kc, 'kCache');
+    assertSameBits(two.vc, one.vc, 'vCache');
+    assertSameBits(two.y, composed(k, c, a).y, 'y against the composed kernels at two threads');
+  } finally {
+    k.set_threads(prev);
+  }
+});
+
+test('decode_layer_f32 writes only cache row pos', { skip }, () => {
+  const c = CASES[2];
+  const a = inputs(c, 9);
+  const { kc, vc } = fused(c, a);
+  const kvd = c.Hkv * c.Dh, row = (x: Float32Array, r: number) => x.subarray(r * kvd, (r + 1) * kvd);
+  for (let r = 0; r < kc.length / kvd; r++) {
+    if (r === c.pos) continue;
+    assertSameBits(row(kc, r), row(a.kCache, r), `kCache row ${r}`);
+    assertSameBits(row(vc, r), row(a.vCache, r), `vCache row ${r}`);
+  }
+});
+
+test('decode_layer_f32 rejects bad arguments with the op name and the numbers', { skip }, () => {
+  const c = CASES[0];
+  const a = inputs(c, 3);
+  const args = (): unknown[] => [
+    new Float32Array(c.D), a.kCache.slice(), a.vCache.slice(), a.x, a.attnNorm, a.wq, a.wk, a.wv, a.wo, a.mlpNorm, a.wgate, a.wup, a.wdown,
+    a.bq, a.bk, a.bv, a.bo, a.bgate, a.bup, a.bdown, a.invFreq,
+    c.D, c.H, c.Hkv, c.Dh, c.F, c.pos, c.rotDim, 0, 1e-5, 0, 0, 0, 0.25,
+  ];
+  const call = (edit: (x: unknown[]) => void) => () => {
+    const x = args();
+    edit(x);
+    (k.decode_layer_f32 as (...a: unknown[]) => void)(...x);
+  };
+  const range = (edit: (x: unknown[]) => void, msg: RegExp) => assert.throws(call(edit), { name: 'RangeError', message: msg });
+  const type = (edit: (x: unknown[]) => void, msg: RegExp) => assert.throws(call(edit), { name: 'TypeError', message: msg });
+  assert.doesNotThrow(call(() => {}));
+  type((x) => x.pop(), /\[decode_layer_f32\] expected 34 arguments, got 33/);
+  type((x) => (x[5] = new Int32Array(c.H * c.Dh * c.D)), /wq must be a Float32Array \(f32\) or a Uint16Array \(bf16\)/);
+  type((x) => (x[3] = new Uint16Array(c.D)), /x must be a Float32Array/);
+  type((x) => (x[13] = new Uint16Array(c.H * c.Dh)), /bq must be a Float32Array/);
+  range((x) => (x[10] = new Uint16Array(c.F * c.D - 1)), /wgate has 230 elements, expected F·D = 231/);
+  range((x) => (x[12] = new Float32Array(c.F * c.D - 1)), /wdown has 230 elements, expected D·F = 231/);
+  range((x) => (x[14] = new Float32Array(c.Hkv * c.Dh - 1)), /bk has 15 elements, expected its weight's rows = 16/);
+  range((x) => (x[1] = new Float32Array(c.pos * c.Hkv * c.Dh)), /kCache has 80 elements, expected \(pos\+1\)·Hkv·Dh = 96/);
+  range((x) => (x[26] = 100), /kCache has 128 elements, expected \(pos\+1\)·Hkv·Dh = 1616/);
+  range((x) => (x[20] = new Float32Array(3)), /invFreq has 3 elements, expected rotDim\/2 = 4/);
+  range((x) => (x[22] = 3), /H = 3 must be a multiple of Hkv = 2/);
+  range((x) => (x[23] = 0), /Hkv must be an integer in \[1, /);
+  range((x) => (x[21] = 2.5), /D must be an integer in \[1, /);
+  range((x) => (x[26] = -1), /pos must be an integer in \[0, 2147483647\], got -1/);
+  range((x) => (x[26] = 2 ** 31), /pos must be an integer in \[0, 2147483647\]/);
+  range((x) => (x[27] = 7), /rotDim must be even, got 7/);
+  range((x) => (x[27] = 10), /rotDim 10 exceeds the head dim Dh = 8/);
+  range((x) => (x[28] = 2), /interleaved must be an integer in \[0, 1\]/);
+  range((x) => (x[29] = -1), /eps must be ≥ 0, got -1/);
+  range((x) => (x[31] = 4), /act must be an integer in \[0, 3\]/);
+  range((x) => (x[33] = Infinity), /scale must be finite/);
+  range((x) => (x[0] = x[3]), /y and x must not overlap/);
+  range((x) => (x[2] = (x[1] as Float32Array).subarray(16)), /kCache and vCache must not overlap/);
+  range((x) => (x[3] = (x[1] as Float32Array).subarray(0, c.D)), /kCache and x must not overlap/);
+  range((x) => {
+    const big = new Float32Array(c.H * c.Dh * c.D);
+    x[2] = big;
+    x[5] = new Uint16Array(big.buffer, 0, c.H * c.Dh * c.D);
+  }, /vCache and wq must not overlap/);
+});

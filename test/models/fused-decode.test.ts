@@ -1,0 +1,146 @@
+// The decoder's fused single-token step (decode_layer_f32) against its composed ops (forward with
+// fused: false): on every fixture architecture, bf16 checkpoints, the bundled stories260K and
+// recursive conversions of it, decoding with and without it gives the same logits bit for bit (so
+// the same greedy tokens) and the same KV caches; it runs in every layer where it applies (llama,
+// gemma, qwen2 without adapters) and nowhere else (GPT-2, GPT-NeoX, LoRA layers, prefill).
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import type { Decoder } from '../../src/models/decoder.js';
+import { KvCache } from '../../src/models/kv-cache.js';
+import { BUNDLED_MODEL, loadModel } from '../../src/models/load.js';
+import { convertToRecursive } from '../../src/recursive/convert.js';
+import { noGrad } from '../../src/tensor/autograd.js';
+import { native } from '../../src/tensor/kernels.js';
+import { Tensor } from '../../src/tensor/tensor.js';
+import { randint, randn } from '../helpers.js';
+
+const skip = native === null ? 'native addon not built (npm run build:native)' : false;
+const HF = new URL('../../fixtures/hf/', import.meta.url).pathname;
+const tmp = mkdtempSync(join(tmpdir(), 'rrt-fused-'));
+
+/** Counts decode_layer_f32 calls made by fn. */
+function countFused<T>(fn: () => T): { result: T; calls: number } {
+  const nat = native!;
+  const orig = nat.decode_layer_f32;
+  let calls = 0;
+  nat.decode_layer_f32 = (...args) => {
+    calls++;
+    return orig(...args);
+  };
+  try {
+    return { result: fn(), calls };
+  } finally {
+    nat.decode_layer_f32 = orig;
+  }
+}
+
+function sameBits(a: Float32Array, b: Float32Array): number {
+  const x = new Uint32Array(a.buffer, a.byteOffset, a.length), y = new Uint32Array(b.buffer, b.byteOffset, b.length);
+  return x.findIndex((v, i) => v !== y[i]);
+}
+
+/**
+ * Prefills `prompt` into two caches, then decodes `steps` greedy tokens in lockstep, fused and
+ * composed, asserting equal logits and caches; returns the number of fused layer calls.
+ */
+function decodeBoth(d: Decoder, prompt: number[], steps: number, label: string): number {
+  const total = prompt.length + steps;
+  const fusedCache = new KvCache(d.config, total, d.nLayers), plainCache = new KvCache(d.config, total, d.nLayers);
+  const ids = Int32Array.from(prompt);
+  let logits = noGrad(() => d.forward(ids, 1, ids.length, { caches: [fusedCache], lastOnly: true }).logits.f32);
+  noGrad(() => d.forward(ids, 1, ids.length, { caches: [plainCache], lastOnly: true, fused: false }));
+  let calls = 0;
+  for (let s = 0; s < steps; s++) {
+    const id = logits.reduce((best, v, i) => (v > logits[best] ? i : best), 0);
+    const step = Int32Array.of(id);
+    const f = countFused(() => noGrad(() => d.forward(step, 1, 1, { caches: [fusedCache] }).logits.f32));
+    const plain = noGrad(() => d.forward(step, 1, 1, { caches: [plainCache], fused: false }).logits.f32);
+    calls += f.calls;
+    const i = sameBits(f.result, plain);
+    assert.equal(i, -1, `${label} step ${s}: logit ${i} is ${f.result[i]} fused, ${plain[i]} composed`);
+    logits = plain;
+  }
+  for (let l = 0; l < d.nLayers; l++) {
+    assert.equal(sameBits(fusedCache.k[l], plainCache.k[l]), -1, `${label}: keys of layer ${l}`);
+    assert.equal(sameBits(fusedCache.v[l], plainCache.v[l]), -1, `${label}: values of layer ${l}`);
+  }
+  return calls;
+}
+
+const STEPS = 6;
+const fixtures: [string, boolean][] = [
+  ['llama', true], ['llama-tied', true], ['gemma', true], ['qwen2', true], ['llama-bf16', true], ['gemma-bf16', true],
+  ['gpt2', false], ['gpt-neox', false],
+];
+for (const [name, applies] of fixtures) {
+  test(`${name}: fused decode steps give the composed logits and caches bit for bit (${applies ? 'every layer fused' : 'never fused'})`, { skip }, () => {
+    const m = loadModel(`${HF}${name}`);
+    const prompt = Array.from(randint(5, m.config.vocabSize, 7));
+    const calls = decodeBoth(m.decoder, prompt, STEPS, name);
+    assert.equal(calls, applies ? STEPS * m.decoder.nLayers : 0, 'fused layer calls');
+  });
+}
+
+test('stories260K, f32 and bf16 weights: fused decode equals composed decode for 40 tokens', { skip }, () => {
+  for (const dtype of ['f32', 'bf16'] as const) {
+    const m = loadModel(BUNDLED_MODEL, { dtype });
+    const calls = decodeBoth(m.decoder, [1, 403, 407], 40, `stories260K ${dtype}`);
+    assert.equal(calls, 40 * m.decoder.nLayers);
+  }
+});
+
+test('recursive stories260K: shared layers fuse; layers with LoRA adapters take the composed path', { skip }, () => {
+  const plain = join(tmp, 'c2');
+  convertToRecursive(BUNDLED_MODEL, plain, { nLoops: 2, strategy: 'cycle', init: 'average' });
+  const p = loadModel(plain);
+  assert.equal(decodeBoth(p.decoder, [1, 20, 30], STEPS, 'recursive'), STEPS * p.decoder.nLayers);
+
+  const lora = join(tmp, 'mc3-lora');
+  convertToRecursive(BUNDLED_MODEL, lora, { nLoops: 3, strategy: 'middle-cycle', init: 'stepwise', loraRank: 4, untieNorms: true });
+  const r = loadModel(lora);
+  const adapted = r.decoder.weights.layers.filter((l) => Object.values(l.proj).some((x) => x?.lora)).length;
+  assert.ok(adapted > 0, 'the conversion made adapters');
+  assert.equal(decodeBoth(r.decoder, [1, 20, 30], STEPS, 'recursive + LoRA'), STEPS * (r.decoder.nLayers - adapted));
+});
+
+test('prefill (T > 1) and batched steps (B > 1) never take the fused path', { skip }, () => {
+  const m = loadModel(`${HF}llama`);
+  const cfg = m.config;
+  const caches = [new KvCache(cfg, 8, m.decoder.nLayers), new KvCache(cfg, 8, m.decoder.nLayers)];
+  const { calls } = countFused(() =>
+    noGrad(() => {
+      m.decoder.forward(Int32Array.of(1, 2, 3, 4), 2, 2, { caches });
+      m.decoder.forward(Int32Array.of(5, 6), 2, 1, { caches });
+    }),
+  );
+  assert.equal(calls, 0);
+});
+
+test('a full cache throws the same context_overflow error on the fused path', { skip }, () => {
+  const m = loadModel(`${HF}llama`);
+  const cache = new KvCache(m.config, 2, m.decoder.nLayers);
+  noGrad(() => m.decoder.forward(Int32Array.of(1, 2), 1, 2, { caches: [cache] }));
+  assert.throws(() => noGrad(() => m.decoder.forward(Int32Array.of(3), 1, 1, { caches: [cache] })), { code: 'context_overflow', message: /KV cache full: 2 \+ 1 tokens exceed its capacity of 2/ });
+});
+
+test('an adapter attached after decoding has begun is honoured: that layer leaves the fused path', { skip }, () => {
+  const m = loadModel(`${HF}llama`);
+  const d = m.decoder;
+  const cache = new KvCache(m.config, 8, d.nLayers), plain = new KvCache(m.config, 8, d.nLayers);
+  const step = (id: number, c: KvCache, fused: boolean) => noGrad(() => d.forward(Int32Array.of(id), 1, 1, { caches: [c], fused }).logits.f32);
+  step(1, cache, true);
+  step(1, plain, false);
+  const q = d.weights.layers[0].proj.q!;
+  const [out, inp] = q.w.shape;
+  q.lora = { a: new Tensor(randn(2 * inp, 3, 0.5), [2, inp]), b: new Tensor(randn(out * 2, 4, 0.5), [out, 2]) };
+  try {
+    const f = countFused(() => step(2, cache, true));
+    assert.equal(f.calls, d.nLayers - 1, 'every layer but the adapted one');
+    assert.equal(sameBits(f.result, step(2, plain, false)), -1, 'logits with the adapter');
+  } finally {
+    q.lora = null;
+  }
+});
