@@ -199,6 +199,12 @@ export function writeStudyReport(r: StudyResults, docs: string, o: { command: st
     const ref = r.speed.find((s) => s.key === 'full')?.plain.tokensPerS ?? NaN;
     for (const s of r.speed)
       L.push(`| ${s.label} | ${kParams(s.params)} | ${s.plain.tokensPerS.toFixed(0)} | ${(s.plain.tokensPerS / ref).toFixed(2)} | ${f2(s.ppl)} | ${s.exit ? s.exit.tokensPerS.toFixed(0) : '—'} | ${s.exit ? s.exit.meanLoops.toFixed(2) : '—'} | ${f2(s.pplExit)} |`);
+    const recs = r.speed.filter((s) => s.exit);
+    if (recs.length) {
+      const plain = recs.map((s) => s.plain.tokensPerS / ref), gain = recs.map((s) => s.exit!.tokensPerS / s.plain.tokensPerS);
+      const span = (a: number[]) => `${Math.min(...a).toFixed(2)}–${Math.max(...a).toFixed(2)}×`;
+      L.push('', `Reading: without exits the recursive models run at ${span(plain)} the full-size model's speed: they do the same FLOPs per token, and at this width (d ${p.base.hidden_size}) a decode step is bound by per-operation overhead rather than by reading weights, so sharing weights saves little time. Early exit changes tokens/s by ${span(gain)} at ${recs.map((s) => s.exit!.meanLoops.toFixed(2)).join('/')} loops per token: the skipped loop's keys and values are still computed (propagate), and each loop boundary runs the LM head for the exit test, which eats most of the saving on a model this small. The systems gain of depth-wise batching with exits is measured where it matters, on a SmolLM-135M-shaped model, by \`npm run bench:throughput\` (README).`);
+    }
     L.push('', '![throughput frontier](throughput-frontier.svg)', '');
   }
   L.push('## Time per part', '', `Measured on this project's 2-core machine; total ${(total / 60).toFixed(1)} min (the budget is 3 h). Per-variant uptraining times are in the results table; every entry is in results.json.`, '', '| part | seconds |', '| --- | ---: |');
