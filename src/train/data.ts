@@ -294,15 +294,9 @@ export function prepareTokenFile(inputs: readonly string[], out: string, opts: P
   const totalBytes = files.reduce((n, f) => n + statSync(f).size, 0);
 
   const vocabSize = tokenizer.vocabSize;
-  const dtype = tokenDTypeFor(vocabSize);
-  const tmpBin = `${out}.tmp-${process.pid}`;
-  const tmpMeta = `${sidecarPath(out)}.tmp-${process.pid}`;
-  const fd = openSync(tmpBin, 'w');
-  let fdOpen = true;
-  try {
-    const sink = new TokenSink(fd, dtype);
+  let bytesRead = 0;
+  const meta = writeAtomically(out, tokenDTypeFor(vocabSize), (sink) => {
     let documents = 0;
-    let bytesRead = 0;
     let lastReport = -Infinity;
     const report = (file: string, force: boolean) => {
       const now = performance.now();
@@ -341,41 +335,44 @@ export function prepareTokenFile(inputs: readonly string[], out: string, opts: P
     if (sink.count === 0) {
       throw new InputError('bad_option', `no documents found in ${inputs.join(', ')}${files.length === 0 ? ' (no .txt or .jsonl files)' : ''}; nothing written`);
     }
+    return { documents, vocabSize, tokenizerSource: opts.tokenizerSource, bos, eos, sources: files.map((f) => resolve(f)), createdBy: 'rrt data prepare' };
+  });
+  return { out, meta, files: files.length, bytesRead, seconds: (performance.now() - t0) / 1000 };
+}
+
+/**
+ * Writes DATA.bin and its sidecar under temp names, then renames them into place: `fill` streams
+ * the tokens into the sink and describes them. On any error both temp files are removed.
+ */
+function writeAtomically(out: string, dtype: TokenDType, fill: (sink: TokenSink) => TokenDocumentsInfo & { documents: number }): TokenFileMeta {
+  const tmpBin = `${out}.tmp-${process.pid}`;
+  const tmpMeta = `${sidecarPath(out)}.tmp-${process.pid}`;
+  const fd = openSync(tmpBin, 'w');
+  let fdOpen = true;
+  try {
+    const sink = new TokenSink(fd, dtype);
+    const info = fill(sink);
     sink.flush();
     fsyncSync(fd);
     closeSync(fd);
     fdOpen = false;
-
-    const src = opts.tokenizerSource;
+    const src = info.tokenizerSource;
     const meta: TokenFileMeta = {
-      format: FORMAT,
-      version: VERSION,
-      dtype,
-      tokens: sink.count,
-      documents,
-      vocabSize,
+      format: FORMAT, version: VERSION, dtype, tokens: sink.count, documents: info.documents, vocabSize: info.vocabSize,
       tokenizer: { path: src?.path ?? null, files: src?.files ?? [], sha256: src?.sha256 ?? null },
-      bos,
-      eos,
-      sources: files.map((f) => resolve(f)),
-      createdBy: 'rrt data prepare',
+      bos: info.bos, eos: info.eos, sources: info.sources, createdBy: info.createdBy,
     };
-    publishTokenFile(out, tmpBin, tmpMeta, meta);
-    return { out, meta, files: files.length, bytesRead, seconds: (performance.now() - t0) / 1000 };
+    writeFileSync(tmpMeta, JSON.stringify(meta, null, 2) + '\n');
+    // An old sidecar must not outlive its data: a kill between the renames leaves DATA.bin alone, which does not load.
+    if (existsSync(sidecarPath(out))) unlinkSync(sidecarPath(out));
+    renameSync(tmpBin, out);
+    renameSync(tmpMeta, sidecarPath(out));
+    return meta;
   } catch (e) {
     if (fdOpen) closeSync(fd);
     for (const f of [tmpBin, tmpMeta]) if (existsSync(f)) unlinkSync(f);
     throw e;
   }
-}
-
-/** Writes the sidecar and renames both temp files into place. */
-function publishTokenFile(out: string, tmpBin: string, tmpMeta: string, meta: TokenFileMeta): void {
-  writeFileSync(tmpMeta, JSON.stringify(meta, null, 2) + '\n');
-  // An old sidecar must not outlive its data: a kill between the renames leaves DATA.bin alone, which does not load.
-  if (existsSync(sidecarPath(out))) unlinkSync(sidecarPath(out));
-  renameSync(tmpBin, out);
-  renameSync(tmpMeta, sidecarPath(out));
 }
 
 export interface TokenDocumentsInfo {
@@ -393,13 +390,7 @@ export interface TokenDocumentsInfo {
  */
 export function writeTokenFile(out: string, documents: Iterable<ArrayLike<number>>, info: TokenDocumentsInfo): TokenFileMeta {
   assertLittleEndian();
-  const dtype = tokenDTypeFor(info.vocabSize);
-  const tmpBin = `${out}.tmp-${process.pid}`;
-  const tmpMeta = `${sidecarPath(out)}.tmp-${process.pid}`;
-  const fd = openSync(tmpBin, 'w');
-  let fdOpen = true;
-  try {
-    const sink = new TokenSink(fd, dtype);
+  return writeAtomically(out, tokenDTypeFor(info.vocabSize), (sink) => {
     let count = 0;
     for (const doc of documents) {
       for (let i = 0; i < doc.length; i++) {
@@ -410,23 +401,8 @@ export function writeTokenFile(out: string, documents: Iterable<ArrayLike<number
       if (doc.length > 0) count++;
     }
     if (sink.count === 0) throw new InputError('bad_option', 'no tokens to write; nothing written');
-    sink.flush();
-    fsyncSync(fd);
-    closeSync(fd);
-    fdOpen = false;
-    const src = info.tokenizerSource;
-    const meta: TokenFileMeta = {
-      format: FORMAT, version: VERSION, dtype, tokens: sink.count, documents: count, vocabSize: info.vocabSize,
-      tokenizer: { path: src?.path ?? null, files: src?.files ?? [], sha256: src?.sha256 ?? null },
-      bos: info.bos, eos: info.eos, sources: info.sources, createdBy: info.createdBy,
-    };
-    publishTokenFile(out, tmpBin, tmpMeta, meta);
-    return meta;
-  } catch (e) {
-    if (fdOpen) closeSync(fd);
-    for (const f of [tmpBin, tmpMeta]) if (existsSync(f)) unlinkSync(f);
-    throw e;
-  }
+    return { ...info, documents: count };
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
