@@ -53,6 +53,12 @@ export function lineChart(series: Series[], o: ChartOptions): string {
   const pad = (y1 - y0) * 0.05;
   y0 -= pad;
   y1 += pad;
+  // markers at the extremes would sit on the axes: give scatter plots room on x too
+  if (series.some((s) => s.markers)) {
+    const padX = (x1 - x0) * 0.05;
+    x0 -= padX;
+    x1 += padX;
+  }
   const sx = (x: number) => m.l + ((x - x0) / (x1 - x0)) * (W - m.l - m.r);
   const sy = (y: number) => H - m.b - ((ty(y) - y0) / (y1 - y0)) * (H - m.t - m.b);
   const parts: string[] = [];
