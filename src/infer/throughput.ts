@@ -64,6 +64,12 @@ export interface ThroughputReport {
   concurrency: number;
   exit_fraction: number | null;
   kv_fill: 'propagate' | 'copy';
+  /**
+   * depthwise_exit over depthwise: measured; the loops-only ideal nLoops / mean loops (2/(2 − F)
+   * for forced exits); and what is attainable once every token also pays the LM head and the
+   * exited tokens' propagated keys and values (multiply-adds per token, from the model's shape)
+   */
+  exit_gain: { measured: number; ideal_loops_only: number; attainable_with_head: number };
   systems: Record<'vanilla_serial' | 'vanilla_batched' | 'depthwise' | 'depthwise_exit' | 'depthwise_oracle' | 'recursive_serial', SystemResult>;
 }
 
@@ -194,7 +200,23 @@ export async function benchThroughput(o: ThroughputOptions = {}): Promise<Throug
   const ref = out.vanilla_batched.tokens_per_s;
   const full = out.depthwise.results;
   const systems = Object.fromEntries(Object.entries(out).map(([k, r]) => [k, { tokens_per_s: r.tokens_per_s, mean_loops: r.mean_loops, ratio_to_vanilla_batched: r.tokens_per_s / ref, agreement_with_depthwise: agreement(r.results, full), seconds: r.seconds, tokens: r.tokens }]));
-  return { model: label, requests: N, prompt_len: P, gen_len: G, concurrency: C, exit_fraction: exitFraction, kv_fill: kvFill, systems: systems as ThroughputReport['systems'] };
+  const loops = out.depthwise_exit.mean_loops;
+  const exit_gain = { measured: out.depthwise_exit.tokens_per_s / out.depthwise.tokens_per_s, ideal_loops_only: nLoops / loops, attainable_with_head: attainableExitGain(recursive.config, nLoops, loops) };
+  return { model: label, requests: N, prompt_len: P, gen_len: G, concurrency: C, exit_fraction: exitFraction, kv_fill: kvFill, exit_gain, systems: systems as ThroughputReport['systems'] };
+}
+
+/**
+ * Per-token multiply-adds with and without exits, as a ratio: a loop costs K layers, every token
+ * pays the LM head once, and an exited token's skipped layers still get keys and values
+ * (propagate). Attention and norms are left out (small at these lengths).
+ */
+export function attainableExitGain(cfg: ModelConfig, nLoops: number, meanLoops: number): number {
+  const { hidden: D, intermediate: F, nHeads: H, nKvHeads: Hkv, headDim: Dh, vocabSize: V, nLayers: L } = cfg;
+  const K = L / nLoops;
+  const kv = 2 * D * Hkv * Dh;
+  const layer = 2 * D * H * Dh + kv + (cfg.gated ? 3 : 2) * D * F;
+  const head = V * D;
+  return (nLoops * K * layer + head) / (meanLoops * K * layer + head + (nLoops - meanLoops) * K * kv);
 }
 
 export function formatThroughput(r: ThroughputReport, threshold = 0.5): string {
@@ -204,5 +226,10 @@ export function formatThroughput(r: ThroughputReport, threshold = 0.5): string {
   ];
   for (const [k, s] of Object.entries(r.systems))
     lines.push(k.padEnd(18) + s.tokens_per_s.toFixed(1).padStart(9) + s.ratio_to_vanilla_batched.toFixed(2).padStart(11) + s.mean_loops.toFixed(2).padStart(11) + (100 * s.agreement_with_depthwise).toFixed(1).padStart(9) + '%');
+  const g = r.exit_gain;
+  lines.push(
+    `depthwise_exit / depthwise: ${g.measured.toFixed(2)}× — ${(100 * g.measured / g.ideal_loops_only).toFixed(0)} % of the loops-only ideal ${g.ideal_loops_only.toFixed(2)}×, ` +
+      `${(100 * g.measured / g.attainable_with_head).toFixed(0)} % of the ${g.attainable_with_head.toFixed(2)}× attainable when every token also pays the LM head`,
+  );
   return lines.join('\n');
 }
