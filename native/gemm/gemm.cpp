@@ -44,8 +44,8 @@ static void gemv_parallel(Fn fn, float* c, const float* a, const W* w, int64_t M
   if (nt <= 1) return fn(c, a, w, M, N, K, 0, N, accumulate);
 #pragma omp parallel num_threads(nt)
   {
-    const int t = omp_get_thread_num(), nthr = omp_get_num_threads();
-    const int64_t n0 = std::min(N, slices * t / nthr * 16), n1 = std::min(N, slices * (t + 1) / nthr * 16);
+    int64_t n0, n1;
+    gemv_slice(N, omp_get_thread_num(), omp_get_num_threads(), &n0, &n1);
     fn(c, a, w, M, N, K, n0, n1, accumulate);
   }
 }

@@ -61,6 +61,14 @@ void pack_bf16_pairs_avx512(void* dst, const void* src, int64_t rs, int64_t ks, 
 // ---- small-M matrix-vector paths: C[M,N] (+)= A[M,K]·W[N,K]ᵀ for M ≤ 8 ----
 // Each call computes the columns [n0, n1) of C for every row; callers split N between threads.
 constexpr int64_t kGemvMaxM = 8;
+
+// Thread t's share [*n0, *n1) of N output columns, in slices of 16 (one cache line of C each).
+// Plain arithmetic, no STL: ISA translation units include this header.
+static inline void gemv_slice(int64_t N, int t, int nt, int64_t* n0, int64_t* n1) {
+  const int64_t slices = (N + 15) / 16, a = slices * t / nt * 16, b = slices * (t + 1) / nt * 16;
+  *n0 = a < N ? a : N;
+  *n1 = b < N ? b : N;
+}
 void gemv_f32_scalar(float* c, const float* a, const float* w, int64_t M, int64_t N, int64_t K, int64_t n0,
                      int64_t n1, int accumulate);
 void gemv_f32_avx2(float* c, const float* a, const float* w, int64_t M, int64_t N, int64_t K, int64_t n0,

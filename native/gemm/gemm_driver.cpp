@@ -5,11 +5,10 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <cstring>
-#include <new>
 
 #include "gemm.h"
+#include "scratch.h"
 
 namespace rrt {
 namespace gemm {
@@ -59,28 +58,8 @@ void pack_bf16_pairs(void* dst, const void* src, int64_t rs, int64_t ks, int64_t
     pack_bf16_pairs_panel((uint32_t*)dst + r * kp, (const uint16_t*)src + r * rs, rs, ks, rows - r, kc, w);
 }
 
-// ---- scratch: grow-only, per calling thread, so repeated calls do not page-fault fresh mmaps ----
-
-namespace {
-struct Scratch {
-  void* p = nullptr;
-  size_t bytes = 0;
-  ~Scratch() { std::free(p); }
-  void* get(size_t need) {
-    if (need > bytes) {
-      std::free(p);
-      p = std::aligned_alloc(64, (need + 63) / 64 * 64);
-      if (!p) {
-        bytes = 0;
-        throw std::bad_alloc();
-      }
-      bytes = need;
-    }
-    return p;
-  }
-};
-thread_local Scratch t_pack;
-}  // namespace
+// Packed blocks live in a per-calling-thread scratch, so repeated calls do not page-fault fresh mmaps.
+static thread_local AlignedScratch t_pack;
 
 static inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 

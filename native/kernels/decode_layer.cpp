@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
 #include <new>
 
 #include "activation.h"
@@ -18,6 +17,7 @@
 #include "kernels/attention.h"
 #include "norm.h"
 #include "registry.h"
+#include "scratch.h"
 #include "rope.h"
 
 namespace rrt {
@@ -59,32 +59,9 @@ void glu_rows(float* gate, const float* up, int64_t n0, int64_t n1) {
   for (int64_t i = n0; i < n1; i++) gate[i] = act<A>(gate[i]) * up[i];
 }
 
-// Thread t's share [*n0, *n1) of N rows, in slices of 16 (one cache line of output each).
-void slice(int64_t N, int t, int nt, int64_t* n0, int64_t* n1) {
-  const int64_t slices = (N + 15) / 16;
-  *n0 = std::min(N, slices * t / nt * 16);
-  *n1 = std::min(N, slices * (t + 1) / nt * 16);
-}
 
-// Scratch: grow-only, owned by the calling thread and shared by the region's threads.
-struct Scratch {
-  float* p = nullptr;
-  size_t floats = 0;
-  ~Scratch() { std::free(p); }
-  float* get(size_t need) {
-    if (need > floats) {
-      std::free(p);
-      p = (float*)std::aligned_alloc(64, (need * 4 + 63) / 64 * 64);
-      if (!p) {
-        floats = 0;
-        throw std::bad_alloc();
-      }
-      floats = need;
-    }
-    return p;
-  }
-};
-thread_local Scratch t_scratch;
+// Owned by the calling thread and shared by the region's threads.
+thread_local AlignedScratch t_scratch;
 
 // Below this many multiply-adds a layer runs on the calling thread: the region's fork and four
 // barriers cost ~20 µs on this VM with passive waiting.
@@ -101,7 +78,7 @@ void run(const Layer& L) {
   // shared: q (qd), att (qd), o (D), x1 (D), gate (F), up (F), m (D); per thread: h (D), cos/sin, attention
   const int64_t shared = 2 * qd + 3 * D + 2 * F;
   const int64_t own = (D + 2 * L.half + attn_decode_scratch_floats(S, Dh) + 15) / 16 * 16;
-  float* buf = t_scratch.get((size_t)(shared + own * nt));
+  float* buf = (float*)t_scratch.get((size_t)(shared + own * nt) * sizeof(float));
   float *q = buf, *att = q + qd, *o = att + qd, *x1 = o + D, *gate = x1 + D, *up = gate + F, *m = up + F;
   float* krow = L.kc + L.pos * kvd;
   float* vrow = L.vc + L.pos * kvd;
@@ -142,14 +119,14 @@ void run(const Layer& L) {
 #pragma omp barrier
 
     // output projection and residual: x1 = x + o
-    slice(D, t, n, &n0, &n1);
+    gemm::gemv_slice(D, t, n, &n0, &n1);
     proj_rows(L.o, o, att, n0, n1, f32, bf16);
     for (int64_t i = n0; i < n1; i++) x1[i] = L.x[i] + o[i];
 #pragma omp barrier
 
     // MLP norm (own copy), gate and up on the same rows, act(gate)·up in place
     rmsnorm_row(h, L.parallel_residual ? L.x : x1, L.mlp_norm, D, L.eps, L.plus_one);
-    slice(F, t, n, &n0, &n1);
+    gemm::gemv_slice(F, t, n, &n0, &n1);
     proj_rows(L.gate, gate, h, n0, n1, f32, bf16);
     proj_rows(L.up, up, h, n0, n1, f32, bf16);
     switch (L.act) {
@@ -161,7 +138,7 @@ void run(const Layer& L) {
 #pragma omp barrier
 
     // down projection and residual: y = x1 + m
-    slice(D, t, n, &n0, &n1);
+    gemm::gemv_slice(D, t, n, &n0, &n1);
     proj_rows(L.down, m, gate, n0, n1, f32, bf16);
     for (int64_t i = n0; i < n1; i++) L.y[i] = x1[i] + m[i];
   }

@@ -7,6 +7,7 @@ import { evaluate } from '../../src/eval/evaluate.js';
 import { exitPerplexity } from '../../src/eval/exit-perplexity.js';
 import { perplexity } from '../../src/eval/perplexity.js';
 import { BatchEngine } from '../../src/infer/engine.js';
+import { timeRequests } from '../../src/infer/throughput.js';
 import type { LoadedModel } from '../../src/models/load.js';
 import { noGrad } from '../../src/tensor/autograd.js';
 import type { Preset } from './plan.js';
@@ -59,12 +60,8 @@ export async function measureSpeed(m: LoadedModel, p: Preset, threshold: number 
   const opts = { maxTokens: genLen, temperature: 0, eosIds: [] as number[], earlyExit: threshold === null ? null : { measure: 'maxProb' as const, threshold } };
   const runs: Speed[] = [];
   for (let i = 0; i < repeats; i++) {
-    const engine = new BatchEngine(m.decoder, { maxBatch: concurrency, kvBudgetBytes: 64 * 2 ** 20 });
-    const t0 = performance.now();
-    const results = await Promise.all(prompts.map((q) => engine.submit(q, opts).result));
-    const s = (performance.now() - t0) / 1000;
-    const tokens = results.reduce((n, r) => n + r.ids.length, 0);
-    runs.push({ tokensPerS: tokens / s, meanLoops: results.reduce((n, r) => n + r.exits.meanLoops * r.ids.length, 0) / tokens });
+    const r = await timeRequests(new BatchEngine(m.decoder, { maxBatch: concurrency, kvBudgetBytes: 64 * 2 ** 20 }), prompts, opts);
+    runs.push({ tokensPerS: r.tokens_per_s, meanLoops: r.mean_loops });
   }
   runs.sort((a, b) => a.tokensPerS - b.tokensPerS);
   return runs[Math.floor(runs.length / 2)];

@@ -133,7 +133,7 @@ function hash01(r: number, i: number): number {
   return (h >>> 0) / 4294967296;
 }
 
-interface Run {
+export interface Run {
   tokens_per_s: number;
   mean_loops: number;
   seconds: number;
@@ -141,7 +141,8 @@ interface Run {
   results: RequestResult[];
 }
 
-async function run(engine: Engine, prompts: number[][], opts: RequestOptions): Promise<Run> {
+/** Submits every prompt at once and times until all are done: tokens/s and mean loops per token. */
+export async function timeRequests(engine: Engine, prompts: number[][], opts: RequestOptions): Promise<Run> {
   const t0 = performance.now();
   const results = await Promise.all(prompts.map((p) => engine.submit(p, opts).result));
   const seconds = (performance.now() - t0) / 1000;
@@ -176,14 +177,14 @@ export async function benchThroughput(o: ThroughputOptions = {}): Promise<Throug
   const batch = (o: BatchEngineOptions = {}): BatchEngineOptions => ({ maxBatch: C, kvBudgetBytes, kvFill, ...o });
 
   const out: Record<string, Run> = {};
-  out.vanilla_serial = await run(new SerialEngine(vanilla), prompts, greedy);
-  out.vanilla_batched = await run(new BatchEngine(vanilla, batch()), prompts, greedy);
-  out.depthwise = await run(new BatchEngine(recursive, batch()), prompts, greedy);
+  out.vanilla_serial = await timeRequests(new SerialEngine(vanilla), prompts, greedy);
+  out.vanilla_batched = await timeRequests(new BatchEngine(vanilla, batch()), prompts, greedy);
+  out.depthwise = await timeRequests(new BatchEngine(recursive, batch()), prompts, greedy);
   const nLoops = new BatchEngine(recursive, batch({ kvBudgetBytes: 2 ** 24 })).nLoops;
   const exitOpts = exitFraction !== null
     ? { forced: batch({ forcedExit: (r, i) => hash01(r, i) < exitFraction }), req: greedy }
     : { forced: batch(), req: { ...greedy, earlyExit: { measure: 'maxProb' as const, threshold } } };
-  out.depthwise_exit = await run(new BatchEngine(recursive, exitOpts.forced), prompts, exitOpts.req);
+  out.depthwise_exit = await timeRequests(new BatchEngine(recursive, exitOpts.forced), prompts, exitOpts.req);
   // oracle: an untimed pass records each token's earliest agreeing loop (its events), then the timed run replays them
   const schedule = new Map<string, number>();
   {
@@ -194,8 +195,8 @@ export async function benchThroughput(o: ThroughputOptions = {}): Promise<Throug
       for await (const ev of h.events()) schedule.set(`${h.id}:${t++}`, ev.loops);
     }));
   }
-  out.depthwise_oracle = await run(new BatchEngine(recursive, batch({ forcedExit: (r, i, done) => done >= (schedule.get(`${r}:${i}`) ?? nLoops) })), prompts, greedy);
-  out.recursive_serial = await run(new SerialEngine(recursive), prompts, greedy);
+  out.depthwise_oracle = await timeRequests(new BatchEngine(recursive, batch({ forcedExit: (r, i, done) => done >= (schedule.get(`${r}:${i}`) ?? nLoops) })), prompts, greedy);
+  out.recursive_serial = await timeRequests(new SerialEngine(recursive), prompts, greedy);
 
   const ref = out.vanilla_batched.tokens_per_s;
   const full = out.depthwise.results;
