@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "gemm.h"
 
@@ -138,54 +139,106 @@ void pack_f32_avx512(void* dstv, const void* srcv, int64_t rs, int64_t ks, int64
 
 // ---- small-M GEMV ----
 
-// W rows are consumed one after another, so each thread reads its slice of W as a single
-// front-to-back stream (the access pattern of the read-bandwidth probe); the ≤ 8 x rows stay in
-// L1/L2. bf16 → f32 is exact (a 16-bit left shift), so the bf16 path widens W and keeps x in fp32:
-// fp32 products and sums, at half the weight bytes.
+// Each pass computes a tile of MB ≤ 4 rows × NB columns with two accumulators per output (even and
+// odd 16-lane blocks of k, so the FMA chains hide their latency even for one output): per 32
+// lanes of k it loads 2·NB vectors of W once and 2·MB of x once, for 2·MB·NB FMAs, so with
+// several rows the FMA pipes rather than the loads set the pace (one column at a time reloads x
+// for every column: 1.25 loads per FMA, measured 1.4-2x slower at M = 4-8). Rows 5-8 take a
+// second pass over the same columns, whose W is then in L1. The NB rows of W are adjacent in
+// memory, so each thread still reads its slice of W front to back. bf16 → f32 is exact (a 16-bit
+// left shift): the bf16 path widens W and keeps x in fp32, fp32 products and sums, at half the
+// bytes. Every output sums its k lanes in the same order whatever M and the tile shape, so a row
+// of a batch gets the bits it gets alone (batched decoding = serial decoding; tested).
 static inline __m512 load_w(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
 static inline __m512 load_w(const uint16_t* p, __mmask16 m) {
   return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p)), 16));
 }
 
-// c[m·N] (+)= x_m · w for the MB ≤ 4 rows x_m = a + m·K; two accumulators per row hide the FMA latency.
-template <int MB, typename W>
-static inline void dot_rows(float* c, const float* a, const W* w, int64_t N, int64_t K, int accumulate) {
-  __m512 s0[MB], s1[MB];
-  for (int m = 0; m < MB; m++) s0[m] = s1[m] = _mm512_setzero_ps();
-  int64_t k = 0;
-  for (; k + 32 <= K; k += 32) {
-    const __m512 w0 = load_w(w + k, 0xffff), w1 = load_w(w + k + 16, 0xffff);
-    for (int m = 0; m < MB; m++) {
-      s0[m] = _mm512_fmadd_ps(_mm512_loadu_ps(a + m * K + k), w0, s0[m]);
-      s1[m] = _mm512_fmadd_ps(_mm512_loadu_ps(a + m * K + k + 16), w1, s1[m]);
-    }
-  }
-  for (; k < K; k += 16) {
-    const __mmask16 t = lanes(K - k);
-    const __m512 w0 = load_w(w + k, t);
-    for (int m = 0; m < MB; m++) s0[m] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(t, a + m * K + k), w0, s0[m]);
-  }
+// The four lane sums of a, b, c, d (one fixed tree per vector: halves, quarters, then pairs).
+static inline __m128 sum4(__m512 a, __m512 b, __m512 c, __m512 d) {
+  auto half = [](__m512 v) {
+    const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+    return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+  };
+  return _mm_hadd_ps(_mm_hadd_ps(half(a), half(b)), _mm_hadd_ps(half(c), half(d)));
+}
+
+// acc[m][j] += x_m[k..k+16) · w_j[k..k+16) (t masks the tail).
+template <int MB, int NB, typename W>
+static inline void tile_step(__m512 (&acc)[MB][NB], const float* a, const W* w, int64_t K, int64_t k, __mmask16 t) {
+  __m512 wv[NB];
+#pragma GCC unroll 8
+  for (int j = 0; j < NB; j++) wv[j] = load_w(w + j * K + k, t);
+#pragma GCC unroll 4
   for (int m = 0; m < MB; m++) {
-    const float r = _mm512_reduce_add_ps(_mm512_add_ps(s0[m], s1[m]));
-    c[m * N] = accumulate ? c[m * N] + r : r;
+    const __m512 x = _mm512_maskz_loadu_ps(t, a + m * K + k);
+#pragma GCC unroll 8
+    for (int j = 0; j < NB; j++) acc[m][j] = _mm512_fmadd_ps(x, wv[j], acc[m][j]);
   }
 }
 
+template <int MB, int NB, bool Prefetch, typename W>
+static inline void tile(float* c, const float* a, const W* w, int64_t N, int64_t K, int accumulate) {
+  __m512 s0[MB][NB], s1[MB][NB];
+#pragma GCC unroll 4
+  for (int m = 0; m < MB; m++)
+#pragma GCC unroll 8
+    for (int j = 0; j < NB; j++) s0[m][j] = s1[m][j] = _mm512_setzero_ps();
+  // With Prefetch, the next tile's NB·K weights stream into L2 while this tile runs (into L1 they
+  // would evict x and this tile at K = 1536; for one row, one column at a time, the hardware
+  // prefetcher alone is faster); on the last tile this reads past W, which prefetch ignores.
+  constexpr int kLinesPerStep = NB * 32 * (int)sizeof(W) / 64;
+  const char* next = (const char*)(w + NB * K);
+  int64_t k = 0;
+  for (; k + 32 <= K; k += 32) {
+#pragma GCC unroll 8
+    for (int i = 0; i < (Prefetch ? kLinesPerStep : 0); i++) _mm_prefetch(next + (k / 32 * kLinesPerStep + i) * 64, _MM_HINT_T1);
+    tile_step<MB, NB>(s0, a, w, K, k, 0xffff);
+    tile_step<MB, NB>(s1, a, w, K, k + 16, 0xffff);
+  }
+  for (; k < K; k += 16) tile_step<MB, NB>(s0, a, w, K, k, lanes(K - k));
+  const __m512 z = _mm512_setzero_ps();
+  auto sum = [&](int m, int j) { return j < NB ? _mm512_add_ps(s0[m][j], s1[m][j]) : z; };
+#pragma GCC unroll 4
+  for (int m = 0; m < MB; m++) {
+    float* cm = c + m * N;
+#pragma GCC unroll 8
+    for (int j = 0; j < NB; j += 4) {
+      alignas(16) float r[4];
+      _mm_store_ps(r, sum4(sum(m, j), sum(m, j + 1), sum(m, j + 2), sum(m, j + 3)));
+      for (int i = 0; i < 4 && j + i < NB; i++) cm[j + i] = accumulate ? cm[j + i] + r[i] : r[i];
+    }
+  }
+}
+
+// Columns [n0, n1) of M ≤ 8 rows: tiles of NB columns (rows 1-4, then 5-8), then single columns.
+template <int M, int NB, typename W>
+static void columns(float* c, const float* a, const W* w, int64_t N, int64_t K, int64_t n0, int64_t n1,
+                    int accumulate) {
+  constexpr int M1 = M < 4 ? M : 4, M2 = M - M1;
+  auto run = [&](auto nb, int64_t n) {
+    constexpr int B = decltype(nb)::value;
+    tile<M1, B, (M > 1)>(c + n, a, w + n * K, N, K, accumulate);
+    if constexpr (M2 > 0) tile<M2, B, false>(c + 4 * N + n, a + 4 * K, w + n * K, N, K, accumulate);
+  };
+  int64_t n = n0;
+  for (; n + NB <= n1; n += NB) run(std::integral_constant<int, NB>(), n);
+  for (; n < n1; n++) run(std::integral_constant<int, 1>(), n);
+}
+
+// Widest tiles that keep both accumulator sets and the W vectors within the 32 zmm registers.
 template <typename W>
 static void gemv(float* c, const float* a, const W* w, int64_t M, int64_t N, int64_t K, int64_t n0, int64_t n1,
                  int accumulate) {
-  for (int64_t n = n0; n < n1; n++) {
-    const W* wr = w + n * K;
-    for (int64_t m = 0; m < M; m += 4) {  // later groups find the row in L1
-      float* cm = c + m * N + n;
-      const float* am = a + m * K;
-      switch (M - m < 4 ? M - m : 4) {
-        case 1: dot_rows<1>(cm, am, wr, N, K, accumulate); break;
-        case 2: dot_rows<2>(cm, am, wr, N, K, accumulate); break;
-        case 3: dot_rows<3>(cm, am, wr, N, K, accumulate); break;
-        default: dot_rows<4>(cm, am, wr, N, K, accumulate); break;
-      }
-    }
+  switch (M) {
+    case 1: return columns<1, 1>(c, a, w, N, K, n0, n1, accumulate);
+    case 2: return columns<2, 4>(c, a, w, N, K, n0, n1, accumulate);
+    case 3: return columns<3, 4>(c, a, w, N, K, n0, n1, accumulate);
+    case 4: return columns<4, 3>(c, a, w, N, K, n0, n1, accumulate);
+    case 5: return columns<5, 3>(c, a, w, N, K, n0, n1, accumulate);
+    case 6: return columns<6, 3>(c, a, w, N, K, n0, n1, accumulate);
+    case 7: return columns<7, 3>(c, a, w, N, K, n0, n1, accumulate);
+    default: return columns<8, 3>(c, a, w, N, K, n0, n1, accumulate);  // M ≤ kGemvMaxM = 8
   }
 }
 

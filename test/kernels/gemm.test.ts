@@ -102,6 +102,30 @@ test('gemm_f32 M ≤ 8 GEMV paths (transB, and transA+transB) match the referenc
   }
 });
 
+test('a row gets the same bits from the M ≤ 8 GEMV whatever the batch around it (fp32 and bf16 weights, every ISA, 1-3 threads)', { skip }, () => {
+  // batched decoding must equal serial decoding bit for bit: row r of an M-row product equals the M = 1 product of row r
+  for (const [N, K] of [[83, 45], [600, 577], [1000, 33]] as [number, number][]) {
+    const a = randn(8 * K, 41), w = randn(N * K, 42), wb = toBf16(w);
+    for (const threads of [1, 2, 3])
+      withThreads(threads, () =>
+        forEachIsa((isa) => {
+          for (const M of [2, 3, 4, 5, 6, 7, 8]) {
+            const got = new Float32Array(M * N), gotB = new Float32Array(M * N);
+            k.gemm_f32(got, a.subarray(0, M * K), w, M, N, K, 0, 1, 0);
+            k.linear_bf16w(gotB, a.subarray(0, M * K), wb, M, N, K, 0);
+            for (let r = 0; r < M; r++) {
+              const one = new Float32Array(N), oneB = new Float32Array(N);
+              k.gemm_f32(one, a.subarray(r * K, (r + 1) * K), w, 1, N, K, 0, 1, 0);
+              k.linear_bf16w(oneB, a.subarray(r * K, (r + 1) * K), wb, 1, N, K, 0);
+              assert.deepEqual(got.subarray(r * N, (r + 1) * N), one, `${isa} fp32 threads=${threads} M=${M} row ${r} N=${N} K=${K}`);
+              assert.deepEqual(gotB.subarray(r * N, (r + 1) * N), oneB, `${isa} bf16 threads=${threads} M=${M} row ${r} N=${N} K=${K}`);
+            }
+          }
+        }),
+      );
+  }
+});
+
 test('gemm_f32 results do not depend on the thread count (1, 2, 3 threads; M split, N split, idle threads)', { skip }, () => {
   const cases: [number, number, number, Flag, Flag][] = [
     [150, 200, 300, 0, 0], [150, 200, 300, 0, 1], [150, 200, 300, 1, 0], [30, 400, 400, 0, 0], [20, 16, 14000, 1, 1], [100, 64, 2000, 0, 1],
