@@ -1,6 +1,7 @@
 // Serving throughput benchmark (see src/infer/throughput.ts for what each system is).
 // Usage: npm run bench:throughput -- [--model PATH] [--requests N] [--prompt-len P] [--gen-len G] [--concurrency C]
-//        [--exit-fraction F] [--threshold T] [--kv-fill propagate|copy] [--kv-mb M] [--lora-rank R] [--threads N] [--json]
+//        [--exit-fraction F] [--threshold T] [--kv-fill propagate|copy] [--kv-mb M] [--lora-rank R] [--threads N]
+//        [--dtype f32|bf16] [--rounds R] [--json]
 import { benchThroughput, formatThroughput } from '../src/infer/throughput.js';
 
 const args = process.argv.slice(2);
@@ -18,5 +19,7 @@ const report = await benchThroughput({
   kvMb: num('--kv-mb'),
   loraRank: num('--lora-rank'),
   threads: num('--threads', 2),
+  dtype: str('--dtype') as 'f32' | 'bf16' | undefined,
+  rounds: num('--rounds'),
 });
 console.log(args.includes('--json') ? JSON.stringify({ ...report, ...report.systems }) : formatThroughput(report, num('--threshold', 0.5)));

@@ -186,13 +186,19 @@ export class BatchForward {
     return { q, k, v, pos };
   }
 
-  /** Runs each group's depth over its rows of x [N, D] (groups in row order); writes their KV; returns the new x. */
-  layer(x: Float32Array, groups: DepthGroup[]): Float32Array {
+  /**
+   * Runs each group's depth over its rows of x [N, D] (groups in row order); writes their KV;
+   * returns the new x. `fill` rows (the propagate fill of loops that exited tokens skipped, at
+   * depths sharing this layer's weights) get their keys and values right after the batch's own,
+   * while those weights are still in L2: a second pass over them costs cache reads, not DRAM.
+   */
+  layer(x: Float32Array, groups: DepthGroup[], fill?: { x: Float32Array; groups: DepthGroup[] }): Float32Array {
     const cfg = this.decoder.config, layers = this.decoder.weights.layers;
     const { nHeads: H, nKvHeads: Hkv, headDim: Dh } = cfg;
     const N = x.length / this.D, R = Hkv * Dh;
     const h = this.normGroups(x, groups, 'attnNorm');
     const { q, k, v } = this.qkv(h, groups, true);
+    if (fill && fill.groups.length > 0) this.fillKv(fill.x, fill.groups);
     const a = new Float32Array(N * H * Dh);
     let r = 0;
     for (const g of groups)

@@ -10,8 +10,10 @@
 //
 // KV of loops a token skipped (exit after loop b < nLoops), filled before any later token
 // can read it: 'propagate' (default) computes those depths' keys and values from the exited
-// hidden state (their attention-input norm, k/v projections and rotary, one GEMM per shared
-// slot for all exited rows); 'copy' copies loop b's entries at the same slot.
+// hidden state (their attention-input norm, k/v projections and rotary), batched into the next
+// step: each shared slot's fill runs right after that slot's own k/v projections, weights still
+// in cache (the sequence's next token starts at loop 1, so nothing reads a skipped loop's entry
+// before then); 'copy' copies loop b's entries at the same slot at once.
 import { InputError } from '../errors.js';
 import type { Tokenizer } from '../formats/tokenizers/index.js';
 import type { Decoder } from '../models/decoder.js';
@@ -155,10 +157,12 @@ export class BatchEngine implements Engine {
     const rows = [...sched.active].sort((a, b) => a.row!.loop - b.row!.loop);
     const loops = [...new Set(rows.map((s) => s.row!.loop))];
     let x = concatF32(rows.map((s) => s.row!.x!));
+    const fills = this.pendingFills(rows);
     for (let k = 0; k < plan.blocks[0].length; k++) {
       const groups: DepthGroup[] = loops.map((b) => ({ depth: plan.blocks[b][k], segs: rows.filter((s) => s.row!.loop === b).map(seg) }));
-      x = this.fwd.layer(x, groups);
+      x = this.fwd.layer(x, groups, fills?.[k]);
     }
+    for (const s of rows) s.fill = null;
     split(x, rows.map((s) => s.row!), D);
 
     // who leaves after this loop: the last loop, a forced exit, or (decided on the logits) an early exit
@@ -223,30 +227,42 @@ export class BatchEngine implements Engine {
     this.rate.add(emitted);
   }
 
-  /** KV of the loops that exited rows skipped, at their positions. */
+  /**
+   * KV of the loops that exited rows skipped, at their positions: 'copy' copies now; 'propagate'
+   * leaves the exited state with the sequence, for the next step's block pass (pendingFills).
+   */
   private fillSkipped(exited: Seq[]): void {
-    if (exited.length === 0) return;
     const plan = this.fwd.plan;
     const K = plan.blocks[0].length;
-    if (this.opts.kvFill === 'copy') {
-      for (const s of exited) {
-        const row = s.row!, from = plan.blocks[row.loop];
-        for (let b = row.loop + 1; b < this.nLoops; b++)
-          for (let k = 0; k < K; k++) for (let t = 0; t < row.T; t++) this.pool.copyPosition(s.kv, from[k], plan.blocks[b][k], row.pos0 + t);
+    for (const s of exited) {
+      const row = s.row!;
+      if (this.opts.kvFill !== 'copy') {
+        s.fill = { x: row.x!, pos0: row.pos0, T: row.T, exitedAfter: row.loop };
+        continue;
       }
-      return;
+      const from = plan.blocks[row.loop];
+      for (let b = row.loop + 1; b < this.nLoops; b++)
+        for (let k = 0; k < K; k++) for (let t = 0; t < row.T; t++) this.pool.copyPosition(s.kv, from[k], plan.blocks[b][k], row.pos0 + t);
     }
-    // propagate: per shared slot, one batch over every (row, skipped loop) pair
-    for (let k = 0; k < K; k++) {
-      const groups: DepthGroup[] = [], xs: Float32Array[] = [];
-      for (let b = 1; b < this.nLoops; b++) {
-        const at = exited.filter((s) => s.row!.loop < b);
-        if (at.length === 0) continue;
-        groups.push({ depth: plan.blocks[b][k], segs: at.map((s) => ({ kv: s.kv, pos0: s.row!.pos0, T: s.row!.T })) });
-        for (const s of at) xs.push(s.row!.x!);
-      }
-      this.fwd.fillKv(concatF32(xs), groups);
+  }
+
+  /** Per shared slot, the propagate fills due this step: one batch over every (sequence, skipped loop) pair. */
+  private pendingFills(seqs: Seq[]): { x: Float32Array; groups: DepthGroup[] }[] | null {
+    const due = seqs.filter((s) => s.fill);
+    if (due.length === 0) return null;
+    const plan = this.fwd.plan;
+    const xs: Float32Array[] = [], skipped: { b: number; seqs: Seq[] }[] = [];
+    for (let b = 1; b < this.nLoops; b++) {
+      const seqs = due.filter((s) => s.fill!.exitedAfter < b);
+      if (seqs.length === 0) continue;
+      skipped.push({ b, seqs });
+      for (const s of seqs) xs.push(s.fill!.x);
     }
+    const x = concatF32(xs);
+    return plan.blocks[0].map((_, k) => ({
+      x,
+      groups: skipped.map(({ b, seqs }) => ({ depth: plan.blocks[b][k], segs: seqs.map((s) => ({ kv: s.kv, pos0: s.fill!.pos0, T: s.fill!.T })) })),
+    }));
   }
 }
 

@@ -25,8 +25,14 @@ export interface Row {
 export interface Seq {
   req: Request;
   kv: KvSeq;
-  /** positions whose KV is complete at every depth */
+  /** positions whose KV is complete at every depth (or pending in `fill`) */
   pos: number;
+  /**
+   * The propagate fill of the last exited token (its final state and the loop it left after),
+   * written during the next step's block pass: before any row of this sequence can reach a
+   * skipped loop, since its next token starts at loop 1. Dropped with the sequence.
+   */
+  fill: { x: Float32Array; pos0: number; T: number; exitedAfter: number } | null;
   /** the last sampled token, fed at the next decode row */
   lastId: number;
   row: Row | null;
@@ -70,7 +76,7 @@ export class Scheduler {
       const kv = this.pool.allocate(req.total);
       if (!kv) return;
       this.queue.shift();
-      this.active.push({ req, kv, pos: 0, lastId: -1, row: null, tracker: new ExitTracker() });
+      this.active.push({ req, kv, pos: 0, lastId: -1, row: null, fill: null, tracker: new ExitTracker() });
     }
   }
 

@@ -17,6 +17,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { InputError } from '../errors.js';
 import { BatchEngine, type BatchEngineOptions } from '../infer/engine.js';
 import { SerialEngine } from '../infer/serial-engine.js';
 import type { Engine, RequestOptions, RequestResult } from '../infer/types.js';
@@ -24,7 +25,7 @@ import type { ModelConfig } from '../models/config.js';
 import { Decoder } from '../models/decoder.js';
 import { loadModel } from '../models/load.js';
 import { configFromHf } from '../models/profiles/index.js';
-import type { Layer, Linear, Weights } from '../models/weights.js';
+import type { Layer, Linear, WeightDType, Weights } from '../models/weights.js';
 import { exportUnrolled } from '../recursive/export.js';
 import { kernels, setThreads } from '../tensor/kernels.js';
 import { Tensor } from '../tensor/tensor.js';
@@ -45,10 +46,18 @@ export interface ThroughputOptions {
   kvMb?: number;
   loraRank?: number;
   threads?: number;
+  /** weight matrices of both models in memory (norms stay f32). @default 'f32' */
+  dtype?: WeightDType;
+  /** run the six systems this many times, alternating; report medians (this machine is noisy). @default 1 */
+  rounds?: number;
 }
 
+export type SystemName = 'vanilla_serial' | 'vanilla_batched' | 'depthwise' | 'depthwise_exit' | 'depthwise_oracle' | 'recursive_serial';
+
+/** Medians over the rounds (agreement and loops from the first round: greedy runs repeat exactly). */
 export interface SystemResult {
   tokens_per_s: number;
+  tokens_per_s_rounds: number[];
   mean_loops: number;
   ratio_to_vanilla_batched: number;
   agreement_with_depthwise: number;
@@ -64,18 +73,35 @@ export interface ThroughputReport {
   concurrency: number;
   exit_fraction: number | null;
   kv_fill: 'propagate' | 'copy';
+  dtype: WeightDType;
+  rounds: number;
   /**
    * depthwise_exit over depthwise: measured; the loops-only ideal nLoops / mean loops (2/(2 − F)
    * for forced exits); and what is attainable once every token also pays the LM head and the
-   * exited tokens' propagated keys and values (multiply-adds per token, from the model's shape)
+   * exited tokens' propagated keys and values (multiply-adds per token, from the model's shape);
+   * with several rounds, `measured` is the median of the per-round ratios
    */
   exit_gain: { measured: number; ideal_loops_only: number; attainable_with_head: number };
-  systems: Record<'vanilla_serial' | 'vanilla_batched' | 'depthwise' | 'depthwise_exit' | 'depthwise_oracle' | 'recursive_serial', SystemResult>;
+  systems: Record<SystemName, SystemResult>;
 }
 
 
+/** f32 matrices in `dtype`, after merging; one copy per matrix, so shared slots stay shared. */
+function castTo(dtype: WeightDType): (t: Tensor) => Tensor {
+  if (dtype === 'f32') return (t) => t;
+  const done = new Map<Tensor, Tensor>();
+  return (t) => {
+    if (!done.has(t)) {
+      const u = new Uint16Array(t.size);
+      kernels.f32_to_bf16(u, t.f32, t.size);
+      done.set(t, new Tensor(u, t.shape, 'bf16'));
+    }
+    return done.get(t)!;
+  };
+}
+
 /** Random cycle-shared model (K slots × nLoops) with a recursive spec, and its vanilla twin with per-depth copies. */
-function randomPair(hf: Record<string, unknown>, K: number, rank: number): { recursive: Decoder; vanilla: Decoder } {
+function randomPair(hf: Record<string, unknown>, K: number, rank: number, dtype: WeightDType): { recursive: Decoder; vanilla: Decoder } {
   const base = configFromHf(hf);
   const { hidden: D, intermediate: F, nHeads: H, nKvHeads: Hkv, headDim: Dh, vocabSize: V, nLayers: L } = base;
   let seed = 1;
@@ -95,7 +121,14 @@ function randomPair(hf: Record<string, unknown>, K: number, rank: number): { rec
   };
   const vanLayers: Layer[] = recLayers.map((l) => ({ attnNorm: norm, mlpNorm: norm, proj: Object.fromEntries(Object.entries(l.proj).map(([k, p]) => [k, merged(p)])) }));
   const embed = mat(V, D);
-  const weights = (layers: Layer[]): Weights => ({ embed, pos: null, layers, finalNorm: norm, head: embed });
+  const cast = castTo(dtype);
+  const weights = (layers: Layer[]): Weights => ({
+    embed: cast(embed),
+    pos: null,
+    layers: layers.map((l) => ({ ...l, proj: Object.fromEntries(Object.entries(l.proj).map(([k, p]) => [k, { w: cast(p.w), b: p.b, lora: p.lora && { a: cast(p.lora.a), b: cast(p.lora.b) } }])) })),
+    finalNorm: norm,
+    head: cast(embed),
+  });
   const unrolled = Array.from({ length: L }, (_, l) => ({ slot: l % K, loop: Math.floor(l / K), unique: false, sourceLayer: l }));
   const recCfg: ModelConfig = {
     ...base,
@@ -110,18 +143,18 @@ function randomPair(hf: Record<string, unknown>, K: number, rank: number): { rec
   return { recursive: new Decoder(recCfg, weights(recLayers)), vanilla: new Decoder(base, weights(vanLayers)) };
 }
 
-function models(path: string | undefined, loraRank: number): { recursive: Decoder; vanilla: Decoder; label: string } {
+function models(path: string | undefined, loraRank: number, dtype: WeightDType): { recursive: Decoder; vanilla: Decoder; label: string } {
   if (path) {
-    const rec = loadModel(path).decoder;
+    const rec = loadModel(path, { dtype }).decoder;
     if (!rec.config.recursive) throw new Error(`${path} is not a recursive checkpoint`);
     const dir = mkdtempSync(join(tmpdir(), 'rrt-bench-'));
     exportUnrolled(path, join(dir, 'unrolled'));
-    const van = loadModel(join(dir, 'unrolled')).decoder;
+    const van = loadModel(join(dir, 'unrolled'), { dtype }).decoder;
     rmSync(dir, { recursive: true, force: true });
     return { recursive: rec, vanilla: van, label: path };
   }
   const hf = { model_type: 'llama', hidden_size: 576, intermediate_size: 1536, num_hidden_layers: 30, num_attention_heads: 9, num_key_value_heads: 3, vocab_size: 49152, max_position_embeddings: 2048, rms_norm_eps: 1e-5, tie_word_embeddings: true };
-  return { ...randomPair(hf, 15, loraRank), label: 'random SmolLM-135M shape, 15 shared layers × 2 loops' };
+  return { ...randomPair(hf, 15, loraRank, dtype), label: `random SmolLM-135M shape (${dtype}), 15 shared layers × 2 loops` };
 }
 
 /** deterministic per (request, token) in [0, 1) */
@@ -152,6 +185,11 @@ export async function timeRequests(engine: Engine, prompts: number[][], opts: Re
   return { tokens_per_s: tokens / seconds, mean_loops: loops / tokens, seconds, tokens, results };
 }
 
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b), m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
 function agreement(a: RequestResult[], b: RequestResult[]): number {
   let same = 0, total = 0;
   a.forEach((r, i) => {
@@ -170,22 +208,20 @@ export async function benchThroughput(o: ThroughputOptions = {}): Promise<Throug
   const kvFill = o.kvFill ?? 'propagate';
   const kvBudgetBytes = (o.kvMb ?? 256) * 2 ** 20;
   if (o.threads) setThreads(o.threads);
-  const { recursive, vanilla, label } = models(o.model, o.loraRank ?? 0);
+  const dtype = o.dtype ?? 'f32', rounds = o.rounds ?? 1;
+  if (dtype !== 'f32' && dtype !== 'bf16') throw new InputError('bad_option', `dtype must be f32 or bf16, got ${dtype}`);
+  if (!Number.isInteger(rounds) || rounds < 1) throw new InputError('bad_option', `rounds must be a positive integer, got ${rounds}`);
+  const { recursive, vanilla, label } = models(o.model, o.loraRank ?? 0, dtype);
   const V = recursive.config.vocabSize;
   const prompts = Array.from({ length: N }, (_, r) => Array.from({ length: P }, (_, t) => Math.floor(hash01(r + 1000, t) * V)));
   const greedy: RequestOptions = { maxTokens: G, eosIds: [], temperature: 0 };
   const batch = (o: BatchEngineOptions = {}): BatchEngineOptions => ({ maxBatch: C, kvBudgetBytes, kvFill, ...o });
 
-  const out: Record<string, Run> = {};
-  out.vanilla_serial = await timeRequests(new SerialEngine(vanilla), prompts, greedy);
-  out.vanilla_batched = await timeRequests(new BatchEngine(vanilla, batch()), prompts, greedy);
-  out.depthwise = await timeRequests(new BatchEngine(recursive, batch()), prompts, greedy);
   const nLoops = new BatchEngine(recursive, batch({ kvBudgetBytes: 2 ** 24 })).nLoops;
   const exitOpts = exitFraction !== null
     ? { forced: batch({ forcedExit: (r, i) => hash01(r, i) < exitFraction }), req: greedy }
     : { forced: batch(), req: { ...greedy, earlyExit: { measure: 'maxProb' as const, threshold } } };
-  out.depthwise_exit = await timeRequests(new BatchEngine(recursive, exitOpts.forced), prompts, exitOpts.req);
-  // oracle: an untimed pass records each token's earliest agreeing loop (its events), then the timed run replays them
+  // oracle: an untimed pass records each token's earliest agreeing loop (its events), then the timed runs replay them
   const schedule = new Map<string, number>();
   {
     const e = new BatchEngine(recursive, batch({ oracle: true }));
@@ -195,15 +231,43 @@ export async function benchThroughput(o: ThroughputOptions = {}): Promise<Throug
       for await (const ev of h.events()) schedule.set(`${h.id}:${t++}`, ev.loops);
     }));
   }
-  out.depthwise_oracle = await timeRequests(new BatchEngine(recursive, batch({ forcedExit: (r, i, done) => done >= (schedule.get(`${r}:${i}`) ?? nLoops) })), prompts, greedy);
-  out.recursive_serial = await timeRequests(new SerialEngine(recursive), prompts, greedy);
+  const systems: Record<SystemName, () => [Engine, RequestOptions]> = {
+    vanilla_serial: () => [new SerialEngine(vanilla), greedy],
+    vanilla_batched: () => [new BatchEngine(vanilla, batch()), greedy],
+    depthwise: () => [new BatchEngine(recursive, batch()), greedy],
+    depthwise_exit: () => [new BatchEngine(recursive, exitOpts.forced), exitOpts.req],
+    depthwise_oracle: () => [new BatchEngine(recursive, batch({ forcedExit: (r, i, done) => done >= (schedule.get(`${r}:${i}`) ?? nLoops) })), greedy],
+    recursive_serial: () => [new SerialEngine(recursive), greedy],
+  };
+  const names = Object.keys(systems) as SystemName[];
+  const runs = Object.fromEntries(names.map((k) => [k, [] as Run[]])) as Record<SystemName, Run[]>;
+  for (let r = 0; r < rounds; r++)
+    for (const k of names) {
+      const [engine, req] = systems[k]();
+      runs[k].push(await timeRequests(engine, prompts, req));
+    }
 
-  const ref = out.vanilla_batched.tokens_per_s;
-  const full = out.depthwise.results;
-  const systems = Object.fromEntries(Object.entries(out).map(([k, r]) => [k, { tokens_per_s: r.tokens_per_s, mean_loops: r.mean_loops, ratio_to_vanilla_batched: r.tokens_per_s / ref, agreement_with_depthwise: agreement(r.results, full), seconds: r.seconds, tokens: r.tokens }]));
-  const loops = out.depthwise_exit.mean_loops;
-  const exit_gain = { measured: out.depthwise_exit.tokens_per_s / out.depthwise.tokens_per_s, ideal_loops_only: nLoops / loops, attainable_with_head: attainableExitGain(recursive.config, nLoops, loops) };
-  return { model: label, requests: N, prompt_len: P, gen_len: G, concurrency: C, exit_fraction: exitFraction, kv_fill: kvFill, exit_gain, systems: systems as ThroughputReport['systems'] };
+  const tps = (k: SystemName) => median(runs[k].map((r) => r.tokens_per_s));
+  const full = runs.depthwise[0].results;
+  const results = Object.fromEntries(names.map((k) => {
+    const rs = runs[k];
+    return [k, {
+      tokens_per_s: tps(k),
+      tokens_per_s_rounds: rs.map((r) => r.tokens_per_s),
+      mean_loops: rs[0].mean_loops,
+      ratio_to_vanilla_batched: median(rs.map((r, i) => r.tokens_per_s / runs.vanilla_batched[i].tokens_per_s)),
+      agreement_with_depthwise: agreement(rs[0].results, full),
+      seconds: median(rs.map((r) => r.seconds)),
+      tokens: rs[0].tokens,
+    }];
+  })) as ThroughputReport['systems'];
+  const loops = runs.depthwise_exit[0].mean_loops;
+  const exit_gain = {
+    measured: median(runs.depthwise_exit.map((r, i) => r.tokens_per_s / runs.depthwise[i].tokens_per_s)),
+    ideal_loops_only: nLoops / loops,
+    attainable_with_head: attainableExitGain(recursive.config, nLoops, loops),
+  };
+  return { model: label, requests: N, prompt_len: P, gen_len: G, concurrency: C, exit_fraction: exitFraction, kv_fill: kvFill, dtype, rounds, exit_gain, systems: results };
 }
 
 /**
@@ -222,14 +286,14 @@ export function attainableExitGain(cfg: ModelConfig, nLoops: number, meanLoops: 
 
 export function formatThroughput(r: ThroughputReport, threshold = 0.5): string {
   const lines = [
-    `${r.model}; ${r.requests} requests × (${r.prompt_len} prompt + ${r.gen_len} generated), concurrency ${r.concurrency}, KV fill ${r.kv_fill}, ${r.exit_fraction !== null ? `exit fraction ${r.exit_fraction}` : `maxProb threshold ${threshold}`}`,
+    `${r.model}; ${r.requests} requests × (${r.prompt_len} prompt + ${r.gen_len} generated), concurrency ${r.concurrency}, KV fill ${r.kv_fill}, ${r.exit_fraction !== null ? `exit fraction ${r.exit_fraction}` : `maxProb threshold ${threshold}`}${r.rounds > 1 ? `; medians of ${r.rounds} alternating rounds` : ''}`,
     'system'.padEnd(18) + 'tok/s'.padStart(9) + '× batched'.padStart(11) + 'loops/tok'.padStart(11) + 'agree(c)'.padStart(10),
   ];
   for (const [k, s] of Object.entries(r.systems))
     lines.push(k.padEnd(18) + s.tokens_per_s.toFixed(1).padStart(9) + s.ratio_to_vanilla_batched.toFixed(2).padStart(11) + s.mean_loops.toFixed(2).padStart(11) + (100 * s.agreement_with_depthwise).toFixed(1).padStart(9) + '%');
   const g = r.exit_gain;
   lines.push(
-    `depthwise_exit / depthwise: ${g.measured.toFixed(2)}× — ${(100 * g.measured / g.ideal_loops_only).toFixed(0)} % of the loops-only ideal ${g.ideal_loops_only.toFixed(2)}×, ` +
+    `depthwise_exit / depthwise: ${g.measured.toFixed(2)}×${r.rounds > 1 ? ` (per round ${r.systems.depthwise_exit.tokens_per_s_rounds.map((t, i) => (t / r.systems.depthwise.tokens_per_s_rounds[i]).toFixed(2)).join(', ')})` : ''} — ${(100 * g.measured / g.ideal_loops_only).toFixed(0)} % of the loops-only ideal ${g.ideal_loops_only.toFixed(2)}×, ` +
       `${(100 * g.measured / g.attainable_with_head).toFixed(0)} % of the ${g.attainable_with_head.toFixed(2)}× attainable when every token also pays the LM head`,
   );
   return lines.join('\n');

@@ -68,8 +68,8 @@ for (const name of ['llama', 'gpt2', 'stories-mc3', 'stories-c2']) {
 function guardNaN(engine: BatchEngine): void {
   const fwd = engine.fwd;
   const layer = fwd.layer.bind(fwd), head = fwd.head.bind(fwd);
-  fwd.layer = (x, g) => {
-    const y = layer(x, g);
+  fwd.layer = (x, g, fill) => {
+    const y = layer(x, g, fill);
     assert.ok(!y.some(Number.isNaN), 'NaN in a layer output');
     return y;
   };

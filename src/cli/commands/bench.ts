@@ -13,6 +13,8 @@ interface BenchCli {
   kvFill: 'propagate' | 'copy';
   kvMb: number;
   threads?: number;
+  dtype: 'f32' | 'bf16';
+  rounds: number;
   json?: boolean;
 }
 
@@ -31,6 +33,8 @@ export function registerBench(program: Command): void {
     .option('--kv-fill <mode>', 'KV of skipped loops: propagate or copy', choice(['propagate', 'copy'] as const), 'propagate')
     .option('--kv-mb <mb>', 'KV cache budget in MiB', int(1), 256)
     .option('--threads <n>', 'compute threads', int(1))
+    .option('--dtype <dtype>', 'weight matrices in memory: f32 or bf16', choice(['f32', 'bf16'] as const), 'f32')
+    .option('--rounds <n>', 'run the systems this many times, alternating, and report medians', int(1), 1)
     .option('--json', 'one JSON object keyed by system')
     .action(async (model: string | undefined, o: BenchCli) => {
       const r = await benchThroughput({ model, ...o, exitFraction: o.exitFraction ?? null });
