@@ -1,0 +1,41 @@
+// The serving benchmark's report (src/infer/throughput.ts) on a small real recursive model:
+// every system generates every token, rounds give medians, and the systems that must agree do.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { benchThroughput } from '../../src/infer/throughput.js';
+import { BUNDLED_MODEL } from '../../src/models/load.js';
+import { convertToRecursive } from '../../src/recursive/index.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'rrt-throughput-'));
+const path = join(tmp, 'c2');
+convertToRecursive(BUNDLED_MODEL, path, { nLoops: 2, strategy: 'cycle', init: 'stepwise', loraRank: 4 });
+test.after(() => rmSync(tmp, { recursive: true, force: true }));
+
+for (const dtype of ['f32', 'bf16'] as const) {
+  test(`bench throughput (${dtype} weights, 2 rounds, forced exits): six systems, medians of the rounds, serial = batched tokens`, async () => {
+    const r = await benchThroughput({ model: path, requests: 3, promptLen: 4, genLen: 6, concurrency: 2, exitFraction: 0.5, rounds: 2, dtype, threads: 1 });
+    assert.equal(r.dtype, dtype);
+    assert.equal(r.rounds, 2);
+    for (const [name, s] of Object.entries(r.systems)) {
+      assert.equal(s.tokens, 18, name);
+      assert.equal(s.tokens_per_s_rounds.length, 2, name);
+      const [a, b] = s.tokens_per_s_rounds;
+      assert.ok(Math.abs(s.tokens_per_s - (a + b) / 2) <= 1e-9 * s.tokens_per_s, `${name}: the median of two rounds is their mean`);
+    }
+    assert.equal(r.systems.depthwise.mean_loops, 2);
+    assert.equal(r.systems.recursive_serial.agreement_with_depthwise, 1, 'one request at a time gives the tokens of depth-wise batching');
+    const loops = r.systems.depthwise_exit.mean_loops;
+    assert.ok(loops > 1 && loops < 2, `forced exits after loop 1 for about half the tokens: ${loops}`);
+    assert.ok(Math.abs(r.exit_gain.ideal_loops_only - 2 / loops) < 1e-12);
+    const perRound = r.systems.depthwise_exit.tokens_per_s_rounds.map((t, i) => t / r.systems.depthwise.tokens_per_s_rounds[i]);
+    assert.ok(Math.abs(r.exit_gain.measured - (perRound[0] + perRound[1]) / 2) < 1e-9);
+  });
+}
+
+test('bench throughput refuses a bad dtype or round count with a clear message', async () => {
+  await assert.rejects(benchThroughput({ model: path, dtype: 'f16' as 'f32' }), /dtype must be f32 or bf16/);
+  await assert.rejects(benchThroughput({ model: path, rounds: 0 }), /rounds must be a positive integer/);
+});
