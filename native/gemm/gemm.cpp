@@ -1,9 +1,9 @@
 // GEMM family entry points: gemm_f32, linear_bf16w, gemm_bf16. Each validates every argument,
 // then dispatches on active_isa() to the blocked driver (gemm_driver.cpp) with that ISA's kit,
-// or, for M ≤ 8 against a [N,K] weight, to the GEMV paths that stream W once without packing.
-// Precision: fp32 accumulation everywhere. linear_bf16w with M ≤ 8 widens W to fp32 (exact) and
+// or, for M ≤ 16 against a [N,K] weight, to the GEMV paths that stream W once without packing.
+// Precision: fp32 accumulation everywhere. linear_bf16w with M ≤ 16 widens W to fp32 (exact) and
 // keeps A in fp32, rather than rounding A to bf16 for vdpbf16ps: decode is bound by weight bytes,
-// so cheaper arithmetic would buy nothing and cost A 16 mantissa bits. For M > 8 it rounds A to
+// so cheaper arithmetic would buy nothing and cost A 16 mantissa bits. For M > 16 it rounds A to
 // bf16 (nearest even) and runs the bf16 GEMM, as src/tensor/ref/gemm.ts specifies.
 #include <napi.h>
 #include <omp.h>
@@ -31,7 +31,7 @@ static const Kit& f32_kit(Isa isa) {
 static pack_fn f32_packer(Isa isa) { return isa >= Isa::avx512 ? pack_f32_avx512 : pack_f32; }
 
 // GEMV work below this many multiply-adds (1 MiB of fp32 weights) stays on the calling thread.
-constexpr int64_t kMinParallelGemv = 1 << 18;
+constexpr int64_t kMinParallelGemv = 1 << 22;
 
 // Splits N between threads in slices of 16 columns (one cache line of C per row for M = 1).
 template <typename W, typename Fn>
@@ -94,7 +94,7 @@ static void gemm_f32_run(float* c, const float* a, const float* b, int64_t M, in
   if (empty_product(c, M, N, K, accumulate)) return;
   const Isa isa = active_isa();
   if (trans_b && M <= kGemvMaxM) {
-    if (trans_a) {  // A is [K,M]: make the M ≤ 8 rows contiguous
+    if (trans_a) {  // A is [K,M]: make the M ≤ 16 rows contiguous
       float* at = scratch<float>((size_t)(M * K));
       for (int64_t k = 0; k < K; k++)
         for (int64_t m = 0; m < M; m++) at[m * K + k] = a[k * M + m];

@@ -58,9 +58,10 @@ void pack_t32_avx512(uint32_t* dst, const uint32_t* src, int64_t rs, int64_t row
 void pack_f32_avx512(void* dst, const void* src, int64_t rs, int64_t ks, int64_t rows, int64_t kc, int w);
 void pack_bf16_pairs_avx512(void* dst, const void* src, int64_t rs, int64_t ks, int64_t rows, int64_t kc, int w);
 
-// ---- small-M matrix-vector paths: C[M,N] (+)= A[M,K]·W[N,K]ᵀ for M ≤ 8 ----
+// ---- small-M matrix-vector paths: C[M,N] (+)= A[M,K]·W[N,K]ᵀ for M ≤ 16 ----
+// (measured against the packing GEMM: 1.25-1.5x faster up to M = 16, slower from M = 24)
 // Each call computes the columns [n0, n1) of C for every row; callers split N between threads.
-constexpr int64_t kGemvMaxM = 8;
+constexpr int64_t kGemvMaxM = 16;
 
 // Thread t's share [*n0, *n1) of N output columns, in slices of 16 (one cache line of C each).
 // Plain arithmetic, no STL: ISA translation units include this header.

@@ -226,6 +226,29 @@ static void columns(float* c, const float* a, const W* w, int64_t N, int64_t K, 
   for (; n < n1; n++) run(std::integral_constant<int, 1>(), n);
 }
 
+// Columns [n0, n1) of 9-16 (or more) rows: tiles of 3 columns, rows in passes of 4 over the tile's W
+// (in L1 after the first pass, which prefetches the next tile).
+template <typename W>
+static void columns_many(float* c, const float* a, const W* w, int64_t M, int64_t N, int64_t K, int64_t n0,
+                         int64_t n1, int accumulate) {
+  auto run = [&](auto nb, int64_t n) {
+    constexpr int B = decltype(nb)::value;
+    const W* wn = w + n * K;
+    tile<4, B, true>(c + n, a, wn, N, K, accumulate);
+    int64_t m = 4;
+    for (; m + 4 <= M; m += 4) tile<4, B, false>(c + m * N + n, a + m * K, wn, N, K, accumulate);
+    switch (M - m) {
+      case 1: tile<1, B, false>(c + m * N + n, a + m * K, wn, N, K, accumulate); break;
+      case 2: tile<2, B, false>(c + m * N + n, a + m * K, wn, N, K, accumulate); break;
+      case 3: tile<3, B, false>(c + m * N + n, a + m * K, wn, N, K, accumulate); break;
+      default: break;
+    }
+  };
+  int64_t n = n0;
+  for (; n + 3 <= n1; n += 3) run(std::integral_constant<int, 3>(), n);
+  for (; n < n1; n++) run(std::integral_constant<int, 1>(), n);
+}
+
 // Widest tiles that keep both accumulator sets and the W vectors within the 32 zmm registers.
 template <typename W>
 static void gemv(float* c, const float* a, const W* w, int64_t M, int64_t N, int64_t K, int64_t n0, int64_t n1,
@@ -238,7 +261,8 @@ static void gemv(float* c, const float* a, const W* w, int64_t M, int64_t N, int
     case 5: return columns<5, 3>(c, a, w, N, K, n0, n1, accumulate);
     case 6: return columns<6, 3>(c, a, w, N, K, n0, n1, accumulate);
     case 7: return columns<7, 3>(c, a, w, N, K, n0, n1, accumulate);
-    default: return columns<8, 3>(c, a, w, N, K, n0, n1, accumulate);  // M ≤ kGemvMaxM = 8
+    case 8: return columns<8, 3>(c, a, w, N, K, n0, n1, accumulate);
+    default: return columns_many(c, a, w, M, N, K, n0, n1, accumulate);
   }
 }
 

@@ -1,6 +1,6 @@
 // GEMM family (gemm_f32, linear_bf16w, gemm_bf16) and dtype conversions: the native kernels
 // against the TypeScript reference on every ISA level this CPU supports, all four layouts, odd
-// sizes, accumulate on and off, the M ≤ 8 GEMV paths and several thread counts; conversions
+// sizes, accumulate on and off, the M ≤ 16 GEMV paths and several thread counts; conversions
 // bit for bit on edge values; and every kind of bad argument.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -78,9 +78,9 @@ test('gemm_f32 matches the reference for all four layouts, accumulate on/off, od
   }
 });
 
-test('gemm_f32 M ≤ 8 GEMV paths (transB, and transA+transB) match the reference on every ISA and thread count', { skip }, () => {
+test('gemm_f32 M ≤ 16 GEMV paths (transB, and transA+transB) match the reference on every ISA and thread count', { skip }, () => {
   let seed = 500;
-  for (const M of [1, 2, 3, 5, 7, 8]) {
+  for (const M of [1, 2, 3, 5, 7, 8, 9, 13, 16]) {
     for (const [N, K] of [[37, 45], [1000, 33], [ODD_SIZES[3], 100], [16, 1]] as [number, number][]) {
       const a = randn(M * K, seed++), w = randn(N * K, seed++), c0 = randn(M * N, seed++);
       for (const ta of [0, 1] as Flag[]) {
@@ -102,14 +102,14 @@ test('gemm_f32 M ≤ 8 GEMV paths (transB, and transA+transB) match the referenc
   }
 });
 
-test('a row gets the same bits from the M ≤ 8 GEMV whatever the batch around it (fp32 and bf16 weights, every ISA, 1-3 threads)', { skip }, () => {
+test('a row gets the same bits from the M ≤ 16 GEMV whatever the batch around it (fp32 and bf16 weights, every ISA, 1-3 threads)', { skip }, () => {
   // batched decoding must equal serial decoding bit for bit: row r of an M-row product equals the M = 1 product of row r
   for (const [N, K] of [[83, 45], [600, 577], [1000, 33]] as [number, number][]) {
-    const a = randn(8 * K, 41), w = randn(N * K, 42), wb = toBf16(w);
+    const a = randn(16 * K, 41), w = randn(N * K, 42), wb = toBf16(w);
     for (const threads of [1, 2, 3])
       withThreads(threads, () =>
         forEachIsa((isa) => {
-          for (const M of [2, 3, 4, 5, 6, 7, 8]) {
+          for (const M of [2, 3, 4, 5, 6, 7, 8, 9, 12, 14, 16]) {
             const got = new Float32Array(M * N), gotB = new Float32Array(M * N);
             k.gemm_f32(got, a.subarray(0, M * K), w, M, N, K, 0, 1, 0);
             k.linear_bf16w(gotB, a.subarray(0, M * K), wb, M, N, K, 0);
@@ -157,10 +157,10 @@ test('gemm_f32 with K = 0 zeroes C (or leaves it when accumulating); M = 0 or N 
   });
 });
 
-test('linear_bf16w matches the reference (fp32 A for M ≤ 8, bf16-rounded A above) on every ISA', { skip }, () => {
+test('linear_bf16w matches the reference (fp32 A for M ≤ 16, bf16-rounded A above) on every ISA', { skip }, () => {
   let seed = 2000;
   const shapes: [number, number, number][] = [
-    [1, 7, 33], [1, 33, 7], [7, 1000, 33], [8, 37, 45], [9, 33, 40], [33, 7, 1], [100, 77, 600], [20, 40, 600], [1, 16, 1],
+    [1, 7, 33], [1, 33, 7], [7, 1000, 33], [8, 37, 45], [9, 33, 40], [16, 35, 70], [17, 33, 40], [33, 7, 1], [100, 77, 600], [20, 40, 600], [1, 16, 1],
   ];
   for (const [M, N, K] of shapes) {
     const a = randn(M * K, seed++), w = toBf16(randn(N * K, seed++)), c0 = randn(M * N, seed++);
@@ -176,9 +176,9 @@ test('linear_bf16w matches the reference (fp32 A for M ≤ 8, bf16-rounded A abo
   }
 });
 
-test('linear_bf16w rounds A to bf16 only for M > 8 (the result differs from fp32 A exactly there)', { skip }, () => {
+test('linear_bf16w rounds A to bf16 only for M > 16 (the result differs from fp32 A exactly there)', { skip }, () => {
   const K = 64, N = 8;
-  for (const M of [8, 9]) {
+  for (const M of [16, 17]) {
     const a = randn(M * K, 77), w = toBf16(randn(N * K, 78));
     const wf = new Float32Array(N * K);
     ref.bf16_to_f32(wf, w, N * K);
@@ -187,7 +187,7 @@ test('linear_bf16w rounds A to bf16 only for M > 8 (the result differs from fp32
     k.linear_bf16w(got, a, w, M, N, K, 0);
     let maxErr = 0;
     for (let i = 0; i < got.length; i++) maxErr = Math.max(maxErr, Math.abs(got[i] - exact[i]));
-    if (M <= 8) assert.ok(maxErr < 1e-4, `M=${M}: fp32 A expected, max|Δ| ${maxErr}`);
+    if (M <= 16) assert.ok(maxErr < 1e-4, `M=${M}: fp32 A expected, max|Δ| ${maxErr}`);
     else assert.ok(maxErr > 1e-4, `M=${M}: bf16-rounded A expected, but max|Δ| from fp32 A is only ${maxErr}`);
   }
 });

@@ -22,13 +22,13 @@ export function gemm_f32(
 }
 
 /**
- * C[M,N] (+)= A[M,K]·W[N,K]ᵀ with W in bf16. For M ≤ 8 (decode) A is used as fp32; for M > 8 it
+ * C[M,N] (+)= A[M,K]·W[N,K]ᵀ with W in bf16. For M ≤ 16 (decode) A is used as fp32; for M > 16 it
  * is first rounded to bf16, as the native kernel runs those shapes as a bf16 GEMM.
  */
 export function linear_bf16w(
   c: Float32Array, a: Float32Array, w: Uint16Array, M: number, N: number, K: number, accumulate: 0 | 1,
 ): void {
-  const roundA = M > 8;
+  const roundA = M > 16;
   for (let i = 0; i < M; i++) {
     for (let j = 0; j < N; j++) {
       let s = 0;
