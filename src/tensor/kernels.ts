@@ -139,10 +139,15 @@ const addonPath = fileURLToPath(new URL('../../build/Release/rrt.node', import.m
 
 function loadNative(): NativeAddon | null {
   if (!existsSync(addonPath)) return null;
-  // Idle OpenMP threads sleep instead of spinning: on a shared 2-core machine a spinning
-  // thread steals the core the working one needs (measured: 20× slower training steps under
-  // load). libgomp reads this when the addon loads it, so it must be set first.
+  // Idle OpenMP threads spin briefly (~10 µs), then sleep. Unbounded spinning steals the core
+  // the working thread needs on a shared 2-core machine (measured: 20× slower training steps
+  // under load); sleeping at once makes every fork/join and barrier wake a thread, ~50 µs on
+  // this VM, more than a small GEMV. 1000 spins, measured: 2-thread decode 1.3–1.6× faster on
+  // a quiet machine, 0.82× with another process busy on one core; training unchanged either
+  // way. libgomp reads both when the addon loads it, so they are set first (the environment
+  // can override either).
   process.env.OMP_WAIT_POLICY ??= 'PASSIVE';
+  process.env.GOMP_SPINCOUNT ??= '1000';
   const require = createRequire(import.meta.url);
   const addon = require(addonPath) as NativeAddon;
   const threads = process.env.RRT_THREADS;
