@@ -143,8 +143,8 @@ void pack_f32_avx512(void* dstv, const void* srcv, int64_t rs, int64_t ks, int64
 // odd 16-lane blocks of k, so the FMA chains hide their latency even for one output): per 32
 // lanes of k it loads 2·NB vectors of W once and 2·MB of x once, for 2·MB·NB FMAs, so with
 // several rows the FMA pipes rather than the loads set the pace (one column at a time reloads x
-// for every column: 1.25 loads per FMA, measured 1.4-2x slower at M = 4-8). Rows 5-8 take a
-// second pass over the same columns, whose W is then in L1. The NB rows of W are adjacent in
+// for every column: 1.25 loads per FMA, measured 1.4-2x slower at M = 4-8). Rows beyond 4 take
+// further passes over the same columns, whose W is then in L1. The NB rows of W are adjacent in
 // memory, so each thread still reads its slice of W front to back. bf16 → f32 is exact (a 16-bit
 // left shift): the bf16 path widens W and keeps x in fp32, fp32 products and sums, at half the
 // bytes. Every output sums its k lanes in the same order whatever M and the tile shape, so a row
@@ -211,26 +211,20 @@ static inline void tile(float* c, const float* a, const W* w, int64_t N, int64_t
   }
 }
 
-// Columns [n0, n1) of M ≤ 8 rows: tiles of NB columns (rows 1-4, then 5-8), then single columns.
+// Columns [n0, n1) of M ≤ 3 rows: one pass per tile of NB columns, then single columns.
 template <int M, int NB, typename W>
 static void columns(float* c, const float* a, const W* w, int64_t N, int64_t K, int64_t n0, int64_t n1,
                     int accumulate) {
-  constexpr int M1 = M < 4 ? M : 4, M2 = M - M1;
-  auto run = [&](auto nb, int64_t n) {
-    constexpr int B = decltype(nb)::value;
-    tile<M1, B, (M > 1)>(c + n, a, w + n * K, N, K, accumulate);
-    if constexpr (M2 > 0) tile<M2, B, false>(c + 4 * N + n, a + 4 * K, w + n * K, N, K, accumulate);
-  };
   int64_t n = n0;
-  for (; n + NB <= n1; n += NB) run(std::integral_constant<int, NB>(), n);
-  for (; n < n1; n++) run(std::integral_constant<int, 1>(), n);
+  for (; n + NB <= n1; n += NB) tile<M, NB, (M > 1)>(c + n, a, w + n * K, N, K, accumulate);
+  for (; n < n1; n++) tile<M, 1, (M > 1)>(c + n, a, w + n * K, N, K, accumulate);
 }
 
-// Columns [n0, n1) of 9-16 (or more) rows: tiles of 3 columns, rows in passes of 4 over the tile's W
-// (in L1 after the first pass, which prefetches the next tile).
+// Columns [n0, n1) of M ≥ 4 rows: tiles of 3 columns, rows in passes of 4 over the tile's W (in
+// L1 after the first pass, which prefetches the next tile), then single columns.
 template <typename W>
-static void columns_many(float* c, const float* a, const W* w, int64_t M, int64_t N, int64_t K, int64_t n0,
-                         int64_t n1, int accumulate) {
+static void columns_in_passes(float* c, const float* a, const W* w, int64_t M, int64_t N, int64_t K, int64_t n0,
+                              int64_t n1, int accumulate) {
   auto run = [&](auto nb, int64_t n) {
     constexpr int B = decltype(nb)::value;
     const W* wn = w + n * K;
@@ -257,12 +251,7 @@ static void gemv(float* c, const float* a, const W* w, int64_t M, int64_t N, int
     case 1: return columns<1, 1>(c, a, w, N, K, n0, n1, accumulate);
     case 2: return columns<2, 4>(c, a, w, N, K, n0, n1, accumulate);
     case 3: return columns<3, 4>(c, a, w, N, K, n0, n1, accumulate);
-    case 4: return columns<4, 3>(c, a, w, N, K, n0, n1, accumulate);
-    case 5: return columns<5, 3>(c, a, w, N, K, n0, n1, accumulate);
-    case 6: return columns<6, 3>(c, a, w, N, K, n0, n1, accumulate);
-    case 7: return columns<7, 3>(c, a, w, N, K, n0, n1, accumulate);
-    case 8: return columns<8, 3>(c, a, w, N, K, n0, n1, accumulate);
-    default: return columns_many(c, a, w, M, N, K, n0, n1, accumulate);
+    default: return columns_in_passes(c, a, w, M, N, K, n0, n1, accumulate);
   }
 }
 
