@@ -1,5 +1,5 @@
 // Serving throughput benchmark (see src/infer/throughput.ts for what each system is).
-// Usage: npm run bench:throughput -- [--model PATH] [--requests N] [--prompt-len P] [--gen-len G] [--concurrency C]
+// Usage: npm run bench:throughput -- [--model PATH] [--requests N] [--prompt-len P] [--gen-len G] [--gen-spread S] [--concurrency C]
 //        [--exit-fraction F] [--threshold T] [--kv-fill propagate|copy] [--kv-mb M] [--lora-rank R] [--threads N]
 //        [--dtype f32|bf16] [--rounds R] [--json]
 import { benchThroughput, formatThroughput } from '../src/infer/throughput.js';
@@ -12,6 +12,7 @@ const report = await benchThroughput({
   requests: num('--requests'),
   promptLen: num('--prompt-len'),
   genLen: num('--gen-len'),
+  genSpread: num('--gen-spread'),
   concurrency: num('--concurrency'),
   exitFraction: args.includes('--exit-fraction') ? num('--exit-fraction') : null,
   threshold: num('--threshold'),

@@ -38,6 +38,8 @@ export interface ThroughputOptions {
   requests?: number;
   promptLen?: number;
   genLen?: number;
+  /** generated lengths spread uniformly over G·(1 ± spread), fixed per request (0: every request G) */
+  genSpread?: number;
   concurrency?: number;
   /** force this fraction of tokens to exit after loop 1 (null: exit on maxProb ≥ threshold) */
   exitFraction?: number | null;
@@ -70,6 +72,9 @@ export interface ThroughputReport {
   requests: number;
   prompt_len: number;
   gen_len: number;
+  gen_spread: number;
+  /** each request's generated length */
+  gen_lengths: number[];
   concurrency: number;
   exit_fraction: number | null;
   kv_fill: 'propagate' | 'copy';
@@ -174,10 +179,13 @@ export interface Run {
   results: RequestResult[];
 }
 
-/** Submits every prompt at once and times until all are done: tokens/s and mean loops per token. */
-export async function timeRequests(engine: Engine, prompts: number[][], opts: RequestOptions): Promise<Run> {
+/**
+ * Submits every prompt at once and times until all are done: tokens/s and mean loops per token.
+ * `maxTokens[i]`, when given, replaces opts.maxTokens for prompt i.
+ */
+export async function timeRequests(engine: Engine, prompts: number[][], opts: RequestOptions, maxTokens?: number[]): Promise<Run> {
   const t0 = performance.now();
-  const results = await Promise.all(prompts.map((p) => engine.submit(p, opts).result));
+  const results = await Promise.all(prompts.map((p, i) => engine.submit(p, maxTokens ? { ...opts, maxTokens: maxTokens[i] } : opts).result));
   const seconds = (performance.now() - t0) / 1000;
   const tokens = results.reduce((n, r) => n + r.ids.length, 0);
   const loops = results.reduce((n, r) => n + r.exits.meanLoops * r.ids.length, 0);
@@ -215,6 +223,10 @@ export async function benchThroughput(o: ThroughputOptions = {}): Promise<Throug
   const V = recursive.config.vocabSize;
   const prompts = Array.from({ length: N }, (_, r) => Array.from({ length: P }, (_, t) => Math.floor(hash01(r + 1000, t) * V)));
   const greedy: RequestOptions = { maxTokens: G, eosIds: [], temperature: 0 };
+  const spread = o.genSpread ?? 0;
+  if (!(spread >= 0 && spread < 1)) throw new InputError('bad_option', `genSpread must be in [0, 1), got ${spread}`);
+  // mixed lengths keep rows out of lock-step, as requests arriving at different times would
+  const lengths = prompts.map((_, r) => Math.max(1, Math.round(G * (1 - spread + 2 * spread * hash01(r + 5000, 0)))));
   const batch = (o: BatchEngineOptions = {}): BatchEngineOptions => ({ maxBatch: C, kvBudgetBytes, kvFill, ...o });
 
   const nLoops = new BatchEngine(recursive, batch({ kvBudgetBytes: 2 ** 24 })).nLoops;
@@ -225,7 +237,7 @@ export async function benchThroughput(o: ThroughputOptions = {}): Promise<Throug
   const schedule = new Map<string, number>();
   {
     const e = new BatchEngine(recursive, batch({ oracle: true }));
-    const hs = prompts.map((p) => e.submit(p, greedy));
+    const hs = prompts.map((p, i) => e.submit(p, { ...greedy, maxTokens: lengths[i] }));
     await Promise.all(hs.map(async (h) => {
       let t = 0;
       for await (const ev of h.events()) schedule.set(`${h.id}:${t++}`, ev.loops);
@@ -244,7 +256,7 @@ export async function benchThroughput(o: ThroughputOptions = {}): Promise<Throug
   for (let r = 0; r < rounds; r++)
     for (const k of names) {
       const [engine, req] = systems[k]();
-      runs[k].push(await timeRequests(engine, prompts, req));
+      runs[k].push(await timeRequests(engine, prompts, req, lengths));
     }
 
   const tps = (k: SystemName) => median(runs[k].map((r) => r.tokens_per_s));
@@ -267,7 +279,7 @@ export async function benchThroughput(o: ThroughputOptions = {}): Promise<Throug
     ideal_loops_only: nLoops / loops,
     attainable_with_head: attainableExitGain(recursive.config, nLoops, loops),
   };
-  return { model: label, requests: N, prompt_len: P, gen_len: G, concurrency: C, exit_fraction: exitFraction, kv_fill: kvFill, dtype, rounds, exit_gain, systems: results };
+  return { model: label, requests: N, prompt_len: P, gen_len: G, gen_spread: spread, gen_lengths: lengths, concurrency: C, exit_fraction: exitFraction, kv_fill: kvFill, dtype, rounds, exit_gain, systems: results };
 }
 
 /**
@@ -286,7 +298,7 @@ export function attainableExitGain(cfg: ModelConfig, nLoops: number, meanLoops: 
 
 export function formatThroughput(r: ThroughputReport, threshold = 0.5): string {
   const lines = [
-    `${r.model}; ${r.requests} requests × (${r.prompt_len} prompt + ${r.gen_len} generated), concurrency ${r.concurrency}, KV fill ${r.kv_fill}, ${r.exit_fraction !== null ? `exit fraction ${r.exit_fraction}` : `maxProb threshold ${threshold}`}${r.rounds > 1 ? `; medians of ${r.rounds} alternating rounds` : ''}`,
+    `${r.model}; ${r.requests} requests × (${r.prompt_len} prompt + ${r.gen_len}${r.gen_spread > 0 ? ` ± ${Math.round(100 * r.gen_spread)} %` : ''} generated), concurrency ${r.concurrency}, KV fill ${r.kv_fill}, ${r.exit_fraction !== null ? `exit fraction ${r.exit_fraction}` : `maxProb threshold ${threshold}`}${r.rounds > 1 ? `; medians of ${r.rounds} alternating rounds` : ''}`,
     'system'.padEnd(18) + 'tok/s'.padStart(9) + '× batched'.padStart(11) + 'loops/tok'.padStart(11) + 'agree(c)'.padStart(10),
   ];
   for (const [k, s] of Object.entries(r.systems))

@@ -35,7 +35,19 @@ for (const dtype of ['f32', 'bf16'] as const) {
   });
 }
 
+test('bench throughput with spread generation lengths: each request keeps its own length in every system', async () => {
+  const r = await benchThroughput({ model: path, requests: 4, promptLen: 3, genLen: 8, genSpread: 0.5, concurrency: 2, exitFraction: 0.5, threads: 1 });
+  assert.equal(r.gen_spread, 0.5);
+  const tokens = Object.values(r.systems).map((s) => s.tokens);
+  assert.ok(tokens.every((t) => t === tokens[0]), `same tokens in every system: ${tokens}`);
+  assert.equal(tokens[0], r.gen_lengths.reduce((a, b) => a + b, 0));
+  assert.ok(r.gen_lengths.every((n) => n >= 4 && n <= 12), `lengths within 8 × (1 ± 0.5): ${r.gen_lengths}`);
+  assert.ok(new Set(r.gen_lengths).size > 1, `lengths differ: ${r.gen_lengths}`);
+  assert.equal(r.systems.recursive_serial.agreement_with_depthwise, 1);
+});
+
 test('bench throughput refuses a bad dtype or round count with a clear message', async () => {
   await assert.rejects(benchThroughput({ model: path, dtype: 'f16' as 'f32' }), /dtype must be f32 or bf16/);
   await assert.rejects(benchThroughput({ model: path, rounds: 0 }), /rounds must be a positive integer/);
+  await assert.rejects(benchThroughput({ model: path, genSpread: 1 }), /genSpread must be in \[0, 1\)/);
 });

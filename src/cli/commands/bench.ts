@@ -7,6 +7,7 @@ interface BenchCli {
   requests: number;
   promptLen: number;
   genLen: number;
+  genSpread: number;
   concurrency: number;
   exitFraction?: number;
   threshold: number;
@@ -27,6 +28,7 @@ export function registerBench(program: Command): void {
     .option('--requests <n>', 'requests', int(1), 8)
     .option('--prompt-len <n>', 'prompt tokens per request', int(1), 16)
     .option('--gen-len <n>', 'generated tokens per request', int(1), 32)
+    .option('--gen-spread <f>', 'generated lengths spread over gen-len × (1 ± f), fixed per request', float(0, 0.99), 0)
     .option('--concurrency <n>', 'batch slots', int(1), 8)
     .option('--exit-fraction <f>', 'force this fraction of tokens to exit after loop 1', float(0, 1))
     .option('--threshold <t>', 'maxProb exit threshold when no --exit-fraction', float(0, 1), 0.5)
