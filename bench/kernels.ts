@@ -7,11 +7,6 @@
 // the probe's pass size, rotating over copies totalling 256 MiB, so no call finds its weights in L3.
 import { native, type NativeAddon } from '../src/tensor/kernels.js';
 
-interface Probes {
-  bench_fma_peak(seconds: number): number;
-  bench_read_bw(data: Float32Array, seconds: number): number;
-}
-
 type Isa = 'scalar' | 'avx2' | 'avx512' | 'avx512bf16';
 const ISAS: readonly Isa[] = ['scalar', 'avx2', 'avx512', 'avx512bf16'];
 
@@ -63,7 +58,7 @@ function timed(fn: () => void): number {
 
 function main(): void {
   if (native === null) throw new Error('the native addon is not built: run `npm run build:native` first');
-  const k = native as NativeAddon & Probes;
+  const k = native as NativeAddon;
   const opts = parseArgs(process.argv.slice(2), k.get_threads());
   k.set_threads(opts.threads);
   if (opts.isa) k.set_isa(opts.isa);

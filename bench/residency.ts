@@ -45,8 +45,8 @@ for (const i of [1, 2]) {
 // What the cache allows: the read bandwidth of repeated sweeps over one buffer the size of each
 // model's unique weights (the same bytes every token, as a decode step reads them), on the same
 // threads. Its ratio is the most residency can give, before any kernel or per-token overhead.
-const probe = native as unknown as { bench_read_bw(data: Float32Array, seconds: number): number } | null;
-if (probe) {
+if (native) {
+  const probe = native;
   const sweep = mb.map((m) => probe.bench_read_bw(Float32Array.from({ length: Math.round((m * 1e6) / 4 / 64) * 64 }, (_, i) => i % 251), 0.5));
   console.log(`repeated sweeps over that many bytes: ${rows.map(([name], i) => `${name} ${mb[i].toFixed(0)} MB ${sweep[i].toFixed(1)} GB/s`).join(', ')}`);
   for (const i of [1, 2]) console.log(`${rows[i][0]} / vanilla ceiling from the cache alone: ${(sweep[i] / sweep[0]).toFixed(2)}×`);

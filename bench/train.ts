@@ -71,12 +71,12 @@ if (args.includes('--memory-child')) {
 } else {
   const steps = opt('--steps', 5);
   const B = 8, T = 256;
-  const peak = native ? (native as unknown as { bench_fma_peak(s: number): number }).bench_fma_peak(1.0) : NaN;
+  const peak = native ? native.bench_fma_peak(1.0) : NaN;
   const results = [
     measureTraining('vanilla 12 × d512', randomModel(llama(12, 512, 8, 8, 1536, 8192, false)), B, T, steps),
     measureTraining('recursive 6 × 2 loops', randomModel(llama(12, 512, 8, 8, 1536, 8192, false), 6), B, T, steps),
   ];
-  const peakAfter = native ? (native as unknown as { bench_fma_peak(s: number): number }).bench_fma_peak(1.0) : NaN;
+  const peakAfter = native ? native.bench_fma_peak(1.0) : NaN;
   const fmaPeak = Math.max(peak, peakAfter);
   const memory = args.includes('--skip-memory') ? null : { withoutRecompute: memoryChild(false), withRecompute: memoryChild(true) };
   if (args.includes('--json')) {

@@ -30,7 +30,8 @@ static const Kit& f32_kit(Isa isa) {
 
 static pack_fn f32_packer(Isa isa) { return isa >= Isa::avx512 ? pack_f32_avx512 : pack_f32; }
 
-// GEMV work below this many multiply-adds (1 MiB of fp32 weights) stays on the calling thread.
+// GEMV work below this many multiply-adds stays on the calling thread: a fork/join costs tens of
+// µs on this VM, more than such a GEMV takes on one thread (measured: 192 columns × 576, 3 rows).
 constexpr int64_t kMinParallelGemv = 1 << 22;
 
 // Splits N between threads in slices of 16 columns (one cache line of C per row for M = 1).

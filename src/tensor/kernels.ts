@@ -128,6 +128,9 @@ export interface NativeAddon extends Kernels {
   ): void;
   set_threads(n: number): void;
   get_threads(): number;
+  /** machine probes for the benchmarks: best fp32 GFLOP/s of FMA chains, best GB/s summing `data`, on all threads */
+  bench_fma_peak(seconds: number): number;
+  bench_read_bw(data: Float32Array, seconds: number): number;
   isa_info(): { best: string; active: string };
   set_isa(name: 'scalar' | 'avx2' | 'avx512' | 'avx512bf16'): void;
   /** read-only (copy-on-write) mapping of a whole file; unmapped when collected or by mmap_close */
