@@ -1,15 +1,14 @@
 // GEMM family entry points: gemm_f32, linear_bf16w, gemm_bf16. Each validates every argument,
 // then dispatches on active_isa() to the blocked driver (gemm_driver.cpp) with that ISA's kit,
 // or, for M ≤ 16 against a [N,K] weight, to the GEMV paths that stream W once without packing.
-// Precision: fp32 accumulation everywhere. linear_bf16w with M ≤ 16 widens W to fp32 (exact) and
-// keeps A in fp32, rather than rounding A to bf16 for vdpbf16ps: decode is bound by weight bytes,
-// so cheaper arithmetic would buy nothing and cost A 16 mantissa bits. For M > 16 it rounds A to
-// bf16 (nearest even) and runs the bf16 GEMM, as src/tensor/ref/gemm.ts specifies.
+// Precision: fp32 accumulation everywhere. linear_bf16w rounds A to bf16 (nearest even) for every
+// M, as src/tensor/ref/gemm.ts specifies, so every product is an exact bf16 × bf16 one and the
+// AVX512-BF16 path can use vdpbf16ps for the GEMV too (decode is not only bound by weight bytes:
+// at 4-8 rows, and for one row on cache-resident weights, the widening GEMV was compute-bound).
 #include <napi.h>
 #include <omp.h>
 
 #include <algorithm>
-#include <cstring>
 #include <new>
 #include <string>
 #include <vector>
@@ -35,8 +34,8 @@ static pack_fn f32_packer(Isa isa) { return isa >= Isa::avx512 ? pack_f32_avx512
 constexpr int64_t kMinParallelGemv = 1 << 22;
 
 // Splits N between threads in slices of 16 columns (one cache line of C per row for M = 1).
-template <typename W, typename Fn>
-static void gemv_parallel(Fn fn, float* c, const float* a, const W* w, int64_t M, int64_t N, int64_t K,
+template <typename X, typename W, typename Fn>
+static void gemv_parallel(Fn fn, float* c, const X* a, const W* w, int64_t M, int64_t N, int64_t K,
                           int accumulate) {
   int nt = omp_get_max_threads();
   const int64_t slices = (N + 15) / 16;
@@ -55,21 +54,24 @@ static gemv_f32_fn gemv_f32_for(Isa isa) {
   return isa >= Isa::avx512 ? gemv_f32_avx512 : isa == Isa::avx2 ? gemv_f32_avx2 : gemv_f32_scalar;
 }
 
-static gemv_bf16w_fn gemv_bf16w_for(Isa isa) {
-  return isa >= Isa::avx512 ? gemv_bf16w_avx512 : isa == Isa::avx2 ? gemv_bf16w_avx2 : gemv_bf16w_scalar;
+static gemv_bf16_fn gemv_bf16_for(Isa isa) {
+  return isa == Isa::avx512bf16 ? gemv_bf16_avx512bf16
+         : isa == Isa::avx512   ? gemv_bf16_avx512
+         : isa == Isa::avx2     ? gemv_bf16_avx2
+                                : gemv_bf16_scalar;
 }
 
 gemv_f32_fn active_gemv_f32() { return gemv_f32_for(active_isa()); }
-gemv_bf16w_fn active_gemv_bf16w() { return gemv_bf16w_for(active_isa()); }
+gemv_bf16_fn active_gemv_bf16() { return gemv_bf16_for(active_isa()); }
 
 static void gemv_f32(Isa isa, float* c, const float* a, const float* w, int64_t M, int64_t N, int64_t K,
                      int accumulate) {
   gemv_parallel(gemv_f32_for(isa), c, a, w, M, N, K, accumulate);
 }
 
-static void gemv_bf16w(Isa isa, float* c, const float* a, const uint16_t* w, int64_t M, int64_t N, int64_t K,
-                       int accumulate) {
-  gemv_parallel(gemv_bf16w_for(isa), c, a, w, M, N, K, accumulate);
+static void gemv_bf16(Isa isa, float* c, const uint16_t* a, const uint16_t* w, int64_t M, int64_t N, int64_t K,
+                      int accumulate) {
+  gemv_parallel(gemv_bf16_for(isa), c, a, w, M, N, K, accumulate);
 }
 
 // Small per-call buffers (A transposed or rounded), grow-only per calling thread.
@@ -115,14 +117,7 @@ static void gemm_bf16_run(float* c, const uint16_t* a, const uint16_t* b, int64_
                           bool accumulate) {
   if (empty_product(c, M, N, K, accumulate)) return;
   const Isa isa = active_isa();
-  if (M <= kGemvMaxM) {  // widening A is exact, so the bf16-weight GEMV computes the same products
-    float* af = scratch<float>((size_t)(M * K));
-    for (int64_t i = 0; i < M * K; i++) {
-      uint32_t u = (uint32_t)a[i] << 16;
-      std::memcpy(&af[i], &u, 4);
-    }
-    return gemv_bf16w(isa, c, af, b, M, N, K, accumulate);
-  }
+  if (M <= kGemvMaxM) return gemv_bf16(isa, c, a, b, M, N, K, accumulate);
   if (isa == Isa::avx512bf16) {
     const Operand A{a, K, 1, 2, pack_bf16_pairs_avx512}, B{b, K, 1, 2, pack_bf16_pairs_avx512};
     return gemm_blocked(kit_bf16_avx512, c, A, B, M, N, K, accumulate);
@@ -134,7 +129,6 @@ static void gemm_bf16_run(float* c, const uint16_t* a, const uint16_t* b, int64_
 static void linear_bf16w_run(float* c, const float* a, const uint16_t* w, int64_t M, int64_t N, int64_t K,
                              bool accumulate) {
   if (empty_product(c, M, N, K, accumulate)) return;
-  if (M <= kGemvMaxM) return gemv_bf16w(active_isa(), c, a, w, M, N, K, accumulate);
   uint16_t* ab = scratch<uint16_t>((size_t)(M * K));
   f32_to_bf16_n(ab, a, M * K);
   gemm_bf16_run(c, ab, w, M, N, K, accumulate);

@@ -76,21 +76,25 @@ void gemv_f32_avx2(float* c, const float* a, const float* w, int64_t M, int64_t 
                    int64_t n1, int accumulate);
 void gemv_f32_avx512(float* c, const float* a, const float* w, int64_t M, int64_t N, int64_t K, int64_t n0,
                      int64_t n1, int accumulate);
-void gemv_bf16w_scalar(float* c, const float* a, const uint16_t* w, int64_t M, int64_t N, int64_t K, int64_t n0,
-                       int64_t n1, int accumulate);
-void gemv_bf16w_avx2(float* c, const float* a, const uint16_t* w, int64_t M, int64_t N, int64_t K, int64_t n0,
-                     int64_t n1, int accumulate);
-void gemv_bf16w_avx512(float* c, const float* a, const uint16_t* w, int64_t M, int64_t N, int64_t K, int64_t n0,
-                       int64_t n1, int accumulate);
+// bf16 A and bf16 W (the caller rounds A once): exact products, fp32 sums. The AVX512-BF16 one
+// uses vdpbf16ps (gemv_avx512bf16.cpp); the others widen both operands to fp32.
+void gemv_bf16_scalar(float* c, const uint16_t* a, const uint16_t* w, int64_t M, int64_t N, int64_t K, int64_t n0,
+                      int64_t n1, int accumulate);
+void gemv_bf16_avx2(float* c, const uint16_t* a, const uint16_t* w, int64_t M, int64_t N, int64_t K, int64_t n0,
+                    int64_t n1, int accumulate);
+void gemv_bf16_avx512(float* c, const uint16_t* a, const uint16_t* w, int64_t M, int64_t N, int64_t K, int64_t n0,
+                      int64_t n1, int accumulate);
+void gemv_bf16_avx512bf16(float* c, const uint16_t* a, const uint16_t* w, int64_t M, int64_t N, int64_t K,
+                          int64_t n0, int64_t n1, int accumulate);
 
 // The active ISA's GEMV of each weight type (one of the above; gemm.cpp), for callers that split N
 // between threads themselves. Each column's result does not depend on the split.
 typedef void (*gemv_f32_fn)(float* c, const float* a, const float* w, int64_t M, int64_t N, int64_t K, int64_t n0,
                             int64_t n1, int accumulate);
-typedef void (*gemv_bf16w_fn)(float* c, const float* a, const uint16_t* w, int64_t M, int64_t N, int64_t K,
-                              int64_t n0, int64_t n1, int accumulate);
+typedef void (*gemv_bf16_fn)(float* c, const uint16_t* a, const uint16_t* w, int64_t M, int64_t N, int64_t K,
+                             int64_t n0, int64_t n1, int accumulate);
 gemv_f32_fn active_gemv_f32();
-gemv_bf16w_fn active_gemv_bf16w();
+gemv_bf16_fn active_gemv_bf16();
 
 // ---- conversions (convert.cpp; the AVX-512 loops in convert_avx512.cpp) ----
 // bf16: round to nearest even, NaN stays NaN (quiet bit set). f16: IEEE binary16, nearest even,

@@ -64,34 +64,34 @@ static inline __m256 load_w(const uint16_t* p) {
 static inline float widen(uint16_t h) { return _mm_cvtss_f32(_mm_castsi128_ps(_mm_cvtsi32_si128((int)h << 16))); }
 
 // c[m·N] (+)= x_m · w for the MB ≤ 4 rows x_m = a + m·K; two accumulators per row hide the FMA latency.
-template <int MB, typename W>
-static inline void dot_rows(float* c, const float* a, const W* w, int64_t N, int64_t K, int accumulate) {
+template <int MB, typename X, typename W>
+static inline void dot_rows(float* c, const X* a, const W* w, int64_t N, int64_t K, int accumulate) {
   __m256 s0[MB], s1[MB];
   for (int m = 0; m < MB; m++) s0[m] = s1[m] = _mm256_setzero_ps();
   int64_t k = 0;
   for (; k + 16 <= K; k += 16) {
     const __m256 w0 = load_w(w + k), w1 = load_w(w + k + 8);
     for (int m = 0; m < MB; m++) {
-      s0[m] = _mm256_fmadd_ps(_mm256_loadu_ps(a + m * K + k), w0, s0[m]);
-      s1[m] = _mm256_fmadd_ps(_mm256_loadu_ps(a + m * K + k + 8), w1, s1[m]);
+      s0[m] = _mm256_fmadd_ps(load_w(a + m * K + k), w0, s0[m]);
+      s1[m] = _mm256_fmadd_ps(load_w(a + m * K + k + 8), w1, s1[m]);
     }
   }
   for (int m = 0; m < MB; m++) {
     float r = hsum(_mm256_add_ps(s0[m], s1[m]));
-    for (int64_t kk = k; kk < K; kk++) r += a[m * K + kk] * widen(w[kk]);
+    for (int64_t kk = k; kk < K; kk++) r += widen(a[m * K + kk]) * widen(w[kk]);
     c[m * N] = accumulate ? c[m * N] + r : r;
   }
 }
 
 // W rows one after another (one front-to-back stream per thread), up to four x rows per pass.
-template <typename W>
-static void gemv_avx2(float* c, const float* a, const W* w, int64_t M, int64_t N, int64_t K, int64_t n0, int64_t n1,
+template <typename X, typename W>
+static void gemv_avx2(float* c, const X* a, const W* w, int64_t M, int64_t N, int64_t K, int64_t n0, int64_t n1,
                       int accumulate) {
   for (int64_t n = n0; n < n1; n++) {
     const W* wr = w + n * K;
     for (int64_t m = 0; m < M; m += 4) {
       float* cm = c + m * N + n;
-      const float* am = a + m * K;
+      const X* am = a + m * K;
       switch (M - m < 4 ? M - m : 4) {
         case 1: dot_rows<1>(cm, am, wr, N, K, accumulate); break;
         case 2: dot_rows<2>(cm, am, wr, N, K, accumulate); break;
@@ -107,7 +107,7 @@ void gemv_f32_avx2(float* c, const float* a, const float* w, int64_t M, int64_t 
   gemv_avx2(c, a, w, M, N, K, n0, n1, accumulate);
 }
 
-void gemv_bf16w_avx2(float* c, const float* a, const uint16_t* w, int64_t M, int64_t N, int64_t K, int64_t n0,
+void gemv_bf16_avx2(float* c, const uint16_t* a, const uint16_t* w, int64_t M, int64_t N, int64_t K, int64_t n0,
                      int64_t n1, int accumulate) {
   gemv_avx2(c, a, w, M, N, K, n0, n1, accumulate);
 }

@@ -146,8 +146,8 @@ void pack_f32_avx512(void* dstv, const void* srcv, int64_t rs, int64_t ks, int64
 // for every column: 1.25 loads per FMA, measured 1.4-2x slower at M = 4-8). Rows beyond 4 take
 // further passes over the same columns, whose W is then in L1. The NB rows of W are adjacent in
 // memory, so each thread still reads its slice of W front to back. bf16 → f32 is exact (a 16-bit
-// left shift): the bf16 path widens W and keeps x in fp32, fp32 products and sums, at half the
-// bytes. Every output sums its k lanes in the same order whatever M and the tile shape, so a row
+// left shift): the bf16 path (bf16 x and W, for CPUs without AVX512-BF16) widens both and forms
+// the same exact products in fp32 FMAs. Every output sums its k lanes in the same order whatever M and the tile shape, so a row
 // of a batch gets the bits it gets alone (batched decoding = serial decoding; tested).
 static inline __m512 load_w(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
 static inline __m512 load_w(const uint16_t* p, __mmask16 m) {
@@ -163,22 +163,22 @@ static inline __m128 sum4(__m512 a, __m512 b, __m512 c, __m512 d) {
   return _mm_hadd_ps(_mm_hadd_ps(half(a), half(b)), _mm_hadd_ps(half(c), half(d)));
 }
 
-// acc[m][j] += x_m[k..k+16) · w_j[k..k+16) (t masks the tail).
-template <int MB, int NB, typename W>
-static inline void tile_step(__m512 (&acc)[MB][NB], const float* a, const W* w, int64_t K, int64_t k, __mmask16 t) {
+// acc[m][j] += x_m[k..k+16) · w_j[k..k+16) (t masks the tail); x and W each f32 or bf16.
+template <int MB, int NB, typename X, typename W>
+static inline void tile_step(__m512 (&acc)[MB][NB], const X* a, const W* w, int64_t K, int64_t k, __mmask16 t) {
   __m512 wv[NB];
 #pragma GCC unroll 8
   for (int j = 0; j < NB; j++) wv[j] = load_w(w + j * K + k, t);
 #pragma GCC unroll 4
   for (int m = 0; m < MB; m++) {
-    const __m512 x = _mm512_maskz_loadu_ps(t, a + m * K + k);
+    const __m512 x = load_w(a + m * K + k, t);
 #pragma GCC unroll 8
     for (int j = 0; j < NB; j++) acc[m][j] = _mm512_fmadd_ps(x, wv[j], acc[m][j]);
   }
 }
 
-template <int MB, int NB, bool Prefetch, typename W>
-static inline void tile(float* c, const float* a, const W* w, int64_t N, int64_t K, int accumulate) {
+template <int MB, int NB, bool Prefetch, typename X, typename W>
+static inline void tile(float* c, const X* a, const W* w, int64_t N, int64_t K, int accumulate) {
   __m512 s0[MB][NB], s1[MB][NB];
 #pragma GCC unroll 4
   for (int m = 0; m < MB; m++)
@@ -212,8 +212,8 @@ static inline void tile(float* c, const float* a, const W* w, int64_t N, int64_t
 }
 
 // Columns [n0, n1) of M ≤ 3 rows: one pass per tile of NB columns, then single columns.
-template <int M, int NB, typename W>
-static void columns(float* c, const float* a, const W* w, int64_t N, int64_t K, int64_t n0, int64_t n1,
+template <int M, int NB, typename X, typename W>
+static void columns(float* c, const X* a, const W* w, int64_t N, int64_t K, int64_t n0, int64_t n1,
                     int accumulate) {
   int64_t n = n0;
   for (; n + NB <= n1; n += NB) tile<M, NB, (M > 1)>(c + n, a, w + n * K, N, K, accumulate);
@@ -222,8 +222,8 @@ static void columns(float* c, const float* a, const W* w, int64_t N, int64_t K, 
 
 // Columns [n0, n1) of M ≥ 4 rows: tiles of 3 columns, rows in passes of 4 over the tile's W (in
 // L1 after the first pass, which prefetches the next tile), then single columns.
-template <typename W>
-static void columns_in_passes(float* c, const float* a, const W* w, int64_t M, int64_t N, int64_t K, int64_t n0,
+template <typename X, typename W>
+static void columns_in_passes(float* c, const X* a, const W* w, int64_t M, int64_t N, int64_t K, int64_t n0,
                               int64_t n1, int accumulate) {
   auto run = [&](auto nb, int64_t n) {
     constexpr int B = decltype(nb)::value;
@@ -244,8 +244,8 @@ static void columns_in_passes(float* c, const float* a, const W* w, int64_t M, i
 }
 
 // Widest tiles that keep both accumulator sets and the W vectors within the 32 zmm registers.
-template <typename W>
-static void gemv(float* c, const float* a, const W* w, int64_t M, int64_t N, int64_t K, int64_t n0, int64_t n1,
+template <typename X, typename W>
+static void gemv(float* c, const X* a, const W* w, int64_t M, int64_t N, int64_t K, int64_t n0, int64_t n1,
                  int accumulate) {
   switch (M) {
     case 1: return columns<1, 1>(c, a, w, N, K, n0, n1, accumulate);
@@ -260,7 +260,7 @@ void gemv_f32_avx512(float* c, const float* a, const float* w, int64_t M, int64_
   gemv(c, a, w, M, N, K, n0, n1, accumulate);
 }
 
-void gemv_bf16w_avx512(float* c, const float* a, const uint16_t* w, int64_t M, int64_t N, int64_t K, int64_t n0,
+void gemv_bf16_avx512(float* c, const uint16_t* a, const uint16_t* w, int64_t M, int64_t N, int64_t K, int64_t n0,
                        int64_t n1, int accumulate) {
   gemv(c, a, w, M, N, K, n0, n1, accumulate);
 }

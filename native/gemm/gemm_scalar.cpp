@@ -36,19 +36,21 @@ void gemv_f32_scalar(float* c, const float* a, const float* w, int64_t M, int64_
   }
 }
 
-void gemv_bf16w_scalar(float* c, const float* a, const uint16_t* w, int64_t M, int64_t N, int64_t K, int64_t n0,
-                       int64_t n1, int accumulate) {
+static inline float widen(uint16_t h) {
+  const uint32_t u = (uint32_t)h << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+void gemv_bf16_scalar(float* c, const uint16_t* a, const uint16_t* w, int64_t M, int64_t N, int64_t K, int64_t n0,
+                      int64_t n1, int accumulate) {
   for (int64_t n = n0; n < n1; n++) {
     const uint16_t* wr = w + n * K;
     for (int64_t m = 0; m < M; m++) {
-      const float* x = a + m * K;
+      const uint16_t* x = a + m * K;
       float s = 0.0f;
-      for (int64_t k = 0; k < K; k++) {
-        uint32_t u = (uint32_t)wr[k] << 16;
-        float wf;
-        std::memcpy(&wf, &u, 4);
-        s += x[k] * wf;
-      }
+      for (int64_t k = 0; k < K; k++) s += widen(x[k]) * widen(wr[k]);
       c[m * N + n] = accumulate ? c[m * N + n] + s : s;
     }
   }

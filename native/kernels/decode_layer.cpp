@@ -43,12 +43,19 @@ struct Layer {
   int act;
 };
 
+// An input vector for the projections: f32, and rounded to bf16 for bf16 weights (linear_bf16w's
+// contract).
+struct Input {
+  const float* f32;
+  const uint16_t* bf16;
+};
+
 // Rows [n0, n1) of p applied to a (K): c[n] = a·W[n] (+ b[n]), as linear() does it.
-void proj_rows(const Proj& p, float* c, const float* a, int64_t n0, int64_t n1, gemm::gemv_f32_fn f32,
-               gemm::gemv_bf16w_fn bf16) {
+void proj_rows(const Proj& p, float* c, Input a, int64_t n0, int64_t n1, gemm::gemv_f32_fn f32,
+               gemm::gemv_bf16_fn bf16) {
   if (n1 <= n0) return;
-  if (p.bf16) bf16(c, a, (const uint16_t*)p.w, 1, p.N, p.K, n0, n1, 0);
-  else f32(c, a, (const float*)p.w, 1, p.N, p.K, n0, n1, 0);
+  if (p.bf16) bf16(c, a.bf16, (const uint16_t*)p.w, 1, p.N, p.K, n0, n1, 0);
+  else f32(c, a.f32, (const float*)p.w, 1, p.N, p.K, n0, n1, 0);
   if (p.b)
     for (int64_t n = n0; n < n1; n++) c[n] += p.b[n];
 }
@@ -75,15 +82,18 @@ void run(const Layer& L) {
   const double macs = (double)D * (2 * qd + 2 * kvd + 3 * F) + 2.0 * H * S * Dh;
   const int nt = macs < kMinParallelMacs ? 1 : omp_get_max_threads();
 
-  // shared: q (qd), att (qd), o (D), x1 (D), gate (F), up (F), m (D); per thread: h (D), cos/sin, attention
+  // shared: q (qd), att (qd), o (D), x1 (D), gate (F), up (F), m (D); per thread: h (D), cos/sin,
+  // attention, and the bf16 copy of the current projection input (max(D, qd, F) halves)
   const int64_t shared = 2 * qd + 3 * D + 2 * F;
-  const int64_t own = (D + 2 * L.half + attn_decode_scratch_floats(S, Dh) + 15) / 16 * 16;
+  const int64_t widest = std::max(std::max(D, qd), F);
+  const int64_t own = (D + 2 * L.half + attn_decode_scratch_floats(S, Dh) + (widest + 1) / 2 + 15) / 16 * 16;
   float* buf = (float*)t_scratch.get((size_t)(shared + own * nt) * sizeof(float));
   float *q = buf, *att = q + qd, *o = att + qd, *x1 = o + D, *gate = x1 + D, *up = gate + F, *m = up + F;
   float* krow = L.kc + L.pos * kvd;
   float* vrow = L.vc + L.pos * kvd;
   const gemm::gemv_f32_fn f32 = gemm::active_gemv_f32();
-  const gemm::gemv_bf16w_fn bf16 = gemm::active_gemv_bf16w();
+  const gemm::gemv_bf16_fn bf16 = gemm::active_gemv_bf16();
+  const bool any_bf16 = L.q.bf16 || L.k.bf16 || L.v.bf16 || L.o.bf16 || L.gate.bf16 || L.up.bf16 || L.down.bf16;
   AttnProblem ap{};
   ap.q = q, ap.k = L.kc, ap.v = L.vc, ap.T = 1, ap.H = H, ap.Hkv = Hkv, ap.Dh = Dh, ap.pos0 = L.pos, ap.scale = L.scale;
 
@@ -92,11 +102,18 @@ void run(const Layer& L) {
     const int t = omp_get_thread_num(), n = omp_get_num_threads();
     float* h = buf + shared + own * t;
     float *cs = h + D, *sn = cs + L.half, *attn_scratch = sn + L.half;
+    uint16_t* own_bf16 = (uint16_t*)(attn_scratch + attn_decode_scratch_floats(S, Dh));
+    // each thread rounds the whole vector for itself (at most F values) rather than wait for one
+    const auto input = [&](const float* v, int64_t len) {
+      if (any_bf16) gemm::f32_to_bf16_n(own_bf16, v, len);
+      return Input{v, own_bf16};
+    };
     int64_t n0, n1;
 
     // attention norm (every thread its own copy), then q, k, v in units of whole heads so each
     // thread rotates the heads it computed; k and v go straight into the cache row
     rmsnorm_row(h, L.x, L.attn_norm, D, L.eps, L.plus_one);
+    const Input hin = input(h, D);
     if (L.half > 0) rope_angles(cs, sn, (int32_t)L.pos, L.inv_freq, L.half, false);
     const int64_t units = H + 2 * Hkv, u0 = units * t / n, u1 = units * (t + 1) / n;
     const auto clip = [&](int64_t lo, int64_t hi, int64_t* a, int64_t* b) {
@@ -105,13 +122,13 @@ void run(const Layer& L) {
     };
     int64_t a, b;
     clip(0, H, &a, &b);
-    proj_rows(L.q, q, h, a * Dh, b * Dh, f32, bf16);
+    proj_rows(L.q, q, hin, a * Dh, b * Dh, f32, bf16);
     for (int64_t u = a; u < b && L.half > 0; u++) rope_head(q + u * Dh, cs, sn, L.half, L.interleaved);
     clip(H, H + Hkv, &a, &b);
-    proj_rows(L.k, krow, h, a * Dh, b * Dh, f32, bf16);
+    proj_rows(L.k, krow, hin, a * Dh, b * Dh, f32, bf16);
     for (int64_t u = a; u < b && L.half > 0; u++) rope_head(krow + u * Dh, cs, sn, L.half, L.interleaved);
     clip(H + Hkv, units, &a, &b);
-    proj_rows(L.v, vrow, h, a * Dh, b * Dh, f32, bf16);
+    proj_rows(L.v, vrow, hin, a * Dh, b * Dh, f32, bf16);
 #pragma omp barrier
 
     // attention over the cache, split by query heads
@@ -120,15 +137,16 @@ void run(const Layer& L) {
 
     // output projection and residual: x1 = x + o
     gemm::gemv_slice(D, t, n, &n0, &n1);
-    proj_rows(L.o, o, att, n0, n1, f32, bf16);
+    proj_rows(L.o, o, input(att, qd), n0, n1, f32, bf16);
     for (int64_t i = n0; i < n1; i++) x1[i] = L.x[i] + o[i];
 #pragma omp barrier
 
     // MLP norm (own copy), gate and up on the same rows, act(gate)·up in place
     rmsnorm_row(h, L.parallel_residual ? L.x : x1, L.mlp_norm, D, L.eps, L.plus_one);
+    const Input hmlp = input(h, D);
     gemm::gemv_slice(F, t, n, &n0, &n1);
-    proj_rows(L.gate, gate, h, n0, n1, f32, bf16);
-    proj_rows(L.up, up, h, n0, n1, f32, bf16);
+    proj_rows(L.gate, gate, hmlp, n0, n1, f32, bf16);
+    proj_rows(L.up, up, hmlp, n0, n1, f32, bf16);
     switch (L.act) {
       case 0: glu_rows<0>(gate, up, n0, n1); break;
       case 1: glu_rows<1>(gate, up, n0, n1); break;
@@ -139,7 +157,7 @@ void run(const Layer& L) {
 
     // down projection and residual: y = x1 + m
     gemm::gemv_slice(D, t, n, &n0, &n1);
-    proj_rows(L.down, m, gate, n0, n1, f32, bf16);
+    proj_rows(L.down, m, input(gate, F), n0, n1, f32, bf16);
     for (int64_t i = n0; i < n1; i++) L.y[i] = x1[i] + m[i];
   }
 }

@@ -157,7 +157,7 @@ test('gemm_f32 with K = 0 zeroes C (or leaves it when accumulating); M = 0 or N 
   });
 });
 
-test('linear_bf16w matches the reference (fp32 A for M ≤ 16, bf16-rounded A above) on every ISA', { skip }, () => {
+test('linear_bf16w matches the reference (A rounded to bf16, fp32 sums) on every ISA', { skip }, () => {
   let seed = 2000;
   const shapes: [number, number, number][] = [
     [1, 7, 33], [1, 33, 7], [7, 1000, 33], [8, 37, 45], [9, 33, 40], [16, 35, 70], [17, 33, 40], [33, 7, 1], [100, 77, 600], [20, 40, 600], [1, 16, 1],
@@ -176,19 +176,27 @@ test('linear_bf16w matches the reference (fp32 A for M ≤ 16, bf16-rounded A ab
   }
 });
 
-test('linear_bf16w rounds A to bf16 only for M > 16 (the result differs from fp32 A exactly there)', { skip }, () => {
+test('linear_bf16w rounds A to bf16 for every M (GEMV and GEMM paths, every ISA)', { skip }, () => {
   const K = 64, N = 8;
-  for (const M of [16, 17]) {
+  for (const M of [1, 5, 16, 17]) {
     const a = randn(M * K, 77), w = toBf16(randn(N * K, 78));
-    const wf = new Float32Array(N * K);
+    const wf = new Float32Array(N * K), ar = new Float32Array(M * K);
     ref.bf16_to_f32(wf, w, N * K);
-    const exact = new Float32Array(M * N), got = new Float32Array(M * N);
-    ref.gemm_f32(exact, a, wf, M, N, K, 0, 1, 0);
-    k.linear_bf16w(got, a, w, M, N, K, 0);
-    let maxErr = 0;
-    for (let i = 0; i < got.length; i++) maxErr = Math.max(maxErr, Math.abs(got[i] - exact[i]));
-    if (M <= 16) assert.ok(maxErr < 1e-4, `M=${M}: fp32 A expected, max|Δ| ${maxErr}`);
-    else assert.ok(maxErr > 1e-4, `M=${M}: bf16-rounded A expected, but max|Δ| from fp32 A is only ${maxErr}`);
+    ref.bf16_to_f32(ar, toBf16(a), M * K);
+    const fromF32 = new Float32Array(M * N), fromRounded = new Float32Array(M * N);
+    ref.gemm_f32(fromF32, a, wf, M, N, K, 0, 1, 0);
+    ref.gemm_f32(fromRounded, ar, wf, M, N, K, 0, 1, 0);
+    forEachIsa((isa) => {
+      const got = new Float32Array(M * N);
+      k.linear_bf16w(got, a, w, M, N, K, 0);
+      let toRounded = 0, toF32 = 0;
+      for (let i = 0; i < got.length; i++) {
+        toRounded = Math.max(toRounded, Math.abs(got[i] - fromRounded[i]));
+        toF32 = Math.max(toF32, Math.abs(got[i] - fromF32[i]));
+      }
+      assert.ok(toRounded < 1e-4, `${isa} M=${M}: expected the product of bf16-rounded A, max|Δ| ${toRounded}`);
+      assert.ok(toF32 > 1e-3, `${isa} M=${M}: A was not rounded (max|Δ| from the fp32-A product only ${toF32})`);
+    });
   }
 });
 

@@ -22,20 +22,16 @@ export function gemm_f32(
 }
 
 /**
- * C[M,N] (+)= A[M,K]·W[N,K]ᵀ with W in bf16. For M ≤ 16 (decode) A is used as fp32; for M > 16 it
- * is first rounded to bf16, as the native kernel runs those shapes as a bf16 GEMM.
+ * C[M,N] (+)= A[M,K]·W[N,K]ᵀ with W in bf16. A is first rounded to bf16 (nearest even) for every M,
+ * so each product is an exact bf16 × bf16 one, as vdpbf16ps forms it.
  */
 export function linear_bf16w(
   c: Float32Array, a: Float32Array, w: Uint16Array, M: number, N: number, K: number, accumulate: 0 | 1,
 ): void {
-  const roundA = M > 16;
   for (let i = 0; i < M; i++) {
     for (let j = 0; j < N; j++) {
       let s = 0;
-      for (let k = 0; k < K; k++) {
-        const x = roundA ? bf16ToNumber(numberToBf16(a[i * K + k])) : a[i * K + k];
-        s += x * bf16ToNumber(w[j * K + k]);
-      }
+      for (let k = 0; k < K; k++) s += bf16ToNumber(numberToBf16(a[i * K + k])) * bf16ToNumber(w[j * K + k]);
       c[i * N + j] = accumulate ? c[i * N + j] + s : s;
     }
   }
