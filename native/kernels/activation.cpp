@@ -2,12 +2,16 @@
 // Contract: src/tensor/kernels.ts. Codes: 0 silu, 1 gelu tanh approximation, 2 gelu
 // with exact erf, 3 relu. Formulas follow PyTorch's CPU kernels (aten/src/ATen/native/
 // cpu/{Activation,UnaryOps}Kernel.cpp) in fp32, except gelu tanh (σ(2u) form, below).
-// act<A> lives in activation.h; exp is exp_f32 (fused.h) so the loops vectorise; erf stays std::erf.
+// act<A> lives in activation.h; exp is exp_f32 (vecmath.h) so the loops vectorise; erf stays std::erf.
 // Same-index kernels: an output may be exactly an input (in place). Legend: n elements.
+#include <omp.h>
+
+#include <algorithm>
 #include <cmath>
 
 #include "activation.h"
 #include "check.h"
+#include "cpu.h"
 #include "fused.h"
 #include "registry.h"
 
@@ -53,10 +57,34 @@ static void act_bwd(float* dx, const float* dy, const float* x, int64_t n) {
   for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * act_grad<A>(x[i]);
 }
 
+// Instantiates f<A> for the run-time code `code` (validated to 0..3).
+#define RRT_ACT_DISPATCH(code, f, ...) \
+  switch (code) {                      \
+    case 0: f<0>(__VA_ARGS__); break;  \
+    case 1: f<1>(__VA_ARGS__); break;  \
+    case 2: f<2>(__VA_ARGS__); break;  \
+    default: f<3>(__VA_ARGS__); break; \
+  }
+
 template <int A>
-static void glu_fwd(float* out, const float* gate, const float* up, int64_t n) {
-#pragma omp parallel for simd if (n > kParallelMin) schedule(static)
-  for (int64_t i = 0; i < n; i++) out[i] = act<A>(gate[i]) * up[i];
+static void glu_portable(float* out, const float* gate, const float* up, int64_t i0, int64_t i1) {
+#pragma omp simd
+  for (int64_t i = i0; i < i1; i++) out[i] = act<A>(gate[i]) * up[i];
+}
+
+void glu_range(int act, float* out, const float* gate, const float* up, int64_t i0, int64_t i1) {
+  if (active_isa() >= Isa::avx512) return glu_range_avx512(act, out, gate, up, i0, i1);
+  RRT_ACT_DISPATCH(act, glu_portable, out, gate, up, i0, i1);
+}
+
+// Contiguous thread ranges in multiples of 16 elements.
+static void glu_fwd(int act, float* out, const float* gate, const float* up, int64_t n) {
+  const int64_t blocks = (n + 15) / 16;
+#pragma omp parallel if (n > kParallelMin)
+  {
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    glu_range(act, out, gate, up, std::min(n, blocks * t / nt * 16), std::min(n, blocks * (t + 1) / nt * 16));
+  }
 }
 
 // dgate = dout·up·act'(gate), dup = dout·act(gate); inputs are read before either output is written.
@@ -70,14 +98,6 @@ static void glu_bwd(float* dgate, float* dup, const float* dout, const float* ga
   }
 }
 
-// Instantiates f<A> for the run-time code `code` (validated to 0..3).
-#define RRT_ACT_DISPATCH(code, f, ...) \
-  switch (code) {                      \
-    case 0: f<0>(__VA_ARGS__); break;  \
-    case 1: f<1>(__VA_ARGS__); break;  \
-    case 2: f<2>(__VA_ARGS__); break;  \
-    default: f<3>(__VA_ARGS__); break; \
-  }
 
 static Napi::Value js_act_fwd_f32(const Napi::CallbackInfo& info) {
   Args a(info, "act_fwd_f32", 4);
@@ -112,7 +132,7 @@ static Napi::Value js_glu_fwd_f32(const Napi::CallbackInfo& info) {
   const float* up = a.f32(2, "up", n, "n");
   check_same_or_disjoint(a, {out, n, "out"}, {gate, n, "gate"});
   check_same_or_disjoint(a, {out, n, "out"}, {up, n, "up"});
-  RRT_ACT_DISPATCH(act_code, glu_fwd, out, gate, up, n);
+  glu_fwd(act_code, out, gate, up, n);
   return info.Env().Undefined();
 }
 

@@ -60,11 +60,6 @@ void proj_rows(const Proj& p, float* c, Input a, int64_t n0, int64_t n1, gemm::g
     for (int64_t n = n0; n < n1; n++) c[n] += p.b[n];
 }
 
-template <int A>
-void glu_rows(float* gate, const float* up, int64_t n0, int64_t n1) {
-#pragma omp simd
-  for (int64_t i = n0; i < n1; i++) gate[i] = act<A>(gate[i]) * up[i];
-}
 
 
 // Owned by the calling thread and shared by the region's threads.
@@ -147,12 +142,7 @@ void run(const Layer& L) {
     gemm::gemv_slice(F, t, n, &n0, &n1);
     proj_rows(L.gate, gate, hmlp, n0, n1, f32, bf16);
     proj_rows(L.up, up, hmlp, n0, n1, f32, bf16);
-    switch (L.act) {
-      case 0: glu_rows<0>(gate, up, n0, n1); break;
-      case 1: glu_rows<1>(gate, up, n0, n1); break;
-      case 2: glu_rows<2>(gate, up, n0, n1); break;
-      default: glu_rows<3>(gate, up, n0, n1); break;
-    }
+    glu_range(L.act, gate, gate, up, n0, n1);
 #pragma omp barrier
 
     // down projection and residual: y = x1 + m
