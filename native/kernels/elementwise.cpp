@@ -4,6 +4,7 @@
 // are bit-identical to the TS reference. Same-index ops may run in place.
 // Legend: n elements; rows × N row-major.
 #include <algorithm>
+#include <cmath>
 
 #include "check.h"
 #include "fused.h"
@@ -103,7 +104,29 @@ static Napi::Value js_sum_rows_f32(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// argmax_f32(x, offset, n): the index in [0, n) of the first maximum of x[offset..offset+n), NaN
+// ignored, 0 when nothing beats −inf (greedy sampling; src/models/sampler.ts argmax). 16 running
+// maxima (a select the compiler turns into max instructions), then the first index holding the max.
+static Napi::Value js_argmax_f32(const Napi::CallbackInfo& info) {
+  Args a(info, "argmax_f32", 3);
+  const int64_t offset = a.size(1, "offset"), n = a.size(2, "n");
+  const float* x = a.f32(0, "x", offset + n, "offset + n") + offset;
+  float m16[16];
+  for (float& m : m16) m = -INFINITY;
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int j = 0; j < 16; j++) m16[j] = x[i + j] > m16[j] ? x[i + j] : m16[j];
+  float m = -INFINITY;
+  for (float v : m16) m = v > m ? v : m;
+  for (; i < n; i++) m = x[i] > m ? x[i] : m;
+  int64_t best = 0;
+  if (m > -INFINITY)
+    while (!(x[best] == m)) best++;
+  return Napi::Number::New(info.Env(), (double)best);
+}
+
 RRT_EXPORT("add_f32", js_add_f32);
+RRT_EXPORT("argmax_f32", js_argmax_f32);
 RRT_EXPORT("mul_f32", js_mul_f32);
 RRT_EXPORT("scale_f32", js_scale_f32);
 RRT_EXPORT("axpy_f32", js_axpy_f32);

@@ -1,6 +1,7 @@
 // Token sampling from one row of logits: greedy (temperature 0), or temperature →
 // top-k → top-p (the order transformers applies them), with a seeded generator.
 import { InputError } from '../errors.js';
+import { kernels } from '../tensor/kernels.js';
 import { mulberry32Step } from '../tensor/random.js';
 
 export interface SamplingOptions {
@@ -21,17 +22,9 @@ export function validateSampling(o: SamplingOptions): void {
   if (o.seed !== undefined && !Number.isInteger(o.seed)) throw new InputError('bad_option', `seed must be an integer, got ${o.seed}`);
 }
 
+/** Greedy choice: the first index of the largest logit (NaN ignored; 0 when none beats −inf). */
 export function argmax(x: Float32Array, offset = 0, n = x.length - offset): number {
-  let best = 0;
-  let bestV = -Infinity;
-  for (let i = 0; i < n; i++) {
-    const v = x[offset + i];
-    if (v > bestV) {
-      bestV = v;
-      best = i;
-    }
-  }
-  return best;
+  return kernels.argmax_f32(x, offset, n);
 }
 
 export class Sampler {

@@ -49,6 +49,8 @@ export interface Kernels {
   add_bias_f32(y: F32, b: F32, rows: number, N: number): void;
   /** out[N] (+)= Σ_r x[r,:] */
   sum_rows_f32(out: F32, x: F32, rows: number, N: number, accumulate: Flag): void;
+  /** index in [0, n) of the first maximum of x[offset .. offset+n), NaN ignored; 0 when none beats −inf */
+  argmax_f32(x: F32, offset: number, n: number): number;
 
   // ---- norms (native/kernels/norm.cpp) ----
   /** y = x·rstd·w (plusOne: ·(1+w), Gemma); rstd[rows] saved when non-null. */

@@ -109,6 +109,23 @@ test('add, mul, scale and axpy run in place (out === input)', { skip }, () => {
   }
 });
 
+test('argmax: native equals the reference (first maximum wins, NaN ignored, 0 when nothing beats -inf) at every length and offset', { skip }, () => {
+  const cases: [string, Float32Array][] = [['random', randn(300, 5)], ['ties', Float32Array.from({ length: 300 }, (_, i) => (i * 7) % 5)]];
+  const nan = randn(300, 6);
+  for (let i = 0; i < 300; i += 3) nan[i] = NaN;
+  cases.push(['NaNs', nan], ['all NaN', new Float32Array(40).fill(NaN)], ['all -inf', new Float32Array(40).fill(-Infinity)]);
+  const zeros = new Float32Array(40).fill(-1);
+  zeros[7] = -0;
+  zeros[9] = 0;
+  cases.push(['signed zeros', zeros], ['inf', Float32Array.of(1, Infinity, 3, Infinity, NaN)]);
+  for (const [name, x] of cases)
+    for (const offset of [0, 1, 5])
+      for (let n = 0; offset + n <= x.length; n += n < 40 ? 1 : 37)
+        assert.equal(nat.argmax_f32(x, offset, n), ref.argmax_f32(x, offset, n), `${name} offset ${offset} n ${n}`);
+  assert.equal(ref.argmax_f32(Float32Array.of(2, 5, 1, 5), 0, 4), 1);
+  assert.equal(ref.argmax_f32(Float32Array.of(NaN, -Infinity, -Infinity), 0, 3), 0);
+});
+
 test('native elementwise kernels reject bad arguments', { skip }, () => {
   const f = new Float32Array(8), g = new Float32Array(8);
   const range = (fn: () => void, msg: RegExp) => assert.throws(fn, { name: 'RangeError', message: msg });
@@ -128,6 +145,8 @@ test('native elementwise kernels reject bad arguments', { skip }, () => {
   range(() => nat.add_bias_f32(f, g, 2 ** 30, 2 ** 30), /size overflow/);
   range(() => nat.sum_rows_f32(g, f, 2, 4, 2 as 0), /accumulate must be an integer in \[0, 1\]/);
   range(() => nat.sum_rows_f32(f.subarray(0, 4), f, 2, 4, 0), /out and x must not overlap/);
+  range(() => nat.argmax_f32(f, 3, 6), /\[argmax_f32\] x has 8 elements, expected offset \+ n = 9/);
+  range(() => nat.argmax_f32(f, -1, 2), /offset must be a non-negative integer/);
   nat.add_f32(f, f, f, 8); // exact aliasing is allowed
   nat.add_f32(new Float32Array(0), new Float32Array(0), new Float32Array(0), 0); // empty is fine
 });

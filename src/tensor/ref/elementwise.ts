@@ -36,3 +36,16 @@ export function sum_rows_f32(out: Float32Array, x: Float32Array, rows: number, N
     out[c] = accumulate ? out[c] + s : s;
   }
 }
+
+export function argmax_f32(x: Float32Array, offset: number, n: number): number {
+  let best = 0;
+  let bestV = -Infinity;
+  for (let i = 0; i < n; i++) {
+    const v = x[offset + i];
+    if (v > bestV) {
+      bestV = v;
+      best = i;
+    }
+  }
+  return best;
+}
