@@ -68,6 +68,8 @@ class Args {
     return view<uint8_t, napi_uint8_array>(i, name, need, what, "Uint8Array");
   }
   // null/undefined allowed: returns nullptr.
+  // Element count of typed-array argument i; call after a view of it has checked its type.
+  int64_t length(size_t i) const { return (int64_t)info_[i].As<Napi::TypedArray>().ElementLength(); }
   float* f32_opt(size_t i, const char* name, int64_t need, const char* what = "") const {
     if (info_[i].IsNull() || info_[i].IsUndefined()) return nullptr;
     return f32(i, name, need, what);

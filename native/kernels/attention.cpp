@@ -291,7 +291,75 @@ static Napi::Value js_attention_bwd_f32(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// attention_decode_paged_f32(out, q, k_pool, v_pool, pages, page_start, pos, rows, H, Hkv, Dh, page_rows, scale)
+// One query per row (decode) against a paged KV pool, without gathering it: row r is the token at
+// position pos[r] of a sequence whose page table is pages[page_start[r] ..]; it attends to keys
+// 0..pos[r]. out, q: (rows, H, Dh); pools: (pool pages · page_rows, Hkv, Dh). The same bits as
+// attention_fwd_f32 with T = 1 on the gathered keys. Every page index is checked against the pool.
+static Napi::Value js_attention_decode_paged_f32(const Napi::CallbackInfo& info) {
+  Args a(info, "attention_decode_paged_f32", 13);
+  const int64_t rows = a.size(7, "rows"), H = a.size(8, "H"), Hkv = a.size(9, "Hkv"), Dh = a.size(10, "Dh");
+  const int64_t P = a.size(11, "page_rows");
+  const double scale = a.number(12, "scale");
+  if (Hkv < 1) a.range_error("Hkv must be ≥ 1, got %lld", (long long)Hkv);
+  if (H < 1 || H % Hkv != 0) a.range_error("H = %lld must be a positive multiple of Hkv = %lld", (long long)H, (long long)Hkv);
+  if (Dh < 1) a.range_error("Dh must be ≥ 1, got %lld", (long long)Dh);
+  if (P < 16 || P % 16 != 0) a.range_error("page_rows must be a positive multiple of 16, got %lld", (long long)P);
+  if (!std::isfinite((float)scale)) a.range_error("scale %g does not fit a float", scale);
+  const int64_t nq = a.mul(rows, H, Dh), page_floats = a.mul(P, Hkv, Dh);
+  float* out = a.f32(0, "out", nq, "rows·H·Dh");
+  const float* q = a.f32(1, "q", nq, "rows·H·Dh");
+  const float* k_pool = a.f32(2, "k_pool", 0);
+  const int64_t pool_floats = a.length(2);
+  if (pool_floats % page_floats != 0)
+    a.range_error("k_pool has %lld elements, not a whole number of pages of page_rows·Hkv·Dh = %lld", (long long)pool_floats, (long long)page_floats);
+  const int64_t pool_pages = pool_floats / page_floats;
+  const float* v_pool = a.f32(3, "v_pool", pool_floats, "the k_pool length");
+  const int32_t* pages = a.i32(4, "pages", 0);
+  const int64_t n_pages = a.length(4);
+  const int32_t* page_start = a.i32(5, "page_start", rows, "rows");
+  const int32_t* pos = a.i32(6, "pos", rows, "rows");
+  for (int64_t r = 0; r < rows; r++) {
+    if (pos[r] < 0) a.range_error("pos[%lld] = %d is negative", (long long)r, pos[r]);
+    const int64_t used = ((int64_t)pos[r] + P) / P;  // pages holding positions 0..pos[r]
+    if (page_start[r] < 0 || page_start[r] + used > n_pages)
+      a.range_error("row %lld needs pages[%d .. %lld), but pages has %lld entries", (long long)r, page_start[r],
+                    (long long)(page_start[r] + used), (long long)n_pages);
+    for (int64_t i = 0; i < used; i++) {
+      const int32_t pg = pages[page_start[r] + i];
+      if (pg < 0 || pg >= pool_pages)
+        a.range_error("row %lld: page %d outside the pool's %lld pages", (long long)r, pg, (long long)pool_pages);
+    }
+  }
+  const Buf o{out, nq, "out"};
+  check_disjoint(a, o, {{q, nq, "q"}, {k_pool, pool_floats, "k_pool"}, {v_pool, pool_floats, "v_pool"}});
+
+  // (row, head) units split between threads when the whole call is worth a fork
+  double work = 0;
+  for (int64_t r = 0; r < rows; r++) work += (double)(pos[r] + 1) * H * Dh;
+  const int64_t units = rows * H;
+  const int nt = (int)std::min<int64_t>(omp_get_max_threads(), std::max<int64_t>(1, (int64_t)(work / kMinParallelDecode)));
+#pragma omp parallel num_threads(std::max<int64_t>(1, std::min<int64_t>(nt, units))) if (nt > 1)
+  {
+    int64_t max_pos = 0;
+    for (int64_t r = 0; r < rows; r++) max_pos = std::max<int64_t>(max_pos, pos[r]);
+    Scratch scratch(attn_decode_scratch_floats(max_pos + 1, Dh));
+    const int t = omp_get_thread_num(), n = omp_get_num_threads();
+    for (int64_t u = units * t / n, end = units * (t + 1) / n; u < end;) {
+      const int64_t r = u / H, h0 = u % H, h1 = std::min(H, h0 + (end - u));
+      AttnProblem p{};
+      p.q = q + r * H * Dh, p.k = k_pool, p.v = v_pool;
+      p.T = 1, p.H = H, p.Hkv = Hkv, p.Dh = Dh, p.pos0 = pos[r], p.scale = (float)scale;
+      p.pages = pages + page_start[r], p.page_rows = P;
+      attention_decode_heads(out + r * H * Dh, nullptr, p, h0, h1, scratch.data());
+      u += h1 - h0;
+    }
+  }
+  return info.Env().Undefined();
+}
+
 RRT_EXPORT("attention_fwd_f32", js_attention_fwd_f32);
+RRT_EXPORT("attention_decode_paged_f32", js_attention_decode_paged_f32);
 RRT_EXPORT("attention_bwd_f32", js_attention_bwd_f32);
 
 }  // namespace rrt

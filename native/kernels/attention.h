@@ -20,6 +20,11 @@ struct AttnProblem {
   const float* lse;   // (H, T)      backward only
   int64_t T, H, Hkv, Dh, pos0;
   float scale;
+  // decode_heads only, when non-null: k and v are a paged pool, and key j lives in pool row
+  // pages[j / page_rows]·page_rows + j % page_rows (page_rows a multiple of 16, so no group of R
+  // keys straddles two pages; the results are the bits of the same keys stored contiguously).
+  const int32_t* pages;
+  int64_t page_rows;
 };
 
 // A block of query rows sharing one kv head, one row per lane: lane r = ti·nh + gi is query

@@ -313,12 +313,30 @@ static inline void dot_keys(float* out, const float* k, int64_t ld, const float*
     for (int64_t d = dv; d < Dh; d++) out[c] += k[c * ld + d] * q[d];
 }
 
-// o[0, NV·R) = inv · Σ_j p[j]·v[j·ld + (0, NV·R)], NV vectors held in registers.
+// Row j of one head of k or v (base already at the head's offset): contiguous, or through the
+// page table of a paged pool (AttnProblem::pages).
+static inline const float* kv_row(const float* base, const AttnProblem& p, int64_t j, int64_t ld) {
+  return p.pages ? base + ((int64_t)p.pages[j / p.page_rows] * p.page_rows + j % p.page_rows) * ld : base + j * ld;
+}
+
+// How many rows from j on are contiguous in memory (to the end of j's page), at most S − j.
+static inline int64_t kv_run(const AttnProblem& p, int64_t j, int64_t S) {
+  const int64_t left = S - j;
+  return p.pages && p.page_rows - j % p.page_rows < left ? p.page_rows - j % p.page_rows : left;
+}
+
+// o[0, NV·R) = inv · Σ_j p[j]·v_j[0, NV·R), NV vectors held in registers; j ascending in runs of
+// contiguous rows, so paged and contiguous storage sum in the same order.
 template <int NV>
-static inline void weigh_rows(float* o, const float* v, int64_t ld, const float* p, int64_t S, float inv) {
+static inline void weigh_rows(float* o, const float* v, int64_t ld, const float* p, int64_t S, float inv,
+                              const AttnProblem& pr) {
   vf acc[NV] = {};
-  for (int64_t j = 0; j < S; j++)
-    for (int u = 0; u < NV; u++) acc[u] += p[j] * vload(v + j * ld + u * R);
+  for (int64_t j0 = 0, n; j0 < S; j0 += n) {
+    n = kv_run(pr, j0, S);
+    const float* vr = kv_row(v, pr, j0, ld);
+    for (int64_t j = 0; j < n; j++)
+      for (int u = 0; u < NV; u++) acc[u] += p[j0 + j] * vload(vr + j * ld + u * R);
+  }
   for (int u = 0; u < NV; u++) vstore(o + u * R, acc[u] * inv);
 }
 
@@ -333,8 +351,8 @@ void decode_heads(float* out, float* lse, const AttnProblem& p, int64_t h0, int6
     const float* v = p.v + h / G * Dh;
     for (int64_t d = 0; d < Dh; d++) qs[d] = p.scale * q[d];
     int64_t j = 0;
-    for (; j + R <= S; j += R) dot_keys<true>(s + j, k + j * ld, ld, qs, Dh, R);
-    if (j < S) dot_keys<false>(s + j, k + j * ld, ld, qs, Dh, S - j);
+    for (; j + R <= S; j += R) dot_keys<true>(s + j, kv_row(k, p, j, ld), ld, qs, Dh, R);
+    if (j < S) dot_keys<false>(s + j, kv_row(k, p, j, ld), ld, qs, Dh, S - j);
     for (j = S; j < Sp; j++) s[j] = -__builtin_inff();  // exp gives 0
     vf mv = vload(s);
     for (j = R; j < Sp; j += R) {
@@ -355,22 +373,26 @@ void decode_heads(float* out, float* lse, const AttnProblem& p, int64_t h0, int6
     float* o = out + h * Dh;
     // o = Σ_j p_j·v_j, as many vectors of the head dim at a time as fit (≥ 4 hide the FMA latency)
     int64_t d = 0;
-    for (; d + 8 * R <= Dh; d += 8 * R) weigh_rows<8>(o + d, v + d, ld, s, S, inv);
+    for (; d + 8 * R <= Dh; d += 8 * R) weigh_rows<8>(o + d, v + d, ld, s, S, inv, p);
     if (d + 4 * R <= Dh) {
-      weigh_rows<4>(o + d, v + d, ld, s, S, inv);
+      weigh_rows<4>(o + d, v + d, ld, s, S, inv, p);
       d += 4 * R;
     }
     if (d + 2 * R <= Dh) {
-      weigh_rows<2>(o + d, v + d, ld, s, S, inv);
+      weigh_rows<2>(o + d, v + d, ld, s, S, inv, p);
       d += 2 * R;
     }
     if (d + R <= Dh) {
-      weigh_rows<1>(o + d, v + d, ld, s, S, inv);
+      weigh_rows<1>(o + d, v + d, ld, s, S, inv, p);
       d += R;
     }
     for (; d < Dh; d++) {
       float acc = 0.0f;
-      for (int64_t j = 0; j < S; j++) acc += s[j] * v[j * ld + d];
+      for (int64_t j0 = 0, n; j0 < S; j0 += n) {  // in runs, one loop body for both storages (FMA contraction alike)
+        n = kv_run(p, j0, S);
+        const float* vr = kv_row(v, p, j0, ld);
+        for (int64_t j = 0; j < n; j++) acc += s[j0 + j] * vr[j * ld + d];
+      }
       o[d] = acc * inv;
     }
     if (lse) lse[h] = mx + std::log(l);

@@ -200,15 +200,26 @@ export class BatchForward {
     const { q, k, v } = this.qkv(h, groups, true);
     if (fill && fill.groups.length > 0) this.fillKv(fill.x, fill.groups);
     const a = new Float32Array(N * H * Dh);
+    // consecutive decode rows attend in one call straight from the pages; prompt chunks gather
+    const run: { seq: KvSeq; depth: number; pos: number; row: number }[] = [];
+    const flush = () => {
+      if (run.length > 0) this.pool.attendDecode(a, q!, run, H, Hkv, Dh, cfg.attnScale);
+      run.length = 0;
+    };
     let r = 0;
     for (const g of groups)
       for (const s of g.segs) {
         this.pool.write(s.kv, g.depth, s.pos0, k, v, s.T, r * R);
         const S = s.pos0 + s.T;
-        const kv = this.pool.gather(s.kv, g.depth, S);
-        kernels.attention_fwd_f32(a.subarray(r * H * Dh, (r + s.T) * H * Dh), null, q!.subarray(r * H * Dh, (r + s.T) * H * Dh), kv.k, kv.v, s.T, S, H, Hkv, Dh, s.pos0, cfg.attnScale);
+        if (s.T === 1 && this.pool.paged) run.push({ seq: s.kv, depth: g.depth, pos: s.pos0, row: r });
+        else {
+          flush();
+          const kv = this.pool.gather(s.kv, g.depth, S);
+          kernels.attention_fwd_f32(a.subarray(r * H * Dh, (r + s.T) * H * Dh), null, q!.subarray(r * H * Dh, (r + s.T) * H * Dh), kv.k, kv.v, s.T, S, H, Hkv, Dh, s.pos0, cfg.attnScale);
+        }
         r += s.T;
       }
+    flush();
     const o = this.project(a, groups, (d) => layers[d].proj.o!);
     const x1 = new Float32Array(x.length);
     kernels.add_f32(x1, x, o, x.length);

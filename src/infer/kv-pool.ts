@@ -1,10 +1,11 @@
 // A paged key/value cache shared by every sequence of an engine: fixed-size pages of
 // `pageSize` tokens × Hkv·Dh floats (keys and values), drawn from a pool sized by a byte
 // budget. Each sequence owns one page table per UNROLLED depth (a recursive model's loops
-// share weights, never KV). Attention gathers a sequence's pages into contiguous scratch
-// [S, Hkv, Dh] and runs the ordinary attention kernel: simple and exact, costs one copy of
-// the keys per layer per row (no paged attention kernel yet).
+// share weights, never KV). Decode rows attend straight from the pages
+// (attention_decode_paged_f32, when the page size is a multiple of 16); prompt chunks gather a
+// sequence's pages into contiguous scratch [S, Hkv, Dh] and run the ordinary attention kernel.
 import { InputError } from '../errors.js';
+import { kernels } from '../tensor/kernels.js';
 
 export interface KvPoolOptions {
   /** bytes for keys and values of every page together */
@@ -41,6 +42,7 @@ export class KvPool {
   private readonly free: number[] = [];
   private scratchK = new Float32Array(0);
   private scratchV = new Float32Array(0);
+  private tables = new Int32Array(0);
 
   constructor(readonly opts: KvPoolOptions) {
     this.pageSize = opts.pageSize ?? 16;
@@ -128,13 +130,44 @@ export class KvPool {
     }
   }
 
+  /** True when decode rows can attend straight from the pages (attendDecode). */
+  get paged(): boolean {
+    return this.pageSize % 16 === 0;
+  }
+
+  /**
+   * Attention of consecutive decode rows, one query each, straight from the pages: row i of the
+   * run is the token at position run[i].pos of its sequence at run[i].depth. q and out hold the
+   * run's rows from row run[0].row on ([rows, H·Dh] each).
+   */
+  attendDecode(out: Float32Array, q: Float32Array, run: { seq: KvSeq; depth: number; pos: number; row: number }[], H: number, Hkv: number, Dh: number, scale: number): void {
+    const P = this.pageSize, n = run.length, width = H * Dh;
+    let need = 0;
+    for (const e of run) need += Math.floor(e.pos / P) + 1;
+    if (this.tables.length < need) this.tables = new Int32Array(Math.max(need, 2 * this.tables.length));
+    const start = new Int32Array(n), pos = new Int32Array(n);
+    let at = 0;
+    run.forEach((e, i) => {
+      if (e.seq.written) this.checkWritten(e.seq, e.depth, e.pos + 1);
+      const table = e.seq.pages[e.depth], used = Math.floor(e.pos / P) + 1;
+      for (let j = 0; j < used; j++) this.tables[at + j] = table[j];
+      start[i] = at;
+      pos[i] = e.pos;
+      at += used;
+    });
+    const r0 = run[0].row * width;
+    kernels.attention_decode_paged_f32(out.subarray(r0, r0 + n * width), q.subarray(r0, r0 + n * width), this.k, this.v, this.tables, start, pos, n, H, Hkv, Dh, P, scale);
+  }
+
+  private checkWritten(seq: KvSeq, depth: number, S: number): void {
+    const w = seq.written![depth];
+    for (let p = 0; p < S; p++) if (!w[p]) throw new Error(`attention at depth ${depth} reads position ${p}, which was never written (a hole in the KV cache)`);
+  }
+
   /** Keys and values of positions 0..S−1 of `depth`, contiguous [S, rowSize] (valid until the next gather). */
   gather(seq: KvSeq, depth: number, S: number): { k: Float32Array; v: Float32Array } {
     const R = this.opts.rowSize, P = this.pageSize;
-    if (seq.written) {
-      const w = seq.written[depth];
-      for (let p = 0; p < S; p++) if (!w[p]) throw new Error(`attention at depth ${depth} reads position ${p}, which was never written (a hole in the KV cache)`);
-    }
+    if (seq.written) this.checkWritten(seq, depth, S);
     if (this.scratchK.length < S * R) {
       this.scratchK = new Float32Array(Math.max(S * R, 2 * this.scratchK.length));
       this.scratchV = new Float32Array(this.scratchK.length);

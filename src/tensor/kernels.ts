@@ -104,6 +104,14 @@ export interface Kernels {
    * the scaled scores) is saved when non-null, for the backward pass.
    */
   attention_fwd_f32(out: F32, lse: F32 | null, q: F32, k: F32, v: F32, T: number, S: number, H: number, Hkv: number, Dh: number, pos0: number, scale: number): void;
+  /**
+   * One decode query per row against a paged KV pool (no gather): row r sits at position pos[r] of a
+   * sequence whose page table starts at pages[pageStart[r]]; key j of that row is pool row
+   * pages[pageStart[r] + ⌊j/pageRows⌋]·pageRows + j mod pageRows. out, q [rows,H,Dh]; kPool, vPool
+   * [poolPages·pageRows, Hkv, Dh]; pageRows a multiple of 16. The bits of attention_fwd_f32 with
+   * T = 1 on the same keys stored contiguously.
+   */
+  attention_decode_paged_f32(out: F32, q: F32, kPool: F32, vPool: F32, pages: I32, pageStart: I32, pos: I32, rows: number, H: number, Hkv: number, Dh: number, pageRows: number, scale: number): void;
   /** dq overwritten; dk, dv accumulated. */
   attention_bwd_f32(dq: F32, dk: F32, dv: F32, dout: F32, q: F32, k: F32, v: F32, out: F32, lse: F32, T: number, S: number, H: number, Hkv: number, Dh: number, pos0: number, scale: number): void;
 

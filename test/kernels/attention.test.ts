@@ -177,6 +177,80 @@ test('native: one decode query (T = 1) split across threads by head gives the sa
   }
 });
 
+test('paged decode: the bits of gather + attention_fwd_f32 (T = 1), per row, for every ISA and 1-3 threads, page tables shuffled', { skip: skipNative }, () => {
+  const nat = native!;
+  const threads = nat.get_threads();
+  try {
+    for (const [H, Hkv, Dh, P] of [[9, 3, 64, 16], [4, 4, 33, 32], [8, 1, 7, 16], [2, 2, 128, 48]]) {
+      const R = Hkv * Dh, poolPages = 40;
+      const kPool = randn(poolPages * P * R, 700 + Dh, 1.5), vPool = randn(poolPages * P * R, 800 + Dh);
+      const positions = [0, 15, P - 1, P, P + 1, 3 * P - 1, 100, 5]; // page boundaries, a long row, a short one
+      const perm = Array.from({ length: poolPages }, (_, i) => i).sort((a, b) => Math.sin(a * 7 + Dh) - Math.sin(b * 7 + Dh));
+      const tables: number[] = [], start = new Int32Array(positions.length), pos = Int32Array.from(positions);
+      positions.forEach((p, r) => {
+        start[r] = tables.length;
+        for (let i = 0; i <= Math.floor(p / P); i++) tables.push(perm[(r * 5 + i) % poolPages]);
+      });
+      const pages = Int32Array.from(tables), rows = positions.length, q = randn(rows * H * Dh, 900 + Dh, 1.5);
+      // the reference path the engine used before: gather each row's pages, then attention with T = 1
+      const want = new Float32Array(rows * H * Dh);
+      positions.forEach((p, r) => {
+        const S = p + 1, k = new Float32Array(S * R), v = new Float32Array(S * R);
+        for (let j = 0; j < S; j++) {
+          const src = (pages[start[r] + Math.floor(j / P)] * P + (j % P)) * R;
+          k.set(kPool.subarray(src, src + R), j * R);
+          v.set(vPool.subarray(src, src + R), j * R);
+        }
+        nat.attention_fwd_f32(want.subarray(r * H * Dh, (r + 1) * H * Dh), null, q.subarray(r * H * Dh, (r + 1) * H * Dh), k, v, 1, S, H, Hkv, Dh, p, 0.125);
+      });
+      const refOut = new Float32Array(want.length);
+      ref.attention_decode_paged_f32(refOut, q, kPool, vPool, pages, start, pos, rows, H, Hkv, Dh, P, 0.125);
+      assertClose(refOut, want, { rel: 1e-5, label: `reference H=${H} Hkv=${Hkv} Dh=${Dh} P=${P}` });
+      forEachIsa(nat, (isa) => {
+        for (const n of [1, 2, 3]) {
+          nat.set_threads(n);
+          const got = new Float32Array(want.length);
+          nat.attention_decode_paged_f32(got, q, kPool, vPool, pages, start, pos, rows, H, Hkv, Dh, P, 0.125);
+          // and again before the gathered comparison ran under the same ISA
+          const same = new Float32Array(want.length);
+          positions.forEach((p, r) => {
+            const S = p + 1, k = new Float32Array(S * R), v = new Float32Array(S * R);
+            for (let j = 0; j < S; j++) {
+              const src = (pages[start[r] + Math.floor(j / P)] * P + (j % P)) * R;
+              k.set(kPool.subarray(src, src + R), j * R);
+              v.set(vPool.subarray(src, src + R), j * R);
+            }
+            nat.attention_fwd_f32(same.subarray(r * H * Dh, (r + 1) * H * Dh), null, q.subarray(r * H * Dh, (r + 1) * H * Dh), k, v, 1, S, H, Hkv, Dh, p, 0.125);
+          });
+          assert.deepEqual(got, same, `${isa} threads=${n} H=${H} Hkv=${Hkv} Dh=${Dh} P=${P}`);
+        }
+      });
+    }
+  } finally {
+    nat.set_threads(threads);
+  }
+});
+
+test('paged decode rejects page indices outside the pool, short tables, bad page sizes and overlaps', { skip: skipNative }, () => {
+  const nat = native!;
+  const H = 2, Hkv = 1, Dh = 4, P = 16, R = Hkv * Dh;
+  const kPool = new Float32Array(3 * P * R), vPool = new Float32Array(3 * P * R), q = new Float32Array(H * Dh), out = new Float32Array(H * Dh);
+  const call = (o: Partial<{ out: Float32Array; k: Float32Array; v: Float32Array; pages: Int32Array; start: Int32Array; pos: Int32Array; P: number }>) =>
+    nat.attention_decode_paged_f32(o.out ?? out, q, o.k ?? kPool, o.v ?? vPool, o.pages ?? Int32Array.of(0, 1), o.start ?? Int32Array.of(0), o.pos ?? Int32Array.of(20), 1, H, Hkv, Dh, o.P ?? P, 0.5);
+  call({}); // valid
+  const range = (fn: () => void, msg: RegExp) => assert.throws(fn, { name: 'RangeError', message: msg });
+  range(() => call({ pages: Int32Array.of(0, 3) }), /row 0: page 3 outside the pool's 3 pages/);
+  range(() => call({ pages: Int32Array.of(-1, 0) }), /row 0: page -1 outside/);
+  range(() => call({ pages: Int32Array.of(0) }), /row 0 needs pages\[0 \.\. 2\), but pages has 1 entries/);
+  range(() => call({ start: Int32Array.of(1) }), /needs pages\[1 \.\. 3\)/);
+  range(() => call({ pos: Int32Array.of(-2) }), /pos\[0\] = -2 is negative/);
+  range(() => call({ P: 8 }), /page_rows must be a positive multiple of 16, got 8/);
+  range(() => call({ k: new Float32Array(3 * P * R + 1) }), /not a whole number of pages/);
+  range(() => call({ v: new Float32Array(2 * P * R) }), /v_pool has/);
+  range(() => call({ out: kPool.subarray(0, H * Dh) }), /out and k_pool must not overlap/);
+  assert.throws(() => call({ pages: new Float32Array(2) as unknown as Int32Array }), { name: 'TypeError', message: /pages must be a Int32Array|pages must be an Int32Array/ });
+});
+
 test('reference backward equals central finite differences of loss = Σ out·r (GQA, pos0 > 0, unused cache rows)', () => {
   const fdCases: Case[] = [
     { T: 4, S: 8, H: 4, Hkv: 2, Dh: 3, pos0: 2 },

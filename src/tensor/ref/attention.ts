@@ -72,6 +72,28 @@ export function attention_fwd_f32(
   }
 }
 
+/** Paged decode: gathers each row's keys and values through its page table, then attention_fwd_f32 with T = 1. */
+export function attention_decode_paged_f32(
+  out: Float32Array, q: Float32Array, kPool: Float32Array, vPool: Float32Array, pages: Int32Array, pageStart: Int32Array, pos: Int32Array,
+  rows: number, H: number, Hkv: number, Dh: number, pageRows: number, scale: number,
+): void {
+  const op = 'attention_decode_paged_f32';
+  if (!Number.isInteger(pageRows) || pageRows < 16 || pageRows % 16 !== 0) throw new RangeError(`[${op}] page_rows must be a positive multiple of 16, got ${pageRows}`);
+  const R = Hkv * Dh, poolPages = Math.floor(kPool.length / (pageRows * R));
+  for (let r = 0; r < rows; r++) {
+    const S = pos[r] + 1, k = new Float32Array(S * R), v = new Float32Array(S * R);
+    for (let j = 0; j < S; j++) {
+      const page = pages[pageStart[r] + Math.floor(j / pageRows)];
+      if (!(page >= 0 && page < poolPages)) throw new RangeError(`[${op}] row ${r}: page ${page} outside the pool's ${poolPages} pages`);
+      const src = (page * pageRows + (j % pageRows)) * R;
+      k.set(kPool.subarray(src, src + R), j * R);
+      v.set(vPool.subarray(src, src + R), j * R);
+    }
+    const n = H * Dh;
+    attention_fwd_f32(out.subarray(r * n, (r + 1) * n), null, q.subarray(r * n, (r + 1) * n), k, v, 1, S, H, Hkv, Dh, pos[r], scale);
+  }
+}
+
 /**
  * With p_j = exp(scale·q·k_j − lse), D = dout·out, ds_j = p_j·(dout·v_j − D):
  * dq = scale·Σ_j ds_j·k_j (overwritten); dk_j += scale·ds_j·q; dv_j += p_j·dout (accumulated).
