@@ -291,6 +291,10 @@ static Napi::Value js_attention_bwd_f32(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// A paged call covers a whole step's decode rows, whose keys are usually cold (the weights pass
+// through the cache between layers): threads pay off sooner than for one cache-warm row.
+constexpr double kMinParallelPagedDecode = 1 << 16;
+
 // attention_decode_paged_f32(out, q, k_pool, v_pool, pages, page_start, pos, rows, H, Hkv, Dh, page_rows, scale)
 // One query per row (decode) against a paged KV pool, without gathering it: row r is the token at
 // position pos[r] of a sequence whose page table is pages[page_start[r] ..]; it attends to keys
@@ -338,7 +342,7 @@ static Napi::Value js_attention_decode_paged_f32(const Napi::CallbackInfo& info)
   double work = 0;
   for (int64_t r = 0; r < rows; r++) work += (double)(pos[r] + 1) * H * Dh;
   const int64_t units = rows * H;
-  const int nt = (int)std::min<int64_t>(omp_get_max_threads(), std::max<int64_t>(1, (int64_t)(work / kMinParallelDecode)));
+  const int nt = (int)std::min<int64_t>(omp_get_max_threads(), std::max<int64_t>(1, (int64_t)(work / kMinParallelPagedDecode)));
 #pragma omp parallel num_threads(std::max<int64_t>(1, std::min<int64_t>(nt, units))) if (nt > 1)
   {
     int64_t max_pos = 0;
