@@ -13,6 +13,7 @@
 #include <type_traits>
 
 #include "gemm.h"
+#include "gemv_avx512_tiles.h"
 
 namespace rrt {
 namespace gemm {
@@ -147,20 +148,11 @@ void pack_f32_avx512(void* dstv, const void* srcv, int64_t rs, int64_t ks, int64
 // further passes over the same columns, whose W is then in L1. The NB rows of W are adjacent in
 // memory, so each thread still reads its slice of W front to back. bf16 → f32 is exact (a 16-bit
 // left shift): the bf16 path (bf16 x and W, for CPUs without AVX512-BF16) widens both and forms
-// the same exact products in fp32 FMAs. Every output sums its k lanes in the same order whatever M and the tile shape, so a row
-// of a batch gets the bits it gets alone (batched decoding = serial decoding; tested).
+// the same exact products in fp32 FMAs. The tiling (which tile for which M) is in
+// gemv_avx512_tiles.h, shared with the vdpbf16ps build.
 static inline __m512 load_w(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
 static inline __m512 load_w(const uint16_t* p, __mmask16 m) {
   return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p)), 16));
-}
-
-// The four lane sums of a, b, c, d (one fixed tree per vector: halves, quarters, then pairs).
-static inline __m128 sum4(__m512 a, __m512 b, __m512 c, __m512 d) {
-  auto half = [](__m512 v) {
-    const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
-    return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-  };
-  return _mm_hadd_ps(_mm_hadd_ps(half(a), half(b)), _mm_hadd_ps(half(c), half(d)));
 }
 
 // acc[m][j] += x_m[k..k+16) · w_j[k..k+16) (t masks the tail); x and W each f32 or bf16.
@@ -197,72 +189,19 @@ static inline void tile(float* c, const X* a, const W* w, int64_t N, int64_t K, 
     tile_step<MB, NB>(s1, a, w, K, k + 16, 0xffff);
   }
   for (; k < K; k += 16) tile_step<MB, NB>(s0, a, w, K, k, lanes(K - k));
-  const __m512 z = _mm512_setzero_ps();
-  auto sum = [&](int m, int j) { return j < NB ? _mm512_add_ps(s0[m][j], s1[m][j]) : z; };
-#pragma GCC unroll 4
-  for (int m = 0; m < MB; m++) {
-    float* cm = c + m * N;
-#pragma GCC unroll 8
-    for (int j = 0; j < NB; j += 4) {
-      alignas(16) float r[4];
-      _mm_store_ps(r, sum4(sum(m, j), sum(m, j + 1), sum(m, j + 2), sum(m, j + 3)));
-      for (int i = 0; i < 4 && j + i < NB; i++) cm[j + i] = accumulate ? cm[j + i] + r[i] : r[i];
-    }
-  }
+  store_tile<MB, NB>(c, N, s0, s1, accumulate);
 }
 
-// Columns [n0, n1) of M ≤ 3 rows: one pass per tile of NB columns, then single columns.
-template <int M, int NB, typename X, typename W>
-static void columns(float* c, const X* a, const W* w, int64_t N, int64_t K, int64_t n0, int64_t n1,
-                    int accumulate) {
-  int64_t n = n0;
-  for (; n + NB <= n1; n += NB) tile<M, NB, (M > 1)>(c + n, a, w + n * K, N, K, accumulate);
-  for (; n < n1; n++) tile<M, 1, (M > 1)>(c + n, a, w + n * K, N, K, accumulate);
-}
-
-// Columns [n0, n1) of M ≥ 4 rows: tiles of 3 columns, rows in passes of 4 over the tile's W (in
-// L1 after the first pass, which prefetches the next tile), then single columns.
-template <typename X, typename W>
-static void columns_in_passes(float* c, const X* a, const W* w, int64_t M, int64_t N, int64_t K, int64_t n0,
-                              int64_t n1, int accumulate) {
-  auto run = [&](auto nb, int64_t n) {
-    constexpr int B = decltype(nb)::value;
-    const W* wn = w + n * K;
-    tile<4, B, true>(c + n, a, wn, N, K, accumulate);
-    int64_t m = 4;
-    for (; m + 4 <= M; m += 4) tile<4, B, false>(c + m * N + n, a + m * K, wn, N, K, accumulate);
-    switch (M - m) {
-      case 1: tile<1, B, false>(c + m * N + n, a + m * K, wn, N, K, accumulate); break;
-      case 2: tile<2, B, false>(c + m * N + n, a + m * K, wn, N, K, accumulate); break;
-      case 3: tile<3, B, false>(c + m * N + n, a + m * K, wn, N, K, accumulate); break;
-      default: break;
-    }
-  };
-  int64_t n = n0;
-  for (; n + 3 <= n1; n += 3) run(std::integral_constant<int, 3>(), n);
-  for (; n < n1; n++) run(std::integral_constant<int, 1>(), n);
-}
-
-// Widest tiles that keep both accumulator sets and the W vectors within the 32 zmm registers.
-template <typename X, typename W>
-static void gemv(float* c, const X* a, const W* w, int64_t M, int64_t N, int64_t K, int64_t n0, int64_t n1,
-                 int accumulate) {
-  switch (M) {
-    case 1: return columns<1, 1>(c, a, w, N, K, n0, n1, accumulate);
-    case 2: return columns<2, 4>(c, a, w, N, K, n0, n1, accumulate);
-    case 3: return columns<3, 4>(c, a, w, N, K, n0, n1, accumulate);
-    default: return columns_in_passes(c, a, w, M, N, K, n0, n1, accumulate);
-  }
-}
-
+// One row streams one column at a time with no software prefetch: the hardware prefetcher alone
+// was faster for a single stream.
 void gemv_f32_avx512(float* c, const float* a, const float* w, int64_t M, int64_t N, int64_t K, int64_t n0,
                      int64_t n1, int accumulate) {
-  gemv(c, a, w, M, N, K, n0, n1, accumulate);
+  gemv_tiles<false>(c, a, w, M, N, K, n0, n1, accumulate);
 }
 
 void gemv_bf16_avx512(float* c, const uint16_t* a, const uint16_t* w, int64_t M, int64_t N, int64_t K, int64_t n0,
-                       int64_t n1, int accumulate) {
-  gemv(c, a, w, M, N, K, n0, n1, accumulate);
+                      int64_t n1, int accumulate) {
+  gemv_tiles<false>(c, a, w, M, N, K, n0, n1, accumulate);
 }
 
 }  // namespace gemm
