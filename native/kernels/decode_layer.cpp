@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <new>
 
 #include "activation.h"
@@ -24,12 +25,16 @@ namespace rrt {
 
 namespace {
 
-// A projection y = x·Wᵀ (+ b), W [N, K] in f32 or bf16.
+// A projection y = x·Wᵀ (+ b) (+ (x·Aᵀ)·Bᵀ), W [N, K] in f32 or bf16; the optional LoRA
+// factors A [r, K] and B [N, r] each in f32 or bf16.
 struct Proj {
   const void* w;
   bool bf16;
   const float* b;  // (N) or null
   int64_t N, K;
+  const void *la, *lb;  // null: no adapter
+  bool la_bf16, lb_bf16;
+  int64_t r;
 };
 
 // Everything one call needs, validated.
@@ -50,14 +55,34 @@ struct Input {
   const uint16_t* bf16;
 };
 
-// Rows [n0, n1) of p applied to a (K): c[n] = a·W[n] (+ b[n]), as linear() does it.
-void proj_rows(const Proj& p, float* c, Input a, int64_t n0, int64_t n1, gemm::gemv_f32_fn f32,
-               gemm::gemv_bf16_fn bf16) {
+// The GEMV of each weight type, and per-thread room for a LoRA projection's rank-r middle t.
+struct Gemv {
+  gemm::gemv_f32_fn f32;
+  gemm::gemv_bf16_fn bf16;
+  float* t;
+  uint16_t* t_bf16;
+};
+
+// c[n0, n1) (+)= a·W[n]ᵀ for W [N, K] in f32 or bf16 (a rounded to bf16 for bf16 W).
+void gemv_rows(const Gemv& g, float* c, Input a, const void* w, bool bf16, int64_t N, int64_t K, int64_t n0,
+               int64_t n1, int accumulate) {
+  if (bf16) g.bf16(c, a.bf16, (const uint16_t*)w, 1, N, K, n0, n1, accumulate);
+  else g.f32(c, a.f32, (const float*)w, 1, N, K, n0, n1, accumulate);
+}
+
+// Rows [n0, n1) of p applied to a (K): c[n] = a·W[n] (+ b[n]) (+ (a·Aᵀ)·B[n]), in the order
+// models/decoder.ts composes them (linear with bias, then the adapter's two linears, then add):
+// each thread computes the whole middle t = a·Aᵀ, and adding B·t by accumulating into c rounds
+// the sum c + B·t once, as add_f32 does.
+void proj_rows(const Proj& p, float* c, Input a, int64_t n0, int64_t n1, const Gemv& g) {
   if (n1 <= n0) return;
-  if (p.bf16) bf16(c, a.bf16, (const uint16_t*)p.w, 1, p.N, p.K, n0, n1, 0);
-  else f32(c, a.f32, (const float*)p.w, 1, p.N, p.K, n0, n1, 0);
+  gemv_rows(g, c, a, p.w, p.bf16, p.N, p.K, n0, n1, 0);
   if (p.b)
     for (int64_t n = n0; n < n1; n++) c[n] += p.b[n];
+  if (!p.la) return;
+  gemv_rows(g, g.t, a, p.la, p.la_bf16, p.r, p.K, 0, p.r, 0);
+  if (p.lb_bf16) gemm::f32_to_bf16_n(g.t_bf16, g.t, p.r);
+  gemv_rows(g, c, Input{g.t, g.t_bf16}, p.lb, p.lb_bf16, p.N, p.r, n0, n1, 1);
 }
 
 
@@ -81,14 +106,15 @@ void run(const Layer& L) {
   // attention, and the bf16 copy of the current projection input (max(D, qd, F) halves)
   const int64_t shared = 2 * qd + 3 * D + 2 * F;
   const int64_t widest = std::max(std::max(D, qd), F);
-  const int64_t own = (D + 2 * L.half + attn_decode_scratch_floats(S, Dh) + (widest + 1) / 2 + 15) / 16 * 16;
+  int64_t rank = 0;
+  for (const Proj* p : {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down}) rank = std::max(rank, p->la ? p->r : 0);
+  const int64_t own = (D + 2 * L.half + attn_decode_scratch_floats(S, Dh) + (widest + 1) / 2 + rank + (rank + 1) / 2 + 15) / 16 * 16;
   float* buf = (float*)t_scratch.get((size_t)(shared + own * nt) * sizeof(float));
   float *q = buf, *att = q + qd, *o = att + qd, *x1 = o + D, *gate = x1 + D, *up = gate + F, *m = up + F;
   float* krow = L.kc + L.pos * kvd;
   float* vrow = L.vc + L.pos * kvd;
-  const gemm::gemv_f32_fn f32 = gemm::active_gemv_f32();
-  const gemm::gemv_bf16_fn bf16 = gemm::active_gemv_bf16();
-  const bool any_bf16 = L.q.bf16 || L.k.bf16 || L.v.bf16 || L.o.bf16 || L.gate.bf16 || L.up.bf16 || L.down.bf16;
+  bool any_bf16 = false;
+  for (const Proj* p : {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down}) any_bf16 |= p->bf16 || (p->la && p->la_bf16);
   AttnProblem ap{};
   ap.q = q, ap.k = L.kc, ap.v = L.vc, ap.T = 1, ap.H = H, ap.Hkv = Hkv, ap.Dh = Dh, ap.pos0 = L.pos, ap.scale = L.scale;
 
@@ -98,6 +124,8 @@ void run(const Layer& L) {
     float* h = buf + shared + own * t;
     float *cs = h + D, *sn = cs + L.half, *attn_scratch = sn + L.half;
     uint16_t* own_bf16 = (uint16_t*)(attn_scratch + attn_decode_scratch_floats(S, Dh));
+    float* lora_t = (float*)(own_bf16 + (widest + 1) / 2 * 2);
+    const Gemv g{gemm::active_gemv_f32(), gemm::active_gemv_bf16(), lora_t, (uint16_t*)(lora_t + rank)};
     // each thread rounds the whole vector for itself (at most F values) rather than wait for one
     const auto input = [&](const float* v, int64_t len) {
       if (any_bf16) gemm::f32_to_bf16_n(own_bf16, v, len);
@@ -117,13 +145,13 @@ void run(const Layer& L) {
     };
     int64_t a, b;
     clip(0, H, &a, &b);
-    proj_rows(L.q, q, hin, a * Dh, b * Dh, f32, bf16);
+    proj_rows(L.q, q, hin, a * Dh, b * Dh, g);
     for (int64_t u = a; u < b && L.half > 0; u++) rope_head(q + u * Dh, cs, sn, L.half, L.interleaved);
     clip(H, H + Hkv, &a, &b);
-    proj_rows(L.k, krow, hin, a * Dh, b * Dh, f32, bf16);
+    proj_rows(L.k, krow, hin, a * Dh, b * Dh, g);
     for (int64_t u = a; u < b && L.half > 0; u++) rope_head(krow + u * Dh, cs, sn, L.half, L.interleaved);
     clip(H + Hkv, units, &a, &b);
-    proj_rows(L.v, vrow, hin, a * Dh, b * Dh, f32, bf16);
+    proj_rows(L.v, vrow, hin, a * Dh, b * Dh, g);
 #pragma omp barrier
 
     // attention over the cache, split by query heads
@@ -132,7 +160,7 @@ void run(const Layer& L) {
 
     // output projection and residual: x1 = x + o
     gemm::gemv_slice(D, t, n, &n0, &n1);
-    proj_rows(L.o, o, input(att, qd), n0, n1, f32, bf16);
+    proj_rows(L.o, o, input(att, qd), n0, n1, g);
     for (int64_t i = n0; i < n1; i++) x1[i] = L.x[i] + o[i];
 #pragma omp barrier
 
@@ -140,14 +168,14 @@ void run(const Layer& L) {
     rmsnorm_row(h, L.parallel_residual ? L.x : x1, L.mlp_norm, D, L.eps, L.plus_one);
     const Input hmlp = input(h, D);
     gemm::gemv_slice(F, t, n, &n0, &n1);
-    proj_rows(L.gate, gate, hmlp, n0, n1, f32, bf16);
-    proj_rows(L.up, up, hmlp, n0, n1, f32, bf16);
+    proj_rows(L.gate, gate, hmlp, n0, n1, g);
+    proj_rows(L.up, up, hmlp, n0, n1, g);
     glu_range(L.act, gate, gate, up, n0, n1);
 #pragma omp barrier
 
     // down projection and residual: y = x1 + m
     gemm::gemv_slice(D, t, n, &n0, &n1);
-    proj_rows(L.down, m, input(gate, F), n0, n1, f32, bf16);
+    proj_rows(L.down, m, input(gate, F), n0, n1, g);
     for (int64_t i = n0; i < n1; i++) L.y[i] = x1[i] + m[i];
   }
 }
@@ -161,20 +189,54 @@ Proj weight(const Args& a, const Napi::CallbackInfo& info, size_t i, const char*
   if (!bf16 && !f32) a.type_error("%s must be a Float32Array (f32) or a Uint16Array (bf16)", name);
   const int64_t need = a.mul(N, K);
   const void* p = bf16 ? (const void*)a.u16(i, name, need, what) : (const void*)a.f32(i, name, need, what);
-  return {p, bf16, nullptr, N, K};
+  return {p, bf16, nullptr, N, K, nullptr, nullptr, false, false, 0};
 }
 
 Span weight_span(const Proj& p, const char* name) {
   return p.bf16 ? Span((const uint16_t*)p.w, p.N * p.K, name) : Span((const float*)p.w, p.N * p.K, name);
 }
 
+// One LoRA factor from the adapters array: a Float32Array or Uint16Array of exactly `need` values
+// (need < 0: any whole multiple of -need, the rank read from its length). Returns its length.
+int64_t lora_factor(const Args& a, const Napi::Value v, const char* name, int64_t need, const void** p, bool* bf16) {
+  const bool is_u16 = v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_uint16_array;
+  const bool is_f32 = v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_float32_array;
+  if (!is_u16 && !is_f32) a.type_error("adapter %s must be a Float32Array (f32) or a Uint16Array (bf16)", name);
+  const int64_t len = (int64_t)v.As<Napi::TypedArray>().ElementLength();
+  if (need >= 0 ? len != need : len == 0 || len % -need != 0)
+    a.range_error("adapter %s has %lld elements, expected %s%lld", name, (long long)len,
+                  need >= 0 ? "" : "a positive multiple of ", (long long)(need >= 0 ? need : -need));
+  *bf16 = is_u16;
+  *p = is_u16 ? (const void*)v.As<Napi::Uint16Array>().Data() : (const void*)v.As<Napi::Float32Array>().Data();
+  return len;
+}
+
+// The optional adapters argument: null, or an Array of 14 entries (A, B of q, k, v, o, gate, up,
+// down), each null or both factors of that projection: A [r, K], B [N, r].
+void lora_factors(const Args& a, const Napi::Value v, Proj* const (&projs)[7], const char* const (&names)[7]) {
+  if (v.IsNull() || v.IsUndefined()) return;
+  if (!v.IsArray() || v.As<Napi::Array>().Length() != 14) a.type_error("adapters must be null or an Array of 14 entries");
+  const Napi::Array arr = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < 7; i++) {
+    const Napi::Value av = arr.Get(2 * i), bv = arr.Get(2 * i + 1);
+    if ((av.IsNull() || av.IsUndefined()) && (bv.IsNull() || bv.IsUndefined())) continue;
+    Proj& p = *projs[i];
+    char an[32], bn[32];
+    std::snprintf(an, sizeof an, "A of %s", names[i]);
+    std::snprintf(bn, sizeof bn, "B of %s", names[i]);
+    p.r = lora_factor(a, av, an, -p.K, &p.la, &p.la_bf16) / p.K;
+    lora_factor(a, bv, bn, a.mul(p.N, p.r), &p.lb, &p.lb_bf16);
+  }
+}
+
 }  // namespace
 
 // decode_layer_f32(y, kCache, vCache, x, attnNorm, wq, wk, wv, wo, mlpNorm, wgate, wup, wdown,
 //                  bq, bk, bv, bo, bgate, bup, bdown, invFreq,
-//                  D, H, Hkv, Dh, F, pos, rotDim, interleaved, eps, plusOne, act, parallelResidual, scale)
+//                  D, H, Hkv, Dh, F, pos, rotDim, interleaved, eps, plusOne, act, parallelResidual, scale,
+//                  adapters)
 static Napi::Value js_decode_layer_f32(const Napi::CallbackInfo& info) {
-  Args a(info, "decode_layer_f32", 34);
+  Args a(info, "decode_layer_f32", 35);
   Layer L{};
   L.D = a.integer(21, "D", 1, kMaxDim);
   L.H = a.integer(22, "H", 1, kMaxDim);
@@ -218,6 +280,8 @@ static Napi::Value js_decode_layer_f32(const Napi::CallbackInfo& info) {
   const char* bias_names[7] = {"bq", "bk", "bv", "bo", "bgate", "bup", "bdown"};
   for (int i = 0; i < 7; i++) projs[i]->b = a.f32_opt(13 + i, bias_names[i], projs[i]->N, "its weight's rows");
   L.inv_freq = a.f32(20, "invFreq", L.half, "rotDim/2");
+  const char* const proj_names[7] = {"q", "k", "v", "o", "gate", "up", "down"};
+  lora_factors(a, info[34], projs, proj_names);
 
   check_disjoint(a, {{L.y, D, "y"}, {L.kc, cache, "kCache"}, {L.vc, cache, "vCache"}},
                  {{L.x, D, "x"}, {L.attn_norm, D, "attnNorm"}, {L.mlp_norm, D, "mlpNorm"}, {L.inv_freq, L.half, "invFreq"},
@@ -226,6 +290,12 @@ static Napi::Value js_decode_layer_f32(const Napi::CallbackInfo& info) {
                   {L.q.b, L.q.b ? qd : 0, "bq"}, {L.k.b, L.k.b ? kvd : 0, "bk"}, {L.v.b, L.v.b ? kvd : 0, "bv"},
                   {L.o.b, L.o.b ? D : 0, "bo"}, {L.gate.b, L.gate.b ? F : 0, "bgate"}, {L.up.b, L.up.b ? F : 0, "bup"},
                   {L.down.b, L.down.b ? D : 0, "bdown"}});
+  for (const Proj* p : projs)
+    if (p->la) {
+      const Span la = p->la_bf16 ? Span((const uint16_t*)p->la, p->r * p->K, "an adapter") : Span((const float*)p->la, p->r * p->K, "an adapter");
+      const Span lb = p->lb_bf16 ? Span((const uint16_t*)p->lb, p->N * p->r, "an adapter") : Span((const float*)p->lb, p->N * p->r, "an adapter");
+      check_disjoint(a, {{L.y, D, "y"}, {L.kc, cache, "kCache"}, {L.vc, cache, "vCache"}}, {la, lb});
+    }
   try {
     run(L);
   } catch (const std::bad_alloc&) {

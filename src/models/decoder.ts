@@ -187,14 +187,17 @@ export class Decoder {
   }
 
   /**
-   * The layer's tensors for the fused step, or null where it does not apply (an adapter, a missing
-   * projection, another dtype or shape). Checked on every call: adapters may be attached after loading.
+   * The layer's tensors for the fused step, or null where it does not apply (a missing projection,
+   * another dtype or shape). Checked on every call: adapters may be attached after loading.
    */
   private fusedWeights(layer: Layer): DecodeLayerWeights | null {
     const { hidden: D, intermediate: F, nHeads: H, nKvHeads: Hkv, headDim: Dh } = this.config;
     const { q, k, v, o, gate, up, down } = layer.proj;
+    const storable = (t: Tensor) => t.dtype === 'f32' || t.dtype === 'bf16';
+    const adapterFits = (p: Linear, n: number, m: number) =>
+      !p.lora || (storable(p.lora.a) && storable(p.lora.b) && p.lora.a.shape[1] === m && p.lora.b.shape[0] === n && p.lora.b.shape[1] === p.lora.a.shape[0]);
     const fits = (p: Linear | undefined, n: number, m: number): p is Linear =>
-      p !== undefined && !p.lora && (p.w.dtype === 'f32' || p.w.dtype === 'bf16') && p.w.shape[0] === n && p.w.shape[1] === m && (!p.b || (p.b.dtype === 'f32' && p.b.size === n));
+      p !== undefined && storable(p.w) && p.w.shape[0] === n && p.w.shape[1] === m && (!p.b || (p.b.dtype === 'f32' && p.b.size === n)) && adapterFits(p, n, m);
     const norm = (n: Norm) => n.w.dtype === 'f32' && n.w.size === D && !n.b;
     if (!fits(q, H * Dh, D) || !fits(k, Hkv * Dh, D) || !fits(v, Hkv * Dh, D) || !fits(o, D, H * Dh)) return null;
     if (!fits(gate, F, D) || !fits(up, F, D) || !fits(down, D, F) || !norm(layer.attnNorm) || !norm(layer.mlpNorm)) return null;

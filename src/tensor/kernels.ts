@@ -126,8 +126,10 @@ export interface NativeAddon extends Kernels {
    * (+ biases), rotary on the first rotDim dims, append k, v to the caches at row `pos`, attention over
    * rows 0..pos, o (+ bias), residual, RMSNorm (of x when parallelResidual, else of x + o), act(gate)·up,
    * down (+ bias), residual: y = x + o + down(...). x, y [D]; caches [≥ pos+1, Hkv, Dh]; each weight
-   * [out, in] is a Float32Array or a bf16 Uint16Array; biases may be null. No TS reference: it is the
-   * general decoder path composed of the kernels above, and matches it bit for bit.
+   * [out, in] is a Float32Array or a bf16 Uint16Array; biases may be null. adapters: null, or 14
+   * entries (A [r, in], B [out, r] of q, k, v, o, gate, up, down; null pairs for projections without
+   * one), each added as (x·Aᵀ)·Bᵀ after the bias. No TS reference: it is the general decoder path
+   * composed of the kernels above, and matches it bit for bit.
    */
   decode_layer_f32(
     y: F32, kCache: F32, vCache: F32, x: F32, attnNorm: F32, wq: F32 | U16, wk: F32 | U16, wv: F32 | U16, wo: F32 | U16,
@@ -135,6 +137,7 @@ export interface NativeAddon extends Kernels {
     bq: F32 | null, bk: F32 | null, bv: F32 | null, bo: F32 | null, bgate: F32 | null, bup: F32 | null, bdown: F32 | null, invFreq: F32,
     D: number, H: number, Hkv: number, Dh: number, F: number, pos: number, rotDim: number,
     interleaved: Flag, eps: number, plusOne: Flag, act: ActCode, parallelResidual: Flag, scale: number,
+    adapters: (F32 | U16 | null)[] | null,
   ): void;
   set_threads(n: number): void;
   get_threads(): number;

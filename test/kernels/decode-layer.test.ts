@@ -3,7 +3,7 @@
 // attention routines) on every ISA level this CPU runs, within float tolerance against the
 // TypeScript reference ones; one thread and two give the same bits; f32 and bf16 weights, biases,
 // Gemma's 1+w norm, every activation, parallel residual, interleaved / partial / no rotary, GQA and
-// MQA, odd sizes; and every kind of bad argument.
+// MQA, odd sizes, LoRA adapters (f32, bf16 and mixed factors); and every kind of bad argument.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { type Kernels, native, reference as ref, type NativeAddon, type ActCode } from '../../src/tensor/kernels.js';
@@ -17,6 +17,8 @@ const ISA_ORDER: Isa[] = ['scalar', 'avx2', 'avx512', 'avx512bf16'];
 interface Case {
   D: number; H: number; Hkv: number; Dh: number; F: number; pos: number; rotDim: number;
   interleaved: 0 | 1; plusOne: 0 | 1; act: ActCode; parallel: 0 | 1; bf16: boolean; biases: boolean;
+  /** LoRA rank on every projection (0: none); A in bf16 when loraBf16[0], B when loraBf16[1] */
+  rank?: number; loraBf16?: [boolean, boolean];
 }
 
 const base: Case = { D: 33, H: 4, Hkv: 2, Dh: 8, F: 7, pos: 5, rotDim: 8, interleaved: 0, plusOne: 0, act: 0, parallel: 0, bf16: true, biases: false };
@@ -28,6 +30,10 @@ const CASES: Case[] = [
   { ...base, D: 64, H: 8, Hkv: 8, Dh: 8, F: 1000, pos: 1000, rotDim: 4, interleaved: 1, act: 1, plusOne: 1 },
   { ...base, D: 48, H: 2, Hkv: 2, Dh: 33, F: 40, pos: 1, rotDim: 32, act: 2, parallel: 1, biases: true },
   { ...base, D: 20, H: 6, Hkv: 3, Dh: 16, F: 24, pos: 70, rotDim: 16, act: 3, bf16: false },
+  { ...base, rank: 4, loraBf16: [false, false], bf16: false, biases: true },
+  { ...base, D: 40, F: 70, pos: 17, rank: 8, loraBf16: [true, true] },
+  { ...base, D: 7, H: 3, Hkv: 1, Dh: 7, F: 33, pos: 3, rotDim: 6, rank: 1, loraBf16: [true, false], bf16: false },
+  { ...base, rank: 33, loraBf16: [false, true] },
 ];
 const name = (c: Case) => JSON.stringify(c);
 
@@ -46,6 +52,15 @@ function inputs(c: Case, seed: number) {
   };
   const vec = (n: number, s: number, scale = 0.5) => randn(n, seed + s, scale);
   const bias = (n: number, s: number) => (c.biases ? vec(n, s) : null);
+  const factor = (n: number, m: number, s: number, bf16: boolean) => {
+    const w = randn(n * m, seed + s, 0.5 / Math.sqrt(m));
+    return bf16 ? toBf16(w) : w;
+  };
+  // (A, B) per projection [out, in], in the order q, k, v, o, gate, up, down
+  const adapter = (n: number, m: number, s: number) => {
+    const r = c.rank ?? 0, [ab, bb] = c.loraBf16 ?? [false, false];
+    return r > 0 ? { a: factor(r, m, 40 + s, ab), b: factor(n, r, 60 + s, bb) } : null;
+  };
   const cap = c.pos + 3;
   return {
     x: vec(c.D, 1, 1), attnNorm: vec(c.D, 2), mlpNorm: vec(c.D, 3),
@@ -54,6 +69,7 @@ function inputs(c: Case, seed: number) {
     bq: bias(qd, 11), bk: bias(kvd, 12), bv: bias(kvd, 13), bo: bias(c.D, 14), bgate: bias(c.F, 15), bup: bias(c.F, 16), bdown: bias(c.D, 17),
     invFreq: Float32Array.from({ length: c.rotDim / 2 }, (_, i) => Math.pow(10000, (-2 * i) / Math.max(c.rotDim, 1))),
     kCache: randn(cap * kvd, seed + 18), vCache: randn(cap * kvd, seed + 19),
+    lora: [adapter(qd, c.D, 1), adapter(kvd, c.D, 2), adapter(kvd, c.D, 3), adapter(c.D, qd, 4), adapter(c.F, c.D, 5), adapter(c.F, c.D, 6), adapter(c.D, c.F, 7)],
   };
 }
 type Inputs = ReturnType<typeof inputs>;
@@ -65,6 +81,7 @@ function fused(c: Case, a: Inputs) {
     y, kc, vc, a.x, a.attnNorm, a.wq, a.wk, a.wv, a.wo, a.mlpNorm, a.wgate, a.wup, a.wdown,
     a.bq, a.bk, a.bv, a.bo, a.bgate, a.bup, a.bdown, a.invFreq,
     c.D, c.H, c.Hkv, c.Dh, c.F, c.pos, c.rotDim, c.interleaved, 1e-5, c.plusOne, c.act, c.parallel, 1 / Math.sqrt(c.Dh),
+    c.rank ? a.lora.flatMap((l) => [l!.a, l!.b]) : null,
   );
   return { y, kc, vc };
 }
@@ -73,37 +90,44 @@ function fused(c: Case, a: Inputs) {
 function composed(kern: Kernels, c: Case, a: Inputs) {
   const qd = c.H * c.Dh, kvd = c.Hkv * c.Dh;
   const kc = a.kCache.slice(), vc = a.vCache.slice();
-  const linear = (x: Float32Array, w: Float32Array | Uint16Array, b: Float32Array | null, N: number, K: number) => {
+  const add = (x: Float32Array, y: Float32Array) => {
+    const out = new Float32Array(x.length);
+    kern.add_f32(out, x, y, x.length);
+    return out;
+  };
+  const plain = (x: Float32Array, w: Float32Array | Uint16Array, b: Float32Array | null, N: number, K: number) => {
     const y = new Float32Array(N);
     if (w instanceof Uint16Array) kern.linear_bf16w(y, x, w, 1, N, K, 0);
     else kern.gemm_f32(y, x, w, 1, N, K, 0, 1, 0);
     if (b) kern.add_bias_f32(y, b, 1, N);
     return y;
   };
+  // projection i (q, k, v, o, gate, up, down): linear with bias, then + (x·Aᵀ)·Bᵀ (models/decoder.ts linearWithLora)
+  const linear = (x: Float32Array, w: Float32Array | Uint16Array, b: Float32Array | null, N: number, K: number, i: number) => {
+    const y = plain(x, w, b, N, K), l = a.lora[i];
+    if (!l) return y;
+    const r = c.rank!;
+    return add(y, plain(plain(x, l.a, null, r, K), l.b, null, N, r));
+  };
   const norm = (x: Float32Array, w: Float32Array) => {
     const y = new Float32Array(c.D);
     kern.rmsnorm_fwd_f32(y, null, x, w, 1, c.D, 1e-5, c.plusOne);
     return y;
   };
-  const add = (x: Float32Array, y: Float32Array) => {
-    const out = new Float32Array(x.length);
-    kern.add_f32(out, x, y, x.length);
-    return out;
-  };
   const pos = Int32Array.of(c.pos);
   const h = norm(a.x, a.attnNorm);
-  const q = linear(h, a.wq, a.bq, qd, c.D), kk = linear(h, a.wk, a.bk, kvd, c.D), v = linear(h, a.wv, a.bv, kvd, c.D);
+  const q = linear(h, a.wq, a.bq, qd, c.D, 0), kk = linear(h, a.wk, a.bk, kvd, c.D, 1), v = linear(h, a.wv, a.bv, kvd, c.D, 2);
   kern.rope_f32(q, pos, a.invFreq, 1, c.H, c.Dh, c.rotDim, c.interleaved, 0);
   kern.rope_f32(kk, pos, a.invFreq, 1, c.Hkv, c.Dh, c.rotDim, c.interleaved, 0);
   kc.set(kk, c.pos * kvd);
   vc.set(v, c.pos * kvd);
   const att = new Float32Array(qd);
   kern.attention_fwd_f32(att, null, q, kc, vc, 1, c.pos + 1, c.H, c.Hkv, c.Dh, c.pos, 1 / Math.sqrt(c.Dh));
-  const x1 = add(a.x, linear(att, a.wo, a.bo, c.D, qd));
+  const x1 = add(a.x, linear(att, a.wo, a.bo, c.D, qd, 3));
   const h2 = norm(c.parallel ? a.x : x1, a.mlpNorm);
   const g = new Float32Array(c.F);
-  kern.glu_fwd_f32(g, linear(h2, a.wgate, a.bgate, c.F, c.D), linear(h2, a.wup, a.bup, c.F, c.D), c.F, c.act);
-  const y = add(x1, linear(g, a.wdown, a.bdown, c.D, c.F));
+  kern.glu_fwd_f32(g, linear(h2, a.wgate, a.bgate, c.F, c.D, 4), linear(h2, a.wup, a.bup, c.F, c.D, 5), c.F, c.act);
+  const y = add(x1, linear(g, a.wdown, a.bdown, c.D, c.F, 6));
   return { y, kc, vc };
 }
 
@@ -184,8 +208,9 @@ test('decode_layer_f32 rejects bad arguments with the op name and the numbers', 
   const args = (): unknown[] => [
     new Float32Array(c.D), a.kCache.slice(), a.vCache.slice(), a.x, a.attnNorm, a.wq, a.wk, a.wv, a.wo, a.mlpNorm, a.wgate, a.wup, a.wdown,
     a.bq, a.bk, a.bv, a.bo, a.bgate, a.bup, a.bdown, a.invFreq,
-    c.D, c.H, c.Hkv, c.Dh, c.F, c.pos, c.rotDim, 0, 1e-5, 0, 0, 0, 0.25,
+    c.D, c.H, c.Hkv, c.Dh, c.F, c.pos, c.rotDim, 0, 1e-5, 0, 0, 0, 0.25, null,
   ];
+  const r = 3, lora = () => [new Float32Array(r * c.D), new Uint16Array(c.H * c.Dh * r), ...Array.from({ length: 12 }, () => null)];
   const call = (edit: (x: unknown[]) => void) => () => {
     const x = args();
     edit(x);
@@ -194,7 +219,18 @@ test('decode_layer_f32 rejects bad arguments with the op name and the numbers', 
   const range = (edit: (x: unknown[]) => void, msg: RegExp) => assert.throws(call(edit), { name: 'RangeError', message: msg });
   const type = (edit: (x: unknown[]) => void, msg: RegExp) => assert.throws(call(edit), { name: 'TypeError', message: msg });
   assert.doesNotThrow(call(() => {}));
-  type((x) => x.pop(), /\[decode_layer_f32\] expected 34 arguments, got 33/);
+  type((x) => x.pop(), /\[decode_layer_f32\] expected 35 arguments, got 34/);
+  assert.doesNotThrow(call((x) => (x[34] = lora())));
+  type((x) => (x[34] = lora().slice(0, 13)), /adapters must be null or an Array of 14 entries/);
+  type((x) => (x[34] = [new Int32Array(r * c.D), ...lora().slice(1)]), /adapter A of q must be a Float32Array \(f32\) or a Uint16Array \(bf16\)/);
+  range((x) => (x[34] = [new Float32Array(r * c.D + 1), ...lora().slice(1)]), /adapter A of q has 100 elements, expected a positive multiple of 33/);
+  range((x) => (x[34] = [lora()[0], new Uint16Array(c.H * c.Dh * r - 1), ...lora().slice(2)]), /adapter B of q has 95 elements, expected 96/);
+  type((x) => (x[34] = [lora()[0], null, ...lora().slice(2)]), /adapter B of q must be a Float32Array/);
+  range((x) => {
+    const l: unknown[] = lora();
+    l[0] = new Float32Array((x[1] as Float32Array).buffer, 0, r * c.D); // A inside the key cache
+    x[34] = l;
+  }, /kCache and an adapter must not overlap/);
   type((x) => (x[5] = new Int32Array(c.H * c.Dh * c.D)), /wq must be a Float32Array \(f32\) or a Uint16Array \(bf16\)/);
   type((x) => (x[3] = new Uint16Array(c.D)), /x must be a Float32Array/);
   type((x) => (x[13] = new Uint16Array(c.H * c.Dh)), /bq must be a Float32Array/);

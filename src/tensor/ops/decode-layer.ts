@@ -7,10 +7,11 @@ import { type ActCode, kernels, native } from '../kernels.js';
 import { Tensor } from '../tensor.js';
 import type { RopeSpec } from './rope.js';
 
-/** A projection: W [out, in] (f32 or bf16) and an optional f32 bias. */
+/** A projection: W [out, in] (f32 or bf16), an optional f32 bias, an optional adapter A [r, in], B [out, r]. */
 export interface DecodeProj {
   w: Tensor;
   b: Tensor | null;
+  lora?: { a: Tensor; b: Tensor } | null;
 }
 
 export interface DecodeLayerWeights {
@@ -59,12 +60,14 @@ export function decodeLayer(x: Tensor, w: DecodeLayerWeights, kCache: Float32Arr
     if (p.w.shape[0] !== n || p.w.shape[1] !== m) throw new ShapeError(`decodeLayer: weight [${p.w.shape.join(', ')}] where [${n}, ${m}] was expected (D = ${D})`);
   const y = new Float32Array(D);
   const bias = (p: DecodeProj) => (p.b ? p.b.f32 : null);
+  const projs = [w.q, w.k, w.v, w.o, w.gate, w.up, w.down];
+  const adapters = projs.some((p) => p.lora) ? projs.flatMap((p) => (p.lora ? [storage(p.lora.a), storage(p.lora.b)] : [null, null])) : null;
   native.decode_layer_f32(
     y, kCache, vCache, x.f32, w.attnNorm.f32,
     storage(w.q.w), storage(w.k.w), storage(w.v.w), storage(w.o.w), w.mlpNorm.f32, storage(w.gate.w), storage(w.up.w), storage(w.down.w),
     bias(w.q), bias(w.k), bias(w.v), bias(w.o), bias(w.gate), bias(w.up), bias(w.down), s.rope ? s.rope.invFreq : NO_FREQ,
     D, s.H, s.Hkv, s.Dh, s.F, pos, s.rope ? s.rope.rotDim : 0,
-    s.rope?.interleaved ? 1 : 0, s.eps, s.plusOne ? 1 : 0, s.act, s.parallelResidual ? 1 : 0, s.scale,
+    s.rope?.interleaved ? 1 : 0, s.eps, s.plusOne ? 1 : 0, s.act, s.parallelResidual ? 1 : 0, s.scale, adapters,
   );
   return new Tensor(y, x.shape);
 }
