@@ -64,6 +64,17 @@ for (const name of ['llama', 'gpt2', 'stories-mc3', 'stories-c2']) {
   });
 }
 
+test('decode rows read the pages directly (page sizes 16, 32) or through the gathered copy (8, 24): the same greedy tokens', async () => {
+  const m = model('stories-mc3');
+  const ps = prompts(m.config.vocabSize);
+  for (const pageSize of [8, 16, 24, 32]) {
+    const engine = new BatchEngine(m.decoder, { maxBatch: 3, prefillChunk: 8, debugKv: true, pageSize });
+    assert.equal(engine.pool.paged, pageSize % 16 === 0);
+    const results = await runAll(engine, ps, greedy);
+    ps.forEach((p, i) => assert.deepEqual(results[i].ids, [...generateIds(m.decoder, p, greedy)], `page size ${pageSize}, request ${i}`));
+  }
+});
+
 /** Wraps the forward pass so any NaN (a poisoned, unwritten KV entry) reaching attention output or logits fails. */
 function guardNaN(engine: BatchEngine): void {
   const fwd = engine.fwd;
