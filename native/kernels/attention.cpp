@@ -336,11 +336,12 @@ static Napi::Value js_attention_decode_paged_f32(const Napi::CallbackInfo& info)
     }
   }
   const Buf o{out, nq, "out"};
-  check_disjoint(a, o, {{q, nq, "q"}, {k_pool, pool_floats, "k_pool"}, {v_pool, pool_floats, "v_pool"}});
+  check_disjoint(a, o, {{q, nq, "q"}, {k_pool, pool_floats, "k_pool"}, {v_pool, pool_floats, "v_pool"}, {pages, n_pages, "pages"},
+                       {page_start, rows, "page_start"}, {pos, rows, "pos"}});
 
   // (row, head) units split between threads when the whole call is worth a fork
   double work = 0;
-  for (int64_t r = 0; r < rows; r++) work += (double)(pos[r] + 1) * H * Dh;
+  for (int64_t r = 0; r < rows; r++) work += ((double)pos[r] + 1) * H * Dh;
   const int64_t units = rows * H;
   const int nt = (int)std::min<int64_t>(omp_get_max_threads(), std::max<int64_t>(1, (int64_t)(work / kMinParallelPagedDecode)));
 #pragma omp parallel num_threads(std::max<int64_t>(1, std::min<int64_t>(nt, units))) if (nt > 1)

@@ -241,6 +241,10 @@ test('paged decode rejects page indices outside the pool, short tables, bad page
   range(() => call({ k: new Float32Array(3 * P * R + 1) }), /not a whole number of pages/);
   range(() => call({ v: new Float32Array(2 * P * R) }), /v_pool has/);
   range(() => call({ out: kPool.subarray(0, H * Dh) }), /out and k_pool must not overlap/);
+  range(() => {
+    const shared = new ArrayBuffer(64);
+    call({ out: new Float32Array(shared, 0, H * Dh), pages: new Int32Array(shared, 16, 2) });
+  }, /out and pages must not overlap/);
   assert.throws(() => call({ pages: new Float32Array(2) as unknown as Int32Array }), { name: 'TypeError', message: /pages must be a Int32Array|pages must be an Int32Array/ });
 });
 
