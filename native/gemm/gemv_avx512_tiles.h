@@ -1,9 +1,7 @@
 // The small-M GEMV's tiling, shared by the two AVX-512 builds (gemm_avx512.cpp: fp32 FMAs;
-// gemv_avx512bf16.cpp: vdpbf16ps). Each includer first declares its own tile kernel,
-//   template <int MB, int NB, bool Prefetch, typename X, typename W>
-//   static void tile(float* c, const X* a, const W* w, int64_t N, int64_t K, int accumulate);
-// which computes an MB × NB tile (MB ≤ 4 rows, NB ≤ 4 columns) into two accumulator sets and
-// finishes with store_tile. Everything here is static: each ISA file compiles its own copy.
+// gemv_avx512bf16.cpp: vdpbf16ps). Each includer defines the tile kernel declared below, which
+// computes an MB × NB tile (MB ≤ 4 rows, NB ≤ 4 columns) into two accumulator sets and finishes
+// with store_tile. Everything here is static: each ISA file compiles its own copy.
 // Every output sums its lanes in the same order whatever M and NB, so a row of a batch gets the
 // bits it gets alone (batched decoding = serial decoding; tested).
 #pragma once
