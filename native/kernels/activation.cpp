@@ -6,13 +6,13 @@
 // Same-index kernels: an output may be exactly an input (in place). Legend: n elements.
 #include <omp.h>
 
-#include <algorithm>
 #include <cmath>
 
 #include "activation.h"
 #include "check.h"
 #include "cpu.h"
 #include "fused.h"
+#include "gemm/gemm.h"
 #include "registry.h"
 
 namespace rrt {
@@ -77,13 +77,13 @@ void glu_range(int act, float* out, const float* gate, const float* up, int64_t 
   RRT_ACT_DISPATCH(act, glu_portable, out, gate, up, i0, i1);
 }
 
-// Contiguous thread ranges in multiples of 16 elements.
+// Contiguous thread ranges in slices of 16 elements, as the GEMV splits its columns.
 static void glu_fwd(int act, float* out, const float* gate, const float* up, int64_t n) {
-  const int64_t blocks = (n + 15) / 16;
 #pragma omp parallel if (n > kParallelMin)
   {
-    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-    glu_range(act, out, gate, up, std::min(n, blocks * t / nt * 16), std::min(n, blocks * (t + 1) / nt * 16));
+    int64_t i0, i1;
+    gemm::gemv_slice(n, omp_get_thread_num(), omp_get_num_threads(), &i0, &i1);
+    glu_range(act, out, gate, up, i0, i1);
   }
 }
 

@@ -341,13 +341,15 @@ static Napi::Value js_attention_decode_paged_f32(const Napi::CallbackInfo& info)
 
   // (row, head) units split between threads when the whole call is worth a fork
   double work = 0;
-  for (int64_t r = 0; r < rows; r++) work += ((double)pos[r] + 1) * H * Dh;
+  int64_t max_pos = 0;
+  for (int64_t r = 0; r < rows; r++) {
+    work += ((double)pos[r] + 1) * H * Dh;
+    max_pos = std::max<int64_t>(max_pos, pos[r]);
+  }
   const int64_t units = rows * H;
   const int nt = (int)std::min<int64_t>(omp_get_max_threads(), std::max<int64_t>(1, (int64_t)(work / kMinParallelPagedDecode)));
 #pragma omp parallel num_threads(std::max<int64_t>(1, std::min<int64_t>(nt, units))) if (nt > 1)
   {
-    int64_t max_pos = 0;
-    for (int64_t r = 0; r < rows; r++) max_pos = std::max<int64_t>(max_pos, pos[r]);
     Scratch scratch(attn_decode_scratch_floats(max_pos + 1, Dh));
     const int t = omp_get_thread_num(), n = omp_get_num_threads();
     for (int64_t u = units * t / n, end = units * (t + 1) / n; u < end;) {

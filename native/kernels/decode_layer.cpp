@@ -106,15 +106,17 @@ void run(const Layer& L) {
   // attention, and the bf16 copy of the current projection input (max(D, qd, F) halves)
   const int64_t shared = 2 * qd + 3 * D + 2 * F;
   const int64_t widest = std::max(std::max(D, qd), F);
-  int64_t rank = 0;
-  for (const Proj* p : {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down}) rank = std::max(rank, p->la ? p->r : 0);
+  int64_t rank = 0;  // the widest adapter's
+  bool any_bf16 = false;
+  for (const Proj* p : {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down}) {
+    rank = std::max(rank, p->la ? p->r : 0);
+    any_bf16 |= p->bf16 || (p->la && p->la_bf16);
+  }
   const int64_t own = (D + 2 * L.half + attn_decode_scratch_floats(S, Dh) + (widest + 1) / 2 + rank + (rank + 1) / 2 + 15) / 16 * 16;
   float* buf = (float*)t_scratch.get((size_t)(shared + own * nt) * sizeof(float));
   float *q = buf, *att = q + qd, *o = att + qd, *x1 = o + D, *gate = x1 + D, *up = gate + F, *m = up + F;
   float* krow = L.kc + L.pos * kvd;
   float* vrow = L.vc + L.pos * kvd;
-  bool any_bf16 = false;
-  for (const Proj* p : {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down}) any_bf16 |= p->bf16 || (p->la && p->la_bf16);
   AttnProblem ap{};
   ap.q = q, ap.k = L.kc, ap.v = L.vc, ap.T = 1, ap.H = H, ap.Hkv = Hkv, ap.Dh = Dh, ap.pos0 = L.pos, ap.scale = L.scale;
 
@@ -180,28 +182,33 @@ void run(const Layer& L) {
   }
 }
 
+// True for a bf16 (Uint16Array) matrix, false for f32 (Float32Array); anything else is a TypeError.
+bool is_bf16(const Args& a, const Napi::Value v, const char* fmt, const char* name) {
+  const napi_typedarray_type t = v.IsTypedArray() ? v.As<Napi::TypedArray>().TypedArrayType() : napi_int8_array;
+  if (t != napi_uint16_array && t != napi_float32_array) a.type_error(fmt, name);
+  return t == napi_uint16_array;
+}
+
 // A weight [N, K] that may be f32 or bf16.
 Proj weight(const Args& a, const Napi::CallbackInfo& info, size_t i, const char* name, int64_t N, int64_t K,
             const char* what) {
-  const Napi::Value v = info[i];
-  const bool bf16 = v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_uint16_array;
-  const bool f32 = v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_float32_array;
-  if (!bf16 && !f32) a.type_error("%s must be a Float32Array (f32) or a Uint16Array (bf16)", name);
+  const bool bf16 = is_bf16(a, info[i], "%s must be a Float32Array (f32) or a Uint16Array (bf16)", name);
   const int64_t need = a.mul(N, K);
   const void* p = bf16 ? (const void*)a.u16(i, name, need, what) : (const void*)a.f32(i, name, need, what);
   return {p, bf16, nullptr, N, K, nullptr, nullptr, false, false, 0};
 }
 
-Span weight_span(const Proj& p, const char* name) {
-  return p.bf16 ? Span((const uint16_t*)p.w, p.N * p.K, name) : Span((const float*)p.w, p.N * p.K, name);
+// The bytes of an f32 or bf16 matrix of n values, for the aliasing checks.
+Span matrix_span(const void* p, bool bf16, int64_t n, const char* name) {
+  return bf16 ? Span((const uint16_t*)p, n, name) : Span((const float*)p, n, name);
 }
+
+Span weight_span(const Proj& p, const char* name) { return matrix_span(p.w, p.bf16, p.N * p.K, name); }
 
 // One LoRA factor from the adapters array: a Float32Array or Uint16Array of exactly `need` values
 // (need < 0: any whole multiple of -need, the rank read from its length). Returns its length.
 int64_t lora_factor(const Args& a, const Napi::Value v, const char* name, int64_t need, const void** p, bool* bf16) {
-  const bool is_u16 = v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_uint16_array;
-  const bool is_f32 = v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_float32_array;
-  if (!is_u16 && !is_f32) a.type_error("adapter %s must be a Float32Array (f32) or a Uint16Array (bf16)", name);
+  const bool is_u16 = is_bf16(a, v, "adapter %s must be a Float32Array (f32) or a Uint16Array (bf16)", name);
   const int64_t len = (int64_t)v.As<Napi::TypedArray>().ElementLength();
   if (need >= 0 ? len != need : len == 0 || len % -need != 0)
     a.range_error("adapter %s has %lld elements, expected %s%lld", name, (long long)len,
@@ -291,11 +298,10 @@ static Napi::Value js_decode_layer_f32(const Napi::CallbackInfo& info) {
                   {L.o.b, L.o.b ? D : 0, "bo"}, {L.gate.b, L.gate.b ? F : 0, "bgate"}, {L.up.b, L.up.b ? F : 0, "bup"},
                   {L.down.b, L.down.b ? D : 0, "bdown"}});
   for (const Proj* p : projs)
-    if (p->la) {
-      const Span la = p->la_bf16 ? Span((const uint16_t*)p->la, p->r * p->K, "an adapter") : Span((const float*)p->la, p->r * p->K, "an adapter");
-      const Span lb = p->lb_bf16 ? Span((const uint16_t*)p->lb, p->N * p->r, "an adapter") : Span((const float*)p->lb, p->N * p->r, "an adapter");
-      check_disjoint(a, {{L.y, D, "y"}, {L.kc, cache, "kCache"}, {L.vc, cache, "vCache"}}, {la, lb});
-    }
+    if (p->la)
+      check_disjoint(a, {{L.y, D, "y"}, {L.kc, cache, "kCache"}, {L.vc, cache, "vCache"}},
+                     {matrix_span(p->la, p->la_bf16, p->r * p->K, "an adapter"),
+                      matrix_span(p->lb, p->lb_bf16, p->N * p->r, "an adapter")});
   try {
     run(L);
   } catch (const std::bad_alloc&) {
