@@ -1,6 +1,6 @@
 // GEMM family entry points: gemm_f32, linear_bf16w, gemm_bf16. Each validates every argument,
 // then dispatches on active_isa() to the blocked driver (gemm_driver.cpp) with that ISA's kit,
-// or, for M ≤ 16 against a [N,K] weight, to the GEMV paths that stream W once without packing.
+// or, for few rows (gemm.h) against a [N,K] weight, to the GEMV paths that stream W once without packing.
 // Precision: fp32 accumulation everywhere. linear_bf16w rounds A to bf16 (nearest even) for every
 // M, as src/tensor/ref/gemm.ts specifies, so every product is an exact bf16 × bf16 one and the
 // AVX512-BF16 path can use vdpbf16ps for the GEMV too (decode is not only bound by weight bytes:
@@ -96,8 +96,8 @@ static void gemm_f32_run(float* c, const float* a, const float* b, int64_t M, in
                          bool trans_b, bool accumulate) {
   if (empty_product(c, M, N, K, accumulate)) return;
   const Isa isa = active_isa();
-  if (trans_b && M <= kGemvMaxM) {
-    if (trans_a) {  // A is [K,M]: make the M ≤ 16 rows contiguous
+  if (trans_b && M <= kGemvMaxRowsF32) {
+    if (trans_a) {  // A is [K,M]: make its few rows contiguous
       float* at = scratch<float>((size_t)(M * K));
       for (int64_t k = 0; k < K; k++)
         for (int64_t m = 0; m < M; m++) at[m * K + k] = a[k * M + m];
@@ -117,7 +117,7 @@ static void gemm_bf16_run(float* c, const uint16_t* a, const uint16_t* b, int64_
                           bool accumulate) {
   if (empty_product(c, M, N, K, accumulate)) return;
   const Isa isa = active_isa();
-  if (M <= kGemvMaxM) return gemv_bf16(isa, c, a, b, M, N, K, accumulate);
+  if (M <= kGemvMaxRowsBf16) return gemv_bf16(isa, c, a, b, M, N, K, accumulate);
   if (isa == Isa::avx512bf16) {
     const Operand A{a, K, 1, 2, pack_bf16_pairs_avx512}, B{b, K, 1, 2, pack_bf16_pairs_avx512};
     return gemm_blocked(kit_bf16_avx512, c, A, B, M, N, K, accumulate);

@@ -29,7 +29,7 @@ export interface Kernels {
   // ---- GEMM and conversions (native/gemm) ----
   /** C[M,N] (+)= op(A)·op(B). op(A) is [M,K], stored [K,M] when transA; op(B) is [K,N], stored [N,K] when transB. */
   gemm_f32(c: F32, a: F32, b: F32, M: number, N: number, K: number, transA: Flag, transB: Flag, accumulate: Flag): void;
-  /** C[M,N] (+)= A[M,K]·W[N,K]ᵀ with W stored as bf16 (linear forward on bf16 weights; A stays fp32 for M ≤ 16). */
+  /** C[M,N] (+)= A[M,K]·W[N,K]ᵀ with W stored as bf16 (linear forward on bf16 weights; A is rounded to bf16 for every M, so every product is exact bf16 × bf16). */
   linear_bf16w(c: F32, a: F32, w: U16, M: number, N: number, K: number, accumulate: Flag): void;
   /** C[M,N] = A[M,K]·B[N,K]ᵀ, both bf16, fp32 accumulation. */
   gemm_bf16(c: F32, a: U16, b: U16, M: number, N: number, K: number): void;

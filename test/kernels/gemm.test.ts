@@ -78,9 +78,12 @@ test('gemm_f32 matches the reference for all four layouts, accumulate on/off, od
   }
 });
 
-test('gemm_f32 M ≤ 16 GEMV paths (transB, and transA+transB) match the reference on every ISA and thread count', { skip }, () => {
+// the GEMV paths' row limits (native/gemm/gemm.h: kGemvMaxRowsF32, kGemvMaxRowsBf16); one more row takes the packing GEMM
+const GEMV_ROWS_F32 = 32, GEMV_ROWS_BF16 = 64;
+
+test('gemm_f32 small-M GEMV paths (transB, and transA+transB) match the reference on every ISA and thread count', { skip }, () => {
   let seed = 500;
-  for (const M of [1, 2, 3, 5, 7, 8, 9, 13, 16]) {
+  for (const M of [1, 2, 3, 5, 7, 8, 9, 13, 16, 17, 23, GEMV_ROWS_F32, GEMV_ROWS_F32 + 1]) {
     for (const [N, K] of [[37, 45], [1000, 33], [ODD_SIZES[3], 100], [16, 1]] as [number, number][]) {
       const a = randn(M * K, seed++), w = randn(N * K, seed++), c0 = randn(M * N, seed++);
       for (const ta of [0, 1] as Flag[]) {
@@ -102,22 +105,25 @@ test('gemm_f32 M ≤ 16 GEMV paths (transB, and transA+transB) match the referen
   }
 });
 
-test('a row gets the same bits from the M ≤ 16 GEMV whatever the batch around it (fp32 and bf16 weights, every ISA, 1-3 threads)', { skip }, () => {
+test('a row gets the same bits from the small-M GEMV whatever the batch around it (fp32 and bf16 weights, every ISA, 1-3 threads)', { skip }, () => {
   // batched decoding must equal serial decoding bit for bit: row r of an M-row product equals the M = 1 product of row r
+  const f32Rows = [2, 3, 4, 5, 6, 7, 8, 9, 12, 14, 16, 17, 25, GEMV_ROWS_F32];
+  const bf16Rows = [...f32Rows, 33, 47, GEMV_ROWS_BF16];
   for (const [N, K] of [[83, 45], [600, 577], [1000, 33]] as [number, number][]) {
-    const a = randn(16 * K, 41), w = randn(N * K, 42), wb = toBf16(w);
+    const a = randn(GEMV_ROWS_BF16 * K, 41), w = randn(N * K, 42), wb = toBf16(w);
+    const one = new Float32Array(N), oneB = new Float32Array(N);
     for (const threads of [1, 2, 3])
       withThreads(threads, () =>
         forEachIsa((isa) => {
-          for (const M of [2, 3, 4, 5, 6, 7, 8, 9, 12, 14, 16]) {
+          for (const M of bf16Rows) {
+            const f32 = M <= GEMV_ROWS_F32;
             const got = new Float32Array(M * N), gotB = new Float32Array(M * N);
-            k.gemm_f32(got, a.subarray(0, M * K), w, M, N, K, 0, 1, 0);
+            if (f32) k.gemm_f32(got, a.subarray(0, M * K), w, M, N, K, 0, 1, 0);
             k.linear_bf16w(gotB, a.subarray(0, M * K), wb, M, N, K, 0);
             for (let r = 0; r < M; r++) {
-              const one = new Float32Array(N), oneB = new Float32Array(N);
               k.gemm_f32(one, a.subarray(r * K, (r + 1) * K), w, 1, N, K, 0, 1, 0);
               k.linear_bf16w(oneB, a.subarray(r * K, (r + 1) * K), wb, 1, N, K, 0);
-              assert.deepEqual(got.subarray(r * N, (r + 1) * N), one, `${isa} fp32 threads=${threads} M=${M} row ${r} N=${N} K=${K}`);
+              if (f32) assert.deepEqual(got.subarray(r * N, (r + 1) * N), one, `${isa} fp32 threads=${threads} M=${M} row ${r} N=${N} K=${K}`);
               assert.deepEqual(gotB.subarray(r * N, (r + 1) * N), oneB, `${isa} bf16 threads=${threads} M=${M} row ${r} N=${N} K=${K}`);
             }
           }
@@ -160,7 +166,7 @@ test('gemm_f32 with K = 0 zeroes C (or leaves it when accumulating); M = 0 or N 
 test('linear_bf16w matches the reference (A rounded to bf16, fp32 sums) on every ISA', { skip }, () => {
   let seed = 2000;
   const shapes: [number, number, number][] = [
-    [1, 7, 33], [1, 33, 7], [7, 1000, 33], [8, 37, 45], [9, 33, 40], [16, 35, 70], [17, 33, 40], [33, 7, 1], [100, 77, 600], [20, 40, 600], [1, 16, 1],
+    [1, 7, 33], [1, 33, 7], [7, 1000, 33], [8, 37, 45], [9, 33, 40], [16, 35, 70], [17, 33, 40], [33, 7, 1], [64, 50, 96], [65, 50, 96], [100, 77, 600], [20, 40, 600], [1, 16, 1],
   ];
   for (const [M, N, K] of shapes) {
     const a = randn(M * K, seed++), w = toBf16(randn(N * K, seed++)), c0 = randn(M * N, seed++);
@@ -178,7 +184,7 @@ test('linear_bf16w matches the reference (A rounded to bf16, fp32 sums) on every
 
 test('linear_bf16w rounds A to bf16 for every M (GEMV and GEMM paths, every ISA)', { skip }, () => {
   const K = 64, N = 8;
-  for (const M of [1, 5, 16, 17]) {
+  for (const M of [1, 5, 16, 17, GEMV_ROWS_BF16 + 1]) {
     const a = randn(M * K, 77), w = toBf16(randn(N * K, 78));
     const wf = new Float32Array(N * K), ar = new Float32Array(M * K);
     ref.bf16_to_f32(wf, w, N * K);
