@@ -1,8 +1,8 @@
 // Serving throughput benchmark (see src/infer/throughput.ts for what each system is).
 // Usage: npm run bench:throughput -- [--model PATH] [--requests N] [--prompt-len P] [--gen-len G] [--gen-spread S] [--concurrency C]
 //        [--exit-fraction F] [--threshold T] [--kv-fill propagate|copy] [--kv-mb M] [--lora-rank R] [--threads N]
-//        [--dtype f32|bf16] [--rounds R] [--json]
-import { benchThroughput, formatThroughput } from '../src/infer/throughput.js';
+//        [--dtype f32|bf16] [--rounds R] [--systems a,b,...] [--json]
+import { benchThroughput, formatThroughput, type SystemName } from '../src/infer/throughput.js';
 
 const args = process.argv.slice(2);
 const num = (n: string, d?: number) => (args.includes(n) ? Number(args[args.indexOf(n) + 1]) : d);
@@ -22,5 +22,6 @@ const report = await benchThroughput({
   threads: num('--threads', 2),
   dtype: str('--dtype') as 'f32' | 'bf16' | undefined,
   rounds: num('--rounds'),
+  systems: str('--systems')?.split(',') as SystemName[] | undefined,
 });
 console.log(args.includes('--json') ? JSON.stringify({ ...report, ...report.systems }) : formatThroughput(report, num('--threshold', 0.5)));

@@ -51,11 +51,14 @@ export interface ThroughputOptions {
   threads?: number;
   /** weight matrices of both models in memory (norms stay f32). @default 'f32' */
   dtype?: WeightDType;
-  /** run the six systems this many times, alternating; report medians (this machine is noisy). @default 1 */
+  /** run the systems this many times, alternating; report medians (this machine is noisy). @default 1 */
   rounds?: number;
+  /** which systems to run (the two baselines, vanilla_batched and depthwise, always run). @default all six */
+  systems?: SystemName[];
 }
 
-export type SystemName = 'vanilla_serial' | 'vanilla_batched' | 'depthwise' | 'depthwise_exit' | 'depthwise_oracle' | 'recursive_serial';
+export const SYSTEM_NAMES = ['vanilla_serial', 'vanilla_batched', 'depthwise', 'depthwise_exit', 'depthwise_oracle', 'recursive_serial'] as const;
+export type SystemName = (typeof SYSTEM_NAMES)[number];
 
 /** Medians over the rounds (agreement and loops from the first round: greedy runs repeat exactly). */
 export interface SystemResult {
@@ -85,10 +88,12 @@ export interface ThroughputReport {
    * depthwise_exit over depthwise: measured; the loops-only ideal nLoops / mean loops (2/(2 − F)
    * for forced exits); and what is attainable once every token also pays the LM head and the
    * exited tokens' propagated keys and values (multiply-adds per token, from the model's shape);
-   * with several rounds, `measured` is the median of the `per_round` ratios
+   * with several rounds, `measured` is the median of the `per_round` ratios; null when
+   * depthwise_exit was not run
    */
-  exit_gain: { measured: number; per_round: number[]; ideal_loops_only: number; attainable_with_head: number };
-  systems: Record<SystemName, SystemResult>;
+  exit_gain: { measured: number; per_round: number[]; ideal_loops_only: number; attainable_with_head: number } | null;
+  /** the systems run, in the order above */
+  systems: Partial<Record<SystemName, SystemResult>>;
 }
 
 
@@ -149,7 +154,8 @@ function randomPair(hf: Record<string, unknown>, K: number, rank: number, dtype:
   return { recursive: new Decoder(recCfg, weights(recLayers)), vanilla: new Decoder(base, weights(vanLayers)) };
 }
 
-function models(path: string | undefined, loraRank: number, dtype: WeightDType): { recursive: Decoder; vanilla: Decoder; label: string } {
+/** The benchmark's pair: a recursive checkpoint and its unrolled export, or the random SmolLM-135M-shaped pair. */
+export function models(path: string | undefined, loraRank: number, dtype: WeightDType): { recursive: Decoder; vanilla: Decoder; label: string } {
   if (path) {
     const rec = loadModel(path, { dtype }).decoder;
     if (!rec.config.recursive) throw new Error(`${path} is not a recursive checkpoint`);
@@ -220,6 +226,10 @@ export async function benchThroughput(o: ThroughputOptions = {}): Promise<Throug
   const dtype = o.dtype ?? 'f32', rounds = o.rounds ?? 1;
   if (dtype !== 'f32' && dtype !== 'bf16') throw new InputError('bad_option', `dtype must be f32 or bf16, got ${dtype}`);
   if (!Number.isInteger(rounds) || rounds < 1) throw new InputError('bad_option', `rounds must be a positive integer, got ${rounds}`);
+  for (const k of o.systems ?? [])
+    if (!(SYSTEM_NAMES as readonly string[]).includes(k)) throw new InputError('bad_option', `unknown system ${k}; systems are ${SYSTEM_NAMES.join(', ')}`);
+  const wanted = new Set<SystemName>([...(o.systems ?? SYSTEM_NAMES), 'vanilla_batched', 'depthwise']);
+  const names = SYSTEM_NAMES.filter((k) => wanted.has(k));
   const { recursive, vanilla, label } = models(o.model, o.loraRank ?? 0, dtype);
   const V = recursive.config.vocabSize;
   const prompts = Array.from({ length: N }, (_, r) => Array.from({ length: P }, (_, t) => Math.floor(hash01(r + 1000, t) * V)));
@@ -236,7 +246,7 @@ export async function benchThroughput(o: ThroughputOptions = {}): Promise<Throug
     : { forced: batch(), req: { ...greedy, earlyExit: { measure: 'maxProb' as const, threshold } } };
   // oracle: an untimed pass records each token's earliest agreeing loop (its events), then the timed runs replay them
   const schedule = new Map<string, number>();
-  {
+  if (wanted.has('depthwise_oracle')) {
     const e = new BatchEngine(recursive, batch({ oracle: true }));
     const hs = prompts.map((p, i) => e.submit(p, { ...greedy, maxTokens: lengths[i] }));
     await Promise.all(hs.map(async (h) => {
@@ -252,7 +262,6 @@ export async function benchThroughput(o: ThroughputOptions = {}): Promise<Throug
     depthwise_oracle: () => [new BatchEngine(recursive, batch({ forcedExit: (r, i, done) => done >= (schedule.get(`${r}:${i}`) ?? nLoops) })), greedy],
     recursive_serial: () => [new SerialEngine(recursive), greedy],
   };
-  const names = Object.keys(systems) as SystemName[];
   // an untimed warm-up of every system (a full batch of short requests), so that compiling each
   // system's own code paths (exits, fills) does not land in its first timed round
   const few = prompts.slice(0, C);
@@ -280,14 +289,17 @@ export async function benchThroughput(o: ThroughputOptions = {}): Promise<Throug
       tokens: rs[0].tokens,
     }];
   })) as ThroughputReport['systems'];
-  const loops = runs.depthwise_exit[0].mean_loops;
-  const perRound = runs.depthwise_exit.map((r, i) => r.tokens_per_s / runs.depthwise[i].tokens_per_s);
-  const exit_gain = {
-    measured: median(perRound),
-    per_round: perRound,
-    ideal_loops_only: nLoops / loops,
-    attainable_with_head: attainableExitGain(recursive.config, nLoops, loops),
-  };
+  let exit_gain: ThroughputReport['exit_gain'] = null;
+  if (wanted.has('depthwise_exit')) {
+    const loops = runs.depthwise_exit[0].mean_loops;
+    const perRound = runs.depthwise_exit.map((r, i) => r.tokens_per_s / runs.depthwise[i].tokens_per_s);
+    exit_gain = {
+      measured: median(perRound),
+      per_round: perRound,
+      ideal_loops_only: nLoops / loops,
+      attainable_with_head: attainableExitGain(recursive.config, nLoops, loops),
+    };
+  }
   return { model: label, requests: N, prompt_len: P, gen_len: G, gen_spread: spread, gen_lengths: lengths, concurrency: C, exit_fraction: exitFraction, kv_fill: kvFill, dtype, rounds, exit_gain, systems: results };
 }
 
@@ -313,7 +325,7 @@ export function formatThroughput(r: ThroughputReport, threshold = 0.5): string {
   for (const [k, s] of Object.entries(r.systems))
     lines.push(k.padEnd(18) + s.tokens_per_s.toFixed(1).padStart(9) + s.ratio_to_vanilla_batched.toFixed(2).padStart(11) + s.mean_loops.toFixed(2).padStart(11) + (100 * s.agreement_with_depthwise).toFixed(1).padStart(9) + '%');
   const g = r.exit_gain;
-  lines.push(
+  if (g) lines.push(
     `depthwise_exit / depthwise: ${g.measured.toFixed(2)}×${r.rounds > 1 ? ` (per round ${g.per_round.map((x) => x.toFixed(2)).join(', ')})` : ''} — ${(100 * g.measured / g.ideal_loops_only).toFixed(0)} % of the loops-only ideal ${g.ideal_loops_only.toFixed(2)}×, ` +
       `${(100 * g.measured / g.attainable_with_head).toFixed(0)} % of the ${g.attainable_with_head.toFixed(2)}× attainable when every token also pays the LM head`,
   );

@@ -25,13 +25,15 @@ for (const dtype of ['f32', 'bf16'] as const) {
       const [a, b] = s.tokens_per_s_rounds;
       assert.ok(Math.abs(s.tokens_per_s - (a + b) / 2) <= 1e-9 * s.tokens_per_s, `${name}: the median of two rounds is their mean`);
     }
-    assert.equal(r.systems.depthwise.mean_loops, 2);
-    assert.equal(r.systems.recursive_serial.agreement_with_depthwise, 1, 'one request at a time gives the tokens of depth-wise batching');
-    const loops = r.systems.depthwise_exit.mean_loops;
+    const { depthwise, depthwise_exit, recursive_serial } = r.systems;
+    assert.deepEqual(Object.keys(r.systems), ['vanilla_serial', 'vanilla_batched', 'depthwise', 'depthwise_exit', 'depthwise_oracle', 'recursive_serial']);
+    assert.equal(depthwise!.mean_loops, 2);
+    assert.equal(recursive_serial!.agreement_with_depthwise, 1, 'one request at a time gives the tokens of depth-wise batching');
+    const loops = depthwise_exit!.mean_loops;
     assert.ok(loops > 1 && loops < 2, `forced exits after loop 1 for about half the tokens: ${loops}`);
-    assert.ok(Math.abs(r.exit_gain.ideal_loops_only - 2 / loops) < 1e-12);
-    const perRound = r.systems.depthwise_exit.tokens_per_s_rounds.map((t, i) => t / r.systems.depthwise.tokens_per_s_rounds[i]);
-    assert.ok(Math.abs(r.exit_gain.measured - (perRound[0] + perRound[1]) / 2) < 1e-9);
+    assert.ok(Math.abs(r.exit_gain!.ideal_loops_only - 2 / loops) < 1e-12);
+    const perRound = depthwise_exit!.tokens_per_s_rounds.map((t, i) => t / depthwise!.tokens_per_s_rounds[i]);
+    assert.ok(Math.abs(r.exit_gain!.measured - (perRound[0] + perRound[1]) / 2) < 1e-9);
   });
 }
 
@@ -43,11 +45,22 @@ test('bench throughput with spread generation lengths: each request keeps its ow
   assert.equal(tokens[0], r.gen_lengths.reduce((a, b) => a + b, 0));
   assert.ok(r.gen_lengths.every((n) => n >= 4 && n <= 12), `lengths within 8 × (1 ± 0.5): ${r.gen_lengths}`);
   assert.ok(new Set(r.gen_lengths).size > 1, `lengths differ: ${r.gen_lengths}`);
-  assert.equal(r.systems.recursive_serial.agreement_with_depthwise, 1);
+  assert.equal(r.systems.recursive_serial!.agreement_with_depthwise, 1);
+});
+
+test('bench throughput runs a chosen subset of systems, always with both baselines', async () => {
+  const r = await benchThroughput({ model: path, requests: 2, promptLen: 3, genLen: 4, concurrency: 2, exitFraction: 0.5, threads: 1, systems: ['depthwise_exit'] });
+  assert.deepEqual(Object.keys(r.systems), ['vanilla_batched', 'depthwise', 'depthwise_exit']);
+  assert.ok(r.exit_gain && r.exit_gain.measured > 0);
+  const base = await benchThroughput({ model: path, requests: 2, promptLen: 3, genLen: 4, concurrency: 2, threads: 1, systems: ['recursive_serial'] });
+  assert.deepEqual(Object.keys(base.systems), ['vanilla_batched', 'depthwise', 'recursive_serial']);
+  assert.equal(base.exit_gain, null, 'no exit gain without depthwise_exit');
+  assert.equal(base.systems.recursive_serial!.agreement_with_depthwise, 1);
 });
 
 test('bench throughput refuses a bad dtype or round count with a clear message', async () => {
   await assert.rejects(benchThroughput({ model: path, dtype: 'f16' as 'f32' }), /dtype must be f32 or bf16/);
   await assert.rejects(benchThroughput({ model: path, rounds: 0 }), /rounds must be a positive integer/);
   await assert.rejects(benchThroughput({ model: path, genSpread: 1 }), /genSpread must be in \[0, 1\)/);
+  await assert.rejects(benchThroughput({ model: path, systems: ['fast' as 'depthwise'] }), /unknown system fast; systems are vanilla_serial, /);
 });

@@ -1,6 +1,6 @@
 // rrt bench throughput [MODEL]: the serving systems side by side in one run (src/infer/throughput.ts).
 import type { Command } from 'commander';
-import { benchThroughput, formatThroughput } from '../../infer/throughput.js';
+import { benchThroughput, formatThroughput, SYSTEM_NAMES, type SystemName } from '../../infer/throughput.js';
 import { choice, float, int } from '../options.js';
 
 interface BenchCli {
@@ -16,6 +16,7 @@ interface BenchCli {
   threads?: number;
   dtype: 'f32' | 'bf16';
   rounds: number;
+  systems?: SystemName[];
   json?: boolean;
 }
 
@@ -37,6 +38,7 @@ export function registerBench(program: Command): void {
     .option('--threads <n>', 'compute threads', int(1))
     .option('--dtype <dtype>', 'weight matrices in memory: f32 or bf16', choice(['f32', 'bf16'] as const), 'f32')
     .option('--rounds <n>', 'run the systems this many times, alternating, and report medians', int(1), 1)
+    .option('--systems <list>', `comma-separated subset of ${SYSTEM_NAMES.join(', ')} (vanilla_batched and depthwise always run)`, (v: string) => v.split(',').map((x) => x.trim()) as SystemName[])
     .option('--json', 'one JSON object keyed by system')
     .action(async (model: string | undefined, o: BenchCli) => {
       const r = await benchThroughput({ model, ...o, exitFraction: o.exitFraction ?? null });
