@@ -3,6 +3,7 @@ import { Decoder } from '../src/models/decoder.js';
 import type { ModelConfig } from '../src/models/config.js';
 import { configFromHf } from '../src/models/profiles/index.js';
 import type { Layer, Weights } from '../src/models/weights.js';
+import { packTensors } from '../src/tensor/huge-pages.js';
 import { Tensor } from '../src/tensor/tensor.js';
 import { kernels } from '../src/tensor/kernels.js';
 import { uniformArray as rand } from '../src/tensor/random.js';
@@ -26,7 +27,7 @@ export function randomModel(hf: Record<string, unknown>, nShared?: number, rank 
   });
   const embed = mat(V, D);
   const weights: Weights = { embed, pos: null, layers, finalNorm: { w: ones(D), b: null }, head: config.tiedHead ? embed : mat(V, D) };
-  return { config, decoder: new Decoder(config, weights) };
+  return { config, decoder: new Decoder(config, packTensors(weights)) };
 }
 
 export const llama = (L: number, D: number, H: number, Hkv: number, F: number, V: number, tied: boolean) => ({
@@ -49,5 +50,5 @@ export function toBf16(d: Decoder): Decoder {
   };
   const w = d.weights;
   const layers = w.layers.map((l) => ({ ...l, proj: Object.fromEntries(Object.entries(l.proj).map(([k, p]) => [k, { ...p, w: bf(p.w) }])) }));
-  return new Decoder(d.config, { ...w, embed: bf(w.embed), head: bf(w.head), layers });
+  return new Decoder(d.config, packTensors({ ...w, embed: bf(w.embed), head: bf(w.head), layers }));
 }

@@ -29,6 +29,7 @@ import { configFromHf } from '../models/profiles/index.js';
 import type { Layer, Linear, WeightDType, Weights } from '../models/weights.js';
 import { exportUnrolled } from '../recursive/export.js';
 import { kernels, setThreads } from '../tensor/kernels.js';
+import { packTensors } from '../tensor/huge-pages.js';
 import { Tensor } from '../tensor/tensor.js';
 import { uniformArray as rand } from '../tensor/random.js';
 
@@ -151,7 +152,7 @@ function randomPair(hf: Record<string, unknown>, K: number, rank: number, dtype:
       lora: null,
     },
   };
-  return { recursive: new Decoder(recCfg, weights(recLayers)), vanilla: new Decoder(base, weights(vanLayers)) };
+  return { recursive: new Decoder(recCfg, packTensors(weights(recLayers))), vanilla: new Decoder(base, packTensors(weights(vanLayers))) };
 }
 
 /** The benchmark's pair: a recursive checkpoint and its unrolled export, or the random SmolLM-135M-shaped pair. */

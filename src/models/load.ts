@@ -13,6 +13,7 @@ import type { ModelConfig } from './config.js';
 import { Decoder } from './decoder.js';
 import { configFromHf } from './profiles/index.js';
 import { loadWeights, type WeightDType } from './weights.js';
+import { packTensors } from '../tensor/huge-pages.js';
 
 export type ModelFormat = 'hf' | 'gguf' | 'llama2c';
 
@@ -21,6 +22,8 @@ export interface LoadOptions {
   tokenizer?: string;
   /** dtype of the weight matrices in memory; norms and biases stay f32. @default 'f32' */
   dtype?: WeightDType;
+  /** weights in one arena on 2 MB pages (src/tensor/huge-pages.ts; RRT_HUGE_PAGES=0 also turns it off). @default true */
+  hugePages?: boolean;
 }
 
 export interface LoadedModel {
@@ -126,7 +129,8 @@ export function openModelSource(path: string, opts: { tokenizer?: string } = {})
 export function loadModel(path: string, opts: LoadOptions = {}): LoadedModel {
   const { format, config, source, tokenizer, tokenizerPath } = openModelSource(path, opts);
   try {
-    const weights = loadWeights(source, config, opts.dtype ?? 'f32');
+    const loaded = loadWeights(source, config, opts.dtype ?? 'f32');
+    const weights = opts.hugePages === false ? loaded : packTensors(loaded);
     return {
       path,
       format,

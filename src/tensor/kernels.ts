@@ -149,6 +149,8 @@ export interface NativeAddon extends Kernels {
   /** read-only (copy-on-write) mapping of a whole file; unmapped when collected or by mmap_close */
   mmap_file(path: string): ArrayBuffer;
   mmap_close(buffer: ArrayBuffer): void;
+  /** a zeroed buffer of `bytes` on a 2 MB-aligned mapping advised MADV_HUGEPAGE (weights; src/tensor/huge-pages.ts) */
+  alloc_huge_pages(bytes: number): ArrayBuffer;
 }
 
 const addonPath = fileURLToPath(new URL('../../build/Release/rrt.node', import.meta.url));
