@@ -5,6 +5,7 @@
 // (attention_decode_paged_f32, when the page size is a multiple of 16); prompt chunks gather a
 // sequence's pages into contiguous scratch [S, Hkv, Dh] and run the ordinary attention kernel.
 import { InputError } from '../errors.js';
+import { hugeF32 } from '../tensor/huge-pages.js';
 import { kernels } from '../tensor/kernels.js';
 
 export interface KvPoolOptions {
@@ -51,8 +52,10 @@ export class KvPool {
     this.nPages = Math.floor(opts.budgetBytes / this.pageBytes);
     if (this.nPages < opts.nDepths)
       throw new InputError('bad_option', `a KV budget of ${opts.budgetBytes} bytes holds ${this.nPages} pages of ${this.pageBytes} bytes; one token needs ${opts.nDepths} (one per depth)`);
-    this.k = new Float32Array(this.nPages * this.pageSize * opts.rowSize);
-    this.v = new Float32Array(this.k.length);
+    // on 2 MB pages: a step's decode attention reads each sequence's pages, scattered over the
+    // pool and cold; in a probe (8 rows × 101 keys, cold, one thread) 218 → 193 µs
+    this.k = hugeF32(this.nPages * this.pageSize * opts.rowSize);
+    this.v = hugeF32(this.k.length);
     for (let p = this.nPages - 1; p >= 0; p--) this.free.push(p);
   }
 

@@ -67,3 +67,9 @@ export function packTensors<T>(weights: T): T {
   }
   return rebuild(weights, moved);
 }
+
+/** A zeroed Float32Array of n elements, on 2 MB pages when it is large (≥ 8 MB) and allowed (as packTensors). */
+export function hugeF32(n: number): Float32Array {
+  if (!native || process.env.RRT_HUGE_PAGES === '0' || n * 4 < MIN_ARENA_BYTES) return new Float32Array(n);
+  return new Float32Array(native.alloc_huge_pages(n * 4));
+}
