@@ -325,10 +325,11 @@ static inline int64_t kv_run(const AttnProblem& p, int64_t j, int64_t S) {
   return p.pages && p.page_rows - j % p.page_rows < left ? p.page_rows - j % p.page_rows : left;
 }
 
-// Every cache line of rows j .. j+n−1 (Dh floats each) of one head of k or v, into L1.
-static inline void prefetch_rows(const float* base, const AttnProblem& p, int64_t j, int64_t n, int64_t ld, int64_t Dh) {
-  for (int64_t i = 0; i < n; i++) {
-    const char* r = (const char*)kv_row(base, p, j + i, ld);
+// Every cache line of the block of R rows from j (those below S; Dh floats each) of one head of k
+// or v, into L1.
+static inline void prefetch_block(const float* base, const AttnProblem& p, int64_t j, int64_t S, int64_t ld, int64_t Dh) {
+  for (int64_t i = j; i < j + R && i < S; i++) {
+    const char* r = (const char*)kv_row(base, p, i, ld);
     for (int64_t b = 0; b < Dh * (int64_t)sizeof(float); b += 64) __builtin_prefetch(r + b, 0, 3);
   }
 }
@@ -364,15 +365,15 @@ void decode_heads(float* out, float* lse, const AttnProblem& p, int64_t h0, int6
     // The group's other heads read them from L1/L2.
     const bool cold = h == h0 || h % G == 0;
     int64_t j = 0;
-    if (cold) prefetch_rows(k, p, 0, S < R ? S : R, ld, Dh);
+    if (cold) prefetch_block(k, p, 0, S, ld, Dh);
     for (; j + R <= S; j += R) {
       if (cold) {
-        prefetch_rows(k, p, j + R, S - j - R < R ? S - j - R : R, ld, Dh);
-        prefetch_rows(v, p, j, R, ld, Dh);
+        prefetch_block(k, p, j + R, S, ld, Dh);
+        prefetch_block(v, p, j, S, ld, Dh);
       }
       dot_keys<true>(s + j, kv_row(k, p, j, ld), ld, qs, Dh, R);
     }
-    if (cold && j < S) prefetch_rows(v, p, j, S - j, ld, Dh);
+    if (cold) prefetch_block(v, p, j, S, ld, Dh);
     if (j < S) dot_keys<false>(s + j, kv_row(k, p, j, ld), ld, qs, Dh, S - j);
     for (j = S; j < Sp; j++) s[j] = -__builtin_inff();  // exp gives 0
     vf mv = vload(s);

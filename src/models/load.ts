@@ -8,12 +8,12 @@ import { openGguf, ggufToHf } from '../formats/gguf.js';
 import { openLlama2c } from '../formats/llama2c.js';
 import { openCheckpointDir } from '../formats/safetensors.js';
 import type { TensorSource } from '../formats/tensor-source.js';
+import { packTensors } from '../tensor/huge-pages.js';
 import { loadTokenizer, tokenizerFromGgufMetadata, type Tokenizer } from '../formats/tokenizers/index.js';
 import type { ModelConfig } from './config.js';
 import { Decoder } from './decoder.js';
 import { configFromHf } from './profiles/index.js';
 import { loadWeights, type WeightDType } from './weights.js';
-import { packTensors } from '../tensor/huge-pages.js';
 
 export type ModelFormat = 'hf' | 'gguf' | 'llama2c';
 

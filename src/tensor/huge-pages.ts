@@ -34,6 +34,11 @@ function rebuild<T>(x: T, moved: Map<object, object>): T {
   return out as T;
 }
 
+/** Whether to use huge-page arenas at all: the addon is there and RRT_HUGE_PAGES is not 0. */
+function enabled(): boolean {
+  return native !== null && process.env.RRT_HUGE_PAGES !== '0';
+}
+
 function viewLike(data: Storage, buffer: ArrayBuffer, offset: number): Storage {
   if (data instanceof Float32Array) return new Float32Array(buffer, offset, data.length);
   if (data instanceof Int32Array) return new Int32Array(buffer, offset, data.length);
@@ -46,30 +51,32 @@ function viewLike(data: Storage, buffer: ArrayBuffer, offset: number): Storage {
  * dtypes, names and requiresGrad; the arena lives as long as any of the copies.
  */
 export function packTensors<T>(weights: T): T {
-  if (!native || process.env.RRT_HUGE_PAGES === '0') return weights;
+  if (!enabled()) return weights;
   const tensors = new Set<Tensor>();
   collect(weights, tensors);
+  const offsets = new Map<Tensor, number>();
   let total = 0;
-  for (const t of tensors) total = Math.ceil(total / ALIGN) * ALIGN + t.data.byteLength;
-  if (total < MIN_ARENA_BYTES) return weights;
-  const arena = native.alloc_huge_pages(total);
-  const moved = new Map<object, object>();
-  let offset = 0;
   for (const t of tensors) {
-    offset = Math.ceil(offset / ALIGN) * ALIGN;
-    const data = viewLike(t.data, arena, offset);
+    const at = Math.ceil(total / ALIGN) * ALIGN;
+    offsets.set(t, at);
+    total = at + t.data.byteLength;
+  }
+  if (total < MIN_ARENA_BYTES) return weights;
+  const arena = native!.alloc_huge_pages(total);
+  const moved = new Map<object, object>();
+  for (const [t, at] of offsets) {
+    const data = viewLike(t.data, arena, at);
     data.set(t.data as never);
     const copy = new Tensor(data, t.shape, t.dtype);
     copy.requiresGrad = t.requiresGrad;
     if (t.name !== undefined) copy.name = t.name;
     moved.set(t, copy);
-    offset += t.data.byteLength;
   }
   return rebuild(weights, moved);
 }
 
 /** A zeroed Float32Array of n elements, on 2 MB pages when it is large (≥ 8 MB) and allowed (as packTensors). */
 export function hugeF32(n: number): Float32Array {
-  if (!native || process.env.RRT_HUGE_PAGES === '0' || n * 4 < MIN_ARENA_BYTES) return new Float32Array(n);
-  return new Float32Array(native.alloc_huge_pages(n * 4));
+  if (!enabled() || n * 4 < MIN_ARENA_BYTES) return new Float32Array(n);
+  return new Float32Array(native!.alloc_huge_pages(n * 4));
 }
