@@ -1,4 +1,5 @@
-// Token embedding lookup (f32 or bf16 table) and its backward, a scatter-add.
+// Token embedding lookup (f32 or bf16 table) and its backward, a scatter-add; and the plain row
+// scatter the KV pool stores a step's keys and values with (one call instead of one copy per row).
 // Contract: src/tensor/kernels.ts. Every id is checked against [0, V) before
 // anything is written; a bad one throws a RangeError naming its position.
 // The backward accumulates into dtable; threads own disjoint column panels, so
@@ -81,8 +82,28 @@ static Napi::Value js_embedding_bwd_f32(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// scatter_rows_f32(dst, src, rows_at, rows, D): dst row rows_at[t] = src row t, for t < rows
+// (the inverse of embedding_fwd_f32). Every destination row is checked against dst's length
+// before anything is written; rows are copied in order, so a repeated index keeps its last row.
+static Napi::Value js_scatter_rows_f32(const Napi::CallbackInfo& info) {
+  Args a(info, "scatter_rows_f32", 5);
+  const int64_t T = a.size(3, "rows"), D = a.size(4, "D");
+  const int64_t n = a.mul(T, D);
+  float* dst = a.f32(0, "dst", 0);
+  const int64_t dst_rows = D == 0 ? 0 : a.length(0) / D;
+  const float* src = a.f32(1, "src", n, "rows·D");
+  const int32_t* at = a.i32(2, "rows_at", T, "rows");
+  check_disjoint(a, {{dst, dst_rows * D, "dst"}}, {{src, n, "src"}, {at, T, "rows_at"}});
+  for (int64_t t = 0; t < T; t++)
+    if (at[t] < 0 || at[t] >= dst_rows)
+      a.range_error("rows_at[%lld] = %d is outside dst's %lld rows of D = %lld", (long long)t, at[t], (long long)dst_rows, (long long)D);
+  for (int64_t t = 0; t < T; t++) std::memcpy(dst + (int64_t)at[t] * D, src + t * D, D * sizeof(float));
+  return info.Env().Undefined();
+}
+
 RRT_EXPORT("embedding_fwd_f32", js_embedding_fwd_f32);
 RRT_EXPORT("embedding_fwd_bf16", js_embedding_fwd_bf16);
 RRT_EXPORT("embedding_bwd_f32", js_embedding_bwd_f32);
+RRT_EXPORT("scatter_rows_f32", js_scatter_rows_f32);
 
 }  // namespace rrt

@@ -66,6 +66,19 @@ function segTokens(segs: Segment[]): number {
   return n;
 }
 
+function rowsOf(groups: DepthGroup[]): number {
+  let n = 0;
+  for (const g of groups) n += segTokens(g.segs);
+  return n;
+}
+
+function concat(a: Float32Array, b: Float32Array): Float32Array {
+  const out = new Float32Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
 /** y[rows, out] = x·Wᵀ (overwrites), for f32 or bf16 weights. */
 function matmul(y: Float32Array, x: Float32Array, w: Tensor, rows: number): void {
   const [N, K] = w.shape;
@@ -114,15 +127,17 @@ export class BatchForward {
     else kernels.rmsnorm_fwd_f32(y, null, x, n.w.f32, rows, this.D, cfg.normEps, cfg.normKind === 'rmsPlusOne' ? 1 : 0);
   }
 
-  /** Per group, its depth's norm of its rows. */
+  /** Per group, its depth's norm of its rows; one call for consecutive groups sharing a norm (a recursive model's shared norms). */
   private normGroups(x: Float32Array, groups: DepthGroup[], which: 'attnNorm' | 'mlpNorm'): Float32Array {
-    const D = this.D;
+    const D = this.D, layers = this.decoder.weights.layers;
     const y = new Float32Array(x.length);
     let r = 0;
-    for (const g of groups) {
-      const n = segTokens(g.segs);
-      this.norm(y.subarray(r * D, (r + n) * D), x.subarray(r * D, (r + n) * D), this.decoder.weights.layers[g.depth][which], n);
-      r += n;
+    for (let i = 0; i < groups.length;) {
+      const n = layers[groups[i].depth][which];
+      let rows = 0;
+      for (; i < groups.length && layers[groups[i].depth][which].w === n.w && layers[groups[i].depth][which].b === n.b; i++) rows += segTokens(groups[i].segs);
+      this.norm(y.subarray(r * D, (r + rows) * D), x.subarray(r * D, (r + rows) * D), n, rows);
+      r += rows;
     }
     return y;
   }
@@ -154,68 +169,74 @@ export class BatchForward {
     return y;
   }
 
-  /** q, k, v of the rows ([N, H|Hkv, Dh] each, rotated) from the attention-input norm output h. */
-  private qkv(h: Float32Array, groups: DepthGroup[], withQ: boolean): { q: Float32Array | null; k: Float32Array; v: Float32Array; pos: Int32Array } {
+  /**
+   * q of `groups`' rows and k, v of those rows followed by `kvOnly`'s ([rows, H|Hkv, Dh] each,
+   * rotated), from the attention-input norm output h of all of them.
+   */
+  private qkv(h: Float32Array, groups: DepthGroup[], kvOnly: DepthGroup[]): { q: Float32Array; k: Float32Array; v: Float32Array } {
     const cfg = this.decoder.config, layers = this.decoder.weights.layers;
-    let q: Float32Array | null, k: Float32Array, v: Float32Array;
+    const all = kvOnly.length > 0 ? [...groups, ...kvOnly] : groups;
+    const nQ = rowsOf(groups);
+    let q: Float32Array, k: Float32Array, v: Float32Array;
     if (this.qkvCols) {
-      const fused = this.project(h, groups, (d) => layers[d].proj.qkv!);
+      const fused = this.project(h, all, (d) => layers[d].proj.qkv!);
       const width = (cfg.nHeads + 2 * cfg.nKvHeads) * cfg.headDim;
-      const N = fused.length / width;
-      const take = (cols: Int32Array) => {
+      const take = (cols: Int32Array, N: number) => {
         const out = new Float32Array(N * cols.length);
         for (let r = 0; r < N; r++) for (let c = 0; c < cols.length; c++) out[r * cols.length + c] = fused[r * width + cols[c]];
         return out;
       };
-      q = withQ ? take(this.qkvCols[0]) : null;
-      k = take(this.qkvCols[1]);
-      v = take(this.qkvCols[2]);
+      const N = fused.length / width;
+      q = take(this.qkvCols[0], nQ);
+      k = take(this.qkvCols[1], N);
+      v = take(this.qkvCols[2], N);
     } else {
-      q = withQ ? this.project(h, groups, (d) => layers[d].proj.q!) : null;
-      k = this.project(h, groups, (d) => layers[d].proj.k!);
-      v = this.project(h, groups, (d) => layers[d].proj.v!);
+      q = this.project(h.subarray(0, nQ * this.D), groups, (d) => layers[d].proj.q!);
+      k = this.project(h, all, (d) => layers[d].proj.k!);
+      v = this.project(h, all, (d) => layers[d].proj.v!);
     }
-    const pos = new Int32Array(h.length / this.D);
-    let r = 0;
-    for (const g of groups) for (const s of g.segs) for (let t = 0; t < s.T; t++) pos[r++] = s.pos0 + t;
     if (this.invFreq) {
+      const pos = new Int32Array(h.length / this.D);
+      let r = 0;
+      for (const g of all) for (const s of g.segs) for (let t = 0; t < s.T; t++) pos[r++] = s.pos0 + t;
       const il = cfg.ropeInterleaved ? 1 : 0;
-      if (q) kernels.rope_f32(q, pos, this.invFreq, pos.length, cfg.nHeads, cfg.headDim, cfg.rotaryDim, il, 0);
+      kernels.rope_f32(q, pos, this.invFreq, nQ, cfg.nHeads, cfg.headDim, cfg.rotaryDim, il, 0);
       kernels.rope_f32(k, pos, this.invFreq, pos.length, cfg.nKvHeads, cfg.headDim, cfg.rotaryDim, il, 0);
     }
-    return { q, k, v, pos };
+    return { q, k, v };
   }
 
   /**
    * Runs each group's depth over its rows of x [N, D] (groups in row order); writes their KV;
    * returns the new x. `fill` rows (the propagate fill of loops that exited tokens skipped, at
-   * depths sharing this layer's weights) get their keys and values right after the batch's own,
-   * while those weights are still in L2: a second pass over them costs cache reads, not DRAM.
+   * depths sharing this layer's weights) ride along the batch's own norm and k/v projections
+   * as extra rows: one product over the shared weights instead of a second pass.
    */
   layer(x: Float32Array, groups: DepthGroup[], fill?: { x: Float32Array; groups: DepthGroup[] }): Float32Array {
     const cfg = this.decoder.config, layers = this.decoder.weights.layers;
     const { nHeads: H, nKvHeads: Hkv, headDim: Dh } = cfg;
-    const N = x.length / this.D, R = Hkv * Dh;
-    const h = this.normGroups(x, groups, 'attnNorm');
-    const { q, k, v } = this.qkv(h, groups, true);
-    if (fill && fill.groups.length > 0) this.fillKv(fill.x, fill.groups);
+    const N = x.length / this.D;
+    const fillGroups = fill && fill.groups.length > 0 ? fill.groups : [];
+    const xa = fillGroups.length > 0 ? concat(x, fill!.x) : x;
+    const h = this.normGroups(xa, [...groups, ...fillGroups], 'attnNorm');
+    const { q, k, v } = this.qkv(h, groups, fillGroups);
+    this.pool.write(k, v, [...groups, ...fillGroups].flatMap((g) => g.segs.map((s) => ({ seq: s.kv, depth: g.depth, pos0: s.pos0, T: s.T }))));
     const a = new Float32Array(N * H * Dh);
     // consecutive decode rows attend in one call straight from the pages; prompt chunks gather
     const run: { seq: KvSeq; depth: number; pos: number; row: number }[] = [];
     const flush = () => {
-      if (run.length > 0) this.pool.attendDecode(a, q!, run, H, Hkv, Dh, cfg.attnScale);
+      if (run.length > 0) this.pool.attendDecode(a, q, run, H, Hkv, Dh, cfg.attnScale);
       run.length = 0;
     };
     let r = 0;
     for (const g of groups)
       for (const s of g.segs) {
-        this.pool.write(s.kv, g.depth, s.pos0, k, v, s.T, r * R);
         const S = s.pos0 + s.T;
         if (s.T === 1 && this.pool.paged) run.push({ seq: s.kv, depth: g.depth, pos: s.pos0, row: r });
         else {
           flush();
           const kv = this.pool.gather(s.kv, g.depth, S);
-          kernels.attention_fwd_f32(a.subarray(r * H * Dh, (r + s.T) * H * Dh), null, q!.subarray(r * H * Dh, (r + s.T) * H * Dh), kv.k, kv.v, s.T, S, H, Hkv, Dh, s.pos0, cfg.attnScale);
+          kernels.attention_fwd_f32(a.subarray(r * H * Dh, (r + s.T) * H * Dh), null, q.subarray(r * H * Dh, (r + s.T) * H * Dh), kv.k, kv.v, s.T, S, H, Hkv, Dh, s.pos0, cfg.attnScale);
         }
         r += s.T;
       }
@@ -249,22 +270,5 @@ export class BatchForward {
     const logits = new Float32Array(rows.length * this.decoder.config.vocabSize);
     matmul(logits, h, w.head, rows.length);
     return logits;
-  }
-
-  /**
-   * The `propagate` fill of skipped loops: keys and values of each group's depth computed from
-   * the rows' exited hidden states x (attention-input norm, k/v projections, rotary), written to
-   * the cache as if the token had run that depth on its final state.
-   */
-  fillKv(x: Float32Array, groups: DepthGroup[]): void {
-    const R = this.decoder.config.nKvHeads * this.decoder.config.headDim;
-    const h = this.normGroups(x, groups, 'attnNorm');
-    const { k, v } = this.qkv(h, groups, false);
-    let r = 0;
-    for (const g of groups)
-      for (const s of g.segs) {
-        this.pool.write(s.kv, g.depth, s.pos0, k, v, s.T, r * R);
-        r += s.T;
-      }
   }
 }

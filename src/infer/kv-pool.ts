@@ -44,6 +44,7 @@ export class KvPool {
   private scratchK = new Float32Array(0);
   private scratchV = new Float32Array(0);
   private tables = new Int32Array(0);
+  private rowsAt = new Int32Array(0);
 
   constructor(readonly opts: KvPoolOptions) {
     this.pageSize = opts.pageSize ?? 16;
@@ -105,19 +106,26 @@ export class KvPool {
     seq.capacity = 0;
   }
 
-  /** Stores T rows of keys and values (each rowSize floats) at positions pos0.. of `depth`. */
-  write(seq: KvSeq, depth: number, pos0: number, k: Float32Array, v: Float32Array, T: number, srcOffset = 0): void {
+  /**
+   * Stores a step's keys and values: rows of k and v (rowSize floats each) belong to `runs` in
+   * order, run i being T positions from pos0 of one sequence at one depth. One native scatter
+   * per pool for the whole step.
+   */
+  write(k: Float32Array, v: Float32Array, runs: readonly { seq: KvSeq; depth: number; pos0: number; T: number }[]): void {
     const R = this.opts.rowSize, P = this.pageSize;
-    if (pos0 + T > seq.capacity) throw new InputError('context_overflow', `KV write at ${pos0}+${T} past the sequence's ${seq.capacity} reserved positions`);
-    const table = seq.pages[depth];
-    for (let t = 0; t < T; t++) {
-      const pos = pos0 + t;
-      const dst = (table[Math.floor(pos / P)] * P + (pos % P)) * R;
-      const src = srcOffset + t * R;
-      this.k.set(k.subarray(src, src + R), dst);
-      this.v.set(v.subarray(src, src + R), dst);
+    let n = 0;
+    for (const r of runs) n += r.T;
+    if (this.rowsAt.length < n) this.rowsAt = new Int32Array(Math.max(n, 2 * this.rowsAt.length));
+    let i = 0;
+    for (const { seq, depth, pos0, T } of runs) {
+      if (pos0 + T > seq.capacity) throw new InputError('context_overflow', `KV write at ${pos0}+${T} past the sequence's ${seq.capacity} reserved positions`);
+      const table = seq.pages[depth];
+      for (let pos = pos0; pos < pos0 + T; pos++) this.rowsAt[i++] = table[Math.floor(pos / P)] * P + (pos % P);
     }
-    if (seq.written) seq.written[depth].fill(1, pos0, pos0 + T);
+    const at = this.rowsAt.subarray(0, n);
+    kernels.scatter_rows_f32(this.k, k, at, n, R);
+    kernels.scatter_rows_f32(this.v, v, at, n, R);
+    for (const { seq, depth, pos0, T } of runs) if (seq.written) seq.written[depth].fill(1, pos0, pos0 + T);
   }
 
   /** Copies position `pos` of depth `from` into depth `to` (the `copy` fill of skipped loops). */

@@ -83,6 +83,8 @@ export interface Kernels {
   embedding_fwd_f32(out: F32, table: F32, ids: I32, T: number, V: number, D: number): void;
   embedding_fwd_bf16(out: F32, table: U16, ids: I32, T: number, V: number, D: number): void;
   embedding_bwd_f32(dtable: F32, dout: F32, ids: I32, T: number, V: number, D: number): void;
+  /** dst row rowsAt[t] = src row t (rows of D floats); rows in order, so a repeated index keeps the last. */
+  scatter_rows_f32(dst: F32, src: F32, rowsAt: I32, rows: number, D: number): void;
 
   // ---- losses (native/kernels/loss.cpp) ----
   /**

@@ -16,6 +16,10 @@ import { attainableExitGain } from '../../src/infer/throughput.js';
 import { configFromHf } from '../../src/models/profiles/index.js';
 import type { RequestOptions, TokenEvent } from '../../src/infer/types.js';
 import { randint } from '../helpers.js';
+import { reference as ref } from '../../src/tensor/kernels.js';
+import { ropeInvFreq } from '../../src/models/config.js';
+import type { Linear } from '../../src/models/weights.js';
+import type { KvSeq } from '../../src/infer/kv-pool.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 const tmp = mkdtempSync(join(tmpdir(), 'rrt-infer-'));
@@ -127,6 +131,65 @@ for (const kvFill of ['propagate', 'copy'] as const) {
     }
   });
 }
+
+/**
+ * What `propagate` must store for a token that exited with hidden state x at position pos: at a
+ * skipped depth, that depth's own attention-input norm, k/v projection (with its LoRA) and
+ * rotary applied to x. Computed here with the TypeScript reference kernels, one row at a time.
+ */
+function propagatedKv(m: LoadedModel, depth: number, x: Float32Array, pos: number): { k: Float32Array; v: Float32Array } {
+  const cfg = m.config, layer = m.decoder.weights.layers[depth], D = cfg.hidden, R = cfg.nKvHeads * cfg.headDim;
+  const h = new Float32Array(D);
+  ref.rmsnorm_fwd_f32(h, null, x, layer.attnNorm.w.f32, 1, D, cfg.normEps, cfg.normKind === 'rmsPlusOne' ? 1 : 0);
+  const project = (lin: Linear) => {
+    const y = new Float32Array(R);
+    ref.gemm_f32(y, h, lin.w.f32, 1, R, D, 0, 1, 0);
+    if (lin.b) for (let i = 0; i < R; i++) y[i] += lin.b.f32[i];
+    if (lin.lora) {
+      const rank = lin.lora.a.shape[0], t = new Float32Array(rank);
+      ref.gemm_f32(t, h, lin.lora.a.f32, 1, rank, D, 0, 1, 0);
+      ref.gemm_f32(y, t, lin.lora.b.f32, 1, R, rank, 0, 1, 1);
+    }
+    return y;
+  };
+  const k = project(layer.proj.k!), v = project(layer.proj.v!);
+  ref.rope_f32(k, Int32Array.of(pos), ropeInvFreq(cfg), 1, cfg.nKvHeads, cfg.headDim, cfg.rotaryDim, cfg.ropeInterleaved ? 1 : 0, 0);
+  return { k, v };
+}
+
+for (const name of ['stories-c2', 'stories-mc3'])
+  test(`${name}: the propagate fill stores, at every skipped depth, that depth's norm, k/v projection with its LoRA, and rotary of the exited state`, () => {
+    const m = model(name);
+    // 3 sequences; every token with an even index exits after loop 1
+    const engine = new BatchEngine(m.decoder, { maxBatch: 3, debugKv: true, forcedExit: (_r, i, done) => (i % 2 === 0 && done === 1 ? true : undefined) });
+    const plan = engine.fwd.plan, R = m.config.nKvHeads * m.config.headDim;
+    const hook = engine as unknown as { fillSkipped: (exited: { kv: KvSeq; row: { x: Float32Array; pos0: number; loop: number } }[]) => void };
+    const fill = hook.fillSkipped.bind(engine);
+    let pending: { kv: KvSeq; x: Float32Array; pos: number; after: number }[] = [];
+    hook.fillSkipped = (exited) => {
+      for (const s of exited) pending.push({ kv: s.kv, x: s.row.x.slice(), pos: s.row.pos0, after: s.row.loop });
+      fill(exited);
+    };
+    for (const p of prompts(m.config.vocabSize).slice(0, 3)) engine.submit(p, { ...greedy, maxTokens: 12 });
+    let checked = 0, worst = 0;
+    while (!engine.sched.idle) {
+      const due = pending;
+      pending = [];
+      engine.step();
+      // the fill of a token that exited in the previous step has been written by now
+      for (const e of due)
+        for (let b = e.after + 1; b < plan.nLoops; b++)
+          for (const depth of plan.blocks[b]) {
+            const want = propagatedKv(m, depth, e.x, e.pos);
+            const got = engine.pool.gather(e.kv, depth, e.pos + 1);
+            for (const [w, g] of [[want.k, got.k.subarray(e.pos * R)], [want.v, got.v.subarray(e.pos * R)]])
+              for (let i = 0; i < R; i++) worst = Math.max(worst, Math.abs(w[i] - g[i]) / (1e-3 + Math.abs(w[i])));
+            checked++;
+          }
+    }
+    assert.ok(checked >= 3 * 5 * plan.blocks[0].length, `${checked} fills checked`);
+    assert.ok(worst < 1e-4, `largest relative difference ${worst}`);
+  });
 
 test('the hole check can fail: exits without filling the skipped loops end in an error', async () => {
   const m = model('stories-mc3');

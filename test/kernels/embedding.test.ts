@@ -117,3 +117,32 @@ test('native embedding kernels reject bad arguments', { skip }, () => {
   range(() => nat.embedding_fwd_f32(table.subarray(0, 8), table, ids, 2, 3, 4), /out and table must not overlap/);
   range(() => nat.embedding_bwd_f32(table, table.subarray(4), ids, 2, 3, 4), /dtable and dout must not overlap/);
 });
+
+test('scatter_rows_f32 puts src row t at dst row rowsAt[t] (the inverse of a lookup), leaves other rows alone, and a repeated index keeps the last row', () => {
+  for (const [name, k] of impls)
+    for (const D of ODD_SIZES) {
+      const dstRows = 9, T = 5, src = randn(T * D, D), rowsAt = Int32Array.from([4, 0, 8, 2, 0]);
+      const dst = new Float32Array(dstRows * D).fill(-3);
+      k.scatter_rows_f32(dst, src, rowsAt, T, D);
+      const row = (a: Float32Array, r: number) => bits(a.subarray(r * D, (r + 1) * D));
+      for (const [t, r] of [[0, 4], [2, 8], [3, 2], [4, 0]]) assert.deepEqual(row(dst, r), row(src, t), `${name} D=${D}: dst row ${r} is src row ${t}`);
+      for (const r of [1, 3, 5, 6, 7]) assert.ok(dst.subarray(r * D, (r + 1) * D).every((v) => v === -3), `${name} D=${D}: row ${r} untouched`);
+    }
+});
+
+test('scatter_rows_f32 checks every destination before writing, and its arguments', () => {
+  const D = 4, dst = new Float32Array(6 * D).fill(7), src = randn(3 * D, 1);
+  for (const [name, k] of impls)
+    for (const bad of [-1, 6, 2 ** 31 - 1]) {
+      assert.throws(() => k.scatter_rows_f32(dst, src, Int32Array.of(0, 1, bad), 3, D), { name: 'RangeError', message: new RegExp(`rows_at\\[2\\] = ${bad} is outside dst's 6 rows`) }, name);
+      assert.ok(dst.every((v) => v === 7), `${name}: nothing written`);
+    }
+  if (!native) return;
+  const range = (fn: () => void, msg: RegExp) => assert.throws(fn, { name: 'RangeError', message: msg });
+  range(() => nat.scatter_rows_f32(dst, src, Int32Array.of(0, 1), 3, D), /rows_at has 2 elements, expected rows = 3/);
+  range(() => nat.scatter_rows_f32(dst, src, Int32Array.of(0, 1, 2, 3), 4, D), /src has 12 elements, expected rows·D = 16/);
+  range(() => nat.scatter_rows_f32(dst, dst.subarray(0, 3 * D), Int32Array.of(3, 4, 5), 3, D), /dst and src must not overlap/);
+  range(() => nat.scatter_rows_f32(dst, src, Int32Array.of(0, 1, 2), 3, -1), /D must be a non-negative integer/);
+  assert.throws(() => nat.scatter_rows_f32(dst, src, Float32Array.of(0, 1, 2) as unknown as Int32Array, 3, D), { name: 'TypeError', message: /rows_at must be a Int32Array/ });
+  assert.ok(dst.every((v) => v === 7), 'nothing written by a rejected call');
+});

@@ -25,3 +25,11 @@ export function embedding_bwd_f32(dtable: Float32Array, dout: Float32Array, ids:
   checkIds('embedding_bwd_f32', ids, T, V);
   for (let t = 0; t < T; t++) for (let j = 0; j < D; j++) dtable[ids[t] * D + j] += dout[t * D + j];
 }
+
+/** dst[rowsAt[t], :] = src[t, :], rows in order; every index is checked before anything is written. */
+export function scatter_rows_f32(dst: Float32Array, src: Float32Array, rowsAt: Int32Array, rows: number, D: number): void {
+  const dstRows = D === 0 ? 0 : Math.floor(dst.length / D);
+  for (let t = 0; t < rows; t++)
+    if (!(rowsAt[t] >= 0 && rowsAt[t] < dstRows)) throw new RangeError(`[scatter_rows_f32] rows_at[${t}] = ${rowsAt[t]} is outside dst's ${dstRows} rows of D = ${D}`);
+  for (let t = 0; t < rows; t++) dst.set(src.subarray(t * D, t * D + D), rowsAt[t] * D);
+}
