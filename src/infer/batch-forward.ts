@@ -72,11 +72,23 @@ function rowsOf(groups: DepthGroup[]): number {
   return n;
 }
 
-function concat(a: Float32Array, b: Float32Array): Float32Array {
-  const out = new Float32Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
+/**
+ * A step's intermediate buffers, one per purpose, kept between calls and grown on demand: a
+ * step of 32 rows otherwise allocates ~18 MB of short-lived typed arrays, and their zeroing
+ * and garbage collection (whose helper threads compete with the kernels' second thread) cost
+ * several percent of the step. A buffer is valid until its purpose is asked for again.
+ */
+class StepBuffers {
+  private readonly bufs = new Map<string, Float32Array>();
+
+  get(purpose: string, n: number): Float32Array {
+    let b = this.bufs.get(purpose);
+    if (!b || b.length < n) {
+      b = new Float32Array(Math.max(n, 2 * (b?.length ?? 0)));
+      this.bufs.set(purpose, b);
+    }
+    return b.subarray(0, n);
+  }
 }
 
 /** y[rows, out] = x·Wᵀ (overwrites), for f32 or bf16 weights. */
@@ -91,6 +103,7 @@ export class BatchForward {
   private readonly D: number;
   private readonly invFreq: Float32Array | null;
   private readonly qkvCols: [Int32Array, Int32Array, Int32Array] | null;
+  private readonly buf = new StepBuffers();
 
   constructor(readonly decoder: Decoder, readonly pool: KvPool) {
     this.plan = depthPlan(decoder);
@@ -121,6 +134,14 @@ export class BatchForward {
     return x;
   }
 
+  /** a then b, in the 'rowsAndFill' buffer */
+  private concat(a: Float32Array, b: Float32Array): Float32Array {
+    const out = this.buf.get('rowsAndFill', a.length + b.length);
+    out.set(a);
+    out.set(b, a.length);
+    return out;
+  }
+
   private norm(y: Float32Array, x: Float32Array, n: Norm, rows: number): void {
     const cfg = this.decoder.config;
     if (cfg.normKind === 'layer') kernels.layernorm_fwd_f32(y, null, null, x, n.w.f32, n.b?.f32 ?? null, rows, this.D, cfg.normEps);
@@ -130,7 +151,7 @@ export class BatchForward {
   /** Per group, its depth's norm of its rows; one call for consecutive groups sharing a norm (a recursive model's shared norms). */
   private normGroups(x: Float32Array, groups: DepthGroup[], which: 'attnNorm' | 'mlpNorm'): Float32Array {
     const D = this.D, layers = this.decoder.weights.layers;
-    const y = new Float32Array(x.length);
+    const y = this.buf.get(which, x.length);
     let r = 0;
     for (let i = 0; i < groups.length;) {
       const n = layers[groups[i].depth][which];
@@ -143,12 +164,12 @@ export class BatchForward {
   }
 
   /** y = x·Wᵀ + b + (x·Aᵀ)·Bᵀ with each group's depth's projection; one GEMM when the groups share W. */
-  private project(x: Float32Array, groups: DepthGroup[], pick: (depth: number) => Linear): Float32Array {
+  private project(x: Float32Array, groups: DepthGroup[], pick: (depth: number) => Linear, purpose: string): Float32Array {
     const lins = groups.map((g) => pick(g.depth));
     const [nOut, nIn] = lins[0].w.shape;
     const sizes = groups.map((g) => segTokens(g.segs));
     const N = sizes.reduce((a, b) => a + b, 0);
-    const y = new Float32Array(N * nOut);
+    const y = this.buf.get(purpose, N * nOut);
     const sharedW = lins.every((l) => l.w === lins[0].w);
     if (sharedW) matmul(y, x, lins[0].w, N);
     let r = 0;
@@ -159,7 +180,7 @@ export class BatchForward {
       if (lin.b) kernels.add_bias_f32(yg, lin.b.f32, n, nOut);
       if (lin.lora) {
         const rank = lin.lora.a.shape[0];
-        const t = new Float32Array(n * rank), u = new Float32Array(n * nOut);
+        const t = this.buf.get('loraT', n * rank), u = this.buf.get('loraU', n * nOut);
         matmul(t, xg, lin.lora.a, n);
         matmul(u, t, lin.lora.b, n);
         kernels.add_f32(yg, yg, u, n * nOut);
@@ -179,7 +200,7 @@ export class BatchForward {
     const nQ = rowsOf(groups);
     let q: Float32Array, k: Float32Array, v: Float32Array;
     if (this.qkvCols) {
-      const fused = this.project(h, all, (d) => layers[d].proj.qkv!);
+      const fused = this.project(h, all, (d) => layers[d].proj.qkv!, 'qkv');
       const width = (cfg.nHeads + 2 * cfg.nKvHeads) * cfg.headDim;
       const take = (cols: Int32Array, N: number) => {
         const out = new Float32Array(N * cols.length);
@@ -191,9 +212,9 @@ export class BatchForward {
       k = take(this.qkvCols[1], N);
       v = take(this.qkvCols[2], N);
     } else {
-      q = this.project(h.subarray(0, nQ * this.D), groups, (d) => layers[d].proj.q!);
-      k = this.project(h, all, (d) => layers[d].proj.k!);
-      v = this.project(h, all, (d) => layers[d].proj.v!);
+      q = this.project(h.subarray(0, nQ * this.D), groups, (d) => layers[d].proj.q!, 'q');
+      k = this.project(h, all, (d) => layers[d].proj.k!, 'k');
+      v = this.project(h, all, (d) => layers[d].proj.v!, 'v');
     }
     if (this.invFreq) {
       const pos = new Int32Array(h.length / this.D);
@@ -208,7 +229,7 @@ export class BatchForward {
 
   /**
    * Runs each group's depth over its rows of x [N, D] (groups in row order); writes their KV;
-   * returns the new x. `fill` rows (the propagate fill of loops that exited tokens skipped, at
+   * returns the new x, in a buffer the layer after next reuses (copy what must live longer). `fill` rows (the propagate fill of loops that exited tokens skipped, at
    * depths sharing this layer's weights) ride along the batch's own norm and k/v projections
    * as extra rows: one product over the shared weights instead of a second pass.
    */
@@ -217,11 +238,11 @@ export class BatchForward {
     const { nHeads: H, nKvHeads: Hkv, headDim: Dh } = cfg;
     const N = x.length / this.D;
     const fillGroups = fill && fill.groups.length > 0 ? fill.groups : [];
-    const xa = fillGroups.length > 0 ? concat(x, fill!.x) : x;
+    const xa = fillGroups.length > 0 ? this.concat(x, fill!.x) : x;
     const h = this.normGroups(xa, [...groups, ...fillGroups], 'attnNorm');
     const { q, k, v } = this.qkv(h, groups, fillGroups);
     this.pool.write(k, v, [...groups, ...fillGroups].flatMap((g) => g.segs.map((s) => ({ seq: s.kv, depth: g.depth, pos0: s.pos0, T: s.T }))));
-    const a = new Float32Array(N * H * Dh);
+    const a = this.buf.get('attention', N * H * Dh);
     // consecutive decode rows attend in one call straight from the pages; prompt chunks gather
     const run: { seq: KvSeq; depth: number; pos: number; row: number }[] = [];
     const flush = () => {
@@ -241,11 +262,13 @@ export class BatchForward {
         r += s.T;
       }
     flush();
-    const o = this.project(a, groups, (d) => layers[d].proj.o!);
-    const x1 = new Float32Array(x.length);
+    const o = this.project(a, groups, (d) => layers[d].proj.o!, 'o');
+    const x1 = this.buf.get('x1', x.length);
     kernels.add_f32(x1, x, o, x.length);
     const m = this.mlp(this.normGroups(cfg.parallelResidual ? x : x1, groups, 'mlpNorm'), groups);
-    const out = new Float32Array(x.length);
+    // layers chain (each one's output is the next one's x): the output alternates between two buffers
+    let out = this.buf.get('outA', x.length);
+    if (out.buffer === x.buffer) out = this.buf.get('outB', x.length);
     kernels.add_f32(out, x1, m, x.length);
     return out;
   }
@@ -253,11 +276,11 @@ export class BatchForward {
   private mlp(h: Float32Array, groups: DepthGroup[]): Float32Array {
     const cfg = this.decoder.config, layers = this.decoder.weights.layers;
     const act = Act[cfg.act];
-    const up = this.project(h, groups, (d) => layers[d].proj.up!);
-    const inner = new Float32Array(up.length);
-    if (cfg.gated) kernels.glu_fwd_f32(inner, this.project(h, groups, (d) => layers[d].proj.gate!), up, up.length, act);
+    const up = this.project(h, groups, (d) => layers[d].proj.up!, 'up');
+    const inner = this.buf.get('inner', up.length);
+    if (cfg.gated) kernels.glu_fwd_f32(inner, this.project(h, groups, (d) => layers[d].proj.gate!, 'gate'), up, up.length, act);
     else kernels.act_fwd_f32(inner, up, up.length, act);
-    return this.project(inner, groups, (d) => layers[d].proj.down!);
+    return this.project(inner, groups, (d) => layers[d].proj.down!, 'down');
   }
 
   /** Final norm and LM head of the given rows of x: [rows.length, V]. */

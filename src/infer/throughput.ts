@@ -65,6 +65,8 @@ export type SystemName = (typeof SYSTEM_NAMES)[number];
 export interface SystemResult {
   tokens_per_s: number;
   tokens_per_s_rounds: number[];
+  /** median over the rounds of Run.loaded_tokens_per_s; null when no request waited */
+  loaded_tokens_per_s: number | null;
   mean_loops: number;
   ratio_to_vanilla_batched: number;
   agreement_with_depthwise: number;
@@ -87,12 +89,14 @@ export interface ThroughputReport {
   rounds: number;
   /**
    * depthwise_exit over depthwise: measured; the loops-only ideal nLoops / mean loops (2/(2 − F)
-   * for forced exits); and what is attainable once every token also pays the LM head and the
-   * exited tokens' propagated keys and values (multiply-adds per token, from the model's shape);
-   * with several rounds, `measured` is the median of the `per_round` ratios; null when
-   * depthwise_exit was not run
+   * for forced exits); and what is attainable once every token also pays the LM head, its share
+   * of the prompt (run at full depth by both) and the exited tokens' propagated keys and values
+   * (multiply-adds per token, from the model's shape);
+   * with several rounds, `measured` is the median of the `per_round` ratios; `measured_loaded`
+   * the same over the loaded windows (null when no request waited); null when depthwise_exit
+   * was not run
    */
-  exit_gain: { measured: number; per_round: number[]; ideal_loops_only: number; attainable_with_head: number } | null;
+  exit_gain: { measured: number; per_round: number[]; measured_loaded: number | null; ideal_loops_only: number; attainable_with_head: number } | null;
   /** the systems run, in the order above */
   systems: Partial<Record<SystemName, SystemResult>>;
 }
@@ -181,6 +185,11 @@ function hash01(r: number, i: number): number {
 
 export interface Run {
   tokens_per_s: number;
+  /**
+   * tokens/s while requests were still waiting for a slot, i.e. a loaded server's rate without
+   * the drain at the end of the run (slots emptying one by one); null when none ever waited
+   */
+  loaded_tokens_per_s: number | null;
   mean_loops: number;
   seconds: number;
   tokens: number;
@@ -192,18 +201,36 @@ export interface Run {
  * `maxTokens[i]`, when given, replaces opts.maxTokens for prompt i.
  */
 export async function timeRequests(engine: Engine, prompts: number[][], opts: RequestOptions, maxTokens?: number[]): Promise<Run> {
+  const emitted = () => engine.stats().exitHistogram.reduce((a, b) => a + b, 0);
+  const before = emitted();
   const t0 = performance.now();
-  const results = await Promise.all(prompts.map((p, i) => engine.submit(p, maxTokens ? { ...opts, maxTokens: maxTokens[i] } : opts).result));
+  const handles = prompts.map((p, i) => engine.submit(p, maxTokens ? { ...opts, maxTokens: maxTokens[i] } : opts));
+  // the engine steps from setImmediate, so this check runs between its steps: the loaded window
+  // ends after the step that admitted the last waiting request
+  // (null when the first step admitted every request: nobody waited for a slot)
+  let loaded: number | null = null, steps = 0;
+  const watch = () => {
+    steps++;
+    if (engine.stats().queueDepth > 0) setImmediate(watch);
+    else if (steps > 1) loaded = (emitted() - before) / ((performance.now() - t0) / 1000);
+  };
+  if (engine.stats().queueDepth > 0) setImmediate(watch);
+  const results = await Promise.all(handles.map((h) => h.result));
   const seconds = (performance.now() - t0) / 1000;
   const tokens = results.reduce((n, r) => n + r.ids.length, 0);
   const loops = results.reduce((n, r) => n + r.exits.meanLoops * r.ids.length, 0);
   for (const r of results) if (r.finishReason === 'error') throw new Error(r.error);
-  return { tokens_per_s: tokens / seconds, mean_loops: loops / tokens, seconds, tokens, results };
+  return { tokens_per_s: tokens / seconds, loaded_tokens_per_s: loaded, mean_loops: loops / tokens, seconds, tokens, results };
 }
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b), m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** The median of the values, or null when any is null. */
+function medianOrNull(xs: (number | null)[]): number | null {
+  return xs.every((x): x is number => x !== null) ? median(xs) : null;
 }
 
 function agreement(a: RequestResult[], b: RequestResult[]): number {
@@ -283,6 +310,7 @@ export async function benchThroughput(o: ThroughputOptions = {}): Promise<Throug
     return [k, {
       tokens_per_s: median(rs.map((r) => r.tokens_per_s)),
       tokens_per_s_rounds: rs.map((r) => r.tokens_per_s),
+      loaded_tokens_per_s: medianOrNull(rs.map((r) => r.loaded_tokens_per_s)),
       mean_loops: rs[0].mean_loops,
       ratio_to_vanilla_batched: median(rs.map((r, i) => r.tokens_per_s / runs.vanilla_batched[i].tokens_per_s)),
       agreement_with_depthwise: agreement(rs[0].results, full),
@@ -297,8 +325,9 @@ export async function benchThroughput(o: ThroughputOptions = {}): Promise<Throug
     exit_gain = {
       measured: median(perRound),
       per_round: perRound,
+      measured_loaded: medianOrNull(runs.depthwise_exit.map((r, i) => (r.loaded_tokens_per_s && runs.depthwise[i].loaded_tokens_per_s ? r.loaded_tokens_per_s / runs.depthwise[i].loaded_tokens_per_s : null))),
       ideal_loops_only: nLoops / loops,
-      attainable_with_head: attainableExitGain(recursive.config, nLoops, loops),
+      attainable_with_head: attainableExitGain(recursive.config, nLoops, loops, P / G),
     };
   }
   return { model: label, requests: N, prompt_len: P, gen_len: G, gen_spread: spread, gen_lengths: lengths, concurrency: C, exit_fraction: exitFraction, kv_fill: kvFill, dtype, rounds, exit_gain, systems: results };
@@ -306,29 +335,34 @@ export async function benchThroughput(o: ThroughputOptions = {}): Promise<Throug
 
 /**
  * Per-token multiply-adds with and without exits, as a ratio: a loop costs K layers, every token
- * pays the LM head once, and an exited token's skipped layers still get keys and values
- * (propagate). Attention and norms are left out (small at these lengths).
+ * pays the LM head once, an exited token's skipped layers still get keys and values
+ * (propagate), and `promptPerToken` prompt tokens per generated token run every loop in both
+ * (P / G in the benchmark). Attention and norms are left out (small at these lengths).
  */
-export function attainableExitGain(cfg: ModelConfig, nLoops: number, meanLoops: number): number {
+export function attainableExitGain(cfg: ModelConfig, nLoops: number, meanLoops: number, promptPerToken = 0): number {
   const { hidden: D, intermediate: F, nHeads: H, nKvHeads: Hkv, headDim: Dh, vocabSize: V, nLayers: L } = cfg;
   const K = L / nLoops;
   const kv = 2 * D * Hkv * Dh;
   const layer = 2 * D * H * Dh + kv + (cfg.gated ? 3 : 2) * D * F;
   const head = V * D;
-  return (nLoops * K * layer + head) / (meanLoops * K * layer + head + (nLoops - meanLoops) * K * kv);
+  const prompt = promptPerToken * nLoops * K * layer;
+  return (nLoops * K * layer + prompt + head) / (meanLoops * K * layer + prompt + head + (nLoops - meanLoops) * K * kv);
 }
 
 export function formatThroughput(r: ThroughputReport, threshold = 0.5): string {
   const lines = [
     `${r.model}; ${r.requests} requests × (${r.prompt_len} prompt + ${r.gen_len}${r.gen_spread > 0 ? ` ± ${Math.round(100 * r.gen_spread)} %` : ''} generated), concurrency ${r.concurrency}, KV fill ${r.kv_fill}, ${r.exit_fraction !== null ? `exit fraction ${r.exit_fraction}` : `maxProb threshold ${threshold}`}${r.rounds > 1 ? `; medians of ${r.rounds} alternating rounds` : ''}`,
-    'system'.padEnd(18) + 'tok/s'.padStart(9) + '× batched'.padStart(11) + 'loops/tok'.padStart(11) + 'agree(c)'.padStart(10),
+    'system'.padEnd(18) + 'tok/s'.padStart(9) + 'loaded'.padStart(9) + '× batched'.padStart(11) + 'loops/tok'.padStart(11) + 'agree(c)'.padStart(10),
   ];
   for (const [k, s] of Object.entries(r.systems))
-    lines.push(k.padEnd(18) + s.tokens_per_s.toFixed(1).padStart(9) + s.ratio_to_vanilla_batched.toFixed(2).padStart(11) + s.mean_loops.toFixed(2).padStart(11) + (100 * s.agreement_with_depthwise).toFixed(1).padStart(9) + '%');
+    lines.push(k.padEnd(18) + s.tokens_per_s.toFixed(1).padStart(9) + (s.loaded_tokens_per_s === null ? '–' : s.loaded_tokens_per_s.toFixed(1)).padStart(9) + s.ratio_to_vanilla_batched.toFixed(2).padStart(11) + s.mean_loops.toFixed(2).padStart(11) + (100 * s.agreement_with_depthwise).toFixed(1).padStart(9) + '%');
   const g = r.exit_gain;
   if (g) lines.push(
     `depthwise_exit / depthwise: ${g.measured.toFixed(2)}×${r.rounds > 1 ? ` (per round ${g.per_round.map((x) => x.toFixed(2)).join(', ')})` : ''} — ${(100 * g.measured / g.ideal_loops_only).toFixed(0)} % of the loops-only ideal ${g.ideal_loops_only.toFixed(2)}×, ` +
-      `${(100 * g.measured / g.attainable_with_head).toFixed(0)} % of the ${g.attainable_with_head.toFixed(2)}× attainable when every token also pays the LM head`,
+      `${(100 * g.measured / g.attainable_with_head).toFixed(0)} % of the ${g.attainable_with_head.toFixed(2)}× attainable when every token also pays the LM head and its share of the prompt` +
+      (g.measured_loaded === null ? '' : `; while requests waited (no drain): ${g.measured_loaded.toFixed(2)}×`),
   );
+  if (Object.values(r.systems).some((s) => s.loaded_tokens_per_s !== null))
+    lines.push("'loaded': tokens/s until the last waiting request got a slot, without the drain at the end of the run");
   return lines.join('\n');
 }

@@ -292,13 +292,16 @@ for (const [label, make] of Object.entries(ENGINES)) {
   });
 }
 
-test('attainable exit gain: 1 without exits, below the loops-only ideal once the head is paid, ≈1.23 on the SmolLM shape at 1.5 loops', () => {
+test('attainable exit gain: 1 without exits, below the loops-only ideal once the head is paid, ≈1.23 on the SmolLM shape at 1.5 loops, ≈1.20 with 16 prompt tokens per 128', () => {
   const smol = configFromHf({ model_type: 'llama', hidden_size: 576, intermediate_size: 1536, num_hidden_layers: 30, num_attention_heads: 9, num_key_value_heads: 3, vocab_size: 49152, max_position_embeddings: 2048, rms_norm_eps: 1e-5, tie_word_embeddings: true });
   assert.equal(attainableExitGain(smol, 2, 2), 1);
   const g = attainableExitGain(smol, 2, 1.5);
   assert.ok(g < 2 / 1.5, `${g}`);
   // by hand: layer 3.54 M, head 28.3 M, k/v 0.221 M multiply-adds; (30·3.54 + 28.3) / (22.5·3.54 + 28.3 + 7.5·0.221)
   assert.ok(Math.abs(g - 1.227) < 0.005, `${g}`);
+  // 16 prompt tokens per 128 generated, at full depth in both: (30·3.54·1.125 + 28.3) / (22.5·3.54 + 0.125·30·3.54 + 28.3 + 7.5·0.221)
+  const withPrompt = attainableExitGain(smol, 2, 1.5, 16 / 128);
+  assert.ok(withPrompt < g && Math.abs(withPrompt - 1.203) < 0.005, `${withPrompt}`);
   // a tiny vocabulary leaves mostly the loops
   const tinyHead = configFromHf({ model_type: 'llama', hidden_size: 576, intermediate_size: 1536, num_hidden_layers: 30, num_attention_heads: 9, num_key_value_heads: 3, vocab_size: 8, max_position_embeddings: 2048, rms_norm_eps: 1e-5 });
   assert.ok(attainableExitGain(tinyHead, 2, 1.5) > 1.3);

@@ -34,6 +34,9 @@ for (const dtype of ['f32', 'bf16'] as const) {
     assert.ok(Math.abs(r.exit_gain!.ideal_loops_only - 2 / loops) < 1e-12);
     const perRound = depthwise_exit!.tokens_per_s_rounds.map((t, i) => t / depthwise!.tokens_per_s_rounds[i]);
     assert.ok(Math.abs(r.exit_gain!.measured - (perRound[0] + perRound[1]) / 2) < 1e-9);
+    // 3 requests, 2 slots: one waits, so every system has a loaded window
+    for (const [name, s] of Object.entries(r.systems)) assert.ok(s.loaded_tokens_per_s! > 0, `${name}: ${s.loaded_tokens_per_s}`);
+    assert.ok(r.exit_gain!.measured_loaded! > 0);
   });
 }
 
@@ -52,6 +55,9 @@ test('bench throughput runs a chosen subset of systems, always with both baselin
   const r = await benchThroughput({ model: path, requests: 2, promptLen: 3, genLen: 4, concurrency: 2, exitFraction: 0.5, threads: 1, systems: ['depthwise_exit'] });
   assert.deepEqual(Object.keys(r.systems), ['vanilla_batched', 'depthwise', 'depthwise_exit']);
   assert.ok(r.exit_gain && r.exit_gain.measured > 0);
+  // 2 requests, 2 slots: nobody waits for a slot, so there is no loaded window
+  assert.ok(Object.values(r.systems).every((s) => s.loaded_tokens_per_s === null));
+  assert.equal(r.exit_gain.measured_loaded, null);
   const base = await benchThroughput({ model: path, requests: 2, promptLen: 3, genLen: 4, concurrency: 2, threads: 1, systems: ['recursive_serial'] });
   assert.deepEqual(Object.keys(base.systems), ['vanilla_batched', 'depthwise', 'recursive_serial']);
   assert.equal(base.exit_gain, null, 'no exit gain without depthwise_exit');
