@@ -11,9 +11,9 @@
 // KV of loops a token skipped (exit after loop b < nLoops), filled before any later token
 // can read it: 'propagate' (default) computes those depths' keys and values from the exited
 // hidden state (their attention-input norm, k/v projections and rotary), batched into the next
-// step: each shared slot's fill runs right after that slot's own k/v projections, weights still
-// in cache (the sequence's next token starts at loop 1, so nothing reads a skipped loop's entry
-// before then); 'copy' copies loop b's entries at the same slot at once.
+// step: the fill rows join each shared slot's own norm and k/v projections as extra rows (the
+// sequence's next token starts at loop 1, so nothing reads a skipped loop's entry before then);
+// 'copy' copies loop b's entries at the same slot at once.
 import { InputError } from '../errors.js';
 import type { Tokenizer } from '../formats/tokenizers/index.js';
 import type { Decoder } from '../models/decoder.js';
