@@ -283,14 +283,14 @@ export class BatchForward {
     return this.project(inner, groups, (d) => layers[d].proj.down!, 'down');
   }
 
-  /** Final norm and LM head of the given rows of x: [rows.length, V]. */
+  /** Final norm and LM head of the given rows of x: [rows.length, V], valid until the next call. */
   head(x: Float32Array, rows: number[]): Float32Array {
     const D = this.D, w = this.decoder.weights;
-    const sel = new Float32Array(rows.length * D);
+    const sel = this.buf.get('headRows', rows.length * D);
     rows.forEach((r, i) => sel.set(x.subarray(r * D, (r + 1) * D), i * D));
-    const h = new Float32Array(sel.length);
+    const h = this.buf.get('headNorm', sel.length);
     this.norm(h, sel, w.finalNorm, rows.length);
-    const logits = new Float32Array(rows.length * this.decoder.config.vocabSize);
+    const logits = this.buf.get('logits', rows.length * this.decoder.config.vocabSize);
     matmul(logits, h, w.head, rows.length);
     return logits;
   }
