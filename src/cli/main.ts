@@ -14,6 +14,7 @@ import { registerTrain } from './commands/train.js';
 import { registerInfo } from './commands/info.js';
 import { registerLogits } from './commands/logits.js';
 import { registerServe } from './commands/serve.js';
+import { warnIfStaleDist } from './stale-dist.js';
 
 export function buildProgram(): Command {
   const program = new Command('rrt')
@@ -59,4 +60,5 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
   throw e;
 });
+warnIfStaleDist(import.meta.url);
 process.exitCode = await main(process.argv);

@@ -1,7 +1,7 @@
 // The rrt command line, run as a user would (a child process per call).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -112,4 +112,22 @@ test('bad input gets a one-line error and a non-zero exit, never a stack trace',
     assert.match(r.stderr, pattern, args.join(' '));
     assert.doesNotMatch(r.stderr, /\n\s+at /, `${args.join(' ')} printed a stack trace`);
   }
+});
+
+test('a checkout whose src/ changed after dist/ was compiled is detected (the rrt command then warns)', async () => {
+  const { staleDist } = await import('../../src/cli/stale-dist.js');
+  const dir = mkdtempSync(join(tmp, 'stale-'));
+  assert.equal(staleDist(dir), false, 'no dist, no src');
+  mkdirSync(join(dir, 'dist/cli'), { recursive: true });
+  mkdirSync(join(dir, 'src/infer'), { recursive: true });
+  writeFileSync(join(dir, 'dist/cli/main.js'), '');
+  writeFileSync(join(dir, 'src/infer/engine.ts'), '');
+  const t0 = new Date('2026-01-01T00:00:00Z'), t1 = new Date('2026-01-02T00:00:00Z');
+  utimesSync(join(dir, 'src/infer/engine.ts'), t0, t0);
+  utimesSync(join(dir, 'dist/cli/main.js'), t1, t1);
+  assert.equal(staleDist(dir), false, 'dist compiled after the last edit');
+  utimesSync(join(dir, 'src/infer/engine.ts'), t1, new Date(t1.getTime() + 1000));
+  assert.equal(staleDist(dir), true, 'a nested source edited after the build');
+  utimesSync(join(dir, 'src/infer/engine.ts'), t1, t1);
+  assert.equal(staleDist(dir), false, 'same mtime (an installed package) is not stale');
 });
