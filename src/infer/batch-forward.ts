@@ -153,10 +153,11 @@ export class BatchForward {
     const D = this.D, layers = this.decoder.weights.layers;
     const y = this.buf.get(which, x.length);
     let r = 0;
+    const normOf = (g: DepthGroup) => layers[g.depth][which];
     for (let i = 0; i < groups.length;) {
-      const n = layers[groups[i].depth][which];
+      const n = normOf(groups[i]);
       let rows = 0;
-      for (; i < groups.length && layers[groups[i].depth][which].w === n.w && layers[groups[i].depth][which].b === n.b; i++) rows += segTokens(groups[i].segs);
+      for (; i < groups.length && normOf(groups[i]).w === n.w && normOf(groups[i]).b === n.b; i++) rows += segTokens(groups[i].segs);
       this.norm(y.subarray(r * D, (r + rows) * D), x.subarray(r * D, (r + rows) * D), n, rows);
       r += rows;
     }
@@ -191,12 +192,11 @@ export class BatchForward {
   }
 
   /**
-   * q of `groups`' rows and k, v of those rows followed by `kvOnly`'s ([rows, H|Hkv, Dh] each,
-   * rotated), from the attention-input norm output h of all of them.
+   * q of `groups`' rows, and k, v of all of `all`'s rows (`groups` first, then rows that need
+   * keys and values only) ([rows, H|Hkv, Dh] each, rotated), from their attention-input norm h.
    */
-  private qkv(h: Float32Array, groups: DepthGroup[], kvOnly: DepthGroup[]): { q: Float32Array; k: Float32Array; v: Float32Array } {
+  private qkv(h: Float32Array, groups: DepthGroup[], all: DepthGroup[]): { q: Float32Array; k: Float32Array; v: Float32Array } {
     const cfg = this.decoder.config, layers = this.decoder.weights.layers;
-    const all = kvOnly.length > 0 ? [...groups, ...kvOnly] : groups;
     const nQ = rowsOf(groups);
     let q: Float32Array, k: Float32Array, v: Float32Array;
     if (this.qkvCols) {
@@ -229,19 +229,20 @@ export class BatchForward {
 
   /**
    * Runs each group's depth over its rows of x [N, D] (groups in row order); writes their KV;
-   * returns the new x, in a buffer the layer after next reuses (copy what must live longer). `fill` rows (the propagate fill of loops that exited tokens skipped, at
-   * depths sharing this layer's weights) ride along the batch's own norm and k/v projections
-   * as extra rows: one product over the shared weights instead of a second pass.
+   * returns the new x, in a buffer the layer after next reuses (copy what must live longer).
+   * `fill` rows (the propagate fill of loops that exited tokens skipped, at depths sharing this
+   * layer's weights) ride along the batch's own norm and k/v projections as extra rows: one
+   * product over the shared weights instead of a second pass.
    */
   layer(x: Float32Array, groups: DepthGroup[], fill?: { x: Float32Array; groups: DepthGroup[] }): Float32Array {
     const cfg = this.decoder.config, layers = this.decoder.weights.layers;
     const { nHeads: H, nKvHeads: Hkv, headDim: Dh } = cfg;
     const N = x.length / this.D;
-    const fillGroups = fill && fill.groups.length > 0 ? fill.groups : [];
-    const xa = fillGroups.length > 0 ? this.concat(x, fill!.x) : x;
-    const h = this.normGroups(xa, [...groups, ...fillGroups], 'attnNorm');
-    const { q, k, v } = this.qkv(h, groups, fillGroups);
-    this.pool.write(k, v, [...groups, ...fillGroups].flatMap((g) => g.segs.map((s) => ({ seq: s.kv, depth: g.depth, pos0: s.pos0, T: s.T }))));
+    const withFill = fill !== undefined && fill.groups.length > 0;
+    const kvGroups = withFill ? [...groups, ...fill.groups] : groups;
+    const h = this.normGroups(withFill ? this.concat(x, fill.x) : x, kvGroups, 'attnNorm');
+    const { q, k, v } = this.qkv(h, groups, kvGroups);
+    this.pool.write(k, v, kvGroups.flatMap((g) => g.segs.map((s) => ({ seq: s.kv, depth: g.depth, pos0: s.pos0, T: s.T }))));
     const a = this.buf.get('attention', N * H * Dh);
     // consecutive decode rows attend in one call straight from the pages; prompt chunks gather
     const run: { seq: KvSeq; depth: number; pos: number; row: number }[] = [];

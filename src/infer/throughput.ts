@@ -28,8 +28,8 @@ import { loadModel } from '../models/load.js';
 import { configFromHf } from '../models/profiles/index.js';
 import type { Layer, Linear, WeightDType, Weights } from '../models/weights.js';
 import { exportUnrolled } from '../recursive/export.js';
-import { kernels, setThreads } from '../tensor/kernels.js';
 import { packTensors } from '../tensor/huge-pages.js';
+import { kernels, setThreads } from '../tensor/kernels.js';
 import { Tensor } from '../tensor/tensor.js';
 import { uniformArray as rand } from '../tensor/random.js';
 
@@ -206,8 +206,7 @@ export async function timeRequests(engine: Engine, prompts: number[][], opts: Re
   const t0 = performance.now();
   const handles = prompts.map((p, i) => engine.submit(p, maxTokens ? { ...opts, maxTokens: maxTokens[i] } : opts));
   // the engine steps from setImmediate, so this check runs between its steps: the loaded window
-  // ends after the step that admitted the last waiting request
-  // (null when the first step admitted every request: nobody waited for a slot)
+  // ends after the step that admitted the last waiting request (none if the first step did)
   let loaded: number | null = null, steps = 0;
   const watch = () => {
     steps++;
@@ -325,7 +324,10 @@ export async function benchThroughput(o: ThroughputOptions = {}): Promise<Throug
     exit_gain = {
       measured: median(perRound),
       per_round: perRound,
-      measured_loaded: medianOrNull(runs.depthwise_exit.map((r, i) => (r.loaded_tokens_per_s && runs.depthwise[i].loaded_tokens_per_s ? r.loaded_tokens_per_s / runs.depthwise[i].loaded_tokens_per_s : null))),
+      measured_loaded: medianOrNull(runs.depthwise_exit.map((r, i) => {
+        const base = runs.depthwise[i].loaded_tokens_per_s;
+        return r.loaded_tokens_per_s !== null && base !== null ? r.loaded_tokens_per_s / base : null;
+      })),
       ideal_loops_only: nLoops / loops,
       attainable_with_head: attainableExitGain(recursive.config, nLoops, loops, P / G),
     };
