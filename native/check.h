@@ -64,6 +64,9 @@ class Args {
   int32_t* i32(size_t i, const char* name, int64_t need, const char* what = "") const {
     return view<int32_t, napi_int32_array>(i, name, need, what, "Int32Array");
   }
+  double* f64(size_t i, const char* name, int64_t need, const char* what = "") const {
+    return view<double, napi_float64_array>(i, name, need, what, "Float64Array");
+  }
   uint8_t* u8(size_t i, const char* name, int64_t need, const char* what = "") const {
     return view<uint8_t, napi_uint8_array>(i, name, need, what, "Uint8Array");
   }

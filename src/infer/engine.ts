@@ -176,7 +176,8 @@ export class BatchEngine implements Engine {
         else if (forced === undefined && (this.opts.oracle || s.req.earlyExit)) checking.push(s);
       }
     }
-    const outRows = rows.filter((s) => leaving.has(s) || checking.includes(s));
+    const checked = new Set(checking);
+    const outRows = rows.filter((s) => leaving.has(s) || checked.has(s));
     const logitsOf = new Map<Seq, { logits: Float32Array; offset: number }>();
     if (outRows.length > 0) {
       let y = concatF32(outRows.map((s) => s.row!.x!));
@@ -193,9 +194,11 @@ export class BatchEngine implements Engine {
       const logits = lastRows.length > 0 ? this.fwd.head(y, lastRows) : new Float32Array(0);
       who.forEach((s, i) => logitsOf.set(s, { logits, offset: i * V }));
     }
+    // The tracker sees a row's logits when they decide something: an exit check, or the oracle's
+    // record of every loop. A row leaving anyway (last loop, forced exit) only samples.
     for (const s of outRows) {
       const l = logitsOf.get(s);
-      if (!l || !s.row!.decode) continue;
+      if (!l || !s.row!.decode || !(this.opts.oracle || checked.has(s))) continue;
       const done = s.row!.loop + 1;
       const exit = s.tracker.observe(l.logits, l.offset, V, done, this.opts.oracle ? null : s.req.earlyExit);
       if (exit && done < this.nLoops) leaving.add(s);

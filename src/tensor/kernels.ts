@@ -52,6 +52,12 @@ export interface Kernels {
   /** index in [0, n) of the first maximum of x[offset .. offset+n), NaN ignored; 0 when none beats −inf */
   argmax_f32(x: F32, offset: number, n: number): number;
 
+  // ---- early-exit confidence (native/kernels/confidence.cpp) ----
+  /** argmax of x[offset .. offset+n) as argmax_f32; probs[0] = its softmax probability, probs[1] = the largest at any other index (NaN when the row has NaN, +inf or nothing above −inf) */
+  softmax_top2_f32(probs: Float64Array, x: F32, offset: number, n: number): number;
+  /** KL(softmax p ‖ softmax q) over n entries, each Q floored at qFloor (NaN when either row has no distribution) */
+  kl_logits_f32(p: F32, pOffset: number, q: F32, qOffset: number, n: number, qFloor: number): number;
+
   // ---- norms (native/kernels/norm.cpp) ----
   /** y = x·rstd·w (plusOne: ·(1+w), Gemma); rstd[rows] saved when non-null. */
   rmsnorm_fwd_f32(y: F32, rstd: F32 | null, x: F32, w: F32, rows: number, D: number, eps: number, plusOne: Flag): void;
