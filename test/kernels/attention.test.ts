@@ -12,7 +12,8 @@ const skipNative = native === null ? 'native addon not built (npm run build:nati
 interface Case { T: number; S: number; H: number; Hkv: number; Dh: number; pos0: number }
 
 // Sizes 1, 7, 33, 1000 and a large training shape; decode (T=1, T=5 after a prefix); MHA, GQA,
-// MQA; odd and wide Dh; a cache longer than pos0+T; more than 16 heads per kv head; long decode
+// MQA; odd and wide Dh, and head dims that are multiples of 8 but not 16 (AVX-512 decode takes
+// the 8-lane kernel for them); a cache longer than pos0+T; more than 16 heads per kv head; long decode
 // caches that the native kernel splits into key chunks.
 const CASES: Case[] = [
   { T: 1, S: 1, H: 1, Hkv: 1, Dh: 1, pos0: 0 },
@@ -23,6 +24,8 @@ const CASES: Case[] = [
   { T: 200, S: 200, H: 8, Hkv: 2, Dh: 64, pos0: 0 },
   { T: 1, S: 71, H: 8, Hkv: 2, Dh: 33, pos0: 70 },
   { T: 1, S: 40, H: 4, Hkv: 4, Dh: 7, pos0: 39 },
+  { T: 1, S: 50, H: 8, Hkv: 4, Dh: 8, pos0: 49 },
+  { T: 1, S: 37, H: 6, Hkv: 2, Dh: 24, pos0: 36 },
   { T: 5, S: 42, H: 6, Hkv: 3, Dh: 7, pos0: 37 },
   { T: 5, S: 105, H: 4, Hkv: 1, Dh: 32, pos0: 100 },
   { T: 3, S: 50, H: 4, Hkv: 2, Dh: 8, pos0: 10 },
@@ -181,7 +184,7 @@ test('paged decode: the bits of gather + attention_fwd_f32 (T = 1), per row, for
   const nat = native!;
   const threads = nat.get_threads();
   try {
-    for (const [H, Hkv, Dh, P] of [[9, 3, 64, 16], [4, 4, 33, 32], [8, 1, 7, 16], [2, 2, 128, 48]]) {
+    for (const [H, Hkv, Dh, P] of [[9, 3, 64, 16], [4, 4, 33, 32], [8, 1, 7, 16], [8, 4, 8, 16], [6, 2, 24, 16], [2, 2, 128, 48]]) {
       const R = Hkv * Dh, poolPages = 40;
       const kPool = randn(poolPages * P * R, 700 + Dh, 1.5), vPool = randn(poolPages * P * R, 800 + Dh);
       const positions = [0, 15, P - 1, P, P + 1, 3 * P - 1, 100, 5]; // page boundaries, a long row, a short one
