@@ -15,6 +15,7 @@
 #include "check.h"
 #include "fused.h"
 #include "gemm/gemm.h"
+#include "kernels/layer_proj.h"
 #include "kernels/attention.h"
 #include "norm.h"
 #include "registry.h"
@@ -25,17 +26,9 @@ namespace rrt {
 
 namespace {
 
-// A projection y = x·Wᵀ (+ b) (+ (x·Aᵀ)·Bᵀ), W [N, K] in f32 or bf16; the optional LoRA
-// factors A [r, K] and B [N, r] each in f32 or bf16.
-struct Proj {
-  const void* w;
-  bool bf16;
-  const float* b;  // (N) or null
-  int64_t N, K;
-  const void *la, *lb;  // null: no adapter
-  bool la_bf16, lb_bf16;
-  int64_t r;
-};
+using layer::Gemv;
+using layer::Input;
+using layer::Proj;
 
 // Everything one call needs, validated.
 struct Layer {
@@ -47,45 +40,6 @@ struct Layer {
   float eps, scale;
   int act;
 };
-
-// An input vector for the projections: f32, and rounded to bf16 for bf16 weights (linear_bf16w's
-// contract).
-struct Input {
-  const float* f32;
-  const uint16_t* bf16;
-};
-
-// The GEMV of each weight type, and per-thread room for a LoRA projection's rank-r middle t.
-struct Gemv {
-  gemm::gemv_f32_fn f32;
-  gemm::gemv_bf16_fn bf16;
-  float* t;
-  uint16_t* t_bf16;
-};
-
-// c[n0, n1) (+)= a·W[n]ᵀ for W [N, K] in f32 or bf16 (a rounded to bf16 for bf16 W).
-void gemv_rows(const Gemv& g, float* c, Input a, const void* w, bool bf16, int64_t N, int64_t K, int64_t n0,
-               int64_t n1, int accumulate) {
-  if (bf16) g.bf16(c, a.bf16, (const uint16_t*)w, 1, N, K, n0, n1, accumulate);
-  else g.f32(c, a.f32, (const float*)w, 1, N, K, n0, n1, accumulate);
-}
-
-// Rows [n0, n1) of p applied to a (K): c[n] = a·W[n] (+ b[n]) (+ (a·Aᵀ)·B[n]), in the order
-// models/decoder.ts composes them (linear with bias, then the adapter's two linears, then add):
-// each thread computes the whole middle t = a·Aᵀ, and adding B·t by accumulating into c rounds
-// the sum c + B·t once, as add_f32 does.
-void proj_rows(const Proj& p, float* c, Input a, int64_t n0, int64_t n1, const Gemv& g) {
-  if (n1 <= n0) return;
-  gemv_rows(g, c, a, p.w, p.bf16, p.N, p.K, n0, n1, 0);
-  if (p.b)
-    for (int64_t n = n0; n < n1; n++) c[n] += p.b[n];
-  if (!p.la) return;
-  gemv_rows(g, g.t, a, p.la, p.la_bf16, p.r, p.K, 0, p.r, 0);
-  if (p.lb_bf16) gemm::f32_to_bf16_n(g.t_bf16, g.t, p.r);
-  gemv_rows(g, c, Input{g.t, g.t_bf16}, p.lb, p.lb_bf16, p.N, p.r, n0, n1, 1);
-}
-
-
 
 // Owned by the calling thread and shared by the region's threads.
 thread_local AlignedScratch t_scratch;
@@ -147,13 +101,13 @@ void run(const Layer& L) {
     };
     int64_t a, b;
     clip(0, H, &a, &b);
-    proj_rows(L.q, q, hin, a * Dh, b * Dh, g);
+    layer::proj_rows(L.q, q, hin, 1, a * Dh, b * Dh, g);
     for (int64_t u = a; u < b && L.half > 0; u++) rope_head(q + u * Dh, cs, sn, L.half, L.interleaved);
     clip(H, H + Hkv, &a, &b);
-    proj_rows(L.k, krow, hin, a * Dh, b * Dh, g);
+    layer::proj_rows(L.k, krow, hin, 1, a * Dh, b * Dh, g);
     for (int64_t u = a; u < b && L.half > 0; u++) rope_head(krow + u * Dh, cs, sn, L.half, L.interleaved);
     clip(H + Hkv, units, &a, &b);
-    proj_rows(L.v, vrow, hin, a * Dh, b * Dh, g);
+    layer::proj_rows(L.v, vrow, hin, 1, a * Dh, b * Dh, g);
 #pragma omp barrier
 
     // attention over the cache, split by query heads
@@ -162,7 +116,7 @@ void run(const Layer& L) {
 
     // output projection and residual: x1 = x + o
     gemm::gemv_slice(D, t, n, &n0, &n1);
-    proj_rows(L.o, o, input(att, qd), n0, n1, g);
+    layer::proj_rows(L.o, o, input(att, qd), 1, n0, n1, g);
     for (int64_t i = n0; i < n1; i++) x1[i] = L.x[i] + o[i];
 #pragma omp barrier
 
@@ -170,69 +124,15 @@ void run(const Layer& L) {
     rmsnorm_row(h, L.parallel_residual ? L.x : x1, L.mlp_norm, D, L.eps, L.plus_one);
     const Input hmlp = input(h, D);
     gemm::gemv_slice(F, t, n, &n0, &n1);
-    proj_rows(L.gate, gate, hmlp, n0, n1, g);
-    proj_rows(L.up, up, hmlp, n0, n1, g);
+    layer::proj_rows(L.gate, gate, hmlp, 1, n0, n1, g);
+    layer::proj_rows(L.up, up, hmlp, 1, n0, n1, g);
     glu_range(L.act, gate, gate, up, n0, n1);
 #pragma omp barrier
 
     // down projection and residual: y = x1 + m
     gemm::gemv_slice(D, t, n, &n0, &n1);
-    proj_rows(L.down, m, input(gate, F), n0, n1, g);
+    layer::proj_rows(L.down, m, input(gate, F), 1, n0, n1, g);
     for (int64_t i = n0; i < n1; i++) L.y[i] = x1[i] + m[i];
-  }
-}
-
-// True for a bf16 (Uint16Array) matrix, false for f32 (Float32Array); anything else is a TypeError.
-bool is_bf16(const Args& a, const Napi::Value v, const char* fmt, const char* name) {
-  const napi_typedarray_type t = v.IsTypedArray() ? v.As<Napi::TypedArray>().TypedArrayType() : napi_int8_array;
-  if (t != napi_uint16_array && t != napi_float32_array) a.type_error(fmt, name);
-  return t == napi_uint16_array;
-}
-
-// A weight [N, K] that may be f32 or bf16.
-Proj weight(const Args& a, const Napi::CallbackInfo& info, size_t i, const char* name, int64_t N, int64_t K,
-            const char* what) {
-  const bool bf16 = is_bf16(a, info[i], "%s must be a Float32Array (f32) or a Uint16Array (bf16)", name);
-  const int64_t need = a.mul(N, K);
-  const void* p = bf16 ? (const void*)a.u16(i, name, need, what) : (const void*)a.f32(i, name, need, what);
-  return {p, bf16, nullptr, N, K, nullptr, nullptr, false, false, 0};
-}
-
-// The bytes of an f32 or bf16 matrix of n values, for the aliasing checks.
-Span matrix_span(const void* p, bool bf16, int64_t n, const char* name) {
-  return bf16 ? Span((const uint16_t*)p, n, name) : Span((const float*)p, n, name);
-}
-
-Span weight_span(const Proj& p, const char* name) { return matrix_span(p.w, p.bf16, p.N * p.K, name); }
-
-// One LoRA factor from the adapters array: a Float32Array or Uint16Array of exactly `need` values
-// (need < 0: any whole multiple of -need, the rank read from its length). Returns its length.
-int64_t lora_factor(const Args& a, const Napi::Value v, const char* name, int64_t need, const void** p, bool* bf16) {
-  const bool is_u16 = is_bf16(a, v, "adapter %s must be a Float32Array (f32) or a Uint16Array (bf16)", name);
-  const int64_t len = (int64_t)v.As<Napi::TypedArray>().ElementLength();
-  if (need >= 0 ? len != need : len == 0 || len % -need != 0)
-    a.range_error("adapter %s has %lld elements, expected %s%lld", name, (long long)len,
-                  need >= 0 ? "" : "a positive multiple of ", (long long)(need >= 0 ? need : -need));
-  *bf16 = is_u16;
-  *p = is_u16 ? (const void*)v.As<Napi::Uint16Array>().Data() : (const void*)v.As<Napi::Float32Array>().Data();
-  return len;
-}
-
-// The optional adapters argument: null, or an Array of 14 entries (A, B of q, k, v, o, gate, up,
-// down), each null or both factors of that projection: A [r, K], B [N, r].
-void lora_factors(const Args& a, const Napi::Value v, Proj* const (&projs)[7], const char* const (&names)[7]) {
-  if (v.IsNull() || v.IsUndefined()) return;
-  if (!v.IsArray() || v.As<Napi::Array>().Length() != 14) a.type_error("adapters must be null or an Array of 14 entries");
-  const Napi::Array arr = v.As<Napi::Array>();
-  for (uint32_t i = 0; i < 7; i++) {
-    const Napi::Value av = arr.Get(2 * i), bv = arr.Get(2 * i + 1);
-    if ((av.IsNull() || av.IsUndefined()) && (bv.IsNull() || bv.IsUndefined())) continue;
-    Proj& p = *projs[i];
-    char an[32], bn[32];
-    std::snprintf(an, sizeof an, "A of %s", names[i]);
-    std::snprintf(bn, sizeof bn, "B of %s", names[i]);
-    p.r = lora_factor(a, av, an, -p.K, &p.la, &p.la_bf16) / p.K;
-    lora_factor(a, bv, bn, a.mul(p.N, p.r), &p.lb, &p.lb_bf16);
   }
 }
 
@@ -275,33 +175,33 @@ static Napi::Value js_decode_layer_f32(const Napi::CallbackInfo& info) {
   L.vc = a.f32(2, "vCache", cache, "(pos+1)·Hkv·Dh");
   L.x = a.f32(3, "x", D, "D");
   L.attn_norm = a.f32(4, "attnNorm", D, "D");
-  L.q = weight(a, info, 5, "wq", qd, D, "H·Dh·D");
-  L.k = weight(a, info, 6, "wk", kvd, D, "Hkv·Dh·D");
-  L.v = weight(a, info, 7, "wv", kvd, D, "Hkv·Dh·D");
-  L.o = weight(a, info, 8, "wo", D, qd, "D·H·Dh");
+  L.q = layer::weight(a, info, 5, "wq", qd, D, "H·Dh·D");
+  L.k = layer::weight(a, info, 6, "wk", kvd, D, "Hkv·Dh·D");
+  L.v = layer::weight(a, info, 7, "wv", kvd, D, "Hkv·Dh·D");
+  L.o = layer::weight(a, info, 8, "wo", D, qd, "D·H·Dh");
   L.mlp_norm = a.f32(9, "mlpNorm", D, "D");
-  L.gate = weight(a, info, 10, "wgate", F, D, "F·D");
-  L.up = weight(a, info, 11, "wup", F, D, "F·D");
-  L.down = weight(a, info, 12, "wdown", D, F, "D·F");
+  L.gate = layer::weight(a, info, 10, "wgate", F, D, "F·D");
+  L.up = layer::weight(a, info, 11, "wup", F, D, "F·D");
+  L.down = layer::weight(a, info, 12, "wdown", D, F, "D·F");
   Proj* projs[7] = {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down};
   const char* bias_names[7] = {"bq", "bk", "bv", "bo", "bgate", "bup", "bdown"};
   for (int i = 0; i < 7; i++) projs[i]->b = a.f32_opt(13 + i, bias_names[i], projs[i]->N, "its weight's rows");
   L.inv_freq = a.f32(20, "invFreq", L.half, "rotDim/2");
   const char* const proj_names[7] = {"q", "k", "v", "o", "gate", "up", "down"};
-  lora_factors(a, info[34], projs, proj_names);
+  layer::lora_factors(a, info[34], projs, proj_names);
 
   check_disjoint(a, {{L.y, D, "y"}, {L.kc, cache, "kCache"}, {L.vc, cache, "vCache"}},
                  {{L.x, D, "x"}, {L.attn_norm, D, "attnNorm"}, {L.mlp_norm, D, "mlpNorm"}, {L.inv_freq, L.half, "invFreq"},
-                  weight_span(L.q, "wq"), weight_span(L.k, "wk"), weight_span(L.v, "wv"), weight_span(L.o, "wo"),
-                  weight_span(L.gate, "wgate"), weight_span(L.up, "wup"), weight_span(L.down, "wdown"),
+                  layer::weight_span(L.q, "wq"), layer::weight_span(L.k, "wk"), layer::weight_span(L.v, "wv"), layer::weight_span(L.o, "wo"),
+                  layer::weight_span(L.gate, "wgate"), layer::weight_span(L.up, "wup"), layer::weight_span(L.down, "wdown"),
                   {L.q.b, L.q.b ? qd : 0, "bq"}, {L.k.b, L.k.b ? kvd : 0, "bk"}, {L.v.b, L.v.b ? kvd : 0, "bv"},
                   {L.o.b, L.o.b ? D : 0, "bo"}, {L.gate.b, L.gate.b ? F : 0, "bgate"}, {L.up.b, L.up.b ? F : 0, "bup"},
                   {L.down.b, L.down.b ? D : 0, "bdown"}});
   for (const Proj* p : projs)
     if (p->la)
       check_disjoint(a, {{L.y, D, "y"}, {L.kc, cache, "kCache"}, {L.vc, cache, "vCache"}},
-                     {matrix_span(p->la, p->la_bf16, p->r * p->K, "an adapter"),
-                      matrix_span(p->lb, p->lb_bf16, p->N * p->r, "an adapter")});
+                     {layer::matrix_span(p->la, p->la_bf16, p->r * p->K, "an adapter"),
+                      layer::matrix_span(p->lb, p->lb_bf16, p->N * p->r, "an adapter")});
   try {
     run(L);
   } catch (const std::bad_alloc&) {

@@ -8,7 +8,10 @@
 namespace rrt {
 
 // y = x·rstd·w (plusOne: x·rstd·(1+w)), rstd = 1/sqrt(mean(x²) + eps); returns rstd.
-inline float rmsnorm_row(float* y, const float* x, const float* w, int64_t D, float eps, bool plus_one) {
+// Never inlined: the sum of squares is a vectorised reduction whose order the compiler picks per
+// call site (inlined into batch_layer.cpp's first loop it summed in another order than in its
+// second, and rows differed in the last bit), so every caller shares one compiled copy.
+[[gnu::noinline]] inline float rmsnorm_row(float* y, const float* x, const float* w, int64_t D, float eps, bool plus_one) {
   float ss = 0.f;
 #pragma omp simd reduction(+ : ss)
   for (int64_t j = 0; j < D; j++) ss += x[j] * x[j];

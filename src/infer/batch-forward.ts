@@ -9,9 +9,12 @@ import { InputError } from '../errors.js';
 import { ropeInvFreq } from '../models/config.js';
 import type { Decoder } from '../models/decoder.js';
 import type { Linear, Norm } from '../models/weights.js';
-import { Act, kernels } from '../tensor/kernels.js';
+import { Act, kernels, native } from '../tensor/kernels.js';
+import { adapterArgs, type DecodeLayerWeights, type DecodeProj, storage } from '../tensor/ops/decode-layer.js';
 import type { Tensor } from '../tensor/tensor.js';
-import type { KvPool, KvSeq } from './kv-pool.js';
+import type { DecodeRow, KvPool, KvSeq } from './kv-pool.js';
+
+const NO_FREQ = new Float32Array(0);
 
 /** T tokens of one sequence at positions pos0..pos0+T−1. */
 export interface Segment {
@@ -105,7 +108,12 @@ export class BatchForward {
   private readonly qkvCols: [Int32Array, Int32Array, Int32Array] | null;
   private readonly buf = new StepBuffers();
 
-  constructor(readonly decoder: Decoder, readonly pool: KvPool) {
+  /**
+   * @param fused run a layer as one native call where it applies (llama-style layers, decode and
+   * fill rows only, weights shared by every group, rows within the GEMV range); false: always the
+   * composed kernels, which it matches bit for bit
+   */
+  constructor(readonly decoder: Decoder, readonly pool: KvPool, readonly fused = true) {
     this.plan = depthPlan(decoder);
     const cfg = decoder.config;
     this.D = cfg.hidden;
@@ -235,6 +243,66 @@ export class BatchForward {
    * product over the shared weights instead of a second pass.
    */
   layer(x: Float32Array, groups: DepthGroup[], fill?: { x: Float32Array; groups: DepthGroup[] }): Float32Array {
+    if (this.fused) {
+      const y = this.fusedLayer(x, groups, fill);
+      if (y) return y;
+    }
+    return this.composedLayer(x, groups, fill);
+  }
+
+  /** The layer as one native call (batch_layer_f32), or null where it does not apply. */
+  private fusedLayer(x: Float32Array, groups: DepthGroup[], fill?: { x: Float32Array; groups: DepthGroup[] }): Float32Array | null {
+    const spec = this.decoder.fusedSpec;
+    if (!spec || !native || !this.pool.paged) return null;
+    for (const g of groups) for (const s of g.segs) if (s.T !== 1) return null;
+    const kvGroups = fill !== undefined && fill.groups.length > 0 ? [...groups, ...fill.groups] : groups;
+    const layers = this.decoder.weights.layers;
+    const ws: DecodeLayerWeights[] = [];
+    for (const g of kvGroups) {
+      const w = this.decoder.fusedWeights(layers[g.depth]);
+      if (!w) return null;
+      ws.push(w);
+    }
+    // one GEMV per projection over every row: the groups must share weights and biases
+    const w0 = ws[0], projs = [w0.q, w0.k, w0.v, w0.o, w0.gate, w0.up, w0.down];
+    let anyF32 = false;
+    for (const w of ws) {
+      const mine = [w.q, w.k, w.v, w.o, w.gate, w.up, w.down];
+      for (let i = 0; i < 7; i++) {
+        if (mine[i].w !== projs[i].w || mine[i].b !== projs[i].b) return null;
+        anyF32 ||= mine[i].w.dtype === 'f32' || (mine[i].lora != null && (mine[i].lora!.a.dtype === 'f32' || mine[i].lora!.b.dtype === 'f32'));
+      }
+    }
+    const R = rowsOf(kvGroups), N = rowsOf(groups);
+    if (R > (anyF32 ? 32 : 64)) return null; // past the GEMV range the composed ops pack and sum in another order
+
+    const runs = kvGroups.flatMap((g) => g.segs.map((s) => ({ seq: s.kv, depth: g.depth, pos0: s.pos0, T: s.T })));
+    const rowsAt = this.pool.rowsFor(runs);
+    this.pool.markWritten(runs);
+    const pos = new Int32Array(R);
+    let r = 0;
+    for (const run of runs) for (let t = 0; t < run.T; t++) pos[r++] = run.pos0 + t;
+    const decodeRows: DecodeRow[] = [];
+    for (const g of groups) for (const s of g.segs) decodeRows.push({ seq: s.kv, depth: g.depth, pos: s.pos0, row: decodeRows.length });
+    const tables = this.pool.decodeTables(decodeRows);
+    const xs = kvGroups === groups ? x : this.concat(x, fill!.x);
+    let y = this.buf.get('outA', N * this.D);
+    if (y.buffer === x.buffer) y = this.buf.get('outB', N * this.D);
+    const bias = (p: DecodeProj) => (p.b ? p.b.f32 : null);
+    const rope = spec.rope;
+    native.batch_layer_f32(
+      y, xs, this.pool.k, this.pool.v, storage(w0.q.w), storage(w0.k.w), storage(w0.v.w), storage(w0.o.w), storage(w0.gate.w), storage(w0.up.w), storage(w0.down.w),
+      bias(w0.q), bias(w0.k), bias(w0.v), bias(w0.o), bias(w0.gate), bias(w0.up), bias(w0.down), rope ? rope.invFreq : NO_FREQ,
+      Int32Array.from(kvGroups, (g) => segTokens(g.segs)), groups.length, ws.map((w) => w.attnNorm.f32), ws.slice(0, groups.length).map((w) => w.mlpNorm.f32),
+      ws.map((w) => adapterArgs([w.q, w.k, w.v, w.o, w.gate, w.up, w.down])),
+      rowsAt, pos, tables.pages, tables.start, this.pool.pageSize,
+      this.D, spec.H, spec.Hkv, spec.Dh, spec.F, rope ? rope.rotDim : 0, rope?.interleaved ? 1 : 0, spec.eps, spec.plusOne ? 1 : 0, spec.act, spec.parallelResidual ? 1 : 0, spec.scale,
+    );
+    return y;
+  }
+
+  /** The layer as composed kernel calls: any architecture, any rows. */
+  private composedLayer(x: Float32Array, groups: DepthGroup[], fill?: { x: Float32Array; groups: DepthGroup[] }): Float32Array {
     const cfg = this.decoder.config, layers = this.decoder.weights.layers;
     const { nHeads: H, nKvHeads: Hkv, headDim: Dh } = cfg;
     const N = x.length / this.D;

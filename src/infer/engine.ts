@@ -44,6 +44,8 @@ export interface BatchEngineOptions {
   forcedExit?: (requestId: number, tokenIndex: number, loopsDone: number) => boolean | undefined;
   /** tests: NaN-poisoned pages and a written bitmap checked on every attention read */
   debugKv?: boolean;
+  /** run each layer of a decode step as one native call where it applies (the same bits as the composed kernels). @default true */
+  fusedLayers?: boolean;
 }
 
 export class BatchEngine implements Engine {
@@ -67,7 +69,7 @@ export class BatchEngine implements Engine {
       if (!Number.isInteger(v) || v < 1) throw new InputError('bad_option', `${name} must be a positive integer, got ${v}`);
     if (!Number.isInteger(maxQueue) || maxQueue < 0) throw new InputError('bad_option', `maxQueue must be a non-negative integer, got ${maxQueue}`);
     this.pool = new KvPool({ budgetBytes: opts.kvBudgetBytes ?? 256 * 2 ** 20, nDepths: decoder.nLayers, rowSize: cfg.nKvHeads * cfg.headDim, pageSize: opts.pageSize, debug: opts.debugKv });
-    this.fwd = new BatchForward(decoder, this.pool);
+    this.fwd = new BatchForward(decoder, this.pool, opts.fusedLayers ?? true);
     this.nLoops = this.fwd.plan.nLoops;
     this.sched = new Scheduler(this.pool, maxBatch, maxQueue);
     this.exitHistogram = new Array<number>(this.nLoops).fill(0);

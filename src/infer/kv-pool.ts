@@ -20,6 +20,22 @@ export interface KvPoolOptions {
   debug?: boolean;
 }
 
+/** T positions from pos0 of one sequence at one depth. */
+export interface KvRun {
+  seq: KvSeq;
+  depth: number;
+  pos0: number;
+  T: number;
+}
+
+/** A decode row: the token at position `pos` of a sequence at one depth, row `row` of its batch. */
+export interface DecodeRow {
+  seq: KvSeq;
+  depth: number;
+  pos: number;
+  row: number;
+}
+
 /** One sequence's share of the pool: a page table per depth, all grown together. */
 export class KvSeq {
   /** pages[depth][i] holds positions i·pageSize .. (i+1)·pageSize − 1 */
@@ -38,8 +54,9 @@ export class KvPool {
   readonly pageSize: number;
   readonly nPages: number;
   readonly pageBytes: number;
-  private readonly k: Float32Array;
-  private readonly v: Float32Array;
+  /** the keys and values of every page, [nPages · pageSize, rowSize] each (for the native layer; write through write()) */
+  readonly k: Float32Array;
+  readonly v: Float32Array;
   private readonly free: number[] = [];
   private scratchK = new Float32Array(0);
   private scratchV = new Float32Array(0);
@@ -111,8 +128,16 @@ export class KvPool {
    * order, run i being T positions from pos0 of one sequence at one depth. One native scatter
    * per pool for the whole step.
    */
-  write(k: Float32Array, v: Float32Array, runs: readonly { seq: KvSeq; depth: number; pos0: number; T: number }[]): void {
-    const R = this.opts.rowSize, P = this.pageSize;
+  write(k: Float32Array, v: Float32Array, runs: readonly KvRun[]): void {
+    const at = this.rowsFor(runs);
+    kernels.scatter_rows_f32(this.k, k, at, at.length, this.opts.rowSize);
+    kernels.scatter_rows_f32(this.v, v, at, at.length, this.opts.rowSize);
+    this.markWritten(runs);
+  }
+
+  /** The pool row of every position of `runs`, in order (valid until the next call). */
+  rowsFor(runs: readonly KvRun[]): Int32Array {
+    const P = this.pageSize;
     let n = 0;
     for (const r of runs) n += r.T;
     if (this.rowsAt.length < n) this.rowsAt = new Int32Array(Math.max(n, 2 * this.rowsAt.length));
@@ -122,9 +147,11 @@ export class KvPool {
       const table = seq.pages[depth];
       for (let pos = pos0; pos < pos0 + T; pos++) this.rowsAt[i++] = table[Math.floor(pos / P)] * P + (pos % P);
     }
-    const at = this.rowsAt.subarray(0, n);
-    kernels.scatter_rows_f32(this.k, k, at, n, R);
-    kernels.scatter_rows_f32(this.v, v, at, n, R);
+    return this.rowsAt.subarray(0, n);
+  }
+
+  /** Records (debug pools only) that `runs` were written. */
+  markWritten(runs: readonly KvRun[]): void {
     for (const { seq, depth, pos0, T } of runs) if (seq.written) seq.written[depth].fill(1, pos0, pos0 + T);
   }
 
@@ -151,8 +178,20 @@ export class KvPool {
    * run is the token at position run[i].pos of its sequence at run[i].depth. q and out hold the
    * run's rows from row run[0].row on ([rows, H·Dh] each).
    */
-  attendDecode(out: Float32Array, q: Float32Array, run: { seq: KvSeq; depth: number; pos: number; row: number }[], H: number, Hkv: number, Dh: number, scale: number): void {
-    const P = this.pageSize, n = run.length, width = H * Dh;
+  attendDecode(out: Float32Array, q: Float32Array, run: readonly DecodeRow[], H: number, Hkv: number, Dh: number, scale: number): void {
+    const n = run.length, width = H * Dh;
+    const { pages, start, pos } = this.decodeTables(run);
+    const r0 = run[0].row * width;
+    kernels.attention_decode_paged_f32(out.subarray(r0, r0 + n * width), q.subarray(r0, r0 + n * width), this.k, this.v, pages, start, pos, n, H, Hkv, Dh, this.pageSize, scale);
+  }
+
+  /**
+   * The page tables of decode rows, for attention_decode_paged_f32 and batch_layer_f32: row i's
+   * table is pages[start[i] ..], covering positions 0..pos[i] (debug pools check that each was
+   * written). pages is valid until the next call.
+   */
+  decodeTables(run: readonly DecodeRow[]): { pages: Int32Array; start: Int32Array; pos: Int32Array } {
+    const P = this.pageSize, n = run.length;
     let need = 0;
     for (const e of run) need += Math.floor(e.pos / P) + 1;
     if (this.tables.length < need) this.tables = new Int32Array(Math.max(need, 2 * this.tables.length));
@@ -166,8 +205,7 @@ export class KvPool {
       pos[i] = e.pos;
       at += used;
     });
-    const r0 = run[0].row * width;
-    kernels.attention_decode_paged_f32(out.subarray(r0, r0 + n * width), q.subarray(r0, r0 + n * width), this.k, this.v, this.tables, start, pos, n, H, Hkv, Dh, P, scale);
+    return { pages: this.tables, start, pos };
   }
 
   private checkWritten(seq: KvSeq, depth: number, S: number): void {

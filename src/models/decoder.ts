@@ -48,8 +48,8 @@ export class Decoder {
   /** column indices of q, k, v in a fused qkv projection's output (null when separate) */
   readonly qkvCols: [Int32Array, Int32Array, Int32Array] | null;
 
-  /** the fused single-token step's sizes, when the architecture allows it (layers also pass fusedWeights) */
-  private readonly fusedSpec: DecodeLayerSpec | null;
+  /** the fused layer's sizes, when the architecture allows it (layers also pass fusedWeights) */
+  readonly fusedSpec: DecodeLayerSpec | null;
 
   constructor(readonly config: ModelConfig, readonly weights: Weights) {
     this.rope = config.rotaryDim > 0 ? { invFreq: ropeInvFreq(config), rotDim: config.rotaryDim, interleaved: config.ropeInterleaved } : null;
@@ -190,7 +190,7 @@ export class Decoder {
    * The layer's tensors for the fused step, or null where it does not apply (a missing projection,
    * another dtype or shape). Checked on every call: adapters may be attached after loading.
    */
-  private fusedWeights(layer: Layer): DecodeLayerWeights | null {
+  fusedWeights(layer: Layer): DecodeLayerWeights | null {
     const { hidden: D, intermediate: F, nHeads: H, nKvHeads: Hkv, headDim: Dh } = this.config;
     const { q, k, v, o, gate, up, down } = layer.proj;
     const storable = (t: Tensor) => t.dtype === 'f32' || t.dtype === 'bf16';

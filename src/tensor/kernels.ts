@@ -147,6 +147,24 @@ export interface NativeAddon extends Kernels {
     interleaved: Flag, eps: number, plusOne: Flag, act: ActCode, parallelResidual: Flag, scale: number,
     adapters: (F32 | U16 | null)[] | null,
   ): void;
+  /**
+   * One llama-style decoder layer over a serving step's rows (native/kernels/batch_layer.cpp). The
+   * rows come in groups (groupRows), each with its own norms (attnNorms; mlpNorms for the first
+   * `decodeGroups`) and adapters (null or 14 entries, as decode_layer_f32's), sharing the weights
+   * and biases. Rows of the first decodeGroups groups are decode rows (the first N): the whole layer,
+   * attending through the pages (pages[pageStart[r] ..], positions 0..pos[r]); the rest only get
+   * k, v. Every row's k, v go to pool row rowsAt[r], rotated by pos[r]. x [rows, D], y [N, D].
+   * At most 64 rows (32 with any f32 matrix: the composed ops' GEMV range). The same bits as
+   * BatchForward's composed ops.
+   */
+  batch_layer_f32(
+    y: F32, x: F32, kPool: F32, vPool: F32, wq: F32 | U16, wk: F32 | U16, wv: F32 | U16, wo: F32 | U16, wgate: F32 | U16, wup: F32 | U16, wdown: F32 | U16,
+    bq: F32 | null, bk: F32 | null, bv: F32 | null, bo: F32 | null, bgate: F32 | null, bup: F32 | null, bdown: F32 | null, invFreq: F32,
+    groupRows: I32, decodeGroups: number, attnNorms: F32[], mlpNorms: F32[], adapters: ((F32 | U16 | null)[] | null)[],
+    rowsAt: I32, pos: I32, pages: I32, pageStart: I32, pageRows: number,
+    D: number, H: number, Hkv: number, Dh: number, F: number, rotDim: number,
+    interleaved: Flag, eps: number, plusOne: Flag, act: ActCode, parallelResidual: Flag, scale: number,
+  ): void;
   set_threads(n: number): void;
   get_threads(): number;
   /** machine probes for the benchmarks: best fp32 GFLOP/s of FMA chains, best GB/s summing `data`, on all threads */

@@ -46,8 +46,8 @@ export const decodeLayerAvailable: boolean = native !== null && kernels === nati
 
 const NO_FREQ = new Float32Array(0);
 
-/** The weight storage decode_layer_f32 takes: f32, or bf16 bit patterns. */
-function storage(w: Tensor): Float32Array | Uint16Array {
+/** The weight storage decode_layer_f32 and batch_layer_f32 take: f32, or bf16 bit patterns. */
+export function storage(w: Tensor): Float32Array | Uint16Array {
   if (w.dtype === 'f32' || w.dtype === 'bf16') return w.data as Float32Array | Uint16Array;
   throw new ShapeError(`decodeLayer: ${w.dtype} weights are not supported`);
 }
@@ -61,7 +61,7 @@ export function decodeLayer(x: Tensor, w: DecodeLayerWeights, kCache: Float32Arr
   const y = new Float32Array(D);
   const bias = (p: DecodeProj) => (p.b ? p.b.f32 : null);
   const projs = [w.q, w.k, w.v, w.o, w.gate, w.up, w.down];
-  const adapters = projs.some((p) => p.lora) ? projs.flatMap((p) => (p.lora ? [storage(p.lora.a), storage(p.lora.b)] : [null, null])) : null;
+  const adapters = adapterArgs(projs);
   native.decode_layer_f32(
     y, kCache, vCache, x.f32, w.attnNorm.f32,
     storage(w.q.w), storage(w.k.w), storage(w.v.w), storage(w.o.w), w.mlpNorm.f32, storage(w.gate.w), storage(w.up.w), storage(w.down.w),
@@ -70,4 +70,9 @@ export function decodeLayer(x: Tensor, w: DecodeLayerWeights, kCache: Float32Arr
     s.rope?.interleaved ? 1 : 0, s.eps, s.plusOne ? 1 : 0, s.act, s.parallelResidual ? 1 : 0, s.scale, adapters,
   );
   return new Tensor(y, x.shape);
+}
+
+/** The adapters argument of decode_layer_f32 and batch_layer_f32: null, or A, B of each projection (null pairs where it has none). */
+export function adapterArgs(projs: DecodeProj[]): (Float32Array | Uint16Array | null)[] | null {
+  return projs.some((p) => p.lora) ? projs.flatMap((p) => (p.lora ? [storage(p.lora.a), storage(p.lora.b)] : [null, null])) : null;
 }

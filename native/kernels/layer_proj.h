@@ -1,0 +1,136 @@
+// The projections of a fused decoder layer, shared by decode_layer_f32 (one token) and
+// batch_layer_f32 (a serving step's rows): y = x·Wᵀ (+ b) (+ (x·Aᵀ)·Bᵀ) over M rows, a thread
+// computing a range of output columns, with the GEMV routines linear_bf16w / gemm_f32 use, so
+// the results are the bits of the composed ops. Also the JS-argument readers for weights and
+// LoRA adapters. Portable code only.
+#pragma once
+#include <napi.h>
+
+#include <cstdint>
+#include <cstdio>
+
+#include "check.h"
+#include "fused.h"
+#include "gemm/gemm.h"
+
+namespace rrt {
+namespace layer {
+
+// A projection W [N, K] in f32 or bf16, an optional bias (N), and optional LoRA factors
+// A [r, K] and B [N, r], each in f32 or bf16.
+struct Proj {
+  const void* w;
+  bool bf16;
+  const float* b;  // (N) or null
+  int64_t N, K;
+  const void *la, *lb;  // null: no adapter
+  bool la_bf16, lb_bf16;
+  int64_t r;
+};
+
+// Input rows for the projections, [M, K]: f32, and rounded to bf16 for bf16 weights
+// (linear_bf16w's contract).
+struct Input {
+  const float* f32;
+  const uint16_t* bf16;
+};
+
+// The GEMV of each weight type, and a thread's room for a LoRA projection's middle t [M, r].
+struct Gemv {
+  gemm::gemv_f32_fn f32;
+  gemm::gemv_bf16_fn bf16;
+  float* t;
+  uint16_t* t_bf16;
+};
+
+// c[M, N] columns [n0, n1) (+)= a·W[n]ᵀ for W [N, K] in f32 or bf16.
+inline void gemv_rows(const Gemv& g, float* c, Input a, const void* w, bool bf16, int64_t M, int64_t N, int64_t K,
+                      int64_t n0, int64_t n1, int accumulate) {
+  if (bf16) g.bf16(c, a.bf16, (const uint16_t*)w, M, N, K, n0, n1, accumulate);
+  else g.f32(c, a.f32, (const float*)w, M, N, K, n0, n1, accumulate);
+}
+
+// c[M, N] columns [n0, n1) += (a·Aᵀ)·Bᵀ, p's adapter on the M rows of a. The thread computes the
+// whole middle t = a·Aᵀ; adding B·t by accumulating into c rounds the sum c + B·t once, as
+// add_f32 does.
+inline void lora_rows(const Proj& p, float* c, Input a, int64_t M, int64_t n0, int64_t n1, const Gemv& g) {
+  if (n1 <= n0 || M == 0 || !p.la) return;
+  gemv_rows(g, g.t, a, p.la, p.la_bf16, M, p.r, p.K, 0, p.r, 0);
+  if (p.lb_bf16) gemm::f32_to_bf16_n(g.t_bf16, g.t, M * p.r);
+  gemv_rows(g, c, Input{g.t, g.t_bf16}, p.lb, p.lb_bf16, M, p.N, p.r, n0, n1, 1);
+}
+
+// Columns [n0, n1) of p applied to the M rows of a: c = a·Wᵀ (+ b) (+ (a·Aᵀ)·Bᵀ), in the order
+// models/decoder.ts composes them (linear with bias, then the adapter's two linears, then add).
+// `lora` false leaves the adapter out (batch_layer applies one per group of rows).
+inline void proj_rows(const Proj& p, float* c, Input a, int64_t M, int64_t n0, int64_t n1, const Gemv& g,
+                      bool lora = true) {
+  if (n1 <= n0 || M == 0) return;
+  gemv_rows(g, c, a, p.w, p.bf16, M, p.N, p.K, n0, n1, 0);
+  if (p.b)
+    for (int64_t m = 0; m < M; m++)
+      for (int64_t n = n0; n < n1; n++) c[m * p.N + n] += p.b[n];
+  if (lora) lora_rows(p, c, a, M, n0, n1, g);
+}
+
+// True for a bf16 (Uint16Array) matrix, false for f32 (Float32Array); anything else is a TypeError.
+inline bool is_bf16(const Args& a, const Napi::Value v, const char* fmt, const char* name) {
+  const napi_typedarray_type t = v.IsTypedArray() ? v.As<Napi::TypedArray>().TypedArrayType() : napi_int8_array;
+  if (t != napi_uint16_array && t != napi_float32_array) a.type_error(fmt, name);
+  return t == napi_uint16_array;
+}
+
+// A weight [N, K] that may be f32 or bf16.
+inline Proj weight(const Args& a, const Napi::CallbackInfo& info, size_t i, const char* name, int64_t N, int64_t K,
+                   const char* what) {
+  const bool bf16 = is_bf16(a, info[i], "%s must be a Float32Array (f32) or a Uint16Array (bf16)", name);
+  const int64_t need = a.mul(N, K);
+  const void* p = bf16 ? (const void*)a.u16(i, name, need, what) : (const void*)a.f32(i, name, need, what);
+  return {p, bf16, nullptr, N, K, nullptr, nullptr, false, false, 0};
+}
+
+// The bytes of an f32 or bf16 matrix of n values, for the aliasing checks.
+inline Span matrix_span(const void* p, bool bf16, int64_t n, const char* name) {
+  return bf16 ? Span((const uint16_t*)p, n, name) : Span((const float*)p, n, name);
+}
+
+inline Span weight_span(const Proj& p, const char* name) { return matrix_span(p.w, p.bf16, p.N * p.K, name); }
+
+// One LoRA factor from an adapters array: a Float32Array or Uint16Array of exactly `need` values
+// (need < 0: any whole multiple of -need, the rank read from its length). Returns its length.
+inline int64_t lora_factor(const Args& a, const Napi::Value v, const char* name, int64_t need, const void** p,
+                           bool* bf16) {
+  const bool is_u16 = is_bf16(a, v, "adapter %s must be a Float32Array (f32) or a Uint16Array (bf16)", name);
+  const int64_t len = (int64_t)v.As<Napi::TypedArray>().ElementLength();
+  if (need >= 0 ? len != need : len == 0 || len % -need != 0)
+    a.range_error("adapter %s has %lld elements, expected %s%lld", name, (long long)len,
+                  need >= 0 ? "" : "a positive multiple of ", (long long)(need >= 0 ? need : -need));
+  *bf16 = is_u16;
+  *p = is_u16 ? (const void*)v.As<Napi::Uint16Array>().Data() : (const void*)v.As<Napi::Float32Array>().Data();
+  return len;
+}
+
+// An adapters argument: null, or an Array of 14 entries (A, B of q, k, v, o, gate, up, down),
+// each pair null or both factors of that projection: A [r, K], B [N, r].
+inline void lora_factors(const Args& a, const Napi::Value v, Proj* const (&projs)[7], const char* const (&names)[7]) {
+  if (v.IsNull() || v.IsUndefined()) return;
+  if (!v.IsArray() || v.As<Napi::Array>().Length() != 14) a.type_error("adapters must be null or an Array of 14 entries");
+  const Napi::Array arr = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < 7; i++) {
+    const Napi::Value av = arr.Get(2 * i), bv = arr.Get(2 * i + 1);
+    if ((av.IsNull() || av.IsUndefined()) && (bv.IsNull() || bv.IsUndefined())) continue;
+    Proj& p = *projs[i];
+    char an[32], bn[32];
+    std::snprintf(an, sizeof an, "A of %s", names[i]);
+    std::snprintf(bn, sizeof bn, "B of %s", names[i]);
+    p.r = lora_factor(a, av, an, -p.K, &p.la, &p.la_bf16) / p.K;
+    lora_factor(a, bv, bn, a.mul(p.N, p.r), &p.lb, &p.lb_bf16);
+  }
+}
+
+// The adapters' spans, for the aliasing checks of a call's outputs.
+inline Span lora_span_a(const Proj& p) { return matrix_span(p.la, p.la_bf16, p.la ? p.r * p.K : 0, "an adapter"); }
+inline Span lora_span_b(const Proj& p) { return matrix_span(p.lb, p.lb_bf16, p.lb ? p.N * p.r : 0, "an adapter"); }
+
+}  // namespace layer
+}  // namespace rrt

@@ -1,0 +1,166 @@
+// The serving step's fused layer (batch_layer_f32, taken by BatchForward.layer where it applies)
+// against the composed kernels it replaces: the same output bits and the same keys and values in
+// the pool, for one depth or several (a recursive model's loops with their own LoRA and norms),
+// with propagate-fill rows, f32 and bf16 weights, Qwen2's biases and Gemma's norm; the composed
+// path where it does not apply; and the native layer's refusals of bad arguments.
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { BatchForward, type DepthGroup } from '../../src/infer/batch-forward.js';
+import { KvPool, type KvSeq } from '../../src/infer/kv-pool.js';
+import { BUNDLED_MODEL, loadModel, type LoadedModel } from '../../src/models/load.js';
+import { convertToRecursive } from '../../src/recursive/convert.js';
+import { native } from '../../src/tensor/kernels.js';
+import { randn } from '../helpers.js';
+
+const skip = native ? false : 'native addon not built (npm run build:native)';
+const root = new URL('../../', import.meta.url).pathname;
+const tmp = mkdtempSync(join(tmpdir(), 'rrt-batch-layer-'));
+
+function load(name: string, dtype: 'f32' | 'bf16'): LoadedModel {
+  if (name === 'stories-c2') {
+    const path = join(tmp, `c2-${dtype}`);
+    convertToRecursive(BUNDLED_MODEL, path, { nLoops: 2, strategy: 'cycle', init: 'stepwise', loraRank: 8, untieNorms: true });
+    return loadModel(path, { dtype });
+  }
+  return loadModel(join(root, 'fixtures/hf', name), { dtype });
+}
+
+/** Counts the native fused layer's calls. */
+function countFused(): { n: number; restore(): void } {
+  const nat = native as unknown as Record<string, (...a: unknown[]) => unknown>;
+  const real = nat.batch_layer_f32;
+  const c = { n: 0, restore: () => void (nat.batch_layer_f32 = real) };
+  nat.batch_layer_f32 = (...a: unknown[]) => {
+    c.n++;
+    return real(...a);
+  };
+  return c;
+}
+
+interface Setup {
+  fwd: BatchForward;
+  pool: KvPool;
+  seqs: KvSeq[];
+}
+
+/** A pool whose sequences hold `filled` positions of random keys and values at every depth (the same in every setup). */
+function setup(m: LoadedModel, fused: boolean, nSeqs: number, filled: number): Setup {
+  const cfg = m.config, rowSize = cfg.nKvHeads * cfg.headDim, L = m.decoder.nLayers;
+  const pool = new KvPool({ budgetBytes: 4 * 2 ** 20, nDepths: L, rowSize, debug: true });
+  const fwd = new BatchForward(m.decoder, pool, fused);
+  const seqs = Array.from({ length: nSeqs }, () => pool.allocate(filled + 4)!);
+  seqs.forEach((seq, i) => {
+    for (let d = 0; d < L; d++)
+      pool.write(randn(filled * rowSize, 1000 * i + d, 0.5), randn(filled * rowSize, 2000 * i + d + 7), [{ seq, depth: d, pos0: 0, T: filled }]);
+  });
+  return { fwd, pool, seqs };
+}
+
+/** One layer at slot k of the plan: decode rows of several sequences at loops `loops`, fill rows for the rest. */
+function step(s: Setup, k: number, loops: number[], fillLoops: number[], filled: number, D: number) {
+  const plan = s.fwd.plan;
+  const groups: DepthGroup[] = loops.map((b, i) => ({ depth: plan.blocks[b][k], segs: [{ kv: s.seqs[i], pos0: filled, T: 1 }] }));
+  const fillGroups: DepthGroup[] = fillLoops.map((b, i) => ({ depth: plan.blocks[b][k], segs: [{ kv: s.seqs[i], pos0: filled + 1, T: 1 }] }));
+  const x = randn(groups.length * D, 77 + k, 1.3);
+  const fill = fillGroups.length > 0 ? { x: randn(fillGroups.length * D, 99 + k), groups: fillGroups } : undefined;
+  return s.fwd.layer(x, groups, fill).slice();
+}
+
+const CASES: [string, 'f32' | 'bf16'][] = [
+  ['llama', 'f32'], ['llama', 'bf16'], ['qwen2', 'f32'], ['gemma', 'f32'], ['stories-c2', 'f32'], ['stories-c2', 'bf16'],
+];
+
+for (const [name, dtype] of CASES)
+  test(`${name} (${dtype}): the fused layer gives the composed layer's bits, in its output and in the KV pool`, { skip }, () => {
+    const m = load(name, dtype), D = m.config.hidden, filled = 19;
+    const recursive = m.decoder.config.recursive !== undefined;
+    const A = setup(m, true, 4, filled), B = setup(m, false, 4, filled);
+    const nLoops = A.fwd.plan.nLoops;
+    // recursive: rows in both loops (each its own adapters and norms) and fill rows of loop 2; vanilla: one depth
+    const loops = recursive ? [0, 0, 1, 1] : [0, 0, 0, 0];
+    const fillLoops = recursive ? [1, 1] : [];
+    assert.equal(nLoops, recursive ? 2 : 1);
+    const counter = countFused();
+    try {
+      for (let k = 0; k < A.fwd.plan.blocks[0].length; k++) {
+        const before = counter.n;
+        const yA = step(A, k, loops, fillLoops, filled, D), yB = step(B, k, loops, fillLoops, filled, D);
+        assert.equal(counter.n, before + 1, 'the fused layer ran once (and only for the fused setup)');
+        assert.deepEqual(yA, yB, `slot ${k}: output`);
+      }
+    } finally {
+      counter.restore();
+    }
+    assert.deepEqual(A.pool.k, B.pool.k, 'keys in the pool');
+    assert.deepEqual(A.pool.v, B.pool.v, 'values in the pool');
+  });
+
+test('where the fused layer does not apply, the composed one runs: prompt chunks, GPT-2, rows past the GEMV range', { skip }, () => {
+  const counter = countFused();
+  try {
+    const m = load('llama', 'bf16'), D = m.config.hidden;
+    const s = setup(m, true, 1, 5);
+    s.fwd.layer(randn(3 * D, 1), [{ depth: 0, segs: [{ kv: s.seqs[0], pos0: 5, T: 3 }] }]);
+    const g = load('gpt2', 'f32'), sg = setup(g, true, 1, 5);
+    sg.fwd.layer(randn(g.config.hidden, 2), [{ depth: 0, segs: [{ kv: sg.seqs[0], pos0: 5, T: 1 }] }]);
+    const f = load('llama', 'f32'), sf = setup(f, true, 33, 2);
+    sf.fwd.layer(randn(33 * f.config.hidden, 3), [{ depth: 0, segs: sf.seqs.map((kv) => ({ kv, pos0: 2, T: 1 })) }]);
+    assert.equal(counter.n, 0);
+    sf.fwd.layer(randn(32 * f.config.hidden, 3), [{ depth: 0, segs: sf.seqs.slice(0, 32).map((kv) => ({ kv, pos0: 3, T: 1 })) }]);
+    assert.equal(counter.n, 1, '32 f32 rows do take it');
+  } finally {
+    counter.restore();
+  }
+});
+
+test('batch_layer_f32 refuses bad rows, pages, groups and sizes before writing anything', { skip }, () => {
+  const nat = native!;
+  const D = 16, H = 2, Hkv = 1, Dh = 8, F = 24, P = 16, kvd = Hkv * Dh;
+  const w = (n: number, s: number) => randn(n, s, 0.2);
+  const [wq, wk, wv, wo, wg, wu, wd] = [w(H * Dh * D, 1), w(kvd * D, 2), w(kvd * D, 3), w(D * H * Dh, 4), w(F * D, 5), w(F * D, 6), w(D * F, 7)];
+  const norm = new Float32Array(D).fill(1), invFreq = Float32Array.of(1, 0.1, 0.01, 0.001);
+  const kPool = new Float32Array(4 * P * kvd), vPool = new Float32Array(4 * P * kvd);
+  type Over = Partial<{ y: Float32Array; x: Float32Array; groupRows: Int32Array; decodeGroups: number; attnNorms: Float32Array[]; mlpNorms: Float32Array[]; adapters: unknown[]; rowsAt: Int32Array; pos: Int32Array; pages: Int32Array; start: Int32Array; P: number; H: number; kPool: Float32Array }>;
+  const call = (o: Over = {}) =>
+    nat.batch_layer_f32(
+      o.y ?? new Float32Array(2 * D), o.x ?? randn(3 * D, 9), o.kPool ?? kPool, vPool, wq, wk, wv, wo, wg, wu, wd, null, null, null, null, null, null, null, invFreq,
+      o.groupRows ?? Int32Array.of(2, 1), o.decodeGroups ?? 1, o.attnNorms ?? [norm, norm], o.mlpNorms ?? [norm], (o.adapters ?? [null, null]) as never,
+      o.rowsAt ?? Int32Array.of(3, 20, 4), o.pos ?? Int32Array.of(3, 4, 4), o.pages ?? Int32Array.of(0, 1), o.start ?? Int32Array.of(0, 1), o.P ?? P,
+      D, o.H ?? H, Hkv, Dh, F, 8, 0, 1e-5, 0, 0, 0, 0.35,
+    );
+  call();
+  const range = (o: Over, msg: RegExp) => {
+    const before = kPool.slice();
+    assert.throws(() => call(o), { name: 'RangeError', message: msg });
+    assert.deepEqual(kPool, before, `nothing written: ${msg}`);
+  };
+  const type = (o: Over, msg: RegExp) => assert.throws(() => call(o), { name: 'TypeError', message: msg });
+  range({ rowsAt: Int32Array.of(3, 64, 4) }, /rowsAt\[1\] = 64 is outside the pool's 64 rows/);
+  range({ rowsAt: Int32Array.of(-1, 1, 2) }, /rowsAt\[0\] = -1/);
+  range({ pages: Int32Array.of(0, 4) }, /row 1: page 4 outside the pool's 4 pages/);
+  range({ pos: Int32Array.of(3, 16, 4) }, /row 1 needs pages\[1 \.\. 3\), but pages has 2 entries/);
+  range({ pos: Int32Array.of(3, -2, 4) }, /pos\[1\] = -2 is negative/);
+  range({ groupRows: Int32Array.of(2, 2) }, /x has 48 elements, expected rows·D = 64/);
+  range({ groupRows: Int32Array.of(2, -1) }, /groupRows\[1\] = -1 is negative/);
+  range({ groupRows: new Int32Array(0), attnNorms: [], adapters: [] }, /at least one group/);
+  range({ decodeGroups: 3 }, /decodeGroups must be an integer in \[0, 2\]/);
+  range({ P: 8 }, /pageRows must be a positive multiple of 16/);
+  range({ H: 3 }, /H = 3 must be a multiple of Hkv|wq has/);
+  range({ y: new Float32Array(D) }, /y has 16 elements, expected decode rows·D = 32/);
+  range({ kPool: new Float32Array(4 * P * kvd + 1) }, /kPool has 513 elements, not a whole number of pages/);
+  range({ x: kPool.subarray(0, 3 * D) }, /kPool and x must not overlap/);
+  range({ groupRows: Int32Array.of(40, 40), x: randn(80 * D, 1), rowsAt: new Int32Array(80), pos: new Int32Array(80), start: new Int32Array(40) }, /80 rows: at most 32 \(the matrix-vector path of f32 matrices\)/);
+  type({ attnNorms: [norm] }, /attnNorms must be an Array of one Float32Array per group \(2\)/);
+  type({ attnNorms: [norm, new Float64Array(D) as unknown as Float32Array] }, /attnNorms\[1\] must be a Float32Array/);
+  range({ mlpNorms: [new Float32Array(3)] }, /mlpNorms\[0\] has 3 elements, expected D = 16/);
+  type({ adapters: [null, [1, 2]] }, /adapters must be null or an Array of 14 entries/);
+  const bad = Array<unknown>(14).fill(null);
+  bad[0] = new Float32Array(D); // rank 1
+  bad[1] = new Float32Array(3);
+  range({ adapters: [bad, null] }, /adapter B of q has 3 elements, expected 16/);
+  bad[1] = new Float64Array(H * Dh);
+  type({ adapters: [null, bad] }, /adapter B of q must be a Float32Array \(f32\) or a Uint16Array \(bf16\)/);
+});
