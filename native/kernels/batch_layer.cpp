@@ -46,17 +46,15 @@ struct Group {
   Proj proj[7];
 };
 
-struct Batch {
+struct Batch : layer::Shape {
   float *y, *k_pool, *v_pool;
   const float *x, *inv_freq;
   Proj proj[7];  // the shared weights and biases, no adapters
   std::vector<Group> groups;
   std::vector<int32_t> group_of;  // per row
   const int32_t *rows_at, *pos, *pages, *page_start;
-  int64_t R, N, D, H, Hkv, Dh, F, P, half, max_pos, max_group_rows, max_rank;
-  bool interleaved, plus_one, parallel_residual, any_bf16;
-  float eps, scale;
-  int act;
+  int64_t R, N, P, max_pos, max_group_rows, max_rank;
+  bool any_bf16;
 };
 
 thread_local AlignedScratch t_scratch;
@@ -234,26 +232,7 @@ const float* array_f32(const Args& a, const Napi::Array arr, uint32_t i, const c
 static Napi::Value js_batch_layer_f32(const Napi::CallbackInfo& info) {
   Args a(info, "batch_layer_f32", 41);
   Batch B{};
-  B.D = a.integer(29, "D", 1, kMaxDim);
-  B.H = a.integer(30, "H", 1, kMaxDim);
-  B.Hkv = a.integer(31, "Hkv", 1, kMaxDim);
-  B.Dh = a.integer(32, "Dh", 1, kMaxDim);
-  B.F = a.integer(33, "F", 1, kMaxDim);
-  const int64_t rot_dim = a.size(34, "rotDim");
-  B.interleaved = a.flag(35, "interleaved");
-  const double eps = a.number(36, "eps");
-  B.plus_one = a.flag(37, "plusOne");
-  B.act = (int)a.integer(38, "act", 0, 3);
-  B.parallel_residual = a.flag(39, "parallelResidual");
-  const double scale = a.number(40, "scale");
-  if (B.H % B.Hkv != 0) a.range_error("H = %lld must be a multiple of Hkv = %lld", (long long)B.H, (long long)B.Hkv);
-  if (rot_dim % 2 != 0) a.range_error("rotDim must be even, got %lld", (long long)rot_dim);
-  if (rot_dim > B.Dh) a.range_error("rotDim %lld exceeds the head dim Dh = %lld", (long long)rot_dim, (long long)B.Dh);
-  if (eps < 0) a.range_error("eps must be ≥ 0, got %g", eps);
-  if (!std::isfinite((float)eps) || !std::isfinite((float)scale)) a.range_error("eps and scale must fit a float");
-  B.half = rot_dim / 2;
-  B.eps = (float)eps;
-  B.scale = (float)scale;
+  static_cast<layer::Shape&>(B) = layer::read_shape(a, 29, 34);
   const int64_t D = B.D, F = B.F, qd = a.mul(B.H, B.Dh), kvd = a.mul(B.Hkv, B.Dh);
 
   // the groups: rows per group, the first `decodeGroups` of them decode rows

@@ -31,14 +31,11 @@ using layer::Input;
 using layer::Proj;
 
 // Everything one call needs, validated.
-struct Layer {
+struct Layer : layer::Shape {
   float *y, *kc, *vc;  // y (D); caches (≥ pos+1, Hkv, Dh), row pos written
   const float *x, *attn_norm, *mlp_norm, *inv_freq;
   Proj q, k, v, o, gate, up, down;
-  int64_t D, H, Hkv, Dh, F, pos, half;
-  bool interleaved, plus_one, parallel_residual;
-  float eps, scale;
-  int act;
+  int64_t pos;
 };
 
 // Owned by the calling thread and shared by the region's threads.
@@ -145,28 +142,8 @@ void run(const Layer& L) {
 static Napi::Value js_decode_layer_f32(const Napi::CallbackInfo& info) {
   Args a(info, "decode_layer_f32", 35);
   Layer L{};
-  L.D = a.integer(21, "D", 1, kMaxDim);
-  L.H = a.integer(22, "H", 1, kMaxDim);
-  L.Hkv = a.integer(23, "Hkv", 1, kMaxDim);
-  L.Dh = a.integer(24, "Dh", 1, kMaxDim);
-  L.F = a.integer(25, "F", 1, kMaxDim);
+  static_cast<layer::Shape&>(L) = layer::read_shape(a, 21, 27);
   L.pos = a.integer(26, "pos", 0, INT32_MAX);  // positions travel as int32, as in rope_f32
-  const int64_t rot_dim = a.size(27, "rotDim");
-  L.interleaved = a.flag(28, "interleaved");
-  const double eps = a.number(29, "eps");
-  L.plus_one = a.flag(30, "plusOne");
-  L.act = (int)a.integer(31, "act", 0, 3);
-  L.parallel_residual = a.flag(32, "parallelResidual");
-  const double scale = a.number(33, "scale");
-  if (L.H % L.Hkv != 0)
-    a.range_error("H = %lld must be a multiple of Hkv = %lld", (long long)L.H, (long long)L.Hkv);
-  if (rot_dim % 2 != 0) a.range_error("rotDim must be even, got %lld", (long long)rot_dim);
-  if (rot_dim > L.Dh) a.range_error("rotDim %lld exceeds the head dim Dh = %lld", (long long)rot_dim, (long long)L.Dh);
-  if (eps < 0) a.range_error("eps must be ≥ 0, got %g", eps);
-  if (!std::isfinite((float)eps) || !std::isfinite((float)scale)) a.range_error("eps and scale must fit a float");
-  L.half = rot_dim / 2;
-  L.eps = (float)eps;
-  L.scale = (float)scale;
 
   const int64_t D = L.D, F = L.F, qd = a.mul(L.H, L.Dh), kvd = a.mul(L.Hkv, L.Dh);
   const int64_t cache = a.mul(L.pos + 1, kvd);

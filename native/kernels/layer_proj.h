@@ -6,6 +6,7 @@
 #pragma once
 #include <napi.h>
 
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 
@@ -71,6 +72,41 @@ inline void proj_rows(const Proj& p, float* c, Input a, int64_t M, int64_t n0, i
     for (int64_t m = 0; m < M; m++)
       for (int64_t n = n0; n < n1; n++) c[m * p.N + n] += p.b[n];
   if (lora) lora_rows(p, c, a, M, n0, n1, g);
+}
+
+// The sizes and flags of a llama-style layer, as both fused layers take them.
+struct Shape {
+  int64_t D, H, Hkv, Dh, F, half;  // half = rotDim/2 rotated pairs per head
+  bool interleaved, plus_one, parallel_residual;
+  float eps, scale;
+  int act;
+};
+
+// Reads D, H, Hkv, Dh, F from arguments dims..dims+4 and rotDim, interleaved, eps, plusOne, act,
+// parallelResidual, scale from rot..rot+6, and checks them.
+inline Shape read_shape(const Args& a, size_t dims, size_t rot) {
+  Shape s{};
+  s.D = a.integer(dims, "D", 1, kMaxDim);
+  s.H = a.integer(dims + 1, "H", 1, kMaxDim);
+  s.Hkv = a.integer(dims + 2, "Hkv", 1, kMaxDim);
+  s.Dh = a.integer(dims + 3, "Dh", 1, kMaxDim);
+  s.F = a.integer(dims + 4, "F", 1, kMaxDim);
+  const int64_t rot_dim = a.size(rot, "rotDim");
+  s.interleaved = a.flag(rot + 1, "interleaved");
+  const double eps = a.number(rot + 2, "eps");
+  s.plus_one = a.flag(rot + 3, "plusOne");
+  s.act = (int)a.integer(rot + 4, "act", 0, 3);
+  s.parallel_residual = a.flag(rot + 5, "parallelResidual");
+  const double scale = a.number(rot + 6, "scale");
+  if (s.H % s.Hkv != 0) a.range_error("H = %lld must be a multiple of Hkv = %lld", (long long)s.H, (long long)s.Hkv);
+  if (rot_dim % 2 != 0) a.range_error("rotDim must be even, got %lld", (long long)rot_dim);
+  if (rot_dim > s.Dh) a.range_error("rotDim %lld exceeds the head dim Dh = %lld", (long long)rot_dim, (long long)s.Dh);
+  if (eps < 0) a.range_error("eps must be ≥ 0, got %g", eps);
+  if (!std::isfinite((float)eps) || !std::isfinite((float)scale)) a.range_error("eps and scale must fit a float");
+  s.half = rot_dim / 2;
+  s.eps = (float)eps;
+  s.scale = (float)scale;
+  return s;
 }
 
 // True for a bf16 (Uint16Array) matrix, false for f32 (Float32Array); anything else is a TypeError.
