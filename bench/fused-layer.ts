@@ -3,7 +3,7 @@
 // forced exits for half the tokens (d), each with `fusedLayers` on and off. Both give the same
 // bits (test/infer/batch-layer.test.ts), so only the speed differs. The random SmolLM-135M
 // shape as in bench:throughput, 16-token prompts, greedy, an untimed warm-up round.
-// Usage: npm run bench:fused-layer [-- --requests N --gen-len G --concurrency C --rounds R --dtype f32|bf16 --threads N]
+// Usage: npm run bench:fused-layer [-- --requests N --gen-len G --concurrency C --rounds R --dtype f32|bf16 --lora-rank R --threads N]
 import { BatchEngine } from '../src/infer/engine.js';
 import { models, timeRequests } from '../src/infer/throughput.js';
 import { setThreads } from '../src/tensor/kernels.js';
@@ -14,7 +14,7 @@ const N = arg('--requests', 64), G = arg('--gen-len', 128), C = arg('--concurren
 const dtype = args.includes('--dtype') ? (args[args.indexOf('--dtype') + 1] as 'f32' | 'bf16') : 'bf16';
 setThreads(arg('--threads', 2));
 
-const { recursive, vanilla, label } = models(undefined, 0, dtype);
+const { recursive, vanilla, label } = models(undefined, arg('--lora-rank', 0), dtype);
 const V = recursive.config.vocabSize;
 const hash01 = (r: number, i: number) => {
   let h = Math.imul(r ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(i + 0x632be5ab, 0xc2b2ae35);
@@ -40,7 +40,7 @@ for (let round = -1; round < rounds; round++)
       if (!warm) (runs[`${system} ${fused ? 'fused' : 'composed'}`] ??= []).push(r.tokens_per_s);
     }
 const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
-console.log(`${label}; ${N} requests × (16 prompt + ${G} generated), concurrency ${C}; medians of ${rounds} alternating rounds (tok/s)`);
+console.log(`${label}${arg('--lora-rank', 0) > 0 ? `, rank-${arg('--lora-rank', 0)} LoRA per loop` : ''}; ${N} requests × (16 prompt + ${G} generated), concurrency ${C}; medians of ${rounds} alternating rounds (tok/s)`);
 for (const system of systems) {
   const off = runs[`${system} composed`], on = runs[`${system} fused`];
   const ratios = on.map((x, i) => x / off[i]);
