@@ -4,7 +4,7 @@
 // with propagate-fill rows, f32 and bf16 weights, Qwen2's biases and Gemma's norm; the composed
 // path where it does not apply; and the native layer's refusals of bad arguments.
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -21,8 +21,8 @@ const tmp = mkdtempSync(join(tmpdir(), 'rrt-batch-layer-'));
 
 function load(name: string, dtype: 'f32' | 'bf16'): LoadedModel {
   if (name === 'stories-c2') {
-    const path = join(tmp, `c2-${dtype}`);
-    convertToRecursive(BUNDLED_MODEL, path, { nLoops: 2, strategy: 'cycle', init: 'stepwise', loraRank: 8, untieNorms: true });
+    const path = join(tmp, 'c2');
+    if (!existsSync(path)) convertToRecursive(BUNDLED_MODEL, path, { nLoops: 2, strategy: 'cycle', init: 'stepwise', loraRank: 8, untieNorms: true });
     return loadModel(path, { dtype });
   }
   return loadModel(join(root, 'fixtures/hf', name), { dtype });
@@ -69,19 +69,22 @@ function step(s: Setup, k: number, loops: number[], fillLoops: number[], filled:
   return s.fwd.layer(x, groups, fill).slice();
 }
 
-const CASES: [string, 'f32' | 'bf16'][] = [
-  ['llama', 'f32'], ['llama', 'bf16'], ['qwen2', 'f32'], ['gemma', 'f32'], ['stories-c2', 'f32'], ['stories-c2', 'bf16'],
+// [model, dtype, decode rows]: 24 decode rows and 8 fill rows make the layer big enough for two
+// threads (column and head splits, barriers); the others run on one.
+const CASES: [string, 'f32' | 'bf16', number][] = [
+  ['llama', 'f32', 4], ['llama', 'bf16', 4], ['qwen2', 'f32', 4], ['gemma', 'f32', 4], ['stories-c2', 'f32', 4], ['stories-c2', 'bf16', 4],
+  ['stories-c2', 'f32', 24], ['stories-c2', 'bf16', 24],
 ];
 
-for (const [name, dtype] of CASES)
-  test(`${name} (${dtype}): the fused layer gives the composed layer's bits, in its output and in the KV pool`, { skip }, () => {
+for (const [name, dtype, rows] of CASES)
+  test(`${name} (${dtype}, ${rows} decode rows): the fused layer gives the composed layer's bits, in its output and in the KV pool`, { skip }, () => {
     const m = load(name, dtype), D = m.config.hidden, filled = 19;
     const recursive = m.decoder.config.recursive !== undefined;
-    const A = setup(m, true, 4, filled), B = setup(m, false, 4, filled);
+    const A = setup(m, true, rows, filled), B = setup(m, false, rows, filled);
     const nLoops = A.fwd.plan.nLoops;
     // recursive: rows in both loops (each its own adapters and norms) and fill rows of loop 2; vanilla: one depth
-    const loops = recursive ? [0, 0, 1, 1] : [0, 0, 0, 0];
-    const fillLoops = recursive ? [1, 1] : [];
+    const loops = Array.from({ length: rows }, (_, i) => (recursive && i >= rows / 2 ? 1 : 0));
+    const fillLoops = recursive ? Array.from({ length: rows > 4 ? 8 : 2 }, () => 1) : [];
     assert.equal(nLoops, recursive ? 2 : 1);
     const counter = countFused();
     try {
