@@ -2,28 +2,20 @@
 // same process, alternating rounds: vanilla continuous batching (b), depth-wise batching (c) and
 // forced exits for half the tokens (d), each with `fusedLayers` on and off. Both give the same
 // bits (test/infer/batch-layer.test.ts), so only the speed differs. The random SmolLM-135M
-// shape as in bench:throughput, 16-token prompts, greedy, an untimed warm-up round.
+// shape and the prompts of bench:throughput, 16-token prompts, greedy, an untimed warm-up round.
 // Usage: npm run bench:fused-layer [-- --requests N --gen-len G --concurrency C --rounds R --dtype f32|bf16 --lora-rank R --threads N]
 import { BatchEngine } from '../src/infer/engine.js';
-import { models, timeRequests } from '../src/infer/throughput.js';
+import { benchPrompts, forcedExits, median, models, timeRequests } from '../src/infer/throughput.js';
 import { setThreads } from '../src/tensor/kernels.js';
 
 const args = process.argv.slice(2);
 const arg = (name: string, fallback: number) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : fallback);
-const N = arg('--requests', 64), G = arg('--gen-len', 128), C = arg('--concurrency', 32), rounds = arg('--rounds', 3);
+const N = arg('--requests', 64), G = arg('--gen-len', 128), C = arg('--concurrency', 32), rounds = arg('--rounds', 3), rank = arg('--lora-rank', 0);
 const dtype = args.includes('--dtype') ? (args[args.indexOf('--dtype') + 1] as 'f32' | 'bf16') : 'bf16';
 setThreads(arg('--threads', 2));
 
-const { recursive, vanilla, label } = models(undefined, arg('--lora-rank', 0), dtype);
-const V = recursive.config.vocabSize;
-const hash01 = (r: number, i: number) => {
-  let h = Math.imul(r ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(i + 0x632be5ab, 0xc2b2ae35);
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x7feb352d);
-  h ^= h >>> 15;
-  return (h >>> 0) / 4294967296;
-};
-const prompts = Array.from({ length: N }, (_, r) => Array.from({ length: 16 }, (_, t) => Math.floor(hash01(r + 1000, t) * V)));
+const { recursive, vanilla, label } = models(undefined, rank, dtype);
+const prompts = benchPrompts(N, 16, recursive.config.vocabSize);
 const greedy = { maxTokens: G, eosIds: [], temperature: 0 };
 const systems = ['vanilla_batched', 'depthwise', 'depthwise_exit'] as const;
 const runs: Record<string, number[]> = {};
@@ -33,14 +25,13 @@ for (let round = -1; round < rounds; round++)
       const engine = new BatchEngine(system === 'vanilla_batched' ? vanilla : recursive, {
         maxBatch: C,
         fusedLayers: fused,
-        forcedExit: system === 'depthwise_exit' ? (r, i) => hash01(r, i) < 0.5 : undefined,
+        forcedExit: system === 'depthwise_exit' ? forcedExits(0.5) : undefined,
       });
       const warm = round < 0;
       const r = await timeRequests(engine, warm ? prompts.slice(0, C) : prompts, greedy, warm ? prompts.slice(0, C).map(() => 8) : undefined);
       if (!warm) (runs[`${system} ${fused ? 'fused' : 'composed'}`] ??= []).push(r.tokens_per_s);
     }
-const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
-console.log(`${label}${arg('--lora-rank', 0) > 0 ? `, rank-${arg('--lora-rank', 0)} LoRA per loop` : ''}; ${N} requests × (16 prompt + ${G} generated), concurrency ${C}; medians of ${rounds} alternating rounds (tok/s)`);
+console.log(`${label}${rank > 0 ? `, rank-${rank} LoRA per loop` : ''}; ${N} requests × (16 prompt + ${G} generated), concurrency ${C}; medians of ${rounds} alternating rounds (tok/s)`);
 for (const system of systems) {
   const off = runs[`${system} composed`], on = runs[`${system} fused`];
   const ratios = on.map((x, i) => x / off[i]);

@@ -233,7 +233,7 @@ static Napi::Value js_batch_layer_f32(const Napi::CallbackInfo& info) {
   Args a(info, "batch_layer_f32", 41);
   Batch B{};
   static_cast<layer::Shape&>(B) = layer::read_shape(a, 29, 34);
-  const int64_t D = B.D, F = B.F, qd = a.mul(B.H, B.Dh), kvd = a.mul(B.Hkv, B.Dh);
+  const int64_t D = B.D, kvd = a.mul(B.Hkv, B.Dh);
 
   // the groups: rows per group, the first `decodeGroups` of them decode rows
   const int32_t* group_rows = a.i32(19, "groupRows", 0);
@@ -252,15 +252,8 @@ static Napi::Value js_batch_layer_f32(const Napi::CallbackInfo& info) {
   }
   if (B.R < 1) a.range_error("the groups hold no rows");
 
-  B.proj[kQ] = layer::weight(a, info, 4, "wq", qd, D, "H·Dh·D");
-  B.proj[kK] = layer::weight(a, info, 5, "wk", kvd, D, "Hkv·Dh·D");
-  B.proj[kV] = layer::weight(a, info, 6, "wv", kvd, D, "Hkv·Dh·D");
-  B.proj[kO] = layer::weight(a, info, 7, "wo", D, qd, "D·H·Dh");
-  B.proj[kGate] = layer::weight(a, info, 8, "wgate", F, D, "F·D");
-  B.proj[kUp] = layer::weight(a, info, 9, "wup", F, D, "F·D");
-  B.proj[kDown] = layer::weight(a, info, 10, "wdown", D, F, "D·F");
-  const char* bias_names[7] = {"bq", "bk", "bv", "bo", "bgate", "bup", "bdown"};
-  for (int i = 0; i < 7; i++) B.proj[i].b = a.f32_opt(11 + i, bias_names[i], B.proj[i].N, "its weight's rows");
+  Proj* const shared_projs[7] = {&B.proj[0], &B.proj[1], &B.proj[2], &B.proj[3], &B.proj[4], &B.proj[5], &B.proj[6]};
+  layer::read_projections(a, info, {4, 5, 6, 7, 8, 9, 10}, 11, B, shared_projs);
   B.inv_freq = a.f32(18, "invFreq", B.half, "rotDim/2");
 
   // per group: norms and adapters
@@ -271,7 +264,6 @@ static Napi::Value js_batch_layer_f32(const Napi::CallbackInfo& info) {
   if (!info[23].IsArray() || info[23].As<Napi::Array>().Length() != (uint32_t)G)
     a.type_error("adapters must be an Array of one entry per group (%lld)", (long long)G);
   const Napi::Array attn_norms = info[21].As<Napi::Array>(), mlp_norms = info[22].As<Napi::Array>(), adapters = info[23].As<Napi::Array>();
-  const char* const proj_names[7] = {"q", "k", "v", "o", "gate", "up", "down"};
   B.any_bf16 = false;
   for (int i = 0; i < 7; i++) B.any_bf16 |= B.proj[i].bf16;
   std::vector<Span> adapter_spans;
@@ -281,7 +273,7 @@ static Napi::Value js_batch_layer_f32(const Napi::CallbackInfo& info) {
     gr.mlp_norm = i < nq ? array_f32(a, mlp_norms, (uint32_t)i, "mlpNorms", D) : nullptr;
     for (int j = 0; j < 7; j++) gr.proj[j] = B.proj[j];
     Proj* projs[7] = {&gr.proj[0], &gr.proj[1], &gr.proj[2], &gr.proj[3], &gr.proj[4], &gr.proj[5], &gr.proj[6]};
-    layer::lora_factors(a, adapters.Get((uint32_t)i), projs, proj_names);
+    layer::lora_factors(a, adapters.Get((uint32_t)i), projs);
     for (const Proj& p : gr.proj)
       if (p.la) {
         B.max_rank = std::max(B.max_rank, p.r);
@@ -341,8 +333,8 @@ static Napi::Value js_batch_layer_f32(const Napi::CallbackInfo& info) {
   std::vector<Span> ins = {{B.x, B.R * D, "x"}, {B.inv_freq, B.half, "invFreq"}, {B.rows_at, B.R, "rowsAt"}, {B.pos, B.R, "pos"},
                            {B.pages, n_pages, "pages"}, {B.page_start, B.N, "pageStart"}};
   for (int i = 0; i < 7; i++) {
-    ins.push_back(layer::weight_span(B.proj[i], proj_names[i]));
-    if (B.proj[i].b) ins.push_back({B.proj[i].b, B.proj[i].N, bias_names[i]});
+    ins.push_back(layer::weight_span(B.proj[i], layer::kProjNames[i]));
+    if (B.proj[i].b) ins.push_back({B.proj[i].b, B.proj[i].N, layer::kBiasNames[i]});
   }
   for (const Group& gr : B.groups) {
     ins.push_back({gr.attn_norm, D, "attnNorms"});

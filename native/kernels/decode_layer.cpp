@@ -152,20 +152,11 @@ static Napi::Value js_decode_layer_f32(const Napi::CallbackInfo& info) {
   L.vc = a.f32(2, "vCache", cache, "(pos+1)·Hkv·Dh");
   L.x = a.f32(3, "x", D, "D");
   L.attn_norm = a.f32(4, "attnNorm", D, "D");
-  L.q = layer::weight(a, info, 5, "wq", qd, D, "H·Dh·D");
-  L.k = layer::weight(a, info, 6, "wk", kvd, D, "Hkv·Dh·D");
-  L.v = layer::weight(a, info, 7, "wv", kvd, D, "Hkv·Dh·D");
-  L.o = layer::weight(a, info, 8, "wo", D, qd, "D·H·Dh");
   L.mlp_norm = a.f32(9, "mlpNorm", D, "D");
-  L.gate = layer::weight(a, info, 10, "wgate", F, D, "F·D");
-  L.up = layer::weight(a, info, 11, "wup", F, D, "F·D");
-  L.down = layer::weight(a, info, 12, "wdown", D, F, "D·F");
   Proj* projs[7] = {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down};
-  const char* bias_names[7] = {"bq", "bk", "bv", "bo", "bgate", "bup", "bdown"};
-  for (int i = 0; i < 7; i++) projs[i]->b = a.f32_opt(13 + i, bias_names[i], projs[i]->N, "its weight's rows");
+  layer::read_projections(a, info, {5, 6, 7, 8, 10, 11, 12}, 13, L, projs);
   L.inv_freq = a.f32(20, "invFreq", L.half, "rotDim/2");
-  const char* const proj_names[7] = {"q", "k", "v", "o", "gate", "up", "down"};
-  layer::lora_factors(a, info[34], projs, proj_names);
+  layer::lora_factors(a, info[34], projs);
 
   check_disjoint(a, {{L.y, D, "y"}, {L.kc, cache, "kCache"}, {L.vc, cache, "vCache"}},
                  {{L.x, D, "x"}, {L.attn_norm, D, "attnNorm"}, {L.mlp_norm, D, "mlpNorm"}, {L.inv_freq, L.half, "invFreq"},

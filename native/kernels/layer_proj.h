@@ -146,9 +146,28 @@ inline int64_t lora_factor(const Args& a, const Napi::Value v, const char* name,
   return len;
 }
 
+// A layer's projections in the order every fused-layer argument list uses.
+constexpr const char* kProjNames[7] = {"q", "k", "v", "o", "gate", "up", "down"};
+constexpr const char* kBiasNames[7] = {"bq", "bk", "bv", "bo", "bgate", "bup", "bdown"};
+
+// The seven weights of a layer of shape s (q, k, v, o, gate, up, down) from arguments at[0..6],
+// each f32 or bf16, and their optional f32 biases from arguments bias_at .. bias_at + 6.
+inline void read_projections(const Args& a, const Napi::CallbackInfo& info, const size_t (&at)[7], size_t bias_at,
+                             const Shape& s, Proj* const (&out)[7]) {
+  const int64_t qd = a.mul(s.H, s.Dh), kvd = a.mul(s.Hkv, s.Dh);
+  const int64_t rows[7] = {qd, kvd, kvd, s.D, s.F, s.F, s.D}, cols[7] = {s.D, s.D, s.D, qd, s.D, s.D, s.F};
+  const char* const weights[7] = {"wq", "wk", "wv", "wo", "wgate", "wup", "wdown"};
+  const char* const shapes[7] = {"H·Dh·D", "Hkv·Dh·D", "Hkv·Dh·D", "D·H·Dh", "F·D", "F·D", "D·F"};
+  for (int i = 0; i < 7; i++) {
+    *out[i] = weight(a, info, at[i], weights[i], rows[i], cols[i], shapes[i]);
+    out[i]->b = a.f32_opt(bias_at + i, kBiasNames[i], rows[i], "its weight's rows");
+  }
+}
+
 // An adapters argument: null, or an Array of 14 entries (A, B of q, k, v, o, gate, up, down),
 // each pair null or both factors of that projection: A [r, K], B [N, r].
-inline void lora_factors(const Args& a, const Napi::Value v, Proj* const (&projs)[7], const char* const (&names)[7]) {
+inline void lora_factors(const Args& a, const Napi::Value v, Proj* const (&projs)[7]) {
+  const auto& names = kProjNames;
   if (v.IsNull() || v.IsUndefined()) return;
   if (!v.IsArray() || v.As<Napi::Array>().Length() != 14) a.type_error("adapters must be null or an Array of 14 entries");
   const Napi::Array arr = v.As<Napi::Array>();

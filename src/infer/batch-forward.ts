@@ -12,7 +12,7 @@ import type { Linear, Norm } from '../models/weights.js';
 import { Act, kernels, native } from '../tensor/kernels.js';
 import { adapterArgs, type DecodeLayerWeights, type DecodeProj, storage } from '../tensor/ops/decode-layer.js';
 import type { Tensor } from '../tensor/tensor.js';
-import type { DecodeRow, KvPool, KvSeq } from './kv-pool.js';
+import type { DecodeRow, KvPool, KvRun, KvSeq } from './kv-pool.js';
 
 const NO_FREQ = new Float32Array(0);
 
@@ -73,6 +73,30 @@ function rowsOf(groups: DepthGroup[]): number {
   let n = 0;
   for (const g of groups) n += segTokens(g.segs);
   return n;
+}
+
+/** The KV runs of the groups' rows, in row order. */
+function kvRuns(groups: DepthGroup[]): KvRun[] {
+  return groups.flatMap((g) => g.segs.map((s) => ({ seq: s.kv, depth: g.depth, pos0: s.pos0, T: s.T })));
+}
+
+/** The position of every row of the groups, in row order. */
+function rowPositions(groups: DepthGroup[]): Int32Array {
+  const pos = new Int32Array(rowsOf(groups));
+  let r = 0;
+  for (const g of groups) for (const s of g.segs) for (let t = 0; t < s.T; t++) pos[r++] = s.pos0 + t;
+  return pos;
+}
+
+/**
+ * A layer's rows: x [rows of groups, D], and the rows that get keys and values, kvX [rows of
+ * kvGroups, D]: the batch's own, then the propagate-fill rows (kvGroups = groups without fills).
+ */
+interface LayerRows {
+  x: Float32Array;
+  groups: DepthGroup[];
+  kvX: Float32Array;
+  kvGroups: DepthGroup[];
 }
 
 /**
@@ -225,9 +249,7 @@ export class BatchForward {
       v = this.project(h, all, (d) => layers[d].proj.v!, 'v');
     }
     if (this.invFreq) {
-      const pos = new Int32Array(h.length / this.D);
-      let r = 0;
-      for (const g of all) for (const s of g.segs) for (let t = 0; t < s.T; t++) pos[r++] = s.pos0 + t;
+      const pos = rowPositions(all);
       const il = cfg.ropeInterleaved ? 1 : 0;
       kernels.rope_f32(q, pos, this.invFreq, nQ, cfg.nHeads, cfg.headDim, cfg.rotaryDim, il, 0);
       kernels.rope_f32(k, pos, this.invFreq, pos.length, cfg.nKvHeads, cfg.headDim, cfg.rotaryDim, il, 0);
@@ -243,19 +265,20 @@ export class BatchForward {
    * product over the shared weights instead of a second pass.
    */
   layer(x: Float32Array, groups: DepthGroup[], fill?: { x: Float32Array; groups: DepthGroup[] }): Float32Array {
+    const withFill = fill !== undefined && fill.groups.length > 0;
+    const rows: LayerRows = { x, groups, kvX: withFill ? this.concat(x, fill.x) : x, kvGroups: withFill ? [...groups, ...fill.groups] : groups };
     if (this.fused) {
-      const y = this.fusedLayer(x, groups, fill);
+      const y = this.fusedLayer(rows);
       if (y) return y;
     }
-    return this.composedLayer(x, groups, fill);
+    return this.composedLayer(rows);
   }
 
   /** The layer as one native call (batch_layer_f32), or null where it does not apply. */
-  private fusedLayer(x: Float32Array, groups: DepthGroup[], fill?: { x: Float32Array; groups: DepthGroup[] }): Float32Array | null {
+  private fusedLayer({ x, groups, kvX, kvGroups }: LayerRows): Float32Array | null {
     const spec = this.decoder.fusedSpec;
     if (!spec || !native || !this.pool.paged) return null;
     for (const g of groups) for (const s of g.segs) if (s.T !== 1) return null;
-    const kvGroups = fill !== undefined && fill.groups.length > 0 ? [...groups, ...fill.groups] : groups;
     const layers = this.decoder.weights.layers;
     const ws: DecodeLayerWeights[] = [];
     for (const g of kvGroups) {
@@ -276,41 +299,35 @@ export class BatchForward {
     const R = rowsOf(kvGroups), N = rowsOf(groups);
     if (R > (anyF32 ? 32 : 64)) return null; // past the GEMV range the composed ops pack and sum in another order
 
-    const runs = kvGroups.flatMap((g) => g.segs.map((s) => ({ seq: s.kv, depth: g.depth, pos0: s.pos0, T: s.T })));
+    const runs = kvRuns(kvGroups);
     const rowsAt = this.pool.rowsFor(runs);
     this.pool.markWritten(runs);
-    const pos = new Int32Array(R);
-    let r = 0;
-    for (const run of runs) for (let t = 0; t < run.T; t++) pos[r++] = run.pos0 + t;
     const decodeRows: DecodeRow[] = [];
     for (const g of groups) for (const s of g.segs) decodeRows.push({ seq: s.kv, depth: g.depth, pos: s.pos0, row: decodeRows.length });
     const tables = this.pool.decodeTables(decodeRows);
-    const xs = kvGroups === groups ? x : this.concat(x, fill!.x);
     let y = this.buf.get('outA', N * this.D);
     if (y.buffer === x.buffer) y = this.buf.get('outB', N * this.D);
     const bias = (p: DecodeProj) => (p.b ? p.b.f32 : null);
     const rope = spec.rope;
     native.batch_layer_f32(
-      y, xs, this.pool.k, this.pool.v, storage(w0.q.w), storage(w0.k.w), storage(w0.v.w), storage(w0.o.w), storage(w0.gate.w), storage(w0.up.w), storage(w0.down.w),
+      y, kvX, this.pool.k, this.pool.v, storage(w0.q.w), storage(w0.k.w), storage(w0.v.w), storage(w0.o.w), storage(w0.gate.w), storage(w0.up.w), storage(w0.down.w),
       bias(w0.q), bias(w0.k), bias(w0.v), bias(w0.o), bias(w0.gate), bias(w0.up), bias(w0.down), rope ? rope.invFreq : NO_FREQ,
       Int32Array.from(kvGroups, (g) => segTokens(g.segs)), groups.length, ws.map((w) => w.attnNorm.f32), ws.slice(0, groups.length).map((w) => w.mlpNorm.f32),
       ws.map((w) => adapterArgs([w.q, w.k, w.v, w.o, w.gate, w.up, w.down])),
-      rowsAt, pos, tables.pages, tables.start, this.pool.pageSize,
+      rowsAt, rowPositions(kvGroups), tables.pages, tables.start, this.pool.pageSize,
       this.D, spec.H, spec.Hkv, spec.Dh, spec.F, rope ? rope.rotDim : 0, rope?.interleaved ? 1 : 0, spec.eps, spec.plusOne ? 1 : 0, spec.act, spec.parallelResidual ? 1 : 0, spec.scale,
     );
     return y;
   }
 
   /** The layer as composed kernel calls: any architecture, any rows. */
-  private composedLayer(x: Float32Array, groups: DepthGroup[], fill?: { x: Float32Array; groups: DepthGroup[] }): Float32Array {
+  private composedLayer({ x, groups, kvX, kvGroups }: LayerRows): Float32Array {
     const cfg = this.decoder.config, layers = this.decoder.weights.layers;
     const { nHeads: H, nKvHeads: Hkv, headDim: Dh } = cfg;
     const N = x.length / this.D;
-    const withFill = fill !== undefined && fill.groups.length > 0;
-    const kvGroups = withFill ? [...groups, ...fill.groups] : groups;
-    const h = this.normGroups(withFill ? this.concat(x, fill.x) : x, kvGroups, 'attnNorm');
+    const h = this.normGroups(kvX, kvGroups, 'attnNorm');
     const { q, k, v } = this.qkv(h, groups, kvGroups);
-    this.pool.write(k, v, kvGroups.flatMap((g) => g.segs.map((s) => ({ seq: s.kv, depth: g.depth, pos0: s.pos0, T: s.T }))));
+    this.pool.write(k, v, kvRuns(kvGroups));
     const a = this.buf.get('attention', N * H * Dh);
     // consecutive decode rows attend in one call straight from the pages; prompt chunks gather
     const run: { seq: KvSeq; depth: number; pos: number; row: number }[] = [];

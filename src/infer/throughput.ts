@@ -183,6 +183,16 @@ function hash01(r: number, i: number): number {
   return (h >>> 0) / 4294967296;
 }
 
+/** The benchmark's N prompts of P token ids below V, the same in every run. */
+export function benchPrompts(N: number, P: number, V: number): number[][] {
+  return Array.from({ length: N }, (_, r) => Array.from({ length: P }, (_, t) => Math.floor(hash01(r + 1000, t) * V)));
+}
+
+/** A forcedExit that sends a fixed pseudo-random fraction F of tokens out after loop 1 (the same tokens in every run). */
+export function forcedExits(F: number): (requestId: number, tokenIndex: number) => boolean {
+  return (r, i) => hash01(r, i) < F;
+}
+
 export interface Run {
   tokens_per_s: number;
   /**
@@ -222,7 +232,8 @@ export async function timeRequests(engine: Engine, prompts: number[][], opts: Re
   return { tokens_per_s: tokens / seconds, loaded_tokens_per_s: loaded, mean_loops: loops / tokens, seconds, tokens, results };
 }
 
-function median(xs: number[]): number {
+/** The median (the mean of the middle two for an even count). */
+export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b), m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
@@ -259,7 +270,7 @@ export async function benchThroughput(o: ThroughputOptions = {}): Promise<Throug
   const names = SYSTEM_NAMES.filter((k) => wanted.has(k));
   const { recursive, vanilla, label } = models(o.model, o.loraRank ?? 0, dtype);
   const V = recursive.config.vocabSize;
-  const prompts = Array.from({ length: N }, (_, r) => Array.from({ length: P }, (_, t) => Math.floor(hash01(r + 1000, t) * V)));
+  const prompts = benchPrompts(N, P, V);
   const greedy: RequestOptions = { maxTokens: G, eosIds: [], temperature: 0 };
   const spread = o.genSpread ?? 0;
   if (!(spread >= 0 && spread < 1)) throw new InputError('bad_option', `genSpread must be in [0, 1), got ${spread}`);
@@ -269,7 +280,7 @@ export async function benchThroughput(o: ThroughputOptions = {}): Promise<Throug
 
   const nLoops = depthPlan(recursive).nLoops;
   const exitOpts = exitFraction !== null
-    ? { forced: batch({ forcedExit: (r, i) => hash01(r, i) < exitFraction }), req: greedy }
+    ? { forced: batch({ forcedExit: forcedExits(exitFraction) }), req: greedy }
     : { forced: batch(), req: { ...greedy, earlyExit: { measure: 'maxProb' as const, threshold } } };
   // oracle: an untimed pass records each token's earliest agreeing loop (its events), then the timed runs replay them
   const schedule = new Map<string, number>();
