@@ -262,28 +262,45 @@ export class BatchForward {
    * returns the new x, in a buffer the layer after next reuses (copy what must live longer).
    * `fill` rows (the propagate fill of loops that exited tokens skipped, at depths sharing this
    * layer's weights) ride along the batch's own norm and k/v projections as extra rows: one
-   * product over the shared weights instead of a second pass.
+   * product over the shared weights instead of a second pass. When the leading groups are decode
+   * rows (one token per segment) and the rest prompt chunks, as the engine orders them, the
+   * decode rows (and fills) take the fused layer and the chunks the composed kernels, each
+   * writing its own rows of the output: a chunk no longer sends the whole step down the slower path.
    */
   layer(x: Float32Array, groups: DepthGroup[], fill?: { x: Float32Array; groups: DepthGroup[] }): Float32Array {
+    const D = this.D;
+    // layers chain (each one's output is the next one's x): the output alternates between two buffers
+    let out = this.buf.get('outA', x.length);
+    if (out.buffer === x.buffer) out = this.buf.get('outB', x.length);
     const withFill = fill !== undefined && fill.groups.length > 0;
-    const rows: LayerRows = { x, groups, kvX: withFill ? this.concat(x, fill.x) : x, kvGroups: withFill ? [...groups, ...fill.groups] : groups };
-    if (this.fused) {
-      const y = this.fusedLayer(rows);
-      if (y) return y;
+    const rowsWithFill = (x: Float32Array, groups: DepthGroup[]): LayerRows =>
+      ({ x, groups, kvX: withFill ? this.concat(x, fill.x) : x, kvGroups: withFill ? [...groups, ...fill.groups] : groups });
+    let nDecode = 0;
+    while (this.fused && nDecode < groups.length && groups[nDecode].segs.every((s) => s.T === 1)) nDecode++;
+    if (nDecode > 0) {
+      const Nd = rowsOf(groups.slice(0, nDecode)) * D;
+      if (this.fusedLayer(rowsWithFill(x.subarray(0, Nd), groups.slice(0, nDecode)), out.subarray(0, Nd))) {
+        if (nDecode < groups.length) {
+          const chunks = groups.slice(nDecode), xc = x.subarray(Nd);
+          this.composedLayer({ x: xc, groups: chunks, kvX: xc, kvGroups: chunks }, out.subarray(Nd));
+        }
+        return out;
+      }
     }
-    return this.composedLayer(rows);
+    this.composedLayer(rowsWithFill(x, groups), out);
+    return out;
   }
 
-  /** The layer as one native call (batch_layer_f32), or null where it does not apply. */
-  private fusedLayer({ x, groups, kvX, kvGroups }: LayerRows): Float32Array | null {
+  /** The layer as one native call (batch_layer_f32) into y; false where it does not apply (nothing written). */
+  private fusedLayer({ x, groups, kvX, kvGroups }: LayerRows, y: Float32Array): boolean {
     const spec = this.decoder.fusedSpec;
-    if (!spec || !native || !this.pool.paged) return null;
-    for (const g of groups) for (const s of g.segs) if (s.T !== 1) return null;
+    if (!spec || !native || !this.pool.paged) return false;
+    for (const g of groups) for (const s of g.segs) if (s.T !== 1) return false;
     const layers = this.decoder.weights.layers;
     const ws: DecodeLayerWeights[] = [];
     for (const g of kvGroups) {
       const w = this.decoder.fusedWeights(layers[g.depth]);
-      if (!w) return null;
+      if (!w) return false;
       ws.push(w);
     }
     // one GEMV per projection over every row: the groups must share weights and biases
@@ -292,12 +309,12 @@ export class BatchForward {
     for (const w of ws) {
       const mine = [w.q, w.k, w.v, w.o, w.gate, w.up, w.down];
       for (let i = 0; i < 7; i++) {
-        if (mine[i].w !== projs[i].w || mine[i].b !== projs[i].b) return null;
+        if (mine[i].w !== projs[i].w || mine[i].b !== projs[i].b) return false;
         anyF32 ||= mine[i].w.dtype === 'f32' || (mine[i].lora != null && (mine[i].lora!.a.dtype === 'f32' || mine[i].lora!.b.dtype === 'f32'));
       }
     }
-    const R = rowsOf(kvGroups), N = rowsOf(groups);
-    if (R > (anyF32 ? 32 : 64)) return null; // past the GEMV range the composed ops pack and sum in another order
+    const R = rowsOf(kvGroups);
+    if (R > (anyF32 ? 32 : 64)) return false; // past the GEMV range the composed ops pack and sum in another order
 
     const runs = kvRuns(kvGroups);
     const rowsAt = this.pool.rowsFor(runs);
@@ -305,8 +322,6 @@ export class BatchForward {
     const decodeRows: DecodeRow[] = [];
     for (const g of groups) for (const s of g.segs) decodeRows.push({ seq: s.kv, depth: g.depth, pos: s.pos0, row: decodeRows.length });
     const tables = this.pool.decodeTables(decodeRows);
-    let y = this.buf.get('outA', N * this.D);
-    if (y.buffer === x.buffer) y = this.buf.get('outB', N * this.D);
     const bias = (p: DecodeProj) => (p.b ? p.b.f32 : null);
     const rope = spec.rope;
     native.batch_layer_f32(
@@ -317,11 +332,11 @@ export class BatchForward {
       rowsAt, rowPositions(kvGroups), tables.pages, tables.start, this.pool.pageSize,
       this.D, spec.H, spec.Hkv, spec.Dh, spec.F, rope ? rope.rotDim : 0, rope?.interleaved ? 1 : 0, spec.eps, spec.plusOne ? 1 : 0, spec.act, spec.parallelResidual ? 1 : 0, spec.scale,
     );
-    return y;
+    return true;
   }
 
-  /** The layer as composed kernel calls: any architecture, any rows. */
-  private composedLayer({ x, groups, kvX, kvGroups }: LayerRows): Float32Array {
+  /** The layer as composed kernel calls into out: any architecture, any rows. */
+  private composedLayer({ x, groups, kvX, kvGroups }: LayerRows, out: Float32Array): void {
     const cfg = this.decoder.config, layers = this.decoder.weights.layers;
     const { nHeads: H, nKvHeads: Hkv, headDim: Dh } = cfg;
     const N = x.length / this.D;
@@ -352,11 +367,7 @@ export class BatchForward {
     const x1 = this.buf.get('x1', x.length);
     kernels.add_f32(x1, x, o, x.length);
     const m = this.mlp(this.normGroups(cfg.parallelResidual ? x : x1, groups, 'mlpNorm'), groups);
-    // layers chain (each one's output is the next one's x): the output alternates between two buffers
-    let out = this.buf.get('outA', x.length);
-    if (out.buffer === x.buffer) out = this.buf.get('outB', x.length);
     kernels.add_f32(out, x1, m, x.length);
-    return out;
   }
 
   private mlp(h: Float32Array, groups: DepthGroup[]): Float32Array {

@@ -34,6 +34,8 @@ export interface BatchEngineOptions {
   prefillChunk?: number;
   /** bytes of the paged KV pool. @default 256 MiB */
   kvBudgetBytes?: number;
+  /** touch the whole KV pool at construction (servers, benchmarks): no page faults inside steps. @default false */
+  prefaultKv?: boolean;
   /** tokens per KV page. @default 16 */
   pageSize?: number;
   /** how exited tokens' skipped loops get their KV. @default 'propagate' */
@@ -68,7 +70,7 @@ export class BatchEngine implements Engine {
     for (const [name, v] of [['maxBatch', maxBatch], ['prefillChunk', this.prefillChunk]] as const)
       if (!Number.isInteger(v) || v < 1) throw new InputError('bad_option', `${name} must be a positive integer, got ${v}`);
     if (!Number.isInteger(maxQueue) || maxQueue < 0) throw new InputError('bad_option', `maxQueue must be a non-negative integer, got ${maxQueue}`);
-    this.pool = new KvPool({ budgetBytes: opts.kvBudgetBytes ?? 256 * 2 ** 20, nDepths: decoder.nLayers, rowSize: cfg.nKvHeads * cfg.headDim, pageSize: opts.pageSize, debug: opts.debugKv });
+    this.pool = new KvPool({ budgetBytes: opts.kvBudgetBytes ?? 256 * 2 ** 20, nDepths: decoder.nLayers, rowSize: cfg.nKvHeads * cfg.headDim, pageSize: opts.pageSize, debug: opts.debugKv, prefault: opts.prefaultKv });
     this.fwd = new BatchForward(decoder, this.pool, opts.fusedLayers ?? true);
     this.nLoops = this.fwd.plan.nLoops;
     this.sched = new Scheduler(this.pool, maxBatch, maxQueue);
@@ -155,13 +157,16 @@ export class BatchEngine implements Engine {
       split(x, entering.map((s) => s.row!), D);
     }
 
-    // the block, once, over every row; rows grouped by loop so each group runs its own depth
-    const rows = [...sched.active].sort((a, b) => a.row!.loop - b.row!.loop);
-    const loops = [...new Set(rows.map((s) => s.row!.loop))];
+    // the block, once, over every row; rows grouped by loop so each group runs its own depth,
+    // decode rows (one token) before prompt chunks, so the layer can run them as one native call
+    const order = (s: Seq) => (s.row!.T === 1 ? 0 : this.nLoops) + s.row!.loop;
+    const rows = [...sched.active].sort((a, b) => order(a) - order(b));
+    const keys = [...new Set(rows.map(order))];
+    const segsOf = keys.map((key) => rows.filter((s) => order(s) === key).map(seg));
     let x = concatF32(rows.map((s) => s.row!.x!));
     const fills = this.pendingFills(rows);
     for (let k = 0; k < plan.blocks[0].length; k++) {
-      const groups: DepthGroup[] = loops.map((b) => ({ depth: plan.blocks[b][k], segs: rows.filter((s) => s.row!.loop === b).map(seg) }));
+      const groups: DepthGroup[] = keys.map((key, i) => ({ depth: plan.blocks[key % this.nLoops][k], segs: segsOf[i] }));
       x = this.fwd.layer(x, groups, fills?.[k]);
     }
     for (const s of rows) s.fill = null;

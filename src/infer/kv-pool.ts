@@ -18,6 +18,11 @@ export interface KvPoolOptions {
   pageSize?: number;
   /** tests: fill pages with NaN when handed out, and keep a written bitmap per (depth, position) */
   debug?: boolean;
+  /**
+   * touch every page now, so that serving never stalls on a first touch: this VM zeroes a fresh
+   * 2 MB page in ~4 ms, which landed inside decode steps (a 256 MiB pool takes ~0.5 s up front)
+   */
+  prefault?: boolean;
 }
 
 /** T positions from pos0 of one sequence at one depth. */
@@ -74,6 +79,10 @@ export class KvPool {
     // pool and cold; in a probe (8 rows × 101 keys, cold, one thread) 218 → 193 µs
     this.k = hugeF32(this.nPages * this.pageSize * opts.rowSize);
     this.v = hugeF32(this.k.length);
+    if (opts.prefault) {
+      this.k.fill(0);
+      this.v.fill(0);
+    }
     for (let p = this.nPages - 1; p >= 0; p--) this.free.push(p);
   }
 

@@ -276,7 +276,7 @@ export async function benchThroughput(o: ThroughputOptions = {}): Promise<Throug
   if (!(spread >= 0 && spread < 1)) throw new InputError('bad_option', `genSpread must be in [0, 1), got ${spread}`);
   // mixed lengths keep rows out of lock-step, as requests arriving at different times would
   const lengths = prompts.map((_, r) => Math.max(1, Math.round(G * (1 - spread + 2 * spread * hash01(r + 5000, 0)))));
-  const batch = (o: BatchEngineOptions = {}): BatchEngineOptions => ({ maxBatch: C, kvBudgetBytes, kvFill, ...o });
+  const batch = (o: BatchEngineOptions = {}): BatchEngineOptions => ({ maxBatch: C, kvBudgetBytes, kvFill, prefaultKv: true, ...o });
 
   const nLoops = depthPlan(recursive).nLoops;
   const exitOpts = exitFraction !== null

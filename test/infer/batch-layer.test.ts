@@ -101,6 +101,33 @@ for (const [name, dtype, rows] of CASES)
     assert.deepEqual(A.pool.v, B.pool.v, 'values in the pool');
   });
 
+for (const dtype of ['f32', 'bf16'] as const)
+  test(`stories-c2 (${dtype}): a step with prompt chunks runs its decode rows fused and its chunks composed, each as it would alone`, { skip }, () => {
+    const m = load('stories-c2', dtype), D = m.config.hidden, filled = 19;
+    // seqs 0-3 decode (loops 0, 0, 1, 1), seq 0-1 also fill loop 2; seqs 4, 5 bring chunks of 3 and 4 tokens at loops 0 and 1
+    const A = setup(m, true, 6, filled), B = setup(m, true, 6, filled);
+    const composedB = new BatchForward(m.decoder, B.pool, false);
+    const counter = countFused();
+    try {
+      for (let k = 0; k < A.fwd.plan.blocks[0].length; k++) {
+        const blocks = A.fwd.plan.blocks;
+        const decode = (s: Setup): DepthGroup[] => [0, 1].map((b) => ({ depth: blocks[b][k], segs: [0, 1].map((i) => ({ kv: s.seqs[2 * b + i], pos0: filled, T: 1 })) }));
+        const chunks = (s: Setup): DepthGroup[] => [0, 1].map((b) => ({ depth: blocks[b][k], segs: [{ kv: s.seqs[4 + b], pos0: filled, T: 3 + b }] }));
+        const fill = (s: Setup) => ({ x: randn(2 * D, 99 + k), groups: [{ depth: blocks[1][k], segs: [0, 1].map((i) => ({ kv: s.seqs[i], pos0: filled + 1, T: 1 })) }] });
+        const xd = randn(4 * D, 77 + k, 1.3), xc = randn(7 * D, 88 + k, 1.3);
+        const before = counter.n;
+        const mixed = A.fwd.layer(Float32Array.of(...xd, ...xc), [...decode(A), ...chunks(A)], fill(A)).slice();
+        assert.equal(counter.n, before + 1, 'the decode rows took the fused layer');
+        const alone = [...B.fwd.layer(xd, decode(B), fill(B)), ...composedB.layer(xc, chunks(B))];
+        assert.deepEqual(mixed, Float32Array.from(alone), `slot ${k}: output`);
+      }
+    } finally {
+      counter.restore();
+    }
+    assert.deepEqual(A.pool.k, B.pool.k, 'keys in the pool');
+    assert.deepEqual(A.pool.v, B.pool.v, 'values in the pool');
+  });
+
 test('where the fused layer does not apply, the composed one runs: prompt chunks, GPT-2, rows past the GEMV range', { skip }, () => {
   const counter = countFused();
   try {

@@ -26,7 +26,7 @@ interface ServeCliOptions {
 
 function makeEngine(m: LoadedModel, o: ServeCliOptions): Engine {
   if (o.engine === 'serial') return new SerialEngine(m.decoder, { tokenizer: m.tokenizer, maxQueue: o.maxQueue });
-  return new BatchEngine(m.decoder, { tokenizer: m.tokenizer, maxQueue: o.maxQueue, maxBatch: o.maxBatch, kvBudgetBytes: o.kvBudget });
+  return new BatchEngine(m.decoder, { tokenizer: m.tokenizer, maxQueue: o.maxQueue, maxBatch: o.maxBatch, kvBudgetBytes: o.kvBudget, prefaultKv: true });
 }
 
 export function registerServe(program: Command): void {
