@@ -1,7 +1,7 @@
 // Serving throughput benchmark (see src/infer/throughput.ts for what each system is).
 // Usage: npm run bench:throughput -- [--model PATH] [--requests N] [--prompt-len P] [--gen-len G] [--gen-spread S] [--concurrency C]
 //        [--exit-fraction F] [--threshold T] [--kv-fill propagate|copy] [--kv-mb M] [--lora-rank R] [--threads N]
-//        [--dtype f32|bf16] [--rounds R] [--systems a,b,...] [--json]
+//        [--dtype f32|bf16] [--rounds R] [--systems a,b,...] [--paired] [--json]
 import { benchThroughput, formatThroughput, type SystemName } from '../src/infer/throughput.js';
 
 const args = process.argv.slice(2);
@@ -23,5 +23,6 @@ const report = await benchThroughput({
   dtype: str('--dtype') as 'f32' | 'bf16' | undefined,
   rounds: num('--rounds'),
   systems: str('--systems')?.split(',') as SystemName[] | undefined,
+  paired: args.includes('--paired'),
 });
 console.log(args.includes('--json') ? JSON.stringify({ ...report, ...report.systems }) : formatThroughput(report, num('--threshold', 0.5)));

@@ -58,6 +58,7 @@ export class BatchEngine implements Engine {
   private readonly prefillChunk: number;
   private readonly exitHistogram: number[];
   private readonly rate = new RateMeter();
+  private busyMs = 0;
   private nextId = 1;
   private running = false;
   private draining = false;
@@ -103,6 +104,7 @@ export class BatchEngine implements Engine {
       exitHistogram: [...this.exitHistogram],
       kvBytesUsed: this.pool.bytesUsed,
       kvBytesBudget: this.pool.bytesBudget,
+      busySeconds: this.busyMs / 1000,
     };
   }
 
@@ -113,12 +115,14 @@ export class BatchEngine implements Engine {
   }
 
   private loop(): void {
+    const t0 = performance.now();
     try {
       this.step();
     } catch (e) {
       // a failing step fails the requests in it, not the engine
       for (const s of [...this.sched.active]) this.sched.retire(s, 'error', (e as Error).message);
     }
+    this.busyMs += performance.now() - t0;
     if (!this.sched.idle) setImmediate(() => this.loop());
     else {
       this.running = false;

@@ -24,6 +24,7 @@ export class SerialEngine implements Engine {
   private readonly nLoops: number;
   private current: { req: Request; cache: KvCache; logits: Float32Array } | null = null;
   private readonly rate = new RateMeter();
+  private busyMs = 0;
   private readonly exitHistogram: number[];
   private nextId = 1;
   private running = false;
@@ -59,6 +60,7 @@ export class SerialEngine implements Engine {
       exitHistogram: [...this.exitHistogram],
       kvBytesUsed: this.current?.cache.bytes ?? 0,
       kvBytesBudget: this.current?.cache.bytes ?? 0,
+      busySeconds: this.busyMs / 1000,
     };
   }
 
@@ -69,12 +71,14 @@ export class SerialEngine implements Engine {
   }
 
   private loop(): void {
+    const t0 = performance.now();
     try {
       this.step();
     } catch (e) {
       this.current?.req.finish('error', (e as Error).message);
       this.current = null;
     }
+    this.busyMs += performance.now() - t0;
     if (this.current || this.queue.length > 0) setImmediate(() => this.loop());
     else {
       this.running = false;

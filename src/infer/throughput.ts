@@ -56,6 +56,13 @@ export interface ThroughputOptions {
   rounds?: number;
   /** which systems to run (the two baselines, vanilla_batched and depthwise, always run). @default all six */
   systems?: SystemName[];
+  /**
+   * run the batched systems of a round together, their steps interleaved in one process, and
+   * time each by its own steps (Engine busySeconds) instead of the wall clock: on a shared,
+   * noisy machine every system then sees the same load, minute by minute. The serial systems
+   * run alone, also on their own steps' clock. @default false
+   */
+  paired?: boolean;
 }
 
 export const SYSTEM_NAMES = ['vanilla_serial', 'vanilla_batched', 'depthwise', 'depthwise_exit', 'depthwise_oracle', 'recursive_serial'] as const;
@@ -87,6 +94,8 @@ export interface ThroughputReport {
   kv_fill: 'propagate' | 'copy';
   dtype: WeightDType;
   rounds: number;
+  /** batched systems interleaved, each timed by its own steps (ThroughputOptions.paired) */
+  paired: boolean;
   /**
    * depthwise_exit over depthwise: measured; the loops-only ideal nLoops / mean loops (2/(2 − F)
    * for forced exits); and what is attainable once every token also pays the LM head, its share
@@ -194,6 +203,7 @@ export function forcedExits(F: number): (requestId: number, tokenIndex: number) 
 }
 
 export interface Run {
+  /** generated tokens over `seconds` */
   tokens_per_s: number;
   /**
    * tokens/s while requests were still waiting for a slot, i.e. a loaded server's rate without
@@ -201,6 +211,7 @@ export interface Run {
    */
   loaded_tokens_per_s: number | null;
   mean_loops: number;
+  /** wall-clock seconds from submitting to the last result, or the engine's busy seconds (clock 'busy') */
   seconds: number;
   tokens: number;
   results: RequestResult[];
@@ -208,12 +219,15 @@ export interface Run {
 
 /**
  * Submits every prompt at once and times until all are done: tokens/s and mean loops per token.
- * `maxTokens[i]`, when given, replaces opts.maxTokens for prompt i.
+ * `maxTokens[i]`, when given, replaces opts.maxTokens for prompt i. Clock 'wall' times from
+ * submitting to the last result; 'busy' counts only the engine's own steps (for engines that
+ * share the process with others).
  */
-export async function timeRequests(engine: Engine, prompts: number[][], opts: RequestOptions, maxTokens?: number[]): Promise<Run> {
+export async function timeRequests(engine: Engine, prompts: number[][], opts: RequestOptions, maxTokens?: number[], clock: 'wall' | 'busy' = 'wall'): Promise<Run> {
   const emitted = () => engine.stats().exitHistogram.reduce((a, b) => a + b, 0);
+  const now = clock === 'wall' ? () => performance.now() / 1000 : () => engine.stats().busySeconds;
   const before = emitted();
-  const t0 = performance.now();
+  const t0 = now();
   const handles = prompts.map((p, i) => engine.submit(p, maxTokens ? { ...opts, maxTokens: maxTokens[i] } : opts));
   // the engine steps from setImmediate, so this check runs between its steps: the loaded window
   // ends after the step that admitted the last waiting request (none if the first step did)
@@ -221,11 +235,11 @@ export async function timeRequests(engine: Engine, prompts: number[][], opts: Re
   const watch = () => {
     steps++;
     if (engine.stats().queueDepth > 0) setImmediate(watch);
-    else if (steps > 1) loaded = (emitted() - before) / ((performance.now() - t0) / 1000);
+    else if (steps > 1) loaded = (emitted() - before) / (now() - t0);
   };
   if (engine.stats().queueDepth > 0) setImmediate(watch);
   const results = await Promise.all(handles.map((h) => h.result));
-  const seconds = (performance.now() - t0) / 1000;
+  const seconds = now() - t0;
   const tokens = results.reduce((n, r) => n + r.ids.length, 0);
   const loops = results.reduce((n, r) => n + r.exits.meanLoops * r.ids.length, 0);
   for (const r of results) if (r.finishReason === 'error') throw new Error(r.error);
@@ -308,11 +322,19 @@ export async function benchThroughput(o: ThroughputOptions = {}): Promise<Throug
     await timeRequests(engine, few, req, few.map((_, i) => Math.min(lengths[i], 8)));
   }
   const runs = Object.fromEntries(names.map((k) => [k, [] as Run[]])) as Record<SystemName, Run[]>;
-  for (let r = 0; r < rounds; r++)
-    for (const k of names) {
-      const [engine, req] = systems[k]();
-      runs[k].push(await timeRequests(engine, prompts, req, lengths));
+  const paired = o.paired ?? false, serial = new Set<SystemName>(['vanilla_serial', 'recursive_serial']);
+  const timed = (k: SystemName) => {
+    const [engine, req] = systems[k]();
+    return timeRequests(engine, prompts, req, lengths, paired ? 'busy' : 'wall');
+  };
+  for (let r = 0; r < rounds; r++) {
+    if (paired) {
+      const together = names.filter((k) => !serial.has(k));
+      const got = await Promise.all(together.map(timed));
+      together.forEach((k, i) => runs[k].push(got[i]));
     }
+    for (const k of names) if (!paired || serial.has(k)) runs[k].push(await timed(k));
+  }
 
   const full = runs.depthwise[0].results;
   const results = Object.fromEntries(names.map((k) => {
@@ -343,7 +365,7 @@ export async function benchThroughput(o: ThroughputOptions = {}): Promise<Throug
       attainable_with_head: attainableExitGain(recursive.config, nLoops, loops, P / G),
     };
   }
-  return { model: label, requests: N, prompt_len: P, gen_len: G, gen_spread: spread, gen_lengths: lengths, concurrency: C, exit_fraction: exitFraction, kv_fill: kvFill, dtype, rounds, exit_gain, systems: results };
+  return { model: label, requests: N, prompt_len: P, gen_len: G, gen_spread: spread, gen_lengths: lengths, concurrency: C, exit_fraction: exitFraction, kv_fill: kvFill, dtype, rounds, paired, exit_gain, systems: results };
 }
 
 /**
@@ -364,7 +386,7 @@ export function attainableExitGain(cfg: ModelConfig, nLoops: number, meanLoops: 
 
 export function formatThroughput(r: ThroughputReport, threshold = 0.5): string {
   const lines = [
-    `${r.model}; ${r.requests} requests × (${r.prompt_len} prompt + ${r.gen_len}${r.gen_spread > 0 ? ` ± ${Math.round(100 * r.gen_spread)} %` : ''} generated), concurrency ${r.concurrency}, KV fill ${r.kv_fill}, ${r.exit_fraction !== null ? `exit fraction ${r.exit_fraction}` : `maxProb threshold ${threshold}`}${r.rounds > 1 ? `; medians of ${r.rounds} alternating rounds` : ''}`,
+    `${r.model}; ${r.requests} requests × (${r.prompt_len} prompt + ${r.gen_len}${r.gen_spread > 0 ? ` ± ${Math.round(100 * r.gen_spread)} %` : ''} generated), concurrency ${r.concurrency}, KV fill ${r.kv_fill}, ${r.exit_fraction !== null ? `exit fraction ${r.exit_fraction}` : `maxProb threshold ${threshold}`}${r.rounds > 1 ? `; medians of ${r.rounds} alternating rounds` : ''}${r.paired ? '; paired: batched systems interleaved step by step, tok/s on each engine\'s own busy time' : ''}`,
     'system'.padEnd(18) + 'tok/s'.padStart(9) + 'loaded'.padStart(9) + '× batched'.padStart(11) + 'loops/tok'.padStart(11) + 'agree(c)'.padStart(10),
   ];
   for (const [k, s] of Object.entries(r.systems))

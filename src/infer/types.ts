@@ -65,6 +65,8 @@ export interface EngineStats {
   exitHistogram: number[];
   kvBytesUsed: number;
   kvBytesBudget: number;
+  /** seconds spent running engine steps since start (idle time and the caller's own work excluded) */
+  busySeconds: number;
 }
 
 export interface Engine {

@@ -412,6 +412,7 @@ export function createServer(engine: Engine, model: ServedModel, opts: ServerOpt
     gauge('rrt_tokens_per_second', 'generated tokens per second over the last few seconds', s.tokensPerS);
     gauge('rrt_kv_bytes_used', 'KV cache bytes in use', s.kvBytesUsed);
     gauge('rrt_kv_bytes_budget', 'KV cache byte budget', s.kvBytesBudget);
+    lines.push('# HELP rrt_engine_busy_seconds_total seconds the engine spent running steps', '# TYPE rrt_engine_busy_seconds_total counter', `rrt_engine_busy_seconds_total ${s.busySeconds}`);
     lines.push('# HELP rrt_exit_loop tokens by the loop after which they exited', '# TYPE rrt_exit_loop histogram');
     let cum = 0;
     let sum = 0;

@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { benchThroughput } from '../../src/infer/throughput.js';
+import { BatchEngine } from '../../src/infer/engine.js';
+import { benchThroughput, models, timeRequests } from '../../src/infer/throughput.js';
 import { BUNDLED_MODEL } from '../../src/models/load.js';
 import { convertToRecursive } from '../../src/recursive/index.js';
 
@@ -62,6 +63,31 @@ test('bench throughput runs a chosen subset of systems, always with both baselin
   assert.deepEqual(Object.keys(base.systems), ['vanilla_batched', 'depthwise', 'recursive_serial']);
   assert.equal(base.exit_gain, null, 'no exit gain without depthwise_exit');
   assert.equal(base.systems.recursive_serial!.agreement_with_depthwise, 1);
+});
+
+test('bench throughput, paired: the batched systems run interleaved, each timed by its own steps, with the same tokens', async () => {
+  const r = await benchThroughput({ model: path, requests: 3, promptLen: 3, genLen: 5, concurrency: 2, exitFraction: 0.5, threads: 1, paired: true, rounds: 2 });
+  assert.equal(r.paired, true);
+  assert.deepEqual(Object.keys(r.systems), ['vanilla_serial', 'vanilla_batched', 'depthwise', 'depthwise_exit', 'depthwise_oracle', 'recursive_serial']);
+  for (const [name, s] of Object.entries(r.systems)) {
+    assert.equal(s.tokens, 15, name);
+    assert.equal(s.tokens_per_s_rounds.length, 2, name);
+    assert.ok(s.seconds > 0 && s.tokens_per_s > 0, name);
+  }
+  assert.equal(r.systems.recursive_serial!.agreement_with_depthwise, 1);
+  assert.equal(r.systems.vanilla_batched!.agreement_with_depthwise, r.systems.vanilla_serial!.agreement_with_depthwise);
+});
+
+test('timeRequests on the busy clock counts only the engine\'s own steps', async () => {
+  const { recursive } = models(path, 0, 'f32');
+  const engine = new BatchEngine(recursive, { maxBatch: 2 });
+  const prompts = [[1, 2, 3], [4, 5, 6]];
+  const t0 = performance.now();
+  const busy = await timeRequests(engine, prompts, { maxTokens: 4, temperature: 0, eosIds: [] }, undefined, 'busy');
+  const wall = (performance.now() - t0) / 1000;
+  assert.equal(busy.tokens, 8);
+  assert.ok(busy.seconds > 0 && busy.seconds <= wall, `busy ${busy.seconds} s within the wall time ${wall} s`);
+  assert.ok(Math.abs(busy.seconds - engine.stats().busySeconds) < 1e-9, 'the engine reports the same busy time');
 });
 
 test('bench throughput refuses a bad dtype or round count with a clear message', async () => {

@@ -277,6 +277,9 @@ test('/v1/models lists the model, /health answers ok, /metrics is Prometheus tex
     assert.equal(samples.get('rrt_requests_total{status="200"}'), 3); // models, health, one completion
     assert.equal(samples.get('rrt_requests_total{status="400"}'), 1);
     assert.ok(samples.get('rrt_tokens_per_second')! > 0);
+    const busy = samples.get('rrt_engine_busy_seconds_total')!;
+    assert.ok(busy > 0 && busy < 60, `the engine's busy seconds: ${busy}`);
+    assert.match(text, /# TYPE rrt_engine_busy_seconds_total counter/);
   } finally {
     await server.close();
   }

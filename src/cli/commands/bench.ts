@@ -17,6 +17,7 @@ interface BenchCli {
   dtype: 'f32' | 'bf16';
   rounds: number;
   systems?: SystemName[];
+  paired?: boolean;
   json?: boolean;
 }
 
@@ -39,6 +40,7 @@ export function registerBench(program: Command): void {
     .option('--dtype <dtype>', 'weight matrices in memory: f32 or bf16', choice(['f32', 'bf16'] as const), 'f32')
     .option('--rounds <n>', 'run the systems this many times, alternating, and report medians', int(1), 1)
     .option('--systems <list>', `comma-separated subset of ${SYSTEM_NAMES.join(', ')} (vanilla_batched and depthwise always run)`, (v: string) => v.split(',').map((x) => x.trim()) as SystemName[])
+    .option('--paired', 'interleave the batched systems step by step, each timed by its own steps (steadier ratios on a busy machine)')
     .option('--json', 'one JSON object keyed by system')
     .action(async (model: string | undefined, o: BenchCli) => {
       const r = await benchThroughput({ model, ...o, exitFraction: o.exitFraction ?? null });
