@@ -262,10 +262,11 @@ export class BatchForward {
    * returns the new x, in a buffer the layer after next reuses (copy what must live longer).
    * `fill` rows (the propagate fill of loops that exited tokens skipped, at depths sharing this
    * layer's weights) ride along the batch's own norm and k/v projections as extra rows: one
-   * product over the shared weights instead of a second pass. When the leading groups are decode
-   * rows (one token per segment) and the rest prompt chunks, as the engine orders them, the
-   * decode rows (and fills) take the fused layer and the chunks the composed kernels, each
-   * writing its own rows of the output: a chunk no longer sends the whole step down the slower path.
+   * product over the shared weights instead of a second pass. The fused layer takes every row
+   * where it applies, a prompt chunk's tokens as rows of their own; past its row limit, when the
+   * leading groups are decode rows and the rest prompt chunks (the engine's order), the decode
+   * rows (and fills) still take it and the chunks the composed kernels, each into its own rows
+   * of the output.
    */
   layer(x: Float32Array, groups: DepthGroup[], fill?: { x: Float32Array; groups: DepthGroup[] }): Float32Array {
     const D = this.D;
@@ -275,15 +276,19 @@ export class BatchForward {
     const withFill = fill !== undefined && fill.groups.length > 0;
     const rowsWithFill = (x: Float32Array, groups: DepthGroup[]): LayerRows =>
       ({ x, groups, kvX: withFill ? this.concat(x, fill.x) : x, kvGroups: withFill ? [...groups, ...fill.groups] : groups });
+    if (!this.fused) {
+      this.composedLayer(rowsWithFill(x, groups), out);
+      return out;
+    }
+    if (this.fusedLayer(rowsWithFill(x, groups), out)) return out;
+    // past the fused layer's row limit: the decode rows (and fills) alone if they fit
     let nDecode = 0;
-    while (this.fused && nDecode < groups.length && groups[nDecode].segs.every((s) => s.T === 1)) nDecode++;
-    if (nDecode > 0) {
+    while (nDecode < groups.length && groups[nDecode].segs.every((s) => s.T === 1)) nDecode++;
+    if (nDecode > 0 && nDecode < groups.length) {
       const Nd = rowsOf(groups.slice(0, nDecode)) * D;
       if (this.fusedLayer(rowsWithFill(x.subarray(0, Nd), groups.slice(0, nDecode)), out.subarray(0, Nd))) {
-        if (nDecode < groups.length) {
-          const chunks = groups.slice(nDecode), xc = x.subarray(Nd);
-          this.composedLayer({ x: xc, groups: chunks, kvX: xc, kvGroups: chunks }, out.subarray(Nd));
-        }
+        const chunks = groups.slice(nDecode), xc = x.subarray(Nd);
+        this.composedLayer({ x: xc, groups: chunks, kvX: xc, kvGroups: chunks }, out.subarray(Nd));
         return out;
       }
     }
@@ -295,7 +300,6 @@ export class BatchForward {
   private fusedLayer({ x, groups, kvX, kvGroups }: LayerRows, y: Float32Array): boolean {
     const spec = this.decoder.fusedSpec;
     if (!spec || !native || !this.pool.paged) return false;
-    for (const g of groups) for (const s of g.segs) if (s.T !== 1) return false;
     const layers = this.decoder.weights.layers;
     const ws: DecodeLayerWeights[] = [];
     for (const g of kvGroups) {
@@ -320,7 +324,8 @@ export class BatchForward {
     const rowsAt = this.pool.rowsFor(runs);
     this.pool.markWritten(runs);
     const decodeRows: DecodeRow[] = [];
-    for (const g of groups) for (const s of g.segs) decodeRows.push({ seq: s.kv, depth: g.depth, pos: s.pos0, row: decodeRows.length });
+    // a prompt chunk's T tokens are T rows, each attending to positions 0..its own (all written before attention)
+    for (const g of groups) for (const s of g.segs) for (let t = 0; t < s.T; t++) decodeRows.push({ seq: s.kv, depth: g.depth, pos: s.pos0 + t, row: decodeRows.length });
     const tables = this.pool.decodeTables(decodeRows);
     const bias = (p: DecodeProj) => (p.b ? p.b.f32 : null);
     const rope = spec.rope;

@@ -101,25 +101,34 @@ for (const [name, dtype, rows] of CASES)
     assert.deepEqual(A.pool.v, B.pool.v, 'values in the pool');
   });
 
+/** Decode rows of seqs [0, nDecode) at loops 0, 1, 0, 1, …; chunks of 4 and 3 tokens (seqs nDecode, nDecode + 1) at loops 0 and 1; fills of loop 2 for seqs 0-3. */
+function mixedStep(s: Setup, k: number, nDecode: number, filled: number) {
+  const blocks = s.fwd.plan.blocks;
+  const decode: DepthGroup[] = [0, 1].map((b) => ({ depth: blocks[b][k], segs: s.seqs.slice(0, nDecode).filter((_, i) => i % 2 === b).map((kv) => ({ kv, pos0: filled, T: 1 })) }));
+  const chunks: DepthGroup[] = [0, 1].map((b) => ({ depth: blocks[b][k], segs: [{ kv: s.seqs[nDecode + b], pos0: filled, T: 4 - b }] }));
+  const fill = { x: randn(4 * s.fwd.decoder.config.hidden, 99 + k), groups: [{ depth: blocks[1][k], segs: s.seqs.slice(0, 4).map((kv) => ({ kv, pos0: filled + 1, T: 1 })) }] };
+  return { decode, chunks, fill };
+}
 for (const dtype of ['f32', 'bf16'] as const)
-  test(`stories-c2 (${dtype}): a step with prompt chunks runs its decode rows fused and its chunks composed, each as it would alone`, { skip }, () => {
-    const m = load('stories-c2', dtype), D = m.config.hidden, filled = 19;
-    // seqs 0-3 decode (loops 0, 0, 1, 1), seq 0-1 also fill loop 2; seqs 4, 5 bring chunks of 3 and 4 tokens at loops 0 and 1
-    const A = setup(m, true, 6, filled), B = setup(m, true, 6, filled);
-    const composedB = new BatchForward(m.decoder, B.pool, false);
+  test(`stories-c2 (${dtype}): prompt chunks in the fused layer get the bits their tokens get fed one at a time, among other rows`, { skip }, () => {
+    const m = load('stories-c2', dtype), D = m.config.hidden, filled = 19, nDecode = 20;
+    const A = setup(m, true, nDecode + 2, filled), B = setup(m, true, nDecode + 2, filled);
     const counter = countFused();
     try {
       for (let k = 0; k < A.fwd.plan.blocks[0].length; k++) {
-        const blocks = A.fwd.plan.blocks;
-        const decode = (s: Setup): DepthGroup[] => [0, 1].map((b) => ({ depth: blocks[b][k], segs: [0, 1].map((i) => ({ kv: s.seqs[2 * b + i], pos0: filled, T: 1 })) }));
-        const chunks = (s: Setup): DepthGroup[] => [0, 1].map((b) => ({ depth: blocks[b][k], segs: [{ kv: s.seqs[4 + b], pos0: filled, T: 3 + b }] }));
-        const fill = (s: Setup) => ({ x: randn(2 * D, 99 + k), groups: [{ depth: blocks[1][k], segs: [0, 1].map((i) => ({ kv: s.seqs[i], pos0: filled + 1, T: 1 })) }] });
-        const xd = randn(4 * D, 77 + k, 1.3), xc = randn(7 * D, 88 + k, 1.3);
+        const a = mixedStep(A, k, nDecode, filled), b = mixedStep(B, k, nDecode, filled);
+        const xd = randn(nDecode * D, 77 + k, 1.3), xc = randn(7 * D, 88 + k, 1.3);
         const before = counter.n;
-        const mixed = A.fwd.layer(Float32Array.of(...xd, ...xc), [...decode(A), ...chunks(A)], fill(A)).slice();
-        assert.equal(counter.n, before + 1, 'the decode rows took the fused layer');
-        const alone = [...B.fwd.layer(xd, decode(B), fill(B)), ...composedB.layer(xc, chunks(B))];
-        assert.deepEqual(mixed, Float32Array.from(alone), `slot ${k}: output`);
+        const together = A.fwd.layer(Float32Array.of(...xd, ...xc), [...a.decode, ...a.chunks], a.fill).slice();
+        assert.equal(counter.n, before + 1, 'one fused call for the whole step');
+        // B: the decode rows and fills, then each chunk token as a one-token row of its own
+        const alone = [...B.fwd.layer(xd, b.decode, b.fill)];
+        let r = 0;
+        for (const g of b.chunks)
+          for (const seg of g.segs)
+            for (let t = 0; t < seg.T; t++, r++)
+              alone.push(...B.fwd.layer(xc.slice(r * D, (r + 1) * D), [{ depth: g.depth, segs: [{ kv: seg.kv, pos0: seg.pos0 + t, T: 1 }] }]));
+        assert.deepEqual(together, Float32Array.from(alone), `slot ${k}: output`);
       }
     } finally {
       counter.restore();
@@ -128,12 +137,31 @@ for (const dtype of ['f32', 'bf16'] as const)
     assert.deepEqual(A.pool.v, B.pool.v, 'values in the pool');
   });
 
-test('where the fused layer does not apply, the composed one runs: prompt chunks, GPT-2, rows past the GEMV range', { skip }, () => {
+test('stories-c2 (f32): a step past the row limit runs its decode rows fused and its chunks composed, each as it would alone', { skip }, () => {
+  const m = load('stories-c2', 'f32'), D = m.config.hidden, filled = 19, nDecode = 28; // 28 + 4 fill rows = 32, the f32 limit; + 7 chunk rows past it
+  const A = setup(m, true, nDecode + 2, filled), B = setup(m, true, nDecode + 2, filled);
+  const composedB = new BatchForward(m.decoder, B.pool, false);
   const counter = countFused();
   try {
-    const m = load('llama', 'bf16'), D = m.config.hidden;
-    const s = setup(m, true, 1, 5);
-    s.fwd.layer(randn(3 * D, 1), [{ depth: 0, segs: [{ kv: s.seqs[0], pos0: 5, T: 3 }] }]);
+    for (let k = 0; k < A.fwd.plan.blocks[0].length; k++) {
+      const a = mixedStep(A, k, nDecode, filled), b = mixedStep(B, k, nDecode, filled);
+      const xd = randn(nDecode * D, 77 + k, 1.3), xc = randn(7 * D, 88 + k, 1.3);
+      const before = counter.n;
+      const mixed = A.fwd.layer(Float32Array.of(...xd, ...xc), [...a.decode, ...a.chunks], a.fill).slice();
+      assert.equal(counter.n, before + 1, 'the decode rows took the fused layer');
+      const alone = [...B.fwd.layer(xd, b.decode, b.fill), ...composedB.layer(xc, b.chunks)];
+      assert.deepEqual(mixed, Float32Array.from(alone), `slot ${k}: output`);
+    }
+  } finally {
+    counter.restore();
+  }
+  assert.deepEqual(A.pool.k, B.pool.k, 'keys in the pool');
+  assert.deepEqual(A.pool.v, B.pool.v, 'values in the pool');
+});
+
+test('where the fused layer does not apply, the composed one runs: GPT-2, rows past the GEMV range; a prompt chunk alone takes it', { skip }, () => {
+  const counter = countFused();
+  try {
     const g = load('gpt2', 'f32'), sg = setup(g, true, 1, 5);
     sg.fwd.layer(randn(g.config.hidden, 2), [{ depth: 0, segs: [{ kv: sg.seqs[0], pos0: 5, T: 1 }] }]);
     const f = load('llama', 'f32'), sf = setup(f, true, 33, 2);
@@ -141,6 +169,10 @@ test('where the fused layer does not apply, the composed one runs: prompt chunks
     assert.equal(counter.n, 0);
     sf.fwd.layer(randn(32 * f.config.hidden, 3), [{ depth: 0, segs: sf.seqs.slice(0, 32).map((kv) => ({ kv, pos0: 3, T: 1 })) }]);
     assert.equal(counter.n, 1, '32 f32 rows do take it');
+    const m = load('llama', 'bf16'), D = m.config.hidden;
+    const s = setup(m, true, 1, 5);
+    s.fwd.layer(randn(3 * D, 1), [{ depth: 0, segs: [{ kv: s.seqs[0], pos0: 5, T: 3 }] }]);
+    assert.equal(counter.n, 2, 'a 3-token chunk');
   } finally {
     counter.restore();
   }
