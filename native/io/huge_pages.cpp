@@ -16,8 +16,10 @@
 namespace rrt {
 
 constexpr size_t kHugePage = size_t(2) << 20;
-// a weight arena larger than this is a caller's mistake, not a request to honour (1 TiB)
-constexpr double kMaxArenaBytes = 1099511627776.0;
+// Node 20's N-API fails to create an external ArrayBuffer past 4 GiB, and on that failure path
+// frees its finalizer data twice (measured: abort, "double free detected"); callers split larger
+// arenas (src/tensor/huge-pages.ts)
+constexpr double kMaxArenaBytes = 4294967296.0;
 
 struct HugeMapping {
   void* base;
@@ -33,13 +35,13 @@ static Napi::Value js_alloc_huge_pages(const Napi::CallbackInfo& info) {
   Args a(info, "alloc_huge_pages", 1);
   const double want = a.number(0, "bytes");
   if (!(want >= 1 && want <= kMaxArenaBytes) || want != (double)(int64_t)want)
-    a.range_error("bytes must be an integer in [1, 2^40], got %g", want);
+    a.range_error("bytes must be an integer in [1, 2^32] (one buffer of at most 4 GiB), got %g", want);
   const size_t bytes = (size_t)want;
   const size_t rounded = (bytes + kHugePage - 1) / kHugePage * kHugePage;
   // over-allocate by one huge page, then trim to a 2 MB-aligned start
   const size_t len = rounded + kHugePage;
   void* raw = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (raw == MAP_FAILED) a.range_error("cannot map %zu bytes for weights (out of memory?)", bytes);
+  if (raw == MAP_FAILED) a.range_error("cannot map %zu bytes (out of memory?)", bytes);
   const uintptr_t start = ((uintptr_t)raw + kHugePage - 1) & ~(uintptr_t)(kHugePage - 1);
   const size_t head = start - (uintptr_t)raw, tail = len - head - rounded;
   if (head > 0) munmap(raw, head);

@@ -4,6 +4,7 @@
 // share weights, never KV). Decode rows attend straight from the pages
 // (attention_decode_paged_f32, when the page size is a multiple of 16); prompt chunks gather a
 // sequence's pages into contiguous scratch [S, Hkv, Dh] and run the ordinary attention kernel.
+import { freemem } from 'node:os';
 import { InputError } from '../errors.js';
 import { hugeF32 } from '../tensor/huge-pages.js';
 import { kernels } from '../tensor/kernels.js';
@@ -75,6 +76,9 @@ export class KvPool {
     this.nPages = Math.floor(opts.budgetBytes / this.pageBytes);
     if (this.nPages < opts.nDepths)
       throw new InputError('bad_option', `a KV budget of ${opts.budgetBytes} bytes holds ${this.nPages} pages of ${this.pageBytes} bytes; one token needs ${opts.nDepths} (one per depth)`);
+    // touching a pool larger than the machine's available memory would get the process killed
+    if (opts.prefault && this.nPages * this.pageBytes > freemem())
+      throw new InputError('bad_option', `a KV budget of ${this.nPages * this.pageBytes} bytes is more than this machine's available memory (${freemem()} bytes); give a smaller budget`);
     // on 2 MB pages: a step's decode attention reads each sequence's pages, scattered over the
     // pool and cold; in a probe (8 rows × 101 keys, cold, one thread) 218 → 193 µs
     this.k = hugeF32(this.nPages * this.pageSize * opts.rowSize);

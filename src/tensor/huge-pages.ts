@@ -9,6 +9,8 @@ import { Tensor, type Storage } from './tensor.js';
 
 /** Below this many bytes of tensors an arena is not worth a 2 MB-rounded mapping. */
 const MIN_ARENA_BYTES = 8 << 20;
+/** The native allocator's limit per buffer (N-API's external ArrayBuffers stop at 4 GiB). */
+export const MAX_ARENA_BYTES = 2 ** 32;
 const ALIGN = 64;
 
 function isPlain(x: unknown): x is Record<string, unknown> {
@@ -46,37 +48,50 @@ function viewLike(data: Storage, buffer: ArrayBuffer, offset: number): Storage {
 }
 
 /**
- * `weights` with every tensor copied into one huge-page arena, or `weights` itself when the
- * addon is missing, RRT_HUGE_PAGES=0, or the tensors total under 8 MB. Same values, shapes,
- * dtypes, names and requiresGrad; the arena lives as long as any of the copies.
+ * `weights` with every tensor copied into huge-page arenas of at most `maxArenaBytes` each (in
+ * order; a tensor larger than that stays where it is), or `weights` itself when the addon is
+ * missing, RRT_HUGE_PAGES=0, or the tensors total under 8 MB. Same values, shapes, dtypes,
+ * names and requiresGrad; an arena lives as long as any of its copies.
  */
-export function packTensors<T>(weights: T): T {
+export function packTensors<T>(weights: T, maxArenaBytes = MAX_ARENA_BYTES): T {
   if (!enabled()) return weights;
   const tensors = new Set<Tensor>();
   collect(weights, tensors);
-  const offsets = new Map<Tensor, number>();
-  let total = 0;
+  const arenas: { at: Map<Tensor, number>; bytes: number }[] = [];
+  let cur = { at: new Map<Tensor, number>(), bytes: 0 }, total = 0;
   for (const t of tensors) {
-    const at = Math.ceil(total / ALIGN) * ALIGN;
-    offsets.set(t, at);
-    total = at + t.data.byteLength;
+    const n = t.data.byteLength;
+    if (n > maxArenaBytes) continue;
+    let at = Math.ceil(cur.bytes / ALIGN) * ALIGN;
+    if (at + n > maxArenaBytes) {
+      arenas.push(cur);
+      cur = { at: new Map(), bytes: 0 };
+      at = 0;
+    }
+    cur.at.set(t, at);
+    cur.bytes = at + n;
+    total += n;
   }
+  arenas.push(cur);
   if (total < MIN_ARENA_BYTES) return weights;
-  const arena = native!.alloc_huge_pages(total);
   const moved = new Map<object, object>();
-  for (const [t, at] of offsets) {
-    const data = viewLike(t.data, arena, at);
-    data.set(t.data as never);
-    const copy = new Tensor(data, t.shape, t.dtype);
-    copy.requiresGrad = t.requiresGrad;
-    if (t.name !== undefined) copy.name = t.name;
-    moved.set(t, copy);
+  for (const { at, bytes } of arenas) {
+    if (bytes === 0) continue;
+    const arena = native!.alloc_huge_pages(bytes);
+    for (const [t, offset] of at) {
+      const data = viewLike(t.data, arena, offset);
+      data.set(t.data as never);
+      const copy = new Tensor(data, t.shape, t.dtype);
+      copy.requiresGrad = t.requiresGrad;
+      if (t.name !== undefined) copy.name = t.name;
+      moved.set(t, copy);
+    }
   }
   return rebuild(weights, moved);
 }
 
-/** A zeroed Float32Array of n elements, on 2 MB pages when it is large (≥ 8 MB) and allowed (as packTensors). */
+/** A zeroed Float32Array of n elements, on 2 MB pages when it is large (8 MB to 4 GiB) and allowed (as packTensors). */
 export function hugeF32(n: number): Float32Array {
-  if (!enabled() || n * 4 < MIN_ARENA_BYTES) return new Float32Array(n);
+  if (!enabled() || n * 4 < MIN_ARENA_BYTES || n * 4 > MAX_ARENA_BYTES) return new Float32Array(n);
   return new Float32Array(native!.alloc_huge_pages(n * 4));
 }

@@ -3,7 +3,7 @@
 // the KV budget, cancellation and the stop conditions behave as the Engine contract says.
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { generateIds } from '../../src/models/generate.js';
@@ -257,6 +257,11 @@ test('the queue is bounded: EngineBusyError beyond maxQueue', async () => {
   await Promise.all([a.result, b.result]);
   await engine.drain();
   assert.throws(() => engine.submit([1]), /draining/);
+});
+
+test('a KV budget past the available memory is refused up front when the pool would be touched at start', () => {
+  const m = model('stories');
+  assert.throws(() => new BatchEngine(m.decoder, { kvBudgetBytes: 2 * totalmem(), prefaultKv: true }), { name: 'InputError', message: /more than this machine's available memory/ });
 });
 
 const ENGINES = {
