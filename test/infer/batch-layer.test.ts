@@ -109,54 +109,49 @@ function mixedStep(s: Setup, k: number, nDecode: number, filled: number) {
   const fill = { x: randn(4 * s.fwd.decoder.config.hidden, 99 + k), groups: [{ depth: blocks[1][k], segs: s.seqs.slice(0, 4).map((kv) => ({ kv, pos0: filled + 1, T: 1 })) }] };
   return { decode, chunks, fill };
 }
-for (const dtype of ['f32', 'bf16'] as const)
-  test(`stories-c2 (${dtype}): prompt chunks in the fused layer get the bits their tokens get fed one at a time, among other rows`, { skip }, () => {
-    const m = load('stories-c2', dtype), D = m.config.hidden, filled = 19, nDecode = 20;
-    const A = setup(m, true, nDecode + 2, filled), B = setup(m, true, nDecode + 2, filled);
-    const counter = countFused();
-    try {
-      for (let k = 0; k < A.fwd.plan.blocks[0].length; k++) {
-        const a = mixedStep(A, k, nDecode, filled), b = mixedStep(B, k, nDecode, filled);
-        const xd = randn(nDecode * D, 77 + k, 1.3), xc = randn(7 * D, 88 + k, 1.3);
-        const before = counter.n;
-        const together = A.fwd.layer(Float32Array.of(...xd, ...xc), [...a.decode, ...a.chunks], a.fill).slice();
-        assert.equal(counter.n, before + 1, 'one fused call for the whole step');
-        // B: the decode rows and fills, then each chunk token as a one-token row of its own
-        const alone = [...B.fwd.layer(xd, b.decode, b.fill)];
-        let r = 0;
-        for (const g of b.chunks)
-          for (const seg of g.segs)
-            for (let t = 0; t < seg.T; t++, r++)
-              alone.push(...B.fwd.layer(xc.slice(r * D, (r + 1) * D), [{ depth: g.depth, segs: [{ kv: seg.kv, pos0: seg.pos0 + t, T: 1 }] }]));
-        assert.deepEqual(together, Float32Array.from(alone), `slot ${k}: output`);
-      }
-    } finally {
-      counter.restore();
-    }
-    assert.deepEqual(A.pool.k, B.pool.k, 'keys in the pool');
-    assert.deepEqual(A.pool.v, B.pool.v, 'values in the pool');
-  });
+type Mixed = ReturnType<typeof mixedStep>;
 
-test('stories-c2 (f32): a step past the row limit runs its decode rows fused and its chunks composed, each as it would alone', { skip }, () => {
-  const m = load('stories-c2', 'f32'), D = m.config.hidden, filled = 19, nDecode = 28; // 28 + 4 fill rows = 32, the f32 limit; + 7 chunk rows past it
+/**
+ * Per slot, a mixed step (mixedStep with random rows) as ONE fused call in setup A, against
+ * `alone`'s calls in setup B over the same rows; outputs and pools must match bit for bit.
+ */
+function checkMixed(dtype: 'f32' | 'bf16', nDecode: number, alone: (B: Setup, b: Mixed, xd: Float32Array, xc: Float32Array) => number[]): void {
+  const m = load('stories-c2', dtype), D = m.config.hidden, filled = 19;
   const A = setup(m, true, nDecode + 2, filled), B = setup(m, true, nDecode + 2, filled);
-  const composedB = new BatchForward(m.decoder, B.pool, false);
   const counter = countFused();
   try {
     for (let k = 0; k < A.fwd.plan.blocks[0].length; k++) {
       const a = mixedStep(A, k, nDecode, filled), b = mixedStep(B, k, nDecode, filled);
       const xd = randn(nDecode * D, 77 + k, 1.3), xc = randn(7 * D, 88 + k, 1.3);
       const before = counter.n;
-      const mixed = A.fwd.layer(Float32Array.of(...xd, ...xc), [...a.decode, ...a.chunks], a.fill).slice();
-      assert.equal(counter.n, before + 1, 'the decode rows took the fused layer');
-      const alone = [...B.fwd.layer(xd, b.decode, b.fill), ...composedB.layer(xc, b.chunks)];
-      assert.deepEqual(mixed, Float32Array.from(alone), `slot ${k}: output`);
+      const together = A.fwd.layer(Float32Array.of(...xd, ...xc), [...a.decode, ...a.chunks], a.fill).slice();
+      assert.equal(counter.n, before + 1, 'one fused call in A');
+      assert.deepEqual(together, Float32Array.from(alone(B, b, xd, xc)), `slot ${k}: output`);
     }
   } finally {
     counter.restore();
   }
   assert.deepEqual(A.pool.k, B.pool.k, 'keys in the pool');
   assert.deepEqual(A.pool.v, B.pool.v, 'values in the pool');
+}
+
+for (const dtype of ['f32', 'bf16'] as const)
+  test(`stories-c2 (${dtype}): prompt chunks in the fused layer get the bits their tokens get fed one at a time, among other rows`, { skip }, () => {
+    // 20 decode + 7 chunk + 4 fill rows: one fused call (two threads); B: the decode rows and fills, then each chunk token alone
+    checkMixed(dtype, 20, (B, b, xd, xc) => {
+      const D = B.fwd.decoder.config.hidden, out = [...B.fwd.layer(xd, b.decode, b.fill)];
+      let r = 0;
+      for (const g of b.chunks)
+        for (const seg of g.segs)
+          for (let t = 0; t < seg.T; t++, r++)
+            out.push(...B.fwd.layer(xc.slice(r * D, (r + 1) * D), [{ depth: g.depth, segs: [{ kv: seg.kv, pos0: seg.pos0 + t, T: 1 }] }]));
+      return out;
+    });
+  });
+
+test('stories-c2 (f32): a step past the row limit runs its decode rows fused and its chunks composed, each as it would alone', { skip }, () => {
+  // 28 decode + 4 fill rows = 32, the f32 limit; the 7 chunk rows go past it
+  checkMixed('f32', 28, (B, b, xd, xc) => [...B.fwd.layer(xd, b.decode, b.fill), ...new BatchForward(B.fwd.decoder, B.pool, false).layer(xc, b.chunks)]);
 });
 
 test('where the fused layer does not apply, the composed one runs: GPT-2, rows past the GEMV range; a prompt chunk alone takes it', { skip }, () => {
