@@ -2,7 +2,8 @@
 // `pageSize` tokens × Hkv·Dh floats (keys and values), drawn from a pool sized by a byte
 // budget. Each sequence owns one page table per UNROLLED depth (a recursive model's loops
 // share weights, never KV). Decode rows attend straight from the pages
-// (attention_decode_paged_f32, when the page size is a multiple of 16); prompt chunks gather a
+// (attention_decode_paged_f32, when the page size is a multiple of 16), and so do prompt chunks in
+// the fused layer (batch_layer_f32); on the composed path prompt chunks gather a
 // sequence's pages into contiguous scratch [S, Hkv, Dh] and run the ordinary attention kernel.
 import { freemem } from 'node:os';
 import { InputError } from '../errors.js';
