@@ -40,19 +40,20 @@ export interface DemoSettings {
   sampleTokens: number;
   /** maxProb early-exit threshold for the sample and the throughput run */
   threshold: number;
-  bench: { requests: number; promptLen: number; genLen: number; concurrency: number };
+  /** the serving table: paired rounds (batched systems interleaved, each on its own step clock), medians */
+  bench: { requests: number; promptLen: number; genLen: number; concurrency: number; rounds: number; paired: boolean };
 }
 
 /** About 3–4 minutes on 2 cores with stories260K. */
 export const FULL_SETTINGS: DemoSettings = {
   uptrainSteps: 500, exitSteps: 200, batchSize: 8, seqLen: 128, lr: 2e-3, exitLr: 1e-3, evalTokens: 40000, window: 256,
-  sampleTokens: 200, threshold: 0.5, bench: { requests: 16, promptLen: 16, genLen: 64, concurrency: 8 },
+  sampleTokens: 200, threshold: 0.5, bench: { requests: 16, promptLen: 16, genLen: 64, concurrency: 8, rounds: 3, paired: true },
 };
 
 /** Under a minute: the same pipeline, fewer steps and tokens. */
 export const QUICK_SETTINGS: DemoSettings = {
   uptrainSteps: 60, exitSteps: 30, batchSize: 8, seqLen: 128, lr: 2e-3, exitLr: 1e-3, evalTokens: 8000, window: 256,
-  sampleTokens: 80, threshold: 0.5, bench: { requests: 8, promptLen: 16, genLen: 24, concurrency: 8 },
+  sampleTokens: 80, threshold: 0.5, bench: { requests: 8, promptLen: 16, genLen: 24, concurrency: 8, rounds: 1, paired: true },
 };
 
 /** The relaxation: 2 loops, `average` init, SVD LoRA of rank 8 on every projection (see docs in the report). */
@@ -299,7 +300,7 @@ export function formatSummary(r: DemoResult): string {
   lines.push('| model | unique non-emb. params | ppl before | ppl | train time |', '| --- | ---: | ---: | ---: | ---: |');
   for (const m of r.rows) lines.push(`| ${m.label} | ${(m.params / 1000).toFixed(1)} K | ${num(m.pplBefore)} | ${num(m.ppl)} | ${m.trainSeconds === null ? '—' : m.trainSeconds.toFixed(0) + ' s'} |`);
   const t = r.throughput;
-  lines.push('', `serving: ${t.requests} requests × (${t.prompt_len} prompt + ${t.gen_len} generated), concurrency ${t.concurrency}, maxProb exit threshold ${r.settings.threshold}`);
+  lines.push('', `serving: ${t.requests} requests × (${t.prompt_len} prompt + ${t.gen_len} generated), concurrency ${t.concurrency}, maxProb exit threshold ${r.settings.threshold}${t.rounds > 1 ? `; medians of ${t.rounds} rounds` : ''}${t.paired ? ', batched systems interleaved, each on its own step clock' : ''}`);
   lines.push('| system | tokens/s | × vanilla batched | loops/token | agreement with full depth |', '| --- | ---: | ---: | ---: | ---: |');
   for (const [k, s] of Object.entries(t.systems)) lines.push(`| ${k} | ${s.tokens_per_s.toFixed(0)} | ${s.ratio_to_vanilla_batched.toFixed(2)} | ${s.mean_loops.toFixed(2)} | ${(100 * s.agreement_with_depthwise).toFixed(1)} % |`);
   lines.push('', `sample: ${r.sample.tokens.length} tokens, exits after loop ${r.sample.histogram.map((n, i) => `${i + 1}: ${n}`).join(', ')} (mean ${r.sample.meanLoops.toFixed(2)} loops/token)`);

@@ -90,7 +90,7 @@ ${figure('chart-exit', lineChart(exitSeries, { title: 'Early-exit post-training'
 ${figure('chart-ppl', barChart(pplBars, { title: 'Held-out perplexity (lower is better)', yLabel: 'ln perplexity = nats / token', width: 640 }), 'All models scored on the same held-out tokens; bar length is ln(ppl), the label the perplexity.')}
 ${figure('chart-params', lineChart(scatter, { title: 'Parameters vs perplexity', xLabel: 'unique non-embedding parameters (K)', yLabel: 'perplexity', logY: true }), 'Down and left is better; the converted model before training sits far up.')}
 ${figure('chart-exits', barChart(hist, { title: 'Exit loop of the sample\'s tokens', yLabel: 'tokens', width: 640 }), `Mean ${r.sample.meanLoops.toFixed(2)} loops per token (maxProb threshold ${s.threshold}).`)}
-${figure('chart-throughput', barChart(sys, { title: 'Serving throughput', yLabel: 'generated tokens / s', width: 640 }), `${r.throughput.requests} requests × (${r.throughput.prompt_len} prompt + ${r.throughput.gen_len} generated), concurrency ${r.throughput.concurrency}; vanilla = the unrolled twin of the recursive model.`)}
+${figure('chart-throughput', barChart(sys, { title: 'Serving throughput', yLabel: 'generated tokens / s', width: 640 }), `${r.throughput.requests} requests × (${r.throughput.prompt_len} prompt + ${r.throughput.gen_len} generated), concurrency ${r.throughput.concurrency}${r.throughput.rounds > 1 ? `; medians of ${r.throughput.rounds} rounds` : ''}${r.throughput.paired ? ', batched systems interleaved step by step, each timed on its own steps' : ''}; vanilla = the unrolled twin of the recursive model.`)}
 </div>
 <h2>Sample story</h2>
 <p>${legend}</p>

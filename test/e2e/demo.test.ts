@@ -16,7 +16,7 @@ const root = new URL('../../', import.meta.url).pathname;
 const tmp = mkdtempSync(join(tmpdir(), 'rrt-demo-test-'));
 const CHART_IDS = ['chart-uptrain', 'chart-exit', 'chart-ppl', 'chart-params', 'chart-exits', 'chart-throughput'];
 /** A few seconds per run: enough of every stage to produce every chart. */
-const TINY: Partial<DemoSettings> = { uptrainSteps: 3, exitSteps: 2, batchSize: 2, seqLen: 32, evalTokens: 600, window: 64, sampleTokens: 6, bench: { requests: 2, promptLen: 4, genLen: 3, concurrency: 2 } };
+const TINY: Partial<DemoSettings> = { uptrainSteps: 3, exitSteps: 2, batchSize: 2, seqLen: 32, evalTokens: 600, window: 64, sampleTokens: 6, bench: { requests: 2, promptLen: 4, genLen: 3, concurrency: 2, rounds: 1, paired: true } };
 
 function rrt(args: string[], timeout: number) {
   const r = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'src/cli/main.ts'), ...args], { encoding: 'utf8', cwd: root, timeout });
