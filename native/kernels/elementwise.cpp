@@ -7,6 +7,8 @@
 #include <cmath>
 
 #include "check.h"
+#include "cpu.h"
+#include "elementwise.h"
 #include "fused.h"
 #include "registry.h"
 
@@ -106,11 +108,13 @@ static Napi::Value js_sum_rows_f32(const Napi::CallbackInfo& info) {
 
 // argmax_f32(x, offset, n): the index in [0, n) of the first maximum of x[offset..offset+n), NaN
 // ignored, 0 when nothing beats −inf (greedy sampling; src/models/sampler.ts argmax). 16 running
-// maxima (a select the compiler turns into max instructions), then the first index holding the max.
+// maxima (a select the compiler turns into max instructions), then the first index holding the max;
+// on AVX-512 machines argmax_avx512.cpp (the same result, tested against the reference).
 static Napi::Value js_argmax_f32(const Napi::CallbackInfo& info) {
   Args a(info, "argmax_f32", 3);
   const int64_t offset = a.size(1, "offset"), n = a.size(2, "n");
   const float* x = a.f32(0, "x", offset + n, "offset + n") + offset;
+  if (active_isa() >= Isa::avx512) return Napi::Number::New(info.Env(), (double)argmax_avx512(x, n));
   float m16[16];
   for (float& m : m16) m = -INFINITY;
   int64_t i = 0;

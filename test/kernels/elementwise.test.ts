@@ -109,7 +109,7 @@ test('add, mul, scale and axpy run in place (out === input)', { skip }, () => {
   }
 });
 
-test('argmax: native equals the reference (first maximum wins, NaN ignored, 0 when nothing beats -inf) at every length and offset', { skip }, () => {
+test('argmax: native equals the reference (first maximum wins, NaN ignored, 0 when nothing beats -inf) at every length and offset, at every ISA level', { skip }, () => {
   const cases: [string, Float32Array][] = [['random', randn(300, 5)], ['ties', Float32Array.from({ length: 300 }, (_, i) => (i * 7) % 5)]];
   const nan = randn(300, 6);
   for (let i = 0; i < 300; i += 3) nan[i] = NaN;
@@ -118,10 +118,23 @@ test('argmax: native equals the reference (first maximum wins, NaN ignored, 0 wh
   zeros[7] = -0;
   zeros[9] = 0;
   cases.push(['signed zeros', zeros], ['inf', Float32Array.of(1, Infinity, 3, Infinity, NaN)]);
-  for (const [name, x] of cases)
-    for (const offset of [0, 1, 5])
-      for (let n = 0; offset + n <= x.length; n += n < 40 ? 1 : 37)
-        assert.equal(nat.argmax_f32(x, offset, n), ref.argmax_f32(x, offset, n), `${name} offset ${offset} n ${n}`);
+  const late = new Float32Array(49152).fill(-3);
+  late[49151] = 2; // the maximum in the last lane of the last block
+  late[30000] = NaN;
+  cases.push(['vocabulary, max last', late]);
+  const { best, active } = nat.isa_info();
+  const levels = ['scalar', 'avx2', 'avx512', 'avx512bf16'];
+  try {
+    for (const isa of levels.slice(0, levels.indexOf(best) + 1)) {
+      nat.set_isa(isa as 'scalar');
+      for (const [name, x] of cases)
+        for (const offset of [0, 1, 5])
+          for (let n = 0; offset + n <= x.length; n += n < 40 ? 1 : n < 300 ? 37 : 24571)
+            assert.equal(nat.argmax_f32(x, offset, n), ref.argmax_f32(x, offset, n), `${isa}: ${name} offset ${offset} n ${n}`);
+    }
+  } finally {
+    nat.set_isa(active as 'scalar');
+  }
   assert.equal(ref.argmax_f32(Float32Array.of(2, 5, 1, 5), 0, 4), 1);
   assert.equal(ref.argmax_f32(Float32Array.of(NaN, -Infinity, -Infinity), 0, 3), 0);
 });
