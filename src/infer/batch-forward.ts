@@ -133,9 +133,9 @@ export class BatchForward {
   private readonly buf = new StepBuffers();
 
   /**
-   * @param fused run a layer as one native call where it applies (llama-style layers, decode and
-   * fill rows only, weights shared by every group, rows within the GEMV range); false: always the
-   * composed kernels, which it matches bit for bit
+   * @param fused run a layer as one native call where it applies (llama-style layers, weights
+   * shared by every group, rows within the GEMV range); false: always the composed kernels, which
+   * it matches bit for bit on decode rows
    */
   constructor(readonly decoder: Decoder, readonly pool: KvPool, readonly fused = true) {
     this.plan = depthPlan(decoder);
@@ -299,7 +299,8 @@ export class BatchForward {
   /** The layer as one native call (batch_layer_f32) into y; false where it does not apply (nothing written). */
   private fusedLayer({ x, groups, kvX, kvGroups }: LayerRows, y: Float32Array): boolean {
     const spec = this.decoder.fusedSpec;
-    if (!spec || !native || !this.pool.paged) return false;
+    const R = rowsOf(kvGroups);
+    if (!spec || !native || !this.pool.paged || R > 64) return false;
     const layers = this.decoder.weights.layers;
     const ws: DecodeLayerWeights[] = [];
     for (const g of kvGroups) {
@@ -317,8 +318,7 @@ export class BatchForward {
         anyF32 ||= mine[i].w.dtype === 'f32' || (mine[i].lora != null && (mine[i].lora!.a.dtype === 'f32' || mine[i].lora!.b.dtype === 'f32'));
       }
     }
-    const R = rowsOf(kvGroups);
-    if (R > (anyF32 ? 32 : 64)) return false; // past the GEMV range the composed ops pack and sum in another order
+    if (anyF32 && R > 32) return false; // past the GEMV range (32 rows f32, 64 bf16) the composed ops pack and sum in another order
 
     const runs = kvRuns(kvGroups);
     const rowsAt = this.pool.rowsFor(runs);

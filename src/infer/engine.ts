@@ -46,7 +46,7 @@ export interface BatchEngineOptions {
   forcedExit?: (requestId: number, tokenIndex: number, loopsDone: number) => boolean | undefined;
   /** tests: NaN-poisoned pages and a written bitmap checked on every attention read */
   debugKv?: boolean;
-  /** run each layer of a decode step as one native call where it applies (the same bits as the composed kernels). @default true */
+  /** run each layer of a step as one native call where it applies (decode rows get the composed kernels' bits). @default true */
   fusedLayers?: boolean;
 }
 

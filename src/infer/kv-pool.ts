@@ -78,8 +78,8 @@ export class KvPool {
     if (this.nPages < opts.nDepths)
       throw new InputError('bad_option', `a KV budget of ${opts.budgetBytes} bytes holds ${this.nPages} pages of ${this.pageBytes} bytes; one token needs ${opts.nDepths} (one per depth)`);
     // touching a pool larger than the machine's available memory would get the process killed
-    if (opts.prefault && this.nPages * this.pageBytes > freemem())
-      throw new InputError('bad_option', `a KV budget of ${this.nPages * this.pageBytes} bytes is more than this machine's available memory (${freemem()} bytes); give a smaller budget`);
+    if (opts.prefault && this.bytesBudget > freemem())
+      throw new InputError('bad_option', `a KV budget of ${this.bytesBudget} bytes is more than this machine's available memory (${freemem()} bytes); give a smaller budget`);
     // on 2 MB pages: a step's decode attention reads each sequence's pages, scattered over the
     // pool and cold; in a probe (8 rows × 101 keys, cold, one thread) 218 → 193 µs
     this.k = hugeF32(this.nPages * this.pageSize * opts.rowSize);
