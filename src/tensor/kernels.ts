@@ -19,6 +19,7 @@ import * as ref from './ref/index.js';
 type F32 = Float32Array;
 type U16 = Uint16Array;
 type I32 = Int32Array;
+type U8 = Uint8Array;
 type Flag = 0 | 1;
 
 /** Activation codes shared by act_* and glu_* kernels. */
@@ -37,6 +38,22 @@ export interface Kernels {
   bf16_to_f32(dst: F32, src: U16, n: number): void;
   f32_to_f16(dst: U16, src: F32, n: number): void;
   f16_to_f32(dst: F32, src: U16, n: number): void;
+
+  // ---- quantized weights (native/quant/); qtype is GGUF's type id: 8 q8_0, 2 q4_0 ----
+  // W [N, K] lives in the packed layout of native/quant/quant.h (packedBytes bytes; K a multiple of 32).
+  /** f32 W → packed, with llama.cpp's reference rounding; a non-finite weight is a RangeError. */
+  quantize_q(dst: U8, src: F32, N: number, K: number, qtype: number): void;
+  /** GGUF's row-major blocks of W → packed. */
+  pack_q(dst: U8, src: U8, N: number, K: number, qtype: number): void;
+  /** packed → GGUF's row-major blocks. */
+  unpack_q(dst: U8, src: U8, N: number, K: number, qtype: number): void;
+  dequantize_q(dst: F32, src: U8, N: number, K: number, qtype: number): void;
+  /** out[t] = row ids[t] of a packed table [V, D], dequantized. */
+  embedding_fwd_q(out: F32, table: U8, ids: I32, T: number, V: number, D: number, qtype: number): void;
+  /** The activation quantization linear_q applies: int8 q [M, K], scales d and sums s [M, K/32]. */
+  quantize_rows_q8(q: Int8Array, d: F32, s: I32, x: F32, M: number, K: number): void;
+  /** C[M,N] (+)= A[M,K]·Wᵀ, W packed: A quantized per block of 32 (quantize_rows_q8), int32 block dots, fp32 scaling. */
+  linear_q(c: F32, a: F32, w: U8, M: number, N: number, K: number, qtype: number, accumulate: Flag): void;
 
   // ---- elementwise (native/kernels/elementwise.cpp) ----
   add_f32(out: F32, a: F32, b: F32, n: number): void;
