@@ -283,12 +283,12 @@ void linear_q_run(float* c, const float* a, const uint8_t* w, QType t, int64_t M
     const int64_t r0 = M * tid / nthr, r1 = M * (tid + 1) / nthr;
     quantize_act((int8_t*)all.q + r0 * K, (float*)all.d + r0 * nb, (int32_t*)all.s + r0 * nb, a + r0 * K, r1 - r0, K);
 #pragma omp barrier
-    int64_t p0, p1;
-    panel_slice(N, tid, nthr, &p0, &p1);
+    int64_t n0, n1;
+    panel_slice(N, tid, nthr, &n0, &n1);
     for (int64_t m = 0; m < M; m += kRowChunk) {
       const int64_t rows = M - m < kRowChunk ? M - m : kRowChunk;
       const QRows x{all.q + m * K, all.d + m * nb, all.s + m * nb, rows, K};
-      if (p1 > p0) fn(c + m * N, x, w, t, N, p0, p1, accumulate);
+      if (n1 > n0) fn(c + m * N, x, w, t, N, n0, n1, accumulate);
     }
   }
 }

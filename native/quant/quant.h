@@ -46,14 +46,15 @@ struct QRows {
 };
 
 // c[m, n] (+)= Σ_b d_w[n,b]·d_x[m,b]·(q_x[m]·q_w[n] over block b), for the rows of x and the
-// panels [p0, p1) of w (columns 16·p0 .. min(N, 16·p1)). Columns are independent of the split.
-typedef void (*qgemv_fn)(float* c, const QRows& x, const uint8_t* w, QType t, int64_t N, int64_t p0, int64_t p1,
+// columns [n0, n1) (c has N columns). A range that cuts a panel computes the whole panel and
+// stores its own columns; every column's bits are independent of the split.
+typedef void (*qgemv_fn)(float* c, const QRows& x, const uint8_t* w, QType t, int64_t N, int64_t n0, int64_t n1,
                          int accumulate);
-void qgemv_scalar(float* c, const QRows& x, const uint8_t* w, QType t, int64_t N, int64_t p0, int64_t p1,
+void qgemv_scalar(float* c, const QRows& x, const uint8_t* w, QType t, int64_t N, int64_t n0, int64_t n1,
                   int accumulate);
-void qgemv_avx2(float* c, const QRows& x, const uint8_t* w, QType t, int64_t N, int64_t p0, int64_t p1,
+void qgemv_avx2(float* c, const QRows& x, const uint8_t* w, QType t, int64_t N, int64_t n0, int64_t n1,
                 int accumulate);
-void qgemv_avx512vnni(float* c, const QRows& x, const uint8_t* w, QType t, int64_t N, int64_t p0, int64_t p1,
+void qgemv_avx512vnni(float* c, const QRows& x, const uint8_t* w, QType t, int64_t N, int64_t n0, int64_t n1,
                       int accumulate);
 
 // Quantizes rows of x [M, K] (K a multiple of 32) into q, d, s; the same bits on every ISA.
@@ -71,11 +72,11 @@ void quantize_act(int8_t* q, float* d, int32_t* s, const float* x, int64_t M, in
 void linear_q_run(float* c, const float* a, const uint8_t* w, QType t, int64_t M, int64_t N, int64_t K,
                   bool accumulate);
 
-// Thread t's share [*p0, *p1) of the panels of N columns.
-static inline void panel_slice(int64_t N, int t, int nt, int64_t* p0, int64_t* p1) {
-  const int64_t P = panels(N);
-  *p0 = P * t / nt;
-  *p1 = P * (t + 1) / nt;
+// Thread t's share [*n0, *n1) of N columns, in whole panels.
+static inline void panel_slice(int64_t N, int t, int nt, int64_t* n0, int64_t* n1) {
+  const int64_t P = panels(N), a = P * t / nt * kPanel, b = P * (t + 1) / nt * kPanel;
+  *n0 = a < N ? a : N;
+  *n1 = b < N ? b : N;
 }
 
 }  // namespace quant

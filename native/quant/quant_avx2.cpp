@@ -24,8 +24,8 @@ static inline __m256i bcast32(const int8_t* p) {
 
 // Columns half·8 .. half·8+7 of one panel for rows m0 .. m0+R.
 template <int R, QType T>
-static inline void half_rows(float* c, const QRows& x, int64_t m0, const uint8_t* wp, int64_t N, int64_t n0, int half,
-                             int accumulate) {
+static inline void half_rows(float* c, const QRows& x, int64_t m0, const uint8_t* wp, int64_t N, int64_t n0,
+                             int64_t n1, int64_t c0, int half, int accumulate) {
   constexpr int64_t pbb = panel_block_bytes(T);
   const int64_t K = x.K, nb = K / kBlock;
   const __m256i ones = _mm256_set1_epi16(1), nibble = _mm256_set1_epi8(0x0f), flip = _mm256_set1_epi8((char)0x80);
@@ -77,45 +77,46 @@ static inline void half_rows(float* c, const QRows& x, int64_t m0, const uint8_t
       facc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[r]), scale, facc[r]);
     }
   }
-  const int64_t c0 = n0 + 8 * half, cols = N - c0 < 8 ? N - c0 : 8;
-  if (cols <= 0) return;
+  const int64_t h0 = c0 + 8 * half, lo = n0 > h0 ? n0 : h0, hi = n1 < h0 + 8 ? n1 : h0 + 8;
 #pragma GCC unroll 4
   for (int r = 0; r < R; r++) {
-    float* cr = c + (m0 + r) * N + c0;
-    if (cols == 8) {
+    float* cr = c + (m0 + r) * N;
+    if (lo == h0 && hi == h0 + 8) {
       __m256 out = facc[r];
-      if (accumulate) out = _mm256_add_ps(out, _mm256_loadu_ps(cr));
-      _mm256_storeu_ps(cr, out);
+      if (accumulate) out = _mm256_add_ps(out, _mm256_loadu_ps(cr + h0));
+      _mm256_storeu_ps(cr + h0, out);
     } else {
       alignas(32) float tmp[8];
       _mm256_store_ps(tmp, facc[r]);
-      for (int64_t j = 0; j < cols; j++) cr[j] = accumulate ? cr[j] + tmp[j] : tmp[j];
+      for (int64_t n = lo; n < hi; n++) cr[n] = accumulate ? cr[n] + tmp[n - h0] : tmp[n - h0];
     }
   }
 }
 
 template <QType T>
-static void run(float* c, const QRows& x, const uint8_t* w, int64_t N, int64_t p0, int64_t p1, int accumulate) {
+static void run(float* c, const QRows& x, const uint8_t* w, int64_t N, int64_t n0, int64_t n1, int accumulate) {
   const int64_t nb = x.K / kBlock;
-  for (int64_t p = p0; p < p1; p++) {
+  for (int64_t p = n0 / kPanel; p * kPanel < n1; p++) {
     const uint8_t* wp = w + p * nb * panel_block_bytes(T);
+    const int64_t c0 = p * kPanel;
     for (int half = 0; half < 2; half++) {
+      if (c0 + 8 * half >= n1 || c0 + 8 * half + 8 <= n0) continue;  // no column of ours in this half
       int64_t m = 0;
-      for (; m + 4 <= x.M; m += 4) half_rows<4, T>(c, x, m, wp, N, p * kPanel, half, accumulate);
+      for (; m + 4 <= x.M; m += 4) half_rows<4, T>(c, x, m, wp, N, n0, n1, c0, half, accumulate);
       switch (x.M - m) {
-        case 3: half_rows<3, T>(c, x, m, wp, N, p * kPanel, half, accumulate); break;
-        case 2: half_rows<2, T>(c, x, m, wp, N, p * kPanel, half, accumulate); break;
-        case 1: half_rows<1, T>(c, x, m, wp, N, p * kPanel, half, accumulate); break;
+        case 3: half_rows<3, T>(c, x, m, wp, N, n0, n1, c0, half, accumulate); break;
+        case 2: half_rows<2, T>(c, x, m, wp, N, n0, n1, c0, half, accumulate); break;
+        case 1: half_rows<1, T>(c, x, m, wp, N, n0, n1, c0, half, accumulate); break;
         default: break;
       }
     }
   }
 }
 
-void qgemv_avx2(float* c, const QRows& x, const uint8_t* w, QType t, int64_t N, int64_t p0, int64_t p1,
+void qgemv_avx2(float* c, const QRows& x, const uint8_t* w, QType t, int64_t N, int64_t n0, int64_t n1,
                 int accumulate) {
-  if (t == QType::q8_0) run<QType::q8_0>(c, x, w, N, p0, p1, accumulate);
-  else run<QType::q4_0>(c, x, w, N, p0, p1, accumulate);
+  if (t == QType::q8_0) run<QType::q8_0>(c, x, w, N, n0, n1, accumulate);
+  else run<QType::q4_0>(c, x, w, N, n0, n1, accumulate);
 }
 
 }  // namespace quant

@@ -24,8 +24,8 @@ static inline __m512i bcast32(const int8_t* p) {
 }
 
 template <int R, QType T>
-static inline void panel_rows(float* c, const QRows& x, int64_t m0, const uint8_t* wp, int64_t N, int64_t n0,
-                              int accumulate) {
+static inline void panel_rows(float* c, const QRows& x, int64_t m0, const uint8_t* wp, int64_t N, int64_t c0,
+                              __mmask16 mask, int accumulate) {
   constexpr int64_t pbb = panel_block_bytes(T);
   constexpr int32_t off = value_offset(T);
   const int64_t K = x.K, nb = K / kBlock;
@@ -69,11 +69,9 @@ static inline void panel_rows(float* c, const QRows& x, int64_t m0, const uint8_
       facc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[r]), scale, facc[r]);
     }
   }
-  const int64_t cols = N - n0 < kPanel ? N - n0 : kPanel;
-  const __mmask16 mask = (__mmask16)((1u << cols) - 1);
 #pragma GCC unroll 4
   for (int r = 0; r < R; r++) {
-    float* cr = c + (m0 + r) * N + n0;
+    float* cr = c + (m0 + r) * N + c0;
     __m512 out = facc[r];
     if (accumulate) out = _mm512_add_ps(out, _mm512_maskz_loadu_ps(mask, cr));
     _mm512_mask_storeu_ps(cr, mask, out);
@@ -81,25 +79,27 @@ static inline void panel_rows(float* c, const QRows& x, int64_t m0, const uint8_
 }
 
 template <QType T>
-static void run(float* c, const QRows& x, const uint8_t* w, int64_t N, int64_t p0, int64_t p1, int accumulate) {
+static void run(float* c, const QRows& x, const uint8_t* w, int64_t N, int64_t n0, int64_t n1, int accumulate) {
   const int64_t nb = x.K / kBlock;
-  for (int64_t p = p0; p < p1; p++) {
+  for (int64_t p = n0 / kPanel; p * kPanel < n1; p++) {
     const uint8_t* wp = w + p * nb * panel_block_bytes(T);
+    const int64_t c0 = p * kPanel, lo = n0 > c0 ? n0 - c0 : 0, hi = n1 - c0 < kPanel ? n1 - c0 : kPanel;
+    const __mmask16 mask = (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
     int64_t m = 0;
-    for (; m + 4 <= x.M; m += 4) panel_rows<4, T>(c, x, m, wp, N, p * kPanel, accumulate);
+    for (; m + 4 <= x.M; m += 4) panel_rows<4, T>(c, x, m, wp, N, c0, mask, accumulate);
     switch (x.M - m) {
-      case 3: panel_rows<3, T>(c, x, m, wp, N, p * kPanel, accumulate); break;
-      case 2: panel_rows<2, T>(c, x, m, wp, N, p * kPanel, accumulate); break;
-      case 1: panel_rows<1, T>(c, x, m, wp, N, p * kPanel, accumulate); break;
+      case 3: panel_rows<3, T>(c, x, m, wp, N, c0, mask, accumulate); break;
+      case 2: panel_rows<2, T>(c, x, m, wp, N, c0, mask, accumulate); break;
+      case 1: panel_rows<1, T>(c, x, m, wp, N, c0, mask, accumulate); break;
       default: break;
     }
   }
 }
 
-void qgemv_avx512vnni(float* c, const QRows& x, const uint8_t* w, QType t, int64_t N, int64_t p0, int64_t p1,
+void qgemv_avx512vnni(float* c, const QRows& x, const uint8_t* w, QType t, int64_t N, int64_t n0, int64_t n1,
                       int accumulate) {
-  if (t == QType::q8_0) run<QType::q8_0>(c, x, w, N, p0, p1, accumulate);
-  else run<QType::q4_0>(c, x, w, N, p0, p1, accumulate);
+  if (t == QType::q8_0) run<QType::q8_0>(c, x, w, N, n0, n1, accumulate);
+  else run<QType::q4_0>(c, x, w, N, n0, n1, accumulate);
 }
 
 // The scalar quantize_rows's bits: max|x| and the NaN test are exact, the division and the

@@ -58,11 +58,11 @@ static inline int32_t block_dot(const uint8_t* pb, QType t, int c, const int8_t*
   return dot;
 }
 
-void qgemv_scalar(float* c, const QRows& x, const uint8_t* w, QType t, int64_t N, int64_t p0, int64_t p1,
+void qgemv_scalar(float* c, const QRows& x, const uint8_t* w, QType t, int64_t N, int64_t n0, int64_t n1,
                   int accumulate) {
   const int64_t K = x.K, nb = K / kBlock, pbb = panel_block_bytes(t);
   const int32_t off = value_offset(t);
-  for (int64_t p = p0; p < p1; p++)
+  for (int64_t p = n0 / kPanel; p * kPanel < n1; p++)
     for (int64_t m = 0; m < x.M; m++) {
       float acc[kPanel] = {};
       for (int64_t b = 0; b < nb; b++) {
@@ -76,9 +76,9 @@ void qgemv_scalar(float* c, const QRows& x, const uint8_t* w, QType t, int64_t N
           acc[j] = acc[j] + dot * scale;
         }
       }
-      const int64_t n0 = p * kPanel, cols = N - n0 < kPanel ? N - n0 : kPanel;
-      float* cr = c + m * N + n0;
-      for (int64_t j = 0; j < cols; j++) cr[j] = accumulate ? cr[j] + acc[j] : acc[j];
+      float* cr = c + m * N;
+      const int64_t lo = n0 > p * kPanel ? n0 : p * kPanel, hi = n1 < (p + 1) * kPanel ? n1 : (p + 1) * kPanel;
+      for (int64_t n = lo; n < hi; n++) cr[n] = accumulate ? cr[n] + acc[n - p * kPanel] : acc[n - p * kPanel];
     }
 }
 

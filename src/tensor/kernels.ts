@@ -20,6 +20,8 @@ type F32 = Float32Array;
 type U16 = Uint16Array;
 type I32 = Int32Array;
 type U8 = Uint8Array;
+/** A fused layer's weight: f32, bf16 bit patterns, or packed q8_0/q4_0 bytes (its entry in qtypes says which). */
+type W = F32 | U16 | U8;
 type Flag = 0 | 1;
 
 /** Activation codes shared by act_* and glu_* kernels. */
@@ -151,18 +153,19 @@ export interface NativeAddon extends Kernels {
    * (+ biases), rotary on the first rotDim dims, append k, v to the caches at row `pos`, attention over
    * rows 0..pos, o (+ bias), residual, RMSNorm (of x when parallelResidual, else of x + o), act(gate)·up,
    * down (+ bias), residual: y = x + o + down(...). x, y [D]; caches [≥ pos+1, Hkv, Dh]; each weight
-   * [out, in] is a Float32Array or a bf16 Uint16Array; biases may be null. adapters: null, or 14
+   * [out, in] is a Float32Array, a bf16 Uint16Array or packed q8_0/q4_0 bytes (qtypes: null, or
+   * GGUF's type id per projection, 0 for f32/bf16); biases may be null. adapters: null, or 14
    * entries (A [r, in], B [out, r] of q, k, v, o, gate, up, down; null pairs for projections without
    * one), each added as (x·Aᵀ)·Bᵀ after the bias. No TS reference: it is the general decoder path
    * composed of the kernels above, and matches it bit for bit.
    */
   decode_layer_f32(
-    y: F32, kCache: F32, vCache: F32, x: F32, attnNorm: F32, wq: F32 | U16, wk: F32 | U16, wv: F32 | U16, wo: F32 | U16,
-    mlpNorm: F32, wgate: F32 | U16, wup: F32 | U16, wdown: F32 | U16,
+    y: F32, kCache: F32, vCache: F32, x: F32, attnNorm: F32, wq: W, wk: W, wv: W, wo: W,
+    mlpNorm: F32, wgate: W, wup: W, wdown: W,
     bq: F32 | null, bk: F32 | null, bv: F32 | null, bo: F32 | null, bgate: F32 | null, bup: F32 | null, bdown: F32 | null, invFreq: F32,
     D: number, H: number, Hkv: number, Dh: number, F: number, pos: number, rotDim: number,
     interleaved: Flag, eps: number, plusOne: Flag, act: ActCode, parallelResidual: Flag, scale: number,
-    adapters: (F32 | U16 | null)[] | null,
+    adapters: (F32 | U16 | null)[] | null, qtypes: I32 | null,
   ): void;
   /**
    * One llama-style decoder layer over a serving step's rows (native/kernels/batch_layer.cpp). The
@@ -175,12 +178,12 @@ export interface NativeAddon extends Kernels {
    * BatchForward's composed ops.
    */
   batch_layer_f32(
-    y: F32, x: F32, kPool: F32, vPool: F32, wq: F32 | U16, wk: F32 | U16, wv: F32 | U16, wo: F32 | U16, wgate: F32 | U16, wup: F32 | U16, wdown: F32 | U16,
+    y: F32, x: F32, kPool: F32, vPool: F32, wq: W, wk: W, wv: W, wo: W, wgate: W, wup: W, wdown: W,
     bq: F32 | null, bk: F32 | null, bv: F32 | null, bo: F32 | null, bgate: F32 | null, bup: F32 | null, bdown: F32 | null, invFreq: F32,
     groupRows: I32, decodeGroups: number, attnNorms: F32[], mlpNorms: F32[], adapters: ((F32 | U16 | null)[] | null)[],
     rowsAt: I32, pos: I32, pages: I32, pageStart: I32, pageRows: number,
     D: number, H: number, Hkv: number, Dh: number, F: number, rotDim: number,
-    interleaved: Flag, eps: number, plusOne: Flag, act: ActCode, parallelResidual: Flag, scale: number,
+    interleaved: Flag, eps: number, plusOne: Flag, act: ActCode, parallelResidual: Flag, scale: number, qtypes: I32 | null,
   ): void;
   set_threads(n: number): void;
   get_threads(): number;
