@@ -9,8 +9,9 @@ import { InputError } from '../../errors.js';
 import { evaluate, type TaskResult } from '../../eval/evaluate.js';
 import { parseTask, taskNames } from '../../eval/tasks.js';
 import { loadModel } from '../../models/load.js';
-import { choice, int } from '../options.js';
+import { choice, int, DTYPE_HELP, weightDtype, reportUnquantized } from '../options.js';
 import { progressBar } from '../progress.js';
+import type { WeightDType } from '../../models/weights.js';
 
 interface EvalCliOptions {
   task: string[];
@@ -23,7 +24,7 @@ interface EvalCliOptions {
   exits?: boolean;
   dataDir?: string;
   tokenizer?: string;
-  dtype: 'f32' | 'bf16';
+  dtype: WeightDType;
 }
 
 const DEFAULT_DATA_DIR = '../shared/data/eval';
@@ -63,11 +64,12 @@ export function registerEval(program: Command): void {
     .option('--exits', 'recursive models: also score each loop exit')
     .option('--data-dir <dir>', `eval data folder (default ${DEFAULT_DATA_DIR} when it exists)`)
     .option('--tokenizer <path>', 'tokenizer for llama2.c models')
-    .option('--dtype <dtype>', 'weights in memory: f32 or bf16', choice(['f32', 'bf16'] as const), 'f32')
+    .option('--dtype <dtype>', DTYPE_HELP, weightDtype(), 'f32')
     .action((model: string, o: EvalCliOptions) => {
       const dir = dataDir(o);
       o.task.forEach(parseTask); // a typo in the last task fails before the first one runs
       const m = loadModel(model, { tokenizer: o.tokenizer, dtype: o.dtype });
+      reportUnquantized(m);
       const results: TaskResult[] = [];
       for (const task of o.task) {
         const bar = progressBar(`eval ${task}`);

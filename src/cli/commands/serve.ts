@@ -10,7 +10,8 @@ import { SerialEngine } from '../../infer/serial-engine.js';
 import type { Engine } from '../../infer/types.js';
 import { BUNDLED_MODEL, loadModel, type LoadedModel } from '../../models/load.js';
 import { createServer } from '../../serve/server.js';
-import { choice, int } from '../options.js';
+import { choice, int, DTYPE_HELP, weightDtype, reportUnquantized } from '../options.js';
+import type { WeightDType } from '../../models/weights.js';
 
 interface ServeCliOptions {
   port: number;
@@ -21,7 +22,7 @@ interface ServeCliOptions {
   maxQueue: number;
   bodyLimit: number;
   tokenizer?: string;
-  dtype: 'f32' | 'bf16';
+  dtype: WeightDType;
 }
 
 function makeEngine(m: LoadedModel, o: ServeCliOptions): Engine {
@@ -42,9 +43,10 @@ export function registerServe(program: Command): void {
     .option('--max-queue <n>', 'requests that may wait; more get 429', int(0), 64)
     .option('--body-limit <bytes>', 'largest request body; more gets 413', int(1), 1_000_000)
     .option('--tokenizer <path>', 'tokenizer for llama2.c models')
-    .option('--dtype <dtype>', 'weights in memory: f32 or bf16', choice(['f32', 'bf16'] as const), 'f32')
+    .option('--dtype <dtype>', DTYPE_HELP, weightDtype(), 'f32')
     .action(async (model: string, o: ServeCliOptions) => {
       const m = loadModel(model, { tokenizer: o.tokenizer, dtype: o.dtype });
+      reportUnquantized(m);
       if (!m.tokenizer) throw new InputError('not_found', `no tokenizer found for ${model}; pass --tokenizer`);
       const engine = makeEngine(m, o);
       const server = createServer(engine, { name: basename(model), config: m.config, tokenizer: m.tokenizer }, { bodyLimit: o.bodyLimit });
