@@ -13,9 +13,9 @@ import { KvPool, type KvSeq } from '../../src/infer/kv-pool.js';
 import { BUNDLED_MODEL, loadModel, type LoadedModel } from '../../src/models/load.js';
 import { convertToRecursive } from '../../src/recursive/convert.js';
 import { native } from '../../src/tensor/kernels.js';
-import { randn } from '../helpers.js';
+import { randn, skipWithoutNative } from '../helpers.js';
 
-const skip = native ? false : 'native addon not built (npm run build:native)';
+const skip = skipWithoutNative(native);
 const root = new URL('../../', import.meta.url).pathname;
 const tmp = mkdtempSync(join(tmpdir(), 'rrt-batch-layer-'));
 

@@ -7,9 +7,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { type Kernels, native, reference as ref, type NativeAddon, type ActCode } from '../../src/tensor/kernels.js';
-import { assertClose, randn } from '../helpers.js';
+import { assertClose, randn, skipWithoutNative } from '../helpers.js';
 
-const skip = native === null ? 'native addon not built (npm run build:native)' : false;
+const skip = skipWithoutNative(native);
 const k = native as NativeAddon;
 type Isa = 'scalar' | 'avx2' | 'avx512' | 'avx512bf16';
 const ISA_ORDER: Isa[] = ['scalar', 'avx2', 'avx512', 'avx512bf16'];
