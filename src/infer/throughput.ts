@@ -172,7 +172,7 @@ function randomPair(hf: Record<string, unknown>, K: number, rank: number, dtype:
 export function models(path: string | undefined, loraRank: number, dtype: WeightDType): { recursive: Decoder; vanilla: Decoder; label: string } {
   if (path) {
     const rec = loadModel(path, { dtype }).decoder;
-    if (!rec.config.recursive) throw new Error(`${path} is not a recursive checkpoint`);
+    if (!rec.config.recursive) throw new InputError('bad_option', `${path} is not a recursive checkpoint: bench throughput needs a model made by rrt convert (or none, for random SmolLM-135M-shaped weights)`);
     const dir = mkdtempSync(join(tmpdir(), 'rrt-bench-'));
     exportUnrolled(path, join(dir, 'unrolled'));
     const van = loadModel(join(dir, 'unrolled'), { dtype }).decoder;
