@@ -64,6 +64,8 @@ export interface ThroughputOptions {
    * run alone, also on their own steps' clock. @default false
    */
   paired?: boolean;
+  /** called as each timed run of a system ends (warm-up runs are not counted) */
+  onProgress?: (done: number, total: number, system: SystemName) => void;
 }
 
 export const SYSTEM_NAMES = ['vanilla_serial', 'vanilla_batched', 'depthwise', 'depthwise_exit', 'depthwise_oracle', 'recursive_serial'] as const;
@@ -180,7 +182,7 @@ function randomPair(hf: Record<string, unknown>, K: number, rank: number, dtype:
 export function models(path: string | undefined, loraRank: number, dtype: WeightDType): { recursive: Decoder; vanilla: Decoder; label: string } {
   if (path) {
     const rec = loadModel(path, { dtype }).decoder;
-    if (!rec.config.recursive) throw new Error(`${path} is not a recursive checkpoint`);
+    if (!rec.config.recursive) throw new InputError('bad_option', `${path} is not a recursive checkpoint: bench throughput needs a model made by rrt convert (or none, for random SmolLM-135M-shaped weights)`);
     const dir = mkdtempSync(join(tmpdir(), 'rrt-bench-'));
     exportUnrolled(path, join(dir, 'unrolled'));
     const van = loadModel(join(dir, 'unrolled'), { dtype }).decoder;
@@ -335,13 +337,18 @@ export async function benchThroughput(o: ThroughputOptions = {}): Promise<Throug
     const [engine, req] = systems[k]();
     return timeRequests(engine, prompts, req, lengths, paired ? 'busy' : 'wall');
   };
+  let finished = 0;
+  const record = (k: SystemName, run: Run) => {
+    runs[k].push(run);
+    o.onProgress?.(++finished, rounds * names.length, k);
+  };
   for (let r = 0; r < rounds; r++) {
     if (paired) {
       const together = names.filter((k) => !serial.has(k));
       const got = await Promise.all(together.map(timed));
-      together.forEach((k, i) => runs[k].push(got[i]));
+      together.forEach((k, i) => record(k, got[i]));
     }
-    for (const k of names) if (!paired || serial.has(k)) runs[k].push(await timed(k));
+    for (const k of names) if (!paired || serial.has(k)) record(k, await timed(k));
   }
 
   const full = runs.depthwise[0].results;

@@ -14,6 +14,7 @@
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { InputError } from '../errors.js';
 import * as ref from './ref/index.js';
 
 type F32 = Float32Array;
@@ -217,7 +218,7 @@ function loadNative(): NativeAddon | null {
   const threads = process.env.RRT_THREADS;
   if (threads !== undefined && threads !== '') {
     const n = Number(threads);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`RRT_THREADS must be a positive integer, got '${threads}'`);
+    if (!Number.isInteger(n) || n < 1) throw new InputError('bad_option', `RRT_THREADS must be a positive integer, got '${threads}'`);
     addon.set_threads(n);
   }
   return addon;

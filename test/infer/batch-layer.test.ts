@@ -14,9 +14,9 @@ import { BUNDLED_MODEL, loadModel, type LoadedModel } from '../../src/models/loa
 import type { WeightDType } from '../../src/models/weights.js';
 import { convertToRecursive } from '../../src/recursive/convert.js';
 import { native } from '../../src/tensor/kernels.js';
-import { randn } from '../helpers.js';
+import { randn, skipWithoutNative } from '../helpers.js';
 
-const skip = native ? false : 'native addon not built (npm run build:native)';
+const skip = skipWithoutNative(native);
 const root = new URL('../../', import.meta.url).pathname;
 const tmp = mkdtempSync(join(tmpdir(), 'rrt-batch-layer-'));
 

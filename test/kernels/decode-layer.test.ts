@@ -3,14 +3,15 @@
 // attention routines) on every ISA level this CPU runs, within float tolerance against the
 // TypeScript reference ones; one thread and two give the same bits; f32 and bf16 weights, biases,
 // Gemma's 1+w norm, every activation, parallel residual, interleaved / partial / no rotary, GQA and
-// MQA, odd sizes, LoRA adapters (f32, bf16 and mixed factors); and every kind of bad argument.
+// MQA, odd sizes, LoRA adapters (f32, bf16 and mixed factors), packed q8_0/q4_0 weights; and every
+// kind of bad argument.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { type Kernels, native, reference as ref, type NativeAddon, type ActCode } from '../../src/tensor/kernels.js';
 import { packedBytes } from '../../src/tensor/ref/quant.js';
-import { assertClose, randn } from '../helpers.js';
+import { assertClose, randn, skipWithoutNative } from '../helpers.js';
 
-const skip = native === null ? 'native addon not built (npm run build:native)' : false;
+const skip = skipWithoutNative(native);
 const k = native as NativeAddon;
 type Isa = 'scalar' | 'avx2' | 'avx512' | 'avx512bf16';
 const ISA_ORDER: Isa[] = ['scalar', 'avx2', 'avx512', 'avx512bf16'];

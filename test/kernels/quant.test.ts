@@ -8,11 +8,11 @@ import assert from 'node:assert/strict';
 import { native, reference as ref, type NativeAddon } from '../../src/tensor/kernels.js';
 import { QTYPE, packedBytes, quantizeBlock } from '../../src/tensor/ref/quant.js';
 import { quantizeQ8_0 } from '../../src/formats/gguf.js';
-import { assertClose, randn } from '../helpers.js';
+import { assertClose, randn, skipWithoutNative } from '../helpers.js';
 
 type Isa = 'scalar' | 'avx2' | 'avx512' | 'avx512bf16';
 const ISA_ORDER: Isa[] = ['scalar', 'avx2', 'avx512', 'avx512bf16'];
-const skip = native === null ? 'native addon not built (npm run build:native)' : false;
+const skip = skipWithoutNative(native);
 const k = native as NativeAddon;
 const TYPES = [['q8_0', QTYPE.q8_0], ['q4_0', QTYPE.q4_0]] as const;
 
