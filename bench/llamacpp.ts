@@ -1,22 +1,28 @@
 // rrt against llama.cpp in one process: single-stream greedy decode of a random-weight model
-// shaped like SmolLM-135M, rrt with bf16 weights and llama.cpp (node-llama-cpp 3.21.1, CPU) on
-// the same weights exported by rrt's own GGUF writer as F16, alternating rrt and llama.cpp per
-// round so machine noise hits both. Decode rate = tokens after the first / time after the first
-// (prefill excluded). node-llama-cpp is installed into a temp folder, never as a dependency.
-// Usage: npm run bench:llamacpp [-- --tokens N] [--prompt N] [--rounds N] [--json]
+// shaped like SmolLM-135M, at each weight dtype against llama.cpp at the same one on the same
+// weights: rrt bf16 vs llama.cpp F16, q8_0 vs Q8_0, q4_0 vs Q4_0 (both with the token embedding /
+// tied head in q8_0, as rrt loads quantized models), every GGUF written by rrt's own exporter.
+// llama.cpp is node-llama-cpp's prebuilt CPU build, installed into a temp folder (never a
+// dependency). Rounds alternate rrt and llama.cpp per dtype and thread count, so machine noise
+// hits both. Decode rate = tokens after the first / time after the first (prefill excluded).
+// Usage: npm run bench:llamacpp [-- --tokens N] [--prompt N] [--rounds N] [--dtypes bf16,q8_0,q4_0] [--json]
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { generateIds } from '../src/models/generate.js';
+import { loadModel } from '../src/models/load.js';
 import { saveModel } from '../src/models/save.js';
 import { exportGguf } from '../src/recursive/export-gguf.js';
-import { setThreads } from '../src/tensor/kernels.js';
-import { llama, randomModel, toBf16 } from './random-model.js';
+import { native, setThreads } from '../src/tensor/kernels.js';
+import { llama, randomModel } from './random-model.js';
 
-const LLAMA_CPP_VERSION = '3.21.1';
+const LLAMA_CPP_VERSION = '3.22.1';
 const THREADS = [1, 2];
+type BenchDtype = 'bf16' | 'q8_0' | 'q4_0';
+/** llama.cpp's file type for each rrt dtype (bf16 against F16: llama.cpp's CPU path has no faster 16-bit type) */
+const GGUF_DTYPE = { bf16: 'f16', q8_0: 'q8_0', q4_0: 'q4_0' } as const;
 
 const args = process.argv.slice(2);
 const num = (flag: string, fallback: number, min: number): number => {
@@ -30,13 +36,16 @@ const nTokens = num('--tokens', 64, 2);
 const promptLen = num('--prompt', 64, 1);
 const rounds = num('--rounds', 5, 1);
 const json = args.includes('--json');
+const dtypesArg = args.indexOf('--dtypes');
+const dtypes = (dtypesArg >= 0 ? args[dtypesArg + 1].split(',') : ['bf16', 'q8_0', 'q4_0']) as BenchDtype[];
+for (const d of dtypes) if (!(d in GGUF_DTYPE)) throw new RangeError(`--dtypes takes bf16, q8_0, q4_0; got '${d}'`);
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
 // the slice of node-llama-cpp's API this benchmark uses
 interface LlamaSequence { evaluate(tokens: number[], opts?: { temperature?: number }): AsyncGenerator<number, void, void> }
 interface LlamaContext { getSequence(): LlamaSequence; dispose(): Promise<void> }
-interface LlamaModel { createContext(o: { threads: number | { ideal: number; min: number }; contextSize: number; batchSize: number }): Promise<LlamaContext>; dispose(): Promise<void> }
-interface Llama { loadModel(o: { modelPath: string }): Promise<LlamaModel>; dispose(): Promise<void> }
+interface LlamaModel { size: number; createContext(o: { threads: number | { ideal: number; min: number }; contextSize: number; batchSize: number }): Promise<LlamaContext>; dispose(): Promise<void> }
+interface Llama { loadModel(o: { modelPath: string }): Promise<LlamaModel>; dispose(): Promise<void>; cpuMathCores?: number }
 interface NodeLlamaCpp { getLlama(o: { gpu: false; build: 'never' }): Promise<Llama> }
 
 /** node-llama-cpp from its temp folder, installed there first if missing (npm registry only; ~730 MB). */
@@ -66,6 +75,15 @@ async function timeDecode(gen: AsyncIterable<number> | Iterable<number>): Promis
   return { tokS: nTokens / ((performance.now() - t0) / 1000), ids };
 }
 
+const median = (xs: number[]) => {
+  const s = [...xs].sort((p, q) => p - q);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const prefix = (a: number[], b: number[]) => {
+  const i = a.findIndex((id, j) => id !== b[j]);
+  return i < 0 ? a.length : i;
+};
+
 const hf = llama(30, 576, 9, 3, 1536, 49152, true);
 const tmp = mkdtempSync(join(tmpdir(), 'rrt-bench-llamacpp-model-'));
 // the temp model files (~800 MB at the peak) go on Ctrl-C too
@@ -75,94 +93,96 @@ process.once('SIGINT', () => {
 });
 try {
   const { getLlama } = await importLlamaCpp();
-  const model = randomModel(hf);
-  // the model as `rrt export` writes it: an HF checkpoint (with the bundled llama2.c tokenizer,
-  // padded to the vocabulary by the exporter) turned into a GGUF file with F16 matrices
-  log('writing the random model as an rrt checkpoint and exporting it to GGUF F16');
+  // the model as `rrt export` sees it: an HF checkpoint (with the bundled llama2.c tokenizer,
+  // padded to the vocabulary by the exporter); rrt loads it at each dtype, and each GGUF is the
+  // exporter's output at the matching type
+  log('writing the random model as an rrt checkpoint');
   const hfDir = join(tmp, 'smollm-135m-shape');
-  saveModel(model.config, model.decoder.weights, hfDir, { tokenizerFrom: new URL('../assets/stories260K/tok512.bin', import.meta.url).pathname });
-  const gguf = join(tmp, 'smollm-135m-shape-f16.gguf');
-  const exported = exportGguf(hfDir, gguf, { dtype: 'f16' });
-  for (const w of exported.warnings) log(`export warning: ${w}`);
-  rmSync(hfDir, { recursive: true });
-  const bf16 = toBf16(model.decoder);
-
+  const f32 = randomModel(hf);
+  saveModel(f32.config, f32.decoder.weights, hfDir, { tokenizerFrom: new URL('../assets/stories260K/tok512.bin', import.meta.url).pathname });
   const lib = await getLlama({ gpu: false, build: 'never' });
-  const lm = await lib.loadModel({ modelPath: gguf });
   const prompt = Array.from({ length: promptLen }, (_, i) => (i * 7919) % 49152);
-  const rrtRun = (threads: number) => {
-    setThreads(threads);
-    return timeDecode(generateIds(bf16, prompt, { maxTokens: nTokens + 1, eosIds: [] }));
-  };
-  const llamaRun = async (threads: number) => {
-    const ctx = await lm.createContext({ threads: { ideal: threads, min: threads }, contextSize: promptLen + nTokens + 16, batchSize: promptLen });
-    try {
-      return await timeDecode(ctx.getSequence().evaluate(prompt, { temperature: 0 }));
-    } finally {
-      await ctx.dispose();
-    }
-  };
+  const f32Ids = [...generateIds(f32.decoder, prompt, { maxTokens: nTokens + 1, eosIds: [] })];
 
-  // warm-up (first-touch of weights, thread pools), untimed
-  for (const t of THREADS) {
-    setThreads(t);
-    [...generateIds(bf16, prompt, { maxTokens: 4, eosIds: [] })];
-    await llamaRun(t);
-  }
-  // correctness of the export: rrt with the f32 weights the GGUF was written from, untimed
-  const f32Ids = [...generateIds(model.decoder, prompt, { maxTokens: nTokens + 1, eosIds: [] })];
-  const samples: Record<string, { rrt: number[]; llama: number[] }> = {};
-  const agree = { bf16: 0, f32: 0 };
-  const prefix = (a: number[], b: number[]) => {
-    const i = a.findIndex((id, j) => id !== b[j]);
-    return i < 0 ? a.length : i;
-  };
-  for (let r = 0; r < rounds; r++) {
-    for (const t of THREADS) {
-      const s = (samples[`${t}`] ??= { rrt: [], llama: [] });
-      const a = await rrtRun(t);
-      const b = await llamaRun(t);
-      s.rrt.push(a.tokS);
-      s.llama.push(b.tokS);
-      agree.bf16 = prefix(a.ids, b.ids);
-      agree.f32 = prefix(f32Ids, b.ids);
-      log(`round ${r + 1}/${rounds}, ${t} thread${t > 1 ? 's' : ''}: rrt bf16 ${a.tokS.toFixed(1)} tok/s, llama.cpp f16 ${b.tokS.toFixed(1)} tok/s`);
+  const results = [];
+  for (const dtype of dtypes) {
+    const gguf = join(tmp, `smollm-135m-shape-${GGUF_DTYPE[dtype]}.gguf`);
+    log(`exporting GGUF ${GGUF_DTYPE[dtype].toUpperCase()} and loading rrt at ${dtype}`);
+    const exported = exportGguf(hfDir, gguf, { dtype: GGUF_DTYPE[dtype] });
+    for (const w of exported.warnings) log(`export warning: ${w}`);
+    const rrt = loadModel(hfDir, { dtype }).decoder;
+    const lm = await lib.loadModel({ modelPath: gguf });
+    const rrtRun = (threads: number) => {
+      setThreads(threads);
+      return timeDecode(generateIds(rrt, prompt, { maxTokens: nTokens + 1, eosIds: [] }));
+    };
+    const llamaRun = async (threads: number) => {
+      const ctx = await lm.createContext({ threads: { ideal: threads, min: threads }, contextSize: promptLen + nTokens + 16, batchSize: promptLen });
+      try {
+        return await timeDecode(ctx.getSequence().evaluate(prompt, { temperature: 0 }));
+      } finally {
+        await ctx.dispose();
+      }
+    };
+    for (const t of THREADS) { // warm-up (first touch of weights, thread pools), untimed
+      setThreads(t);
+      [...generateIds(rrt, prompt, { maxTokens: 4, eosIds: [] })];
+      await llamaRun(t);
     }
+    const samples: Record<number, { rrt: number[]; llama: number[] }> = {};
+    let agree = { same_dtype: 0, rrt_f32: 0 };
+    for (let r = 0; r < rounds; r++)
+      for (const t of THREADS) {
+        const s = (samples[t] ??= { rrt: [], llama: [] });
+        const a = await rrtRun(t), b = await llamaRun(t);
+        s.rrt.push(a.tokS);
+        s.llama.push(b.tokS);
+        agree = { same_dtype: prefix(a.ids, b.ids), rrt_f32: prefix(f32Ids, b.ids) };
+        log(`${dtype} round ${r + 1}/${rounds}, ${t} thread${t > 1 ? 's' : ''}: rrt ${a.tokS.toFixed(1)} tok/s, llama.cpp ${b.tokS.toFixed(1)} tok/s`);
+      }
+    const rows = THREADS.map((t) => {
+      const s = samples[t];
+      // best-of next to the median: on a shared machine noise only ever slows a run down
+      return {
+        threads: t, rrt_tok_s: median(s.rrt), llama_cpp_tok_s: median(s.llama), ratio: median(s.rrt) / median(s.llama),
+        rrt_best_tok_s: Math.max(...s.rrt), llama_cpp_best_tok_s: Math.max(...s.llama), ratio_best: Math.max(...s.rrt) / Math.max(...s.llama),
+        rrt_samples: s.rrt, llama_cpp_samples: s.llama,
+      };
+    });
+    const best = { rrt: Math.max(...rows.map((r) => r.rrt_best_tok_s)), llama: Math.max(...rows.map((r) => r.llama_cpp_best_tok_s)) };
+    results.push({
+      rrt_dtype: dtype, gguf_dtype: GGUF_DTYPE[dtype].toUpperCase(), gguf_bytes: statSync(gguf).size, llama_cpp_model_bytes: lm.size,
+      rows,
+      /** each engine's best configuration (threads) against the other's */
+      best_vs_best: { rrt_tok_s: best.rrt, llama_cpp_tok_s: best.llama, ratio: best.rrt / best.llama },
+      /** leading greedy ids equal to llama.cpp's (last round): at the same dtype, and rrt f32 against llama.cpp (F16 checks the export) */
+      greedy_prefix_agreeing: { ...agree, of: nTokens + 1 },
+    });
+    await lm.dispose();
+    rmSync(gguf, { force: true });
   }
-  await lm.dispose();
   await lib.dispose();
 
-  const median = (xs: number[]) => {
-    const s = [...xs].sort((p, q) => p - q);
-    return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-  };
-  const rows = THREADS.map((t) => {
-    const s = samples[`${t}`];
-    // best-of next to the median: on a shared machine noise only ever slows a run down
-    const best = { rrt: Math.max(...s.rrt), llama: Math.max(...s.llama) };
-    return {
-      threads: t, rrt_bf16_tok_s: median(s.rrt), llama_cpp_f16_tok_s: median(s.llama), ratio: median(s.rrt) / median(s.llama),
-      rrt_best_tok_s: best.rrt, llama_cpp_best_tok_s: best.llama, ratio_best: best.rrt / best.llama, rrt_samples: s.rrt, llama_cpp_samples: s.llama,
-    };
-  });
+  const isa = native?.isa_info();
   const report = {
     model: 'random weights, SmolLM-135M shape (30 layers, d 576, 9/3 heads, FFN 1536, vocab 49152, tied)',
-    llama_cpp: `node-llama-cpp ${LLAMA_CPP_VERSION}, CPU, GGUF F16 written by rrt export`,
+    cpu: `${cpus()[0]?.model ?? 'unknown CPU'}, rrt kernels: ${isa?.active ?? 'none'}`,
+    llama_cpp: `node-llama-cpp ${LLAMA_CPP_VERSION}, prebuilt CPU binaries, GGUF written by rrt export`,
     prompt_tokens: promptLen, decode_tokens: nTokens, rounds,
-    /** leading greedy ids equal to llama.cpp's (last round): rrt f32 (the weights exported) checks the GGUF; bf16 rounding may diverge sooner */
-    greedy_prefix_agreeing: { rrt_f32: agree.f32, rrt_bf16: agree.bf16, of: nTokens + 1 },
-    rows,
+    results,
   };
   if (json) console.log(JSON.stringify(report));
   else {
-    console.log(`${report.model}\nrrt bf16 vs ${report.llama_cpp}; ${promptLen}-token prompt, decode tok/s over ${nTokens} tokens after the first; ${rounds} alternating rounds`);
-    console.log('threads' + 'rrt bf16'.padStart(10) + 'llama.cpp f16'.padStart(15) + 'rrt/llama'.padStart(11) + '   (median)' + 'rrt bf16'.padStart(10) + 'llama.cpp f16'.padStart(15) + 'rrt/llama'.padStart(11) + '   (best)');
-    for (const r of rows) {
-      const f = (x: number, w: number, d = 1) => x.toFixed(d).padStart(w);
-      console.log(String(r.threads).padEnd(7) + f(r.rrt_bf16_tok_s, 10) + f(r.llama_cpp_f16_tok_s, 15) + f(r.ratio, 11, 2) + ' '.repeat(11) + f(r.rrt_best_tok_s, 10) + f(r.llama_cpp_best_tok_s, 15) + f(r.ratio_best, 11, 2));
+    console.log(`${report.model}\n${report.cpu}; llama.cpp: ${report.llama_cpp}\n${promptLen}-token prompt, decode tok/s over ${nTokens} tokens after the first; ${rounds} alternating rounds`);
+    const f = (x: number, w: number, d = 1) => x.toFixed(d).padStart(w);
+    console.log('dtype        threads      rrt  llama.cpp  rrt/llama (median)      rrt  llama.cpp  rrt/llama (best)');
+    for (const r of results)
+      for (const row of r.rows)
+        console.log(`${(r.rrt_dtype + ' / ' + r.gguf_dtype).padEnd(13)}${String(row.threads).padStart(7)}${f(row.rrt_tok_s, 9)}${f(row.llama_cpp_tok_s, 11)}${f(row.ratio, 11, 2)}${' '.repeat(9)}${f(row.rrt_best_tok_s, 9)}${f(row.llama_cpp_best_tok_s, 11)}${f(row.ratio_best, 11, 2)}`);
+    for (const r of results) {
+      console.log(`${r.rrt_dtype}: best against best ${r.best_vs_best.rrt_tok_s.toFixed(1)} vs ${r.best_vs_best.llama_cpp_tok_s.toFixed(1)} tok/s = ${r.best_vs_best.ratio.toFixed(2)}×; GGUF ${(r.gguf_bytes / 1e6).toFixed(1)} MB; greedy ids equal to llama.cpp's: first ${r.greedy_prefix_agreeing.same_dtype} of ${nTokens + 1} at the same dtype, ${r.greedy_prefix_agreeing.rrt_f32} with rrt f32`);
+      for (const row of r.rows) console.log(`  samples, ${row.threads} thread${row.threads > 1 ? 's' : ''}: rrt ${row.rrt_samples.map((x) => x.toFixed(1)).join(' ')} | llama.cpp ${row.llama_cpp_samples.map((x) => x.toFixed(1)).join(' ')}`);
     }
-    for (const r of rows) console.log(`samples, ${r.threads} thread${r.threads > 1 ? 's' : ''}: rrt ${r.rrt_samples.map((x) => x.toFixed(1)).join(' ')} | llama.cpp ${r.llama_cpp_samples.map((x) => x.toFixed(1)).join(' ')}`);
-    console.log(`greedy ids equal to llama.cpp's: the first ${agree.f32} of ${nTokens + 1} with rrt f32 (the exported weights), ${agree.bf16} with rrt bf16 (rounded differently from f16)`);
   }
 } finally {
   rmSync(tmp, { recursive: true, force: true });
