@@ -44,6 +44,31 @@ const GGML_TYPES = new Map<number, GgmlType>([
 ]);
 const READABLE = new Set([...GGML_TYPES.values()].filter((t) => t.dtype).map((t) => t.name));
 
+/**
+ * rrt's load policy for GGUF block types: Q8_0 and Q4_0 are kept as blocks (for the quantized
+ * kernels, through readRaw), every other block type is dequantised to bf16 at load.
+ */
+export const GGML_KEPT_QUANTIZED: readonly string[] = ['Q8_0', 'Q4_0'];
+
+/** What loading does with a tensor of a ggml type: keeps its blocks, dequantises them to bf16, reads it as stored (float and integer types), or cannot read it. */
+export type GgmlLoadForm = 'kept quantized' | 'dequantized to bf16' | 'as stored' | 'not readable';
+export function ggmlLoadForm(ggmlType: string): GgmlLoadForm {
+  const t = [...GGML_TYPES.values()].find((x) => x.name === ggmlType);
+  if (!t?.dtype) return 'not readable';
+  if (t.block === 1) return 'as stored';
+  return GGML_KEPT_QUANTIZED.includes(t.name) ? 'kept quantized' : 'dequantized to bf16';
+}
+
+/** How many tensors of each ggml type a file holds, in ggml type-id order, with what loading does with them. */
+export function ggufTypeSummary(file: GgufFile): { type: string; tensors: number; load: GgmlLoadForm }[] {
+  const counts = new Map<string, number>();
+  for (const n of file.names()) {
+    const t = file.info(n).ggmlType;
+    counts.set(t, (counts.get(t) ?? 0) + 1);
+  }
+  return [...GGML_TYPES.values()].filter((t) => counts.has(t.name)).map((t) => ({ type: t.name, tensors: counts.get(t.name)!, load: ggmlLoadForm(t.name) }));
+}
+
 const WRITE_TYPE_IDS: Partial<Record<DType, number>> = { f32: 0, f16: 1, q8_0: 8, bf16: 30 };
 const { block: Q8_0_BLOCK, bytes: Q8_0_BLOCK_BYTES } = blockLayout('q8_0');
 

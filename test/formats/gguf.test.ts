@@ -8,7 +8,9 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '../../src/errors.js';
-import { type GgufTensorToWrite, type GgufType, type GgufValue, ggufMetadataEntries, ggufToHf, openGguf, quantizeQ8_0, writeGguf } from '../../src/formats/gguf.js';
+import {
+  type GgufTensorToWrite, type GgufType, type GgufValue, ggmlLoadForm, ggufMetadataEntries, ggufToHf, ggufTypeSummary, openGguf, quantizeQ8_0, writeGguf,
+} from '../../src/formats/gguf.js';
 import { f32ToBf16, f32ToF16 } from '../../src/formats/tensor-source.js';
 import { randn, expectFormatError } from '../helpers.js';
 
@@ -378,8 +380,17 @@ test('ggml types rrt cannot decode are listed by info() and read() names them wi
   expectFormatError(() => f.readF32('w'), 'unknown_dtype', 'Q8_K');
   assert.equal(f.readRaw('w').length, 584, 'the raw bytes of any type can still be read');
   assert.equal(f.readF32('n').length, 4);
+  assert.deepEqual(ggufTypeSummary(f), [{ type: 'F32', tensors: 1, load: 'as stored' }, { type: 'Q8_K', tensors: 1, load: 'not readable' }]);
   f.close();
   expectFormatError(() => openGguf(craft('t99.gguf', { tensors: [{ name: 'w', ne: [4], type: 99, offset: 0 }], data: 32 })), 'unknown_dtype', 'type id 99', "'w'");
+});
+
+test('load policy: Q8_0 and Q4_0 stay quantized, the other block types are dequantised to bf16, float types load as stored', () => {
+  assert.equal(ggmlLoadForm('Q8_0'), 'kept quantized');
+  assert.equal(ggmlLoadForm('Q4_0'), 'kept quantized');
+  for (const t of ['Q4_1', 'Q5_0', 'Q5_1', 'Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K']) assert.equal(ggmlLoadForm(t), 'dequantized to bf16', t);
+  for (const t of ['F32', 'F16', 'BF16', 'I32']) assert.equal(ggmlLoadForm(t), 'as stored', t);
+  for (const t of ['Q8_1', 'Q8_K', 'IQ4_XS', 'MXFP4', 'nonsense']) assert.equal(ggmlLoadForm(t), 'not readable', t);
 });
 
 test('a version 2 file reads like version 3', () => {
