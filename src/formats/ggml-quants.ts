@@ -3,10 +3,11 @@
 // holds, how many bytes it takes, and how to turn blocks back into f32. Blocks are packed back to
 // back, multi-byte fields are little-endian, and every scale or min stored as f16 is IEEE half.
 //
-// Every product below is exact in f32 (an f16 scale has 11 significant bits, the small integers
-// it multiplies have at most 12 together), so computing in doubles and storing into a
-// Float32Array gives ggml's f32 results bit for bit; the one rounding, of `a·q + m` or `a·q − m`,
-// is a sum of two f32 values, which a double computes and rounds to the same f32 as f32 would.
+// Every product below is exact in f32 (an f16 scale has 11 significant bits, and the small
+// integers it multiplies, e.g. Q6_K's scale·quant ≤ 127·31, need at most 12 more), so computing in
+// doubles and storing into a Float32Array gives ggml's f32 results bit for bit; the one rounding,
+// of `a·q + m` or `a·q − m`, is a sum of two f32 values, which a double computes and rounds to the
+// same f32 as f32 arithmetic would.
 import { f16ToF32 } from './tensor-source.js';
 
 export const GGML_BLOCK_TYPES = ['q4_0', 'q4_1', 'q5_0', 'q5_1', 'q8_0', 'q2_k', 'q3_k', 'q4_k', 'q5_k', 'q6_k'] as const;
