@@ -1,13 +1,15 @@
-// GGUF v2/v3 (llama.cpp's format): a bounded, defensive reader, an atomic v3 writer
+// GGUF v2/v3 (llama.cpp's format): a bounded, defensive reader (F32/F16/BF16, the integer
+// types, and the ggml block types of ggml-quants.ts, dequantised), an atomic v3 writer
 // (F32/F16/BF16/Q8_0), and ggufToHf, which presents a llama-architecture file as an HF
 // config plus HF-named tensors with q/k rows back in HF's rotate-half order. Layout:
 // 'GGUF', u32 version, u64 n_tensors, u64 n_kv, the key/values, the tensor infos (name,
 // n_dims, ne[] fastest first, ggml type, offset), then aligned data. Checks follow ggml's gguf.cpp.
 import { closeSync, fsyncSync, ftruncateSync, openSync, renameSync, unlinkSync } from 'node:fs';
 import { ConfigError, FormatError, type FormatErrorCode } from '../errors.js';
+import { type GgmlBlockType, blockLayout } from './ggml-quants.js';
 import {
   type DType, type FileEntry, type LoadedTensor, type TensorData, type TensorInfo, type TensorSource,
-  FileTensorSource, Q8_0_BLOCK, Q8_0_BLOCK_BYTES, dtypeByteLength, encodeData, f32ToF16, interleavedToHalfSplit,
+  FileTensorSource, dtypeByteLength, encodeData, f32ToF16, interleavedToHalfSplit,
   openReadOnly, readExactly, shapeNumel, toF32, writeFully,
 } from './tensor-source.js';
 
@@ -22,14 +24,14 @@ const FIXED_BYTES: Partial<Record<GgufType, number>> = { u8: 1, i8: 1, bool: 1, 
 
 /** ggml tensor types: block size, bytes per block, and the DType rrt reads it as (none: listed but not readable). */
 interface GgmlType { name: string; block: number; bytes: number; dtype?: DType }
+/** A block type rrt decodes: its geometry comes from ggml-quants.ts, its DType is its lowercase name. */
+const blockType = (t: GgmlBlockType): GgmlType => ({ name: t.toUpperCase(), ...blockLayout(t), dtype: t });
 const GGML_TYPES = new Map<number, GgmlType>([
   [0, { name: 'F32', block: 1, bytes: 4, dtype: 'f32' }], [1, { name: 'F16', block: 1, bytes: 2, dtype: 'f16' }],
-  [2, { name: 'Q4_0', block: 32, bytes: 18 }], [3, { name: 'Q4_1', block: 32, bytes: 20 }],
-  [6, { name: 'Q5_0', block: 32, bytes: 22 }], [7, { name: 'Q5_1', block: 32, bytes: 24 }],
-  [8, { name: 'Q8_0', block: Q8_0_BLOCK, bytes: Q8_0_BLOCK_BYTES, dtype: 'q8_0' }], [9, { name: 'Q8_1', block: 32, bytes: 36 }],
-  [10, { name: 'Q2_K', block: 256, bytes: 84 }], [11, { name: 'Q3_K', block: 256, bytes: 110 }],
-  [12, { name: 'Q4_K', block: 256, bytes: 144 }], [13, { name: 'Q5_K', block: 256, bytes: 176 }],
-  [14, { name: 'Q6_K', block: 256, bytes: 210 }], [15, { name: 'Q8_K', block: 256, bytes: 292 }],
+  [2, blockType('q4_0')], [3, blockType('q4_1')], [6, blockType('q5_0')], [7, blockType('q5_1')],
+  [8, blockType('q8_0')], [9, { name: 'Q8_1', block: 32, bytes: 36 }],
+  [10, blockType('q2_k')], [11, blockType('q3_k')], [12, blockType('q4_k')], [13, blockType('q5_k')],
+  [14, blockType('q6_k')], [15, { name: 'Q8_K', block: 256, bytes: 292 }],
   [16, { name: 'IQ2_XXS', block: 256, bytes: 66 }], [17, { name: 'IQ2_XS', block: 256, bytes: 74 }],
   [18, { name: 'IQ3_XXS', block: 256, bytes: 98 }], [19, { name: 'IQ1_S', block: 256, bytes: 50 }],
   [20, { name: 'IQ4_NL', block: 32, bytes: 18 }], [21, { name: 'IQ3_S', block: 256, bytes: 110 }],
@@ -41,7 +43,34 @@ const GGML_TYPES = new Map<number, GgmlType>([
   [35, { name: 'TQ2_0', block: 256, bytes: 66 }], [39, { name: 'MXFP4', block: 32, bytes: 17 }],
 ]);
 const READABLE = new Set([...GGML_TYPES.values()].filter((t) => t.dtype).map((t) => t.name));
+
+/**
+ * rrt's load policy for GGUF block types: Q8_0 and Q4_0 are kept as blocks (for the quantized
+ * kernels, through readRaw), every other block type is dequantised to bf16 at load.
+ */
+export const GGML_KEPT_QUANTIZED: readonly string[] = ['Q8_0', 'Q4_0'];
+
+/** What loading does with a tensor of a ggml type: keeps its blocks, dequantises them to bf16, reads it as stored (float and integer types), or cannot read it. */
+export type GgmlLoadForm = 'kept quantized' | 'dequantized to bf16' | 'as stored' | 'not readable';
+export function ggmlLoadForm(ggmlType: string): GgmlLoadForm {
+  const t = [...GGML_TYPES.values()].find((x) => x.name === ggmlType);
+  if (!t?.dtype) return 'not readable';
+  if (t.block === 1) return 'as stored';
+  return GGML_KEPT_QUANTIZED.includes(t.name) ? 'kept quantized' : 'dequantized to bf16';
+}
+
+/** How many tensors of each ggml type a file holds, in ggml type-id order, with what loading does with them. */
+export function ggufTypeSummary(file: GgufFile): { type: string; tensors: number; load: GgmlLoadForm }[] {
+  const counts = new Map<string, number>();
+  for (const n of file.names()) {
+    const t = file.info(n).ggmlType;
+    counts.set(t, (counts.get(t) ?? 0) + 1);
+  }
+  return [...GGML_TYPES.values()].filter((t) => counts.has(t.name)).map((t) => ({ type: t.name, tensors: counts.get(t.name)!, load: ggmlLoadForm(t.name) }));
+}
+
 const WRITE_TYPE_IDS: Partial<Record<DType, number>> = { f32: 0, f16: 1, q8_0: 8, bf16: 30 };
+const { block: Q8_0_BLOCK, bytes: Q8_0_BLOCK_BYTES } = blockLayout('q8_0');
 
 // ggml's own limits (gguf.cpp): anything above them is corrupt, and we refuse before allocating.
 const MAX_STRING_BYTES = 64 * 1024 * 1024;
@@ -53,7 +82,7 @@ const DEFAULT_ALIGNMENT = 32;
 const CHUNK = 1 << 20;
 
 export interface GgufTensorInfo extends TensorInfo {
-  /** the ggml type name, e.g. 'F16', 'Q4_K'. Types rrt cannot decode are listed with dtype 'u8' (raw blocks) and read() throws. */
+  /** the ggml type name, e.g. 'F16', 'Q4_K'. Types rrt cannot decode are listed with dtype 'u8' (raw blocks); read() throws, readRaw() works. */
   ggmlType: string;
   /** ne order: fastest-varying dimension first */
   ggmlShape: number[];
@@ -68,6 +97,8 @@ export interface GgufFile extends TensorSource {
   dataOffset: number;
   info(name: string): GgufTensorInfo;
   ggmlShape(name: string): number[];
+  /** the tensor's bytes as the file stores them (ggml blocks for quantized types), a fresh aligned copy */
+  readRaw(name: string): Uint8Array;
 }
 
 // ---- reading ----
@@ -173,6 +204,9 @@ class GgufReader extends FileTensorSource implements GgufFile {
       throw new FormatError('unknown_dtype', `tensor '${name}' is ggml type ${i.ggmlType}; rrt reads ${[...READABLE].join(', ')}`, { file: this.path, tensor: name });
     }
     return super.read(name);
+  }
+  readRaw(name: string): Uint8Array {
+    return this.readBytes(name);
   }
 }
 
@@ -666,6 +700,15 @@ class GgufHfSource implements TensorSource {
   }
   readF32(name: string): Float32Array {
     return toF32(this.read(name));
+  }
+  /** The file's bytes; q/k rows are reordered like read()'s values (a row is a whole number of blocks). */
+  readRaw(name: string): Uint8Array {
+    const g = this.gguf(name);
+    const raw = this.file.readRaw(g);
+    const nHeads = this.permuteHeads.get(name);
+    if (nHeads === undefined) return raw;
+    const rows = this.file.info(g).shape[0];
+    return interleavedToHalfSplit(raw, rows, raw.length / rows, nHeads);
   }
   close(): void {
     this.file.close();

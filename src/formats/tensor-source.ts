@@ -1,12 +1,15 @@
 // The one interface every checkpoint reader (safetensors, GGUF, llama2.c) exposes, plus
 // the dtype helpers they share. Contract: names are HF names, shapes are row-major; read()
 // touches only that tensor's byte range and returns a fresh, aligned copy (f16/bf16 as
-// Uint16Array bit patterns, q8_0 dequantised to f32); readF32() widens exactly; bad files
-// throw FormatError naming the file, the tensor and the numbers.
+// Uint16Array bit patterns, ggml block types dequantised to f32); readF32() widens exactly;
+// bad files throw FormatError naming the file, the tensor and the numbers.
 import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { FormatError, RrtError } from '../errors.js';
+// ggml-quants imports the f16 helpers below; the two modules use each other only inside
+// functions, never while loading, so either may be imported first.
+import { type GgmlBlockType, blockByteLength, blockLayout, dequantize, isGgmlBlockType } from './ggml-quants.js';
 
-export type DType = 'f32' | 'f16' | 'bf16' | 'i32' | 'i64' | 'u8' | 'i8' | 'f64' | 'i16' | 'u16' | 'bool' | 'q8_0';
+export type DType = 'f32' | 'f16' | 'bf16' | 'i32' | 'i64' | 'u8' | 'i8' | 'f64' | 'i16' | 'u16' | 'bool' | GgmlBlockType;
 export interface TensorInfo {
   name: string;
   dtype: DType;
@@ -16,7 +19,7 @@ export interface TensorInfo {
   byteLength: number;
 }
 export type TensorData = Float32Array | Uint16Array | Int32Array | BigInt64Array | Uint8Array | Int8Array | Float64Array | Int16Array;
-/** f16/bf16 data are Uint16Array bit patterns; q8_0 tensors come back dequantised, as dtype 'f32'. */
+/** f16/bf16 data are Uint16Array bit patterns; ggml block types (q8_0, q4_k, …) come back dequantised, as dtype 'f32'. */
 export interface LoadedTensor { dtype: DType; shape: number[]; data: TensorData }
 export interface TensorSource {
   readonly path: string;
@@ -27,37 +30,41 @@ export interface TensorSource {
   read(name: string): LoadedTensor;
   /** a widened / dequantised f32 copy */
   readF32(name: string): Float32Array;
+  /**
+   * The tensor's bytes exactly as the file stores them (a fresh, aligned copy), for callers that
+   * keep ggml blocks quantized; info(name).dtype says how to interpret them. Where offered.
+   */
+  readRaw?(name: string): Uint8Array;
   close(): void;
 }
 
-/** Q8_0: blocks of 32 weights, an f16 scale then 32 int8 (ggml block_q8_0). */
-export const Q8_0_BLOCK = 32;
-export const Q8_0_BLOCK_BYTES = 34;
-
-const SIZES: Record<DType, number> = {
-  f32: 4, f16: 2, bf16: 2, i32: 4, i64: 8, u8: 1, i8: 1, f64: 8, i16: 2, u16: 2, bool: 1, q8_0: Q8_0_BLOCK_BYTES / Q8_0_BLOCK,
+const SIZES: Record<Exclude<DType, GgmlBlockType>, number> = {
+  f32: 4, f16: 2, bf16: 2, i32: 4, i64: 8, u8: 1, i8: 1, f64: 8, i16: 2, u16: 2, bool: 1,
 };
 
-/** Bytes per element; for q8_0 the average 34/32 (use dtypeByteLength for exact sizes). */
+/** Bytes per element; for a ggml block type the average, e.g. 34/32 for q8_0 (use dtypeByteLength for exact sizes). */
 export function dtypeSize(d: DType): number {
+  if (isGgmlBlockType(d)) {
+    const { block, bytes } = blockLayout(d);
+    return bytes / block;
+  }
   return SIZES[d];
 }
 
-/** Exact bytes for n elements of d; q8_0 needs n to be a multiple of 32. */
+/** Exact bytes for n elements of d; a ggml block type needs n to be a whole number of blocks (RangeError otherwise). */
 export function dtypeByteLength(d: DType, n: number): number {
-  if (d === 'q8_0') {
-    if (n % Q8_0_BLOCK !== 0) throw new RangeError(`q8_0 holds whole blocks of ${Q8_0_BLOCK} values; got ${n}`);
-    return (n / Q8_0_BLOCK) * Q8_0_BLOCK_BYTES;
-  }
-  return n * SIZES[d];
+  return isGgmlBlockType(d) ? blockByteLength(d, n) : n * SIZES[d];
 }
 
 const ARRAY_TYPES: Record<DType, abstract new (...args: never[]) => TensorData> = {
-  f32: Float32Array, q8_0: Float32Array, f16: Uint16Array, bf16: Uint16Array, u16: Uint16Array, i32: Int32Array,
+  f32: Float32Array, f16: Uint16Array, bf16: Uint16Array, u16: Uint16Array, i32: Int32Array,
   i64: BigInt64Array, u8: Uint8Array, bool: Uint8Array, i8: Int8Array, f64: Float64Array, i16: Int16Array,
+  // block types are held dequantised
+  q4_0: Float32Array, q4_1: Float32Array, q5_0: Float32Array, q5_1: Float32Array, q8_0: Float32Array,
+  q2_k: Float32Array, q3_k: Float32Array, q4_k: Float32Array, q5_k: Float32Array, q6_k: Float32Array,
 };
 
-/** The typed array that holds dtype d in memory (q8_0 is held dequantised, as f32). */
+/** The typed array that holds dtype d in memory (ggml block types are held dequantised, as f32). */
 export function arrayTypeFor(d: DType): string {
   return ARRAY_TYPES[d].name;
 }
@@ -171,8 +178,9 @@ export function f32ArrayToBf16(src: Float32Array): Uint16Array {
 /** An f32 copy of a loaded tensor (the array itself when it is already a fresh f32 read). */
 export function toF32(t: LoadedTensor): Float32Array {
   const d = t.data;
+  if (isGgmlBlockType(t.dtype)) return d as Float32Array;
   switch (t.dtype) {
-    case 'f32': case 'q8_0': return d as Float32Array;
+    case 'f32': return d as Float32Array;
     case 'f16': return f16ArrayToF32(d as Uint16Array);
     case 'bf16': return bf16ArrayToF32(d as Uint16Array);
     case 'i64': {
@@ -244,8 +252,13 @@ export function readExactly(fd: number, position: number, length: number, file: 
   return out;
 }
 
-/** A typed view of dtype d over a fresh byte copy (f16/bf16/u16 → Uint16Array, bool → Uint8Array). */
+/** A typed view of dtype d over a fresh byte copy (f16/bf16/u16 → Uint16Array, bool → Uint8Array, ggml blocks → dequantised f32). */
 export function viewAs(d: DType, bytes: Uint8Array): TensorData {
+  if (isGgmlBlockType(d)) {
+    const { block, bytes: blockBytes } = blockLayout(d);
+    if (bytes.length % blockBytes !== 0) throw new RangeError(`${d}: ${bytes.length} bytes is not a whole number of ${blockBytes}-byte blocks`);
+    return dequantize(d, bytes, (bytes.length / blockBytes) * block);
+  }
   const { buffer, byteOffset, byteLength } = bytes;
   switch (d) {
     case 'f32': return new Float32Array(buffer, byteOffset, byteLength / 4);
@@ -256,22 +269,7 @@ export function viewAs(d: DType, bytes: Uint8Array): TensorData {
     case 'i8': return new Int8Array(buffer, byteOffset, byteLength);
     case 'f64': return new Float64Array(buffer, byteOffset, byteLength / 8);
     case 'i16': return new Int16Array(buffer, byteOffset, byteLength / 2);
-    case 'q8_0': return dequantQ8_0(bytes);
   }
-}
-
-/** ggml dequantize_row_q8_0: x = f16(d) · q, block by block. */
-export function dequantQ8_0(bytes: Uint8Array): Float32Array {
-  const nBlocks = Math.floor(bytes.length / Q8_0_BLOCK_BYTES);
-  const out = new Float32Array(nBlocks * Q8_0_BLOCK);
-  const table = f16Lookup();
-  const q = new Int8Array(bytes.buffer, bytes.byteOffset, bytes.length);
-  for (let b = 0; b < nBlocks; b++) {
-    const o = b * Q8_0_BLOCK_BYTES;
-    const d = table[bytes[o] | (bytes[o + 1] << 8)];
-    for (let i = 0; i < Q8_0_BLOCK; i++) out[b * Q8_0_BLOCK + i] = d * q[o + 2 + i];
-  }
-  return out;
 }
 
 /** One tensor of a file-backed source: where its bytes are, and how to turn them into a tensor. */
@@ -301,11 +299,27 @@ export class FileTensorSource implements TensorSource {
   }
   read(name: string): LoadedTensor {
     const e = this.entry(name);
-    if (this.fd === null) throw new RrtError('closed', `${this.path}: read('${name}') after close()`);
-    const bytes = readExactly(this.fd, e.offset, e.info.byteLength, this.path, name);
+    const bytes = this.readBytes(name);
     if (e.decode) return e.decode(bytes);
-    const dtype = e.info.dtype === 'q8_0' ? 'f32' : e.info.dtype;
-    return { dtype, shape: [...e.info.shape], data: viewAs(e.info.dtype, bytes) };
+    const { dtype, shape } = e.info;
+    if (isGgmlBlockType(dtype)) return { dtype: 'f32', shape: [...shape], data: this.dequantizeEntry(e, bytes) };
+    return { dtype, shape: [...shape], data: viewAs(dtype, bytes) };
+  }
+  /** The tensor's bytes exactly as stored, in a fresh (hence aligned) buffer. */
+  protected readBytes(name: string): Uint8Array {
+    const e = this.entry(name);
+    if (this.fd === null) throw new RrtError('closed', `${this.path}: read('${name}') after close()`);
+    return readExactly(this.fd, e.offset, e.info.byteLength, this.path, name);
+  }
+  /** Blocks → f32; a byte range that does not hold exactly the shape's blocks is a bad file, not a crash. */
+  private dequantizeEntry(e: FileEntry, bytes: Uint8Array): Float32Array {
+    const { name, dtype, shape } = e.info;
+    try {
+      return dequantize(dtype, bytes, shapeNumel(shape));
+    } catch (err) {
+      if (!(err instanceof RangeError)) throw err;
+      throw new FormatError('shape_size_mismatch', `tensor '${name}' (${dtype}, shape ${JSON.stringify(shape)}): ${err.message}`, { file: this.path, tensor: name });
+    }
   }
   readF32(name: string): Float32Array {
     return toF32(this.read(name));

@@ -47,6 +47,21 @@ test('rrt info on the bundled model prints its architecture and size', () => {
   assert.match(r.stdout, /size on disk/);
 });
 
+test('rrt info on a GGUF file counts its tensors per ggml type and says which stay quantized at load', () => {
+  const model = join(root, 'fixtures/ggml-quants/tiny-llama-mixed.gguf');
+  const r = rrt('info', model);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^ggml types +F32 5 as stored · Q4_0 6, Q8_0 3 kept quantized · Q4_1 2, Q5_0 1, Q5_1 1, Q4_K 1, Q6_K 1 dequantized to bf16 at load$/m);
+  assert.doesNotMatch(r.stdout, /^dtype/m, 'the ggml types replace the dtype line');
+  const j = rrt('info', model, '--json');
+  assert.equal(j.code, 0, j.stderr);
+  const info = JSON.parse(j.stdout);
+  assert.deepEqual(info.ggmlTypes.Q4_K, { tensors: 1, load: 'dequantized to bf16' });
+  assert.deepEqual(info.ggmlTypes.Q8_0, { tensors: 3, load: 'kept quantized' });
+  assert.deepEqual(info.ggmlTypes.F32, { tensors: 5, load: 'as stored' });
+  assert.equal(info.dtypes.q4_k, 1);
+});
+
 test('rrt logits reproduces transformers\' logits from int32 and int64 input ids', () => {
   const ref = openSafetensors(join(HF, 'gpt-neox/reference.safetensors'));
   const ids = ref.read('input_ids');

@@ -165,6 +165,48 @@ test('GGUF: truncations throw FormatError, header bit flips (own file and the fi
   }
 });
 
+test('GGUF block types: truncations, header bit flips and retyped tensors (byte ranges the wrong size for their type) throw FormatError, never another error', { timeout: 30000 }, () => {
+  const path = new URL('../../fixtures/ggml-quants/all-types.gguf', import.meta.url).pathname;
+  const bytes = readFileSync(path);
+  const f = openGguf(path);
+  const dataStart = f.dataOffset;
+  const names = f.names();
+  f.close();
+  assert.equal(attempt(bytes, openGguf, 'intact'), 'ok');
+  // gguf-py pads the last tensor to the 32-byte alignment too: cut below that padding
+  for (let cut = 0; cut < bytes.length - 32; cut += cut < dataStart ? 3 : 41) {
+    assert.notEqual(attempt(bytes.subarray(0, cut), openGguf, `cut at ${cut}`), 'ok', `a file cut to ${cut} of ${bytes.length} bytes must not load`);
+  }
+  const header = flips(bytes, range(0, dataStart), openGguf, 'quant gguf', undefined, [0x01, 0xff]);
+  assert.ok(header.filter((o) => o !== 'ok').length > header.length / 4, JSON.stringify(tally(header)));
+
+  // every tensor's ggml type replaced by every type id: its byte range no longer fits (or fits by
+  // coincidence, e.g. 2 × 16 Q4_0 blocks = 2 × 2 Q4_K blocks = 576 bytes, and then it simply reads)
+  const retyped: Outcome[] = [];
+  for (const name of names) {
+    const at = bytes.indexOf(Buffer.concat([Buffer.from([name.length, 0, 0, 0, 0, 0, 0, 0]), Buffer.from(name)]));
+    const typeAt = at + 8 + name.length + 4 + 2 * 8; // name, n_dims, ne[2], then the type
+    assert.equal(bytes.readUInt32LE(at + 8 + name.length), 2, name);
+    for (let id = 0; id < 42; id++) {
+      const b = Buffer.from(bytes);
+      b.writeUInt32LE(id, typeAt);
+      retyped.push(attempt(b, openGguf, `${name} as type ${id}`));
+    }
+  }
+  const t = tally(retyped);
+  assert.ok(t.ok > names.length && (t.offset_out_of_range ?? 0) + (t.overlapping_tensors ?? 0) > names.length, JSON.stringify(t));
+
+  // a llama file mixing the types, cut and mapped to HF names
+  const llamaPath = new URL('../../fixtures/ggml-quants/tiny-llama-mixed.gguf', import.meta.url).pathname;
+  const llama = readFileSync(llamaPath);
+  const mapped = (s: TensorSource) => {
+    const { source } = ggufToHf(s as ReturnType<typeof openGguf>);
+    for (const n of source.names()) source.readRaw!(n);
+  };
+  assert.equal(attempt(llama, openGguf, 'llama intact', mapped), 'ok');
+  for (let cut = 0; cut < llama.length - 32; cut += 997) assert.notEqual(attempt(llama.subarray(0, cut), openGguf, `llama cut at ${cut}`, mapped), 'ok');
+});
+
 test('llama2.c: every truncation and every extension throws FormatError; header bit flips never escape as another error', { timeout: 30000 }, () => {
   const dim = 16, hidden = 8, L = 1, heads = 2, kvHeads = 1, vocab = 6, seq = 4;
   const hd = dim / heads;

@@ -8,7 +8,9 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '../../src/errors.js';
-import { type GgufTensorToWrite, type GgufType, type GgufValue, ggufMetadataEntries, ggufToHf, openGguf, quantizeQ8_0, writeGguf } from '../../src/formats/gguf.js';
+import {
+  type GgufTensorToWrite, type GgufType, type GgufValue, ggmlLoadForm, ggufMetadataEntries, ggufToHf, ggufTypeSummary, openGguf, quantizeQ8_0, writeGguf,
+} from '../../src/formats/gguf.js';
 import { f32ToBf16, f32ToF16 } from '../../src/formats/tensor-source.js';
 import { randn, expectFormatError } from '../helpers.js';
 
@@ -365,18 +367,30 @@ test('ggufToHf rejects other architectures, unmapped and missing tensors, and sh
   f4.close();
 });
 
-test('ggml types rrt cannot decode are listed by info() and read() names them; an unknown type id fails at open', () => {
-  const path = craft('q4k.gguf', { tensors: [{ name: 'w', ne: [256, 2], type: 12, offset: 0 }, f32Tensor('n', 4, 288)], data: 304 });
+test('ggml types rrt cannot decode are listed by info() and read() names them with the types it reads; an unknown type id fails at open', () => {
+  const path = craft('q8k.gguf', { tensors: [{ name: 'w', ne: [256, 2], type: 15, offset: 0 }, f32Tensor('n', 4, 608)], data: 624 });
   const f = openGguf(path);
   const info = f.info('w');
-  assert.equal(info.ggmlType, 'Q4_K');
+  assert.equal(info.ggmlType, 'Q8_K');
+  assert.equal(info.dtype, 'u8', 'listed as raw blocks');
   assert.deepEqual(info.shape, [2, 256]);
-  assert.equal(info.byteLength, 288);
-  expectFormatError(() => f.read('w'), 'unknown_dtype', 'Q4_K', "'w'");
-  expectFormatError(() => f.readF32('w'), 'unknown_dtype', 'Q4_K');
+  assert.equal(info.byteLength, 584);
+  const readable = 'rrt reads F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, I8, I16, I32, I64, F64, BF16';
+  expectFormatError(() => f.read('w'), 'unknown_dtype', 'Q8_K', "'w'", readable);
+  expectFormatError(() => f.readF32('w'), 'unknown_dtype', 'Q8_K');
+  assert.equal(f.readRaw('w').length, 584, 'the raw bytes of any type can still be read');
   assert.equal(f.readF32('n').length, 4);
+  assert.deepEqual(ggufTypeSummary(f), [{ type: 'F32', tensors: 1, load: 'as stored' }, { type: 'Q8_K', tensors: 1, load: 'not readable' }]);
   f.close();
   expectFormatError(() => openGguf(craft('t99.gguf', { tensors: [{ name: 'w', ne: [4], type: 99, offset: 0 }], data: 32 })), 'unknown_dtype', 'type id 99', "'w'");
+});
+
+test('load policy: Q8_0 and Q4_0 stay quantized, the other block types are dequantised to bf16, float types load as stored', () => {
+  assert.equal(ggmlLoadForm('Q8_0'), 'kept quantized');
+  assert.equal(ggmlLoadForm('Q4_0'), 'kept quantized');
+  for (const t of ['Q4_1', 'Q5_0', 'Q5_1', 'Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K']) assert.equal(ggmlLoadForm(t), 'dequantized to bf16', t);
+  for (const t of ['F32', 'F16', 'BF16', 'I32']) assert.equal(ggmlLoadForm(t), 'as stored', t);
+  for (const t of ['Q8_1', 'Q8_K', 'IQ4_XS', 'MXFP4', 'nonsense']) assert.equal(ggmlLoadForm(t), 'not readable', t);
 });
 
 test('a version 2 file reads like version 3', () => {

@@ -1,5 +1,7 @@
-// rrt info MODEL: architecture, parameters (embedding / non-embedding), dtype, size on disk.
+// rrt info MODEL: architecture, parameters (embedding / non-embedding), dtype, size on disk;
+// for GGUF, the ggml types and what loading does with each.
 import type { Command } from 'commander';
+import { type GgmlLoadForm, openGguf, ggufTypeSummary } from '../../formats/gguf.js';
 import { BUNDLED_MODEL, openModelSource, sizeOnDisk, storedDtypes } from '../../models/load.js';
 import { countParameters } from '../../models/params.js';
 import { recursiveParameterCount } from '../../recursive/convert.js';
@@ -23,6 +25,7 @@ export function registerInfo(program: Command): void {
           ? recursiveParameterCount(source.names().map((n) => ({ name: n, dtype: 'f32' as const, shape: source.info(n).shape })), { embedding: 0, nonEmbedding: rec.source.nonEmbeddingParameters, total: 0 })
           : null;
         const dtypes = storedDtypes(source);
+        const ggml = format === 'gguf' ? ggmlTypes(model) : null;
         const info = {
           path: model,
           format,
@@ -54,6 +57,7 @@ export function registerInfo(program: Command): void {
               }
             : {}),
           dtypes,
+          ...(ggml ? { ggmlTypes: Object.fromEntries(ggml.map((t) => [t.type, { tensors: t.tensors, load: t.load }])) } : {}),
           bytesOnDisk: sizeOnDisk(model),
           ...(o.cpu ? { cpu: native ? native.isa_info() : { best: 'none', active: 'reference (TypeScript)' } } : {}),
         };
@@ -68,7 +72,9 @@ export function registerInfo(program: Command): void {
           ['vocabulary', `${c.vocabSize}${c.tiedHead ? ' (tied head)' : ''}`],
           ['context', String(c.maxPositions)],
           ['parameters', `${humanCount(info.parameters.total)} total: ${humanCount(info.parameters.embedding)} embedding, ${humanCount(info.parameters.nonEmbedding)} non-embedding${rec ? ' (unique)' : ''}`],
-          ['dtype', Object.entries(dtypes).map(([d, n]) => `${d} (${n} tensors)`).join(', ')],
+          ggml
+            ? ['ggml types', ggmlTypesLine(ggml)]
+            : ['dtype', Object.entries(dtypes).map(([d, n]) => `${d} (${n} tensors)`).join(', ')],
           ['size on disk', humanBytes(info.bytesOnDisk)],
         ];
         if (info.recursive) {
@@ -84,4 +90,26 @@ export function registerInfo(program: Command): void {
         source.close();
       }
     });
+}
+
+/** Tensors per ggml type in a GGUF file, with what loading does with each type. */
+function ggmlTypes(path: string): ReturnType<typeof ggufTypeSummary> {
+  const file = openGguf(path);
+  try {
+    return ggufTypeSummary(file);
+  } finally {
+    file.close();
+  }
+}
+
+const LOAD_WORDS: [GgmlLoadForm, string][] = [
+  ['as stored', 'as stored'], ['kept quantized', 'kept quantized'], ['dequantized to bf16', 'dequantized to bf16 at load'], ['not readable', 'not readable by rrt'],
+];
+
+/** e.g. "F32 5 as stored · Q4_0 6, Q8_0 3 kept quantized · Q4_K 1, Q6_K 1 dequantized to bf16 at load" */
+function ggmlTypesLine(types: ReturnType<typeof ggufTypeSummary>): string {
+  return LOAD_WORDS.flatMap(([form, words]) => {
+    const group = types.filter((t) => t.load === form);
+    return group.length ? [`${group.map((t) => `${t.type} ${t.tensors}`).join(', ')} ${words}`] : [];
+  }).join(' · ');
 }
