@@ -3,8 +3,9 @@ import { InvalidArgumentError } from 'commander';
 import { WEIGHT_DTYPES } from '../models/weights.js';
 
 /** --dtype of the commands that load a model: the weight matrices in memory. */
-export const DTYPE_HELP = 'weight matrices in memory: f32, bf16, q8_0 or q4_0 (quantized: embedding and LM head q8_0; norms, biases and adapters unquantized)';
-export const weightDtype = () => choice(WEIGHT_DTYPES);
+export const DTYPE_HELP =
+  'weight matrices in memory: auto (as stored: q8_0/q4_0 blocks stay packed, other GGUF block types become bf16, the rest f32), f32, bf16, q8_0 or q4_0 (quantized: embedding and LM head q8_0; norms, biases and adapters unquantized)';
+export const weightDtype = () => choice(['auto', ...WEIGHT_DTYPES] as const);
 
 /** One stderr line naming the matrices a quantized load kept in bf16, if any. */
 export function reportUnquantized(m: { unquantized: string[] }): void {

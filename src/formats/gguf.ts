@@ -7,6 +7,7 @@
 import { closeSync, fsyncSync, ftruncateSync, openSync, renameSync, unlinkSync } from 'node:fs';
 import { ConfigError, FormatError, type FormatErrorCode } from '../errors.js';
 import { type GgmlBlockType, blockLayout } from './ggml-quants.js';
+import { QTYPE, quantizeBlock } from '../tensor/ref/quant.js';
 import {
   type DType, type FileEntry, type LoadedTensor, type TensorData, type TensorInfo, type TensorSource,
   FileTensorSource, dtypeByteLength, encodeData, f32ToF16, interleavedToHalfSplit,
@@ -69,7 +70,7 @@ export function ggufTypeSummary(file: GgufFile): { type: string; tensors: number
   return [...GGML_TYPES.values()].filter((t) => counts.has(t.name)).map((t) => ({ type: t.name, tensors: counts.get(t.name)!, load: ggmlLoadForm(t.name) }));
 }
 
-const WRITE_TYPE_IDS: Partial<Record<DType, number>> = { f32: 0, f16: 1, q8_0: 8, bf16: 30 };
+const WRITE_TYPE_IDS: Partial<Record<DType, number>> = { f32: 0, f16: 1, q4_0: 2, q8_0: 8, bf16: 30 };
 const { block: Q8_0_BLOCK, bytes: Q8_0_BLOCK_BYTES } = blockLayout('q8_0');
 
 // ggml's own limits (gguf.cpp): anything above them is corrupt, and we refuse before allocating.
@@ -326,11 +327,14 @@ export function ggufMetadataEntries(file: GgufFile): [string, GgufValue, GgufTyp
 
 export interface GgufTensorToWrite {
   name: string;
-  dtype: 'f32' | 'f16' | 'bf16' | 'q8_0';
+  dtype: 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0';
   /** row-major (HF order) */
   shape: number[];
-  /** f32: Float32Array; f16/bf16: Uint16Array bits or Float32Array; q8_0: Float32Array (quantised here) */
-  data: Float32Array | Uint16Array;
+  /**
+   * f32: Float32Array; f16/bf16: Uint16Array bits or Float32Array; q8_0/q4_0: Float32Array
+   * (quantised here with llama.cpp's reference rounding) or a Uint8Array of GGUF blocks as they are
+   */
+  data: Float32Array | Uint16Array | Uint8Array;
 }
 
 /** Growable little-endian byte buffer for the header. */
@@ -455,11 +459,19 @@ export function quantizeQ8_0(x: Float32Array): Uint8Array {
   return out;
 }
 
+/** llama.cpp's quantize_row_q4_0_ref (rrt's reference block quantizer, the same rounding). */
+function quantizeQ4_0(x: Float32Array): Uint8Array {
+  const out = new Uint8Array((x.length / 32) * 18);
+  for (let b = 0; b < x.length / 32; b++) quantizeBlock(out, b * 18, x, b * 32, QTYPE.q4_0);
+  return out;
+}
+
 function encodeTensor(t: GgufTensorToWrite): Uint8Array {
   const who = `[writeGguf] tensor '${t.name}'`;
-  if (t.dtype === 'q8_0') {
-    if (!(t.data instanceof Float32Array)) throw new TypeError(`${who}: q8_0 quantises a Float32Array, got ${(t.data as object)?.constructor?.name}`);
-    return quantizeQ8_0(t.data);
+  if (t.dtype === 'q8_0' || t.dtype === 'q4_0') {
+    if (t.data instanceof Uint8Array) return t.data;
+    if (!(t.data instanceof Float32Array)) throw new TypeError(`${who}: ${t.dtype} takes a Float32Array to quantise or a Uint8Array of blocks, got ${(t.data as object)?.constructor?.name}`);
+    return t.dtype === 'q8_0' ? quantizeQ8_0(t.data) : quantizeQ4_0(t.data);
   }
   return encodeData(t.dtype, t.data as TensorData, who);
 }
@@ -504,15 +516,17 @@ export function writeGguf(
     if (typeof t.name !== 'string' || t.name === '' || Buffer.byteLength(t.name) > MAX_NAME_BYTES) throw new TypeError(`${who}: names must be 1–${MAX_NAME_BYTES} bytes (ggml's limit)`);
     if (names.has(t.name)) throw new RangeError(`${who} given twice`);
     names.add(t.name);
-    if (WRITE_TYPE_IDS[t.dtype] === undefined) throw new TypeError(`${who}: dtype '${t.dtype}'; writeGguf writes f32, f16, bf16, q8_0`);
+    if (WRITE_TYPE_IDS[t.dtype] === undefined) throw new TypeError(`${who}: dtype '${t.dtype}'; writeGguf writes f32, f16, bf16, q8_0, q4_0`);
     const numel = shapeNumel(t.shape);
     if (!Array.isArray(t.shape) || t.shape.length < 1 || t.shape.length > MAX_DIMS || numel < 0) {
       throw new RangeError(`${who}: shape ${JSON.stringify(t.shape)} must list 1–${MAX_DIMS} non-negative integers`);
     }
-    if (t.data.length !== numel) throw new RangeError(`${who} has ${t.data.length} values, expected ${JSON.stringify(t.shape)} = ${numel}`);
+    const blocks = (t.dtype === 'q8_0' || t.dtype === 'q4_0') && t.data instanceof Uint8Array;
     const ne = [...t.shape].reverse();
-    if (t.dtype === 'q8_0' && ne[0] % Q8_0_BLOCK !== 0) throw new RangeError(`${who}: q8_0 rows must be a multiple of ${Q8_0_BLOCK} values, got ${ne[0]}`);
+    if ((t.dtype === 'q8_0' || t.dtype === 'q4_0') && ne[0] % Q8_0_BLOCK !== 0) throw new RangeError(`${who}: ${t.dtype} rows must be a multiple of ${Q8_0_BLOCK} values, got ${ne[0]}`);
     const nbytes = dtypeByteLength(t.dtype, numel);
+    if (blocks ? t.data.length !== nbytes : t.data.length !== numel)
+      throw new RangeError(`${who} has ${t.data.length} ${blocks ? 'bytes of blocks' : 'values'}, expected ${JSON.stringify(t.shape)} = ${blocks ? `${nbytes} bytes` : numel}`);
     plan.push({ t, ne, offset: at, nbytes });
     at += Math.ceil(nbytes / alignment) * alignment;
   }

@@ -20,8 +20,11 @@ export type ModelFormat = 'hf' | 'gguf' | 'llama2c';
 export interface LoadOptions {
   /** tokenizer path (llama2.c models need one; others carry theirs) */
   tokenizer?: string;
-  /** dtype of the weight matrices in memory; norms and biases stay f32. @default 'f32' */
-  dtype?: WeightDType;
+  /**
+   * dtype of the weight matrices in memory; norms and biases stay f32. 'auto': as stored (a GGUF
+   * file's q8_0/q4_0 blocks stay packed, its other block types become bf16, the rest f32). @default 'f32'
+   */
+  dtype?: WeightDType | 'auto';
   /** dtype of the token embedding and LM head (quantized dtypes only). @default 'q8_0' */
   headDtype?: WeightDType;
   /** weights in one arena on 2 MB pages (src/tensor/huge-pages.ts; RRT_HUGE_PAGES=0 also turns it off). @default true */

@@ -4,7 +4,7 @@
 import { FormatError } from '../errors.js';
 import type { TensorSource } from '../formats/tensor-source.js';
 import { kernels } from '../tensor/kernels.js';
-import { quantizable, quantize } from '../tensor/quant.js';
+import { fromGgufBlocks, quantizable, quantize } from '../tensor/quant.js';
 import { type QuantDType, Tensor, isQuantized } from '../tensor/tensor.js';
 import type { ModelConfig, ProjName } from './config.js';
 import { profileForArch, type WeightEntry } from './profiles/index.js';
@@ -51,18 +51,23 @@ export type WeightDType = 'f32' | 'bf16' | QuantDType;
 export const WEIGHT_DTYPES: readonly WeightDType[] = ['f32', 'bf16', 'q8_0', 'q4_0'];
 
 /**
- * Where each matrix goes for a weight dtype. Quantized models keep the token embedding and LM head
- * in `head` (default: q8_0 for both quantized types, as llama.cpp keeps its output tensor above
- * 4 bits); a matrix whose rows are not whole 32-value blocks stays bf16 and is listed in `unquantized`.
+ * Where each matrix goes. A WeightDType puts every matrix in it; 'auto' loads each as stored:
+ * q8_0/q4_0 blocks stay packed (rrt has kernels for them), other block types (Q4_K, Q5_0, …)
+ * become bf16, everything else f32. Under a quantized dtype the token embedding and LM head go to
+ * `head` (default q8_0, as llama.cpp keeps its output tensor above 4 bits). A matrix whose rows
+ * are not whole 32-value blocks stays bf16 and is listed in `unquantized`.
  */
 export interface WeightPlan {
-  dtype: WeightDType;
+  dtype: WeightDType | 'auto';
   head?: WeightDType;
   /** filled by loadWeights: matrices kept in bf16 because they cannot be block-quantized */
   unquantized?: string[];
 }
 
-function headDtype(plan: WeightPlan): WeightDType {
+/** The dtype a matrix gets under the plan, given how the checkpoint stores it. */
+function matrixDtype(plan: WeightPlan, key: string, stored: string): WeightDType {
+  if (plan.dtype === 'auto') return stored === 'q8_0' || stored === 'q4_0' ? stored : /^q\d/.test(stored) ? 'bf16' : 'f32';
+  if (key !== 'embed' && key !== 'head') return plan.dtype;
   return plan.head ?? (isQuantized(plan.dtype) ? 'q8_0' : plan.dtype);
 }
 
@@ -80,26 +85,39 @@ export function expectedShape(cfg: ModelConfig, key: string): number[] {
 }
 
 
-/** Reads one tensor of the table into the dtype the model runs: matrices in `dtype`, vectors in f32. */
+/**
+ * Reads one tensor of the table into the dtype the model runs: matrices as the plan says, vectors
+ * in f32. Blocks already stored in the wanted type (GGUF, rrt's quantized checkpoints) are
+ * repacked as they are, not dequantized and quantized again.
+ */
 export function readWeight(source: TensorSource, cfg: ModelConfig, e: WeightEntry, dtype: WeightDType | WeightPlan): Tensor {
   const plan = typeof dtype === 'string' ? { dtype } : dtype;
-  const want = e.key === 'embed' || e.key === 'head' ? headDtype(plan) : plan.dtype;
-  if (!isQuantized(want)) return readPlain(source, cfg, e, want);
-  const shape = expectedShape(cfg, e.key);
+  const shape = checkedShape(source, cfg, e);
   if (shape.length !== 2) return readPlain(source, cfg, e, 'f32');
+  const stored = source.info(e.hf).dtype;
+  const want = matrixDtype(plan, e.key, stored);
+  if (!isQuantized(want)) return readPlain(source, cfg, e, want);
   if (!quantizable(shape)) {
     (plan.unquantized ??= []).push(`${e.hf} [${shape.join(', ')}]`);
     return readPlain(source, cfg, e, 'bf16');
   }
+  if (stored === want && source.readRaw && !e.transpose) return fromGgufBlocks(source.readRaw(e.hf), shape, want);
   return quantize(readPlain(source, cfg, e, 'f32'), want);
 }
 
-function readPlain(source: TensorSource, cfg: ModelConfig, e: WeightEntry, dtype: 'f32' | 'bf16'): Tensor {
+/** The tensor's shape as the config implies it; a FormatError when the checkpoint disagrees. */
+function checkedShape(source: TensorSource, cfg: ModelConfig, e: WeightEntry): number[] {
   const info = source.info(e.hf);
   const want = expectedShape(cfg, e.key);
   const got = e.transpose ? [...info.shape].reverse() : info.shape;
   if (got.length !== want.length || got.some((d, i) => d !== want[i]))
     throw new FormatError('shape_size_mismatch', `tensor ${e.hf} has shape [${info.shape.join(', ')}], the config implies [${(e.transpose ? [...want].reverse() : want).join(', ')}]`, { file: source.path, tensor: e.hf });
+  return want;
+}
+
+function readPlain(source: TensorSource, cfg: ModelConfig, e: WeightEntry, dtype: 'f32' | 'bf16'): Tensor {
+  const info = source.info(e.hf);
+  const want = checkedShape(source, cfg, e);
   const matrix = want.length === 2;
   if (matrix && dtype === 'bf16' && info.dtype === 'bf16' && !e.transpose) {
     return new Tensor(source.read(e.hf).data as Uint16Array, want, 'bf16');

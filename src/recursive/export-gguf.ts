@@ -1,7 +1,9 @@
 // Export of a llama-architecture model (plain or relaxed recursive) as one GGUF file llama.cpp
 // loads: unrolled, adapters merged (mergedLayerTensor, as the HF export), q/k rows permuted into the
-// interleaved rotary order llama.cpp's converter writes, matrices in F32 or F16 (norms stay F32),
-// and the tokenizer embedded as tokenizer.ggml.* metadata. Other architectures are refused.
+// interleaved rotary order llama.cpp's converter writes, matrices in F32, F16, Q8_0 or Q4_0 (norms
+// stay F32; quantized files keep the token embedding / output in Q8_0, with the same blocks rrt's
+// q8_0/q4_0 loading makes), and the tokenizer embedded as tokenizer.ggml.* metadata. Other
+// architectures are refused.
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { InputError } from '../errors.js';
@@ -12,11 +14,15 @@ import type { ModelConfig } from '../models/config.js';
 import { loadModel } from '../models/load.js';
 import { profileForArch } from '../models/profiles/index.js';
 import { expectedShape } from '../models/weights.js';
+import { quantizable, quantize, toGgufBlocks } from '../tensor/quant.js';
+import { Tensor } from '../tensor/tensor.js';
 import { mergedLayerTensor } from './export.js';
 
 export interface GgufExportOptions {
   /** matrix dtype; norms are always F32. @default 'f32' */
-  dtype?: 'f32' | 'f16';
+  dtype?: GgufExportDtype;
+  /** quantized dtypes: the token embedding's and output's. @default 'q8_0' */
+  headDtype?: GgufExportDtype;
   force?: boolean;
   /** tokenizer to embed (llama2.c tokenizer.bin, tokenizer.json, a directory, or a .gguf); default: the model's own */
   tokenizer?: string;
@@ -34,14 +40,16 @@ export interface GgufExportSummary {
 }
 
 type Kv = [string, GgufValue, GgufType];
+export type GgufExportDtype = 'f32' | 'f16' | 'q8_0' | 'q4_0';
+export const GGUF_EXPORT_DTYPES: readonly GgufExportDtype[] = ['f32', 'f16', 'q8_0', 'q4_0'];
 
 /** llama.cpp's tensor name of each canonical per-layer key. */
 const LAYER_NAMES: Record<string, string> = {
   'attnNorm.w': 'attn_norm', 'mlpNorm.w': 'ffn_norm', 'q.w': 'attn_q', 'k.w': 'attn_k', 'v.w': 'attn_v', 'o.w': 'attn_output',
   'gate.w': 'ffn_gate', 'up.w': 'ffn_up', 'down.w': 'ffn_down',
 };
-/** llama_ftype: LLAMA_FTYPE_ALL_F32, LLAMA_FTYPE_MOSTLY_F16 */
-const FILE_TYPE = { f32: 0, f16: 1 } as const;
+/** llama_ftype: LLAMA_FTYPE_ALL_F32, _MOSTLY_F16, _MOSTLY_Q8_0, _MOSTLY_Q4_0 */
+const FILE_TYPE = { f32: 0, f16: 1, q8_0: 7, q4_0: 2 } as const;
 /** Text the embedded tokenizer must encode exactly as the source tokenizer does (contractions, digit runs, newlines, non-ASCII). */
 const PROBE = "Once upon a time, Tom's dog didn't bark. It's 2024: 12345 apples\n\n  and  ÄÖÜ 日本語 I'M here.\tDone";
 
@@ -86,7 +94,9 @@ function unsupportedReason(cfg: ModelConfig): string | null {
  */
 export function exportGguf(model: string, dst: string, opts: GgufExportOptions = {}): GgufExportSummary {
   const dtype = opts.dtype ?? 'f32';
-  if (dtype !== 'f32' && dtype !== 'f16') throw new InputError('bad_option', `GGUF export writes f32 or f16, got "${String(dtype)}"`);
+  const headDtype = opts.headDtype ?? (dtype === 'q8_0' || dtype === 'q4_0' ? 'q8_0' : dtype);
+  for (const d of [dtype, headDtype])
+    if (!GGUF_EXPORT_DTYPES.includes(d)) throw new InputError('bad_option', `GGUF export writes ${GGUF_EXPORT_DTYPES.join(', ')}, got "${String(d)}"`);
   if (!dst.endsWith('.gguf')) throw new InputError('bad_option', `${dst}: a GGUF destination must end in .gguf`);
   if (existsSync(dst) && !opts.force) throw new InputError('exists', `${dst} already exists; pass --force to replace it`);
   if (existsSync(dst) && statSync(dst).isDirectory()) throw new InputError('exists', `${dst} is a directory; GGUF export writes one file`);
@@ -104,9 +114,16 @@ export function exportGguf(model: string, dst: string, opts: GgufExportOptions =
   const stray = layerKeys.filter((k) => !(k in LAYER_NAMES));
   if (stray.length) throw new InputError('bad_option', `${model}: tensors ${stray.join(', ')} have no llama GGUF name`);
 
-  const matrix = (name: string, shape: number[], data: Float32Array): GgufTensorToWrite => ({ name, dtype, shape, data });
+  const matrix = (name: string, shape: number[], data: Float32Array, want: GgufExportDtype = dtype): GgufTensorToWrite => {
+    if (want !== 'q8_0' && want !== 'q4_0') return { name, dtype: want, shape, data };
+    if (!quantizable(shape)) {
+      warnings.push(`${name} [${shape.join(', ')}] is written F16: its rows are not whole 32-value blocks`);
+      return { name, dtype: 'f16', shape, data };
+    }
+    return { name, dtype: want, shape, data: toGgufBlocks(quantize(new Tensor(data, shape), want)) };
+  };
   const vector = (name: string, data: Float32Array): GgufTensorToWrite => ({ name, dtype: 'f32', shape: [data.length], data });
-  const tensors: GgufTensorToWrite[] = [matrix('token_embd.weight', [...w.embed.shape], w.embed.f32)];
+  const tensors: GgufTensorToWrite[] = [matrix('token_embd.weight', [...w.embed.shape], w.embed.f32, headDtype)];
   layers.forEach((layer, i) => {
     for (const key of layerKeys) {
       let t = mergedLayerTensor(layer, key);
@@ -123,7 +140,7 @@ export function exportGguf(model: string, dst: string, opts: GgufExportOptions =
     opts.onProgress?.(i + 1, layers.length, `blk.${i}`);
   });
   tensors.push(vector('output_norm.weight', w.finalNorm.w.f32));
-  if (!cfg.tiedHead) tensors.push(matrix('output.weight', [...w.head.shape], w.head.f32));
+  if (!cfg.tiedHead) tensors.push(matrix('output.weight', [...w.head.shape], w.head.f32, headDtype));
 
   const u32 = (k: string, v: number): Kv => [k, v, 'u32'];
   const f32 = (k: string, v: number): Kv => [k, v, 'f32'];

@@ -24,7 +24,7 @@ interface EvalCliOptions {
   exits?: boolean;
   dataDir?: string;
   tokenizer?: string;
-  dtype: WeightDType;
+  dtype: WeightDType | 'auto';
 }
 
 /** --data-dir as an absolute path, or the evaluation data shipped with the package. */
@@ -60,7 +60,7 @@ export function registerEval(program: Command): void {
     .option('--exits', 'recursive models: also score each loop exit')
     .option('--data-dir <dir>', "eval data folder with the layout of the package's data/eval/ (default: that folder)")
     .option('--tokenizer <path>', 'tokenizer for llama2.c models')
-    .option('--dtype <dtype>', DTYPE_HELP, weightDtype(), 'f32')
+    .option('--dtype <dtype>', DTYPE_HELP, weightDtype(), 'auto')
     .action((model: string, o: EvalCliOptions) => {
       const dir = dataDir(o);
       o.task.forEach(parseTask); // a typo in the last task fails before the first one runs

@@ -2,7 +2,7 @@
 // checkpoint directory, or, when DST ends in .gguf, as one llama.cpp GGUF file (F32 or F16).
 import type { Command } from 'commander';
 import { exportUnrolled } from '../../recursive/export.js';
-import { exportGguf } from '../../recursive/export-gguf.js';
+import { exportGguf, GGUF_EXPORT_DTYPES, type GgufExportDtype } from '../../recursive/export-gguf.js';
 import { choice } from '../options.js';
 import { progressBar } from '../progress.js';
 
@@ -13,9 +13,9 @@ export function registerExport(program: Command): void {
     .argument('<model>', 'recursive (or plain) model')
     .argument('<dst>', 'output directory, or a .gguf file')
     .option('--tokenizer <path>', 'tokenizer of a llama2.c model (for GGUF: the tokenizer to embed)')
-    .option('--dtype <t>', 'GGUF matrix dtype: f32 or f16 (norms stay f32)', choice(['f32', 'f16'] as const))
+    .option('--dtype <t>', 'GGUF matrix dtype: f32, f16, q8_0 or q4_0 (norms stay f32; quantized files keep the token embedding and output in q8_0)', choice(GGUF_EXPORT_DTYPES))
     .option('--force', 'replace DST if it exists')
-    .action((model: string, dst: string, o: { force?: boolean; tokenizer?: string; dtype?: 'f32' | 'f16' }) => {
+    .action((model: string, dst: string, o: { force?: boolean; tokenizer?: string; dtype?: GgufExportDtype }) => {
       const bar = progressBar('export');
       try {
         const onProgress = (d: number, t: number, l: string) => bar.update(d, t, l);

@@ -15,7 +15,7 @@ interface GenerateCliOptions {
   topP: number;
   seed?: number;
   tokenizer?: string;
-  dtype: WeightDType;
+  dtype: WeightDType | 'auto';
   stats?: boolean;
 }
 
@@ -31,7 +31,7 @@ export function registerGenerate(program: Command): void {
     .option('--top-p <p>', 'nucleus sampling threshold', float(0, 1), 1)
     .option('--seed <s>', 'sampling seed', int(0, 2 ** 32 - 1))
     .option('--tokenizer <path>', 'tokenizer for llama2.c models')
-    .option('--dtype <dtype>', DTYPE_HELP, weightDtype(), 'f32')
+    .option('--dtype <dtype>', DTYPE_HELP, weightDtype(), 'auto')
     .option('--no-stats', 'do not print the speed line on stderr')
     .action((model: string, o: GenerateCliOptions) => {
       const m = loadModel(model, { tokenizer: o.tokenizer, dtype: o.dtype });

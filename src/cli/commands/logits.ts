@@ -40,8 +40,8 @@ export function registerLogits(program: Command): void {
     .requiredOption('--input <file>', 'safetensors file with input_ids (int32/int64, [B, T])')
     .requiredOption('--out <file>', 'safetensors file to write logits (f32, [B, T, V]) to')
     .option('--tokenizer <path>', 'tokenizer for llama2.c models')
-    .option('--dtype <dtype>', DTYPE_HELP, weightDtype(), 'f32')
-    .action((model: string, o: { input: string; out: string; tokenizer?: string; dtype: WeightDType }) => {
+    .option('--dtype <dtype>', DTYPE_HELP, weightDtype(), 'auto')
+    .action((model: string, o: { input: string; out: string; tokenizer?: string; dtype: WeightDType | 'auto' }) => {
       const { ids, B, T } = readInputIds(o.input);
       const m = loadModel(model, { tokenizer: o.tokenizer, dtype: o.dtype });
       reportUnquantized(m);

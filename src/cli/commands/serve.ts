@@ -22,7 +22,7 @@ interface ServeCliOptions {
   maxQueue: number;
   bodyLimit: number;
   tokenizer?: string;
-  dtype: WeightDType;
+  dtype: WeightDType | 'auto';
 }
 
 function makeEngine(m: LoadedModel, o: ServeCliOptions): Engine {
@@ -43,7 +43,7 @@ export function registerServe(program: Command): void {
     .option('--max-queue <n>', 'requests that may wait; more get 429', int(0), 64)
     .option('--body-limit <bytes>', 'largest request body; more gets 413', int(1), 1_000_000)
     .option('--tokenizer <path>', 'tokenizer for llama2.c models')
-    .option('--dtype <dtype>', DTYPE_HELP, weightDtype(), 'f32')
+    .option('--dtype <dtype>', DTYPE_HELP, weightDtype(), 'auto')
     .action(async (model: string, o: ServeCliOptions) => {
       const m = loadModel(model, { tokenizer: o.tokenizer, dtype: o.dtype });
       reportUnquantized(m);
