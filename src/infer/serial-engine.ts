@@ -1,7 +1,8 @@
 // SerialEngine: the Engine contract over plain single-stream decoding (Decoder.forward with
 // a contiguous KvCache, as generateIds), one request at a time, one token per event-loop
 // turn. The benchmark's serial baselines, and the simplest engine a server can run. Every
-// token runs every loop (earlyExit is accepted and ignored; the batch engine implements it).
+// token runs every loop (earlyExit is accepted and ignored; the batch engine implements it),
+// and is reported at the model's loop count.
 import { InputError } from '../errors.js';
 import type { Tokenizer } from '../formats/tokenizers/index.js';
 import type { Decoder } from '../models/decoder.js';
@@ -11,6 +12,7 @@ import { Request } from './request.js';
 import type { Engine, EngineStats, RequestHandle, RequestOptions } from './types.js';
 import { EngineBusyError } from './errors.js';
 import { RateMeter } from './rate.js';
+import { loopCount } from '../models/recursive-spec.js';
 
 export interface SerialEngineOptions {
   tokenizer?: Tokenizer | null;
@@ -21,7 +23,8 @@ export interface SerialEngineOptions {
 export class SerialEngine implements Engine {
   private readonly queue: Request[] = [];
   private readonly maxQueue: number;
-  private readonly nLoops: number;
+  readonly nLoops: number;
+  readonly earlyExitHandling = 'ignored';
   private current: { req: Request; cache: KvCache; logits: Float32Array } | null = null;
   private readonly rate = new RateMeter();
   private busyMs = 0;
@@ -33,8 +36,7 @@ export class SerialEngine implements Engine {
 
   constructor(readonly decoder: Decoder, readonly opts: SerialEngineOptions = {}) {
     this.maxQueue = opts.maxQueue ?? 256;
-    const rec = decoder.config.recursive;
-    this.nLoops = rec && rec.plan.strategy.endsWith('cycle') ? rec.plan.nLoops : 1;
+    this.nLoops = loopCount(decoder.config.recursive);
     this.exitHistogram = new Array<number>(this.nLoops).fill(0);
   }
 

@@ -102,9 +102,13 @@ function optNumber(body: Record<string, unknown>, key: string, check: (n: number
   return v;
 }
 
-function parseEarlyExit(v: unknown): EarlyExitOptions | null {
+function parseEarlyExit(v: unknown, model: ServedModel, engine: Engine): EarlyExitOptions | null {
   if (v === undefined || v === null) return null;
   if (!isObject(v)) throw bad('early_exit', "'early_exit' must be an object {threshold, measure, min_loops}");
+  if (engine.earlyExitHandling === 'refused') {
+    const strategy = model.config.recursive?.plan.strategy ?? 'recursive';
+    throw bad('early_exit', `'early_exit' is not supported for this model: its ${engine.nLoops} loops cannot be cut short (a ${strategy} model runs each layer's loops back to back); send the request without it`, 'unsupported');
+  }
   const measure = v.measure ?? 'maxProb';
   if (typeof measure !== 'string' || !(MEASURES as readonly string[]).includes(measure)) throw bad('early_exit.measure', `'early_exit.measure' must be one of ${MEASURES.join(', ')}, got ${JSON.stringify(measure)}`);
   const e: EarlyExitOptions = { measure: measure as EarlyExitOptions['measure'], threshold: 0 };
@@ -121,7 +125,7 @@ function parseEarlyExit(v: unknown): EarlyExitOptions | null {
 }
 
 /** The sampling and stopping fields shared by both endpoints. */
-function parseOptions(body: Record<string, unknown>, model: ServedModel, defaultMaxTokens: number): RequestOptions & { stream: boolean } {
+function parseOptions(body: Record<string, unknown>, model: ServedModel, engine: Engine, defaultMaxTokens: number): RequestOptions & { stream: boolean } {
   if (body.model !== undefined && body.model !== null) {
     if (typeof body.model !== 'string') throw bad('model', "'model' must be a string");
     if (body.model !== model.name) throw new HttpError(400, `the model '${body.model}' does not exist; this server serves '${model.name}'`, 'model', 'model_not_found');
@@ -137,7 +141,7 @@ function parseOptions(body: Record<string, unknown>, model: ServedModel, default
     temperature: optNumber(body, 'temperature', (n) => n >= 0, 'a number ≥ 0') ?? 1,
     topP: optNumber(body, 'top_p', (n) => n > 0 && n <= 1, 'a number in (0, 1]') ?? 1,
     topK: optNumber(body, 'top_k', (n) => Number.isInteger(n) && n >= 0, 'a non-negative integer') ?? 0,
-    earlyExit: parseEarlyExit(body.early_exit),
+    earlyExit: parseEarlyExit(body.early_exit, model, engine),
   };
   const seed = optNumber(body, 'seed', (n) => Number.isSafeInteger(n), 'an integer');
   if (seed !== undefined) opts.seed = seed >>> 0;
@@ -161,8 +165,8 @@ function checkPrompt(ids: number[], cfg: ModelConfig, param: string): void {
     throw new HttpError(400, `the prompt has ${ids.length} tokens; the model's context is ${cfg.maxPositions} (the prompt must leave room for at least one token)`, param, 'context_length_exceeded');
 }
 
-function parseCompletion(body: Record<string, unknown>, model: ServedModel, defaultMaxTokens: number): Parsed {
-  const { stream, ...opts } = parseOptions(body, model, defaultMaxTokens);
+function parseCompletion(body: Record<string, unknown>, model: ServedModel, engine: Engine, defaultMaxTokens: number): Parsed {
+  const { stream, ...opts } = parseOptions(body, model, engine, defaultMaxTokens);
   let p = body.prompt;
   if (Array.isArray(p) && p.length === 1 && typeof p[0] === 'string') p = p[0];
   let prompt: number[];
@@ -318,13 +322,13 @@ export function createServer(engine: Engine, model: ServedModel, opts: ServerOpt
     let template: 'model' | 'fallback' | null = null;
     if (chat) {
       const messages = parseMessages(body.messages);
-      const { stream, ...o } = parseOptions(body, model, 0);
+      const { stream, ...o } = parseOptions(body, model, engine, 0);
       const p = chatPrompt(model, messages, templates);
       checkPrompt(p.ids, model.config, 'messages');
       if (body.max_tokens === undefined && body.max_completion_tokens === undefined) o.maxTokens = opts.defaultMaxTokens ?? model.config.maxPositions - p.ids.length;
       parsed = { prompt: p.ids, opts: o, stream };
       template = p.template;
-    } else parsed = parseCompletion(body, model, opts.defaultMaxTokens ?? 16);
+    } else parsed = parseCompletion(body, model, engine, opts.defaultMaxTokens ?? 16);
 
     let h: RequestHandle;
     try {

@@ -34,6 +34,9 @@ function model(name: string): LoadedModel {
     } else if (name === 'stories-c2') {
       path = join(tmp, name);
       convertToRecursive(BUNDLED_MODEL, path, { nLoops: 2, strategy: 'cycle', init: 'stepwise', loraRank: 8, untieNorms: true });
+    } else if (name === 'stories-s2') {
+      path = join(tmp, name);
+      convertToRecursive(BUNDLED_MODEL, path, { nLoops: 2, strategy: 'sequence', init: 'stepwise', loraRank: 4 });
     } else path = join(root, 'fixtures/hf', name);
     cache.set(name, loadModel(path));
   }
@@ -57,7 +60,7 @@ for (const name of ['llama', 'gpt2', 'stories-mc3', 'stories-c2']) {
     const m = model(name);
     const ps = prompts(m.config.vocabSize);
     const engine = new BatchEngine(m.decoder, { maxBatch: 3, prefillChunk: 8, debugKv: true });
-    if (name.startsWith('stories-')) assert.equal(engine.nLoops, name.endsWith('3') ? 3 : 2, 'depth-wise plan in use');
+    if (name.startsWith('stories-')) assert.equal(engine.fwd.plan.nLoops, name.endsWith('3') ? 3 : 2, 'depth-wise plan in use');
     const results = await runAll(engine, ps, greedy);
     ps.forEach((p, i) => {
       assert.equal(results[i].finishReason, 'length', results[i].error);
@@ -190,6 +193,20 @@ for (const name of ['stories-c2', 'stories-mc3'])
     assert.ok(checked >= 3 * 5 * plan.blocks[0].length, `${checked} fills checked`);
     assert.ok(worst < 1e-4, `largest relative difference ${worst}`);
   });
+
+test('a sequence-strategy model (each layer runs its 2 loops back to back) reports 2 loops per token on both engines; the batch engine refuses early exit', async () => {
+  const m = model('stories-s2');
+  for (const engine of [new BatchEngine(m.decoder, { maxBatch: 2 }), new SerialEngine(m.decoder)]) {
+    assert.equal(engine.nLoops, 2);
+    const r = await engine.submit([1, 2, 3], greedy).result;
+    assert.deepEqual(r.exits, { meanLoops: 2, histogram: [0, 10] });
+    assert.deepEqual(engine.stats().exitHistogram, [0, 10]);
+  }
+  const batch = new BatchEngine(m.decoder);
+  assert.equal(batch.earlyExitHandling, 'refused');
+  assert.throws(() => batch.submit([1, 2, 3], { ...greedy, earlyExit: { measure: 'maxProb', threshold: 0.5 } }), { name: 'InputError', code: 'unsupported', message: /sequence/ });
+  assert.equal(new BatchEngine(model('stories-c2').decoder).earlyExitHandling, 'applied');
+});
 
 test('the hole check can fail: exits without filling the skipped loops end in an error', async () => {
   const m = model('stories-mc3');

@@ -70,6 +70,8 @@ function spy(engine: Engine): { engine: Engine; handles: RequestHandle[] } {
   return {
     handles,
     engine: {
+      nLoops: engine.nLoops,
+      earlyExitHandling: engine.earlyExitHandling,
       submit: (p, o) => {
         const h = engine.submit(p, o);
         handles.push(h);
