@@ -31,7 +31,7 @@ export interface BatchEngineOptions {
   tokenizer?: Tokenizer | null;
   /** sequences decoded together. @default 8 */
   maxBatch?: number;
-  /** requests waiting beyond the batch; more throw EngineBusyError. @default 256 */
+  /** requests waiting beyond the free slots (those the next step admits do not count); more throw EngineBusyError. @default 256 */
   maxQueue?: number;
   /** prompt tokens per sequence per step. @default 64 */
   prefillChunk?: number;

@@ -10,13 +10,13 @@ import { KvCache } from '../models/kv-cache.js';
 import { noGrad } from '../tensor/autograd.js';
 import { Request } from './request.js';
 import type { Engine, EngineStats, RequestHandle, RequestOptions } from './types.js';
-import { EngineBusyError } from './errors.js';
+import { checkQueueRoom } from './errors.js';
 import { RateMeter } from './rate.js';
 import { loopCount } from '../models/recursive-spec.js';
 
 export interface SerialEngineOptions {
   tokenizer?: Tokenizer | null;
-  /** requests waiting behind the running one; more throw EngineBusyError. @default 256 */
+  /** requests waiting behind the running one (a request that starts at once does not count); more throw EngineBusyError. @default 256 */
   maxQueue?: number;
 }
 
@@ -43,7 +43,7 @@ export class SerialEngine implements Engine {
   submit(prompt: readonly number[], opts: RequestOptions = {}): RequestHandle {
     if (this.draining) throw new InputError('bad_option', 'the engine is draining and accepts no new requests');
     const req = new Request(this.nextId, prompt, opts, this.decoder.config, this.nLoops, this.opts.tokenizer ?? null);
-    if (this.queue.length >= this.maxQueue) throw new EngineBusyError(this.queue.length, this.maxQueue);
+    checkQueueRoom(this.queue.length, this.current ? 0 : 1, this.maxQueue);
     this.queue.push(req);
     this.nextId++;
     if (!this.running) {

@@ -265,15 +265,28 @@ test('an exhausted KV budget queues requests instead of failing them (same token
   assert.match(tooBig.error!, /KV pages/);
 });
 
-test('the queue is bounded: EngineBusyError beyond maxQueue', async () => {
+test('the queue is bounded: EngineBusyError once maxQueue requests wait beyond the free slots', async () => {
   const m = model('stories');
   const engine = new BatchEngine(m.decoder, { maxBatch: 1, maxQueue: 2 });
-  const a = engine.submit([1], { maxTokens: 2 });
-  const b = engine.submit([1], { maxTokens: 2 });
+  // one takes the slot, two wait
+  const hs = [1, 2, 3].map(() => engine.submit([1], { maxTokens: 2 }));
   assert.throws(() => engine.submit([1], { maxTokens: 2 }), EngineBusyError);
-  await Promise.all([a.result, b.result]);
+  await Promise.all(hs.map((h) => h.result));
   await engine.drain();
   assert.throws(() => engine.submit([1]), /draining/);
+});
+
+test('maxQueue 0: requests that can start at once are taken (every free slot), the next one is busy; on both engines', async () => {
+  const m = model('stories');
+  const engines = [new BatchEngine(m.decoder, { maxBatch: 4, maxQueue: 0 }), new SerialEngine(m.decoder, { maxQueue: 0 })];
+  for (const engine of engines) {
+    const slots = engine.stats().maxBatch;
+    const hs = Array.from({ length: slots }, () => engine.submit([1], { maxTokens: 2 }));
+    assert.throws(() => engine.submit([1], { maxTokens: 2 }), EngineBusyError);
+    await Promise.all(hs.map((h) => h.result));
+    // the slots are free again
+    await engine.submit([1], { maxTokens: 2 }).result;
+  }
 });
 
 test('a KV budget past the available memory is refused up front when the pool would be touched at start', () => {

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Template } from '@huggingface/jinja';
 import type { Tokenizer } from '../../src/formats/tokenizers/index.js';
-import type { Engine, RequestHandle } from '../../src/infer/types.js';
+import type { Engine, RequestHandle, RequestOptions } from '../../src/infer/types.js';
 import type { Decoder } from '../../src/models/decoder.js';
 import { generateIds } from '../../src/models/generate.js';
 import { BUNDLED_MODEL, loadModel, type LoadedModel } from '../../src/models/load.js';
@@ -405,6 +405,33 @@ test('a full engine queue answers 429 with Retry-After; the accepted requests st
       assert.equal(e.error.code, 'queue_full');
     }
     for (const r of ok) assert.equal((await r.json()).usage.completion_tokens, 20);
+  } finally {
+    await server.close();
+  }
+});
+
+test('the queue limit counts only requests waiting beyond the free slots: --max-queue 0 serves a lone request, a burst within slots + queue gets no 429', async () => {
+  const lone = await start({ engine: new BatchEngine(m.decoder, { tokenizer: tok, maxBatch: 4, maxQueue: 0 }) });
+  try {
+    assert.equal((await post(`${lone.url}/v1/completions`, { prompt: PROMPT, max_tokens: 4 })).status, 200);
+  } finally {
+    await lone.server.close();
+  }
+  // the engine takes no step until all 10 have been submitted: none has a slot yet
+  const batch = new BatchEngine(m.decoder, { tokenizer: tok, maxBatch: 4, maxQueue: 8 });
+  let submitted = 0;
+  const step = batch.step.bind(batch);
+  batch.step = () => (submitted >= 10 ? step() : undefined);
+  const counting: Engine = Object.assign(Object.create(batch) as BatchEngine, {
+    submit: (p: readonly number[], o: RequestOptions) => {
+      submitted++;
+      return batch.submit(p, o);
+    },
+  });
+  const { url, server } = await start({ engine: counting });
+  try {
+    const results = await Promise.all(Array.from({ length: 10 }, () => post(`${url}/v1/completions`, { prompt: PROMPT, max_tokens: 20, ignore_eos: true })));
+    assert.deepEqual(results.map((r) => r.status), new Array(10).fill(200));
   } finally {
     await server.close();
   }

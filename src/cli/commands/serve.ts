@@ -39,7 +39,7 @@ export function registerServe(program: Command): void {
     .option('--engine <kind>', 'batched (continuous batching; depth-wise with early exit for recursive models) or serial (one request at a time)', choice(['serial', 'batched'] as const), 'batched')
     .option('--max-batch <n>', 'batched engine: sequences decoded together (default 8)', int(1))
     .option('--kv-budget <bytes>', 'batched engine: bytes of the paged KV cache pool (default 256 MiB)', int(1))
-    .option('--max-queue <n>', 'requests that may wait; more get 429', int(0), 64)
+    .option('--max-queue <n>', 'requests that may wait while every slot is taken; more get 429', int(0), 64)
     .option('--body-limit <bytes>', 'largest request body; more gets 413', int(1), 1_000_000)
     .option('--tokenizer <path>', 'tokenizer for llama2.c models')
     .option('--dtype <dtype>', 'weights in memory: f32 or bf16', choice(['f32', 'bf16'] as const), 'f32')
