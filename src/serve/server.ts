@@ -5,10 +5,11 @@
 // chat template; a model without one gets the fallback "System: …\nUser: …\nAssistant:" and
 // the response header `X-Rrt-Chat-Template: fallback` (else `model`). Extensions: top_k,
 // ignore_eos, early_exit {threshold, measure, min_loops, stable_loops}, and an `rrt` object in
-// every response with exit statistics. close() drains: new requests get 503 while the ones
-// in flight finish, then the listener closes.
+// every response with exit statistics. Headers and bodies that arrive too slowly get 408.
+// close() drains: requests still being received and new ones get 503, the ones in flight
+// finish, then the listener closes.
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { Template } from '@huggingface/jinja';
 import { InputError } from '../errors.js';
@@ -27,6 +28,10 @@ export interface ServedModel {
 export interface ServerOptions {
   /** request bodies above this many bytes get 413. @default 1_000_000 */
   bodyLimit?: number;
+  /** seconds a request's headers may take to arrive; then 408 and the connection closes. @default 10 */
+  headerTimeoutS?: number;
+  /** seconds a request's body may take to arrive after its headers; then 408 and the connection closes. @default 30 */
+  bodyTimeoutS?: number;
   /** seconds in the Retry-After header of a 429. @default 1 */
   retryAfterS?: number;
   /** max_tokens when a request gives none. @default 16 (completions), the rest of the context (chat) */
@@ -68,29 +73,58 @@ function bad(param: string, message: string, code: string | null = 'invalid_valu
   return new HttpError(400, message, param, code);
 }
 
-/** Reads the body up to `limit` bytes; past it, stops reading and throws 413. */
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+function shuttingDown(): HttpError {
+  return new HttpError(503, 'the server is shutting down', null, 'shutting_down');
+}
+
+interface BodyLimits {
+  bytes: number;
+  timeoutMs: number;
+  /** aborted when the server drains: a body still arriving is not waited for */
+  stop: AbortSignal;
+}
+
+/**
+ * Reads the body. Stops reading and throws 413 past `bytes`, 408 past `timeoutMs`, 503 when
+ * `stop` aborts; the caller's error answer then closes the connection.
+ */
+function readBody(req: IncomingMessage, limits: BodyLimits): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > limit) return Promise.reject(new HttpError(413, `request body of ${declared} bytes exceeds the limit of ${limit} bytes`, null, 'body_too_large'));
+  if (Number.isFinite(declared) && declared > limits.bytes) return Promise.reject(new HttpError(413, `request body of ${declared} bytes exceeds the limit of ${limits.bytes} bytes`, null, 'body_too_large'));
+  if (limits.stop.aborted) return Promise.reject(shuttingDown());
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    const settle = () => {
+      clearTimeout(timer);
+      limits.stop.removeEventListener('abort', onStop);
+      req.off('data', onData);
+    };
+    const fail = (e: HttpError) => {
+      settle();
+      req.pause();
+      reject(e);
+    };
+    const timer = setTimeout(() => fail(new HttpError(408, `the request body did not arrive within ${limits.timeoutMs / 1000} s`, null, 'body_timeout')), limits.timeoutMs);
+    const onStop = () => fail(shuttingDown());
     const onData = (c: Buffer) => {
       size += c.length;
-      if (size > limit) {
-        req.off('data', onData);
-        req.pause();
-        reject(new HttpError(413, `request body exceeds the limit of ${limit} bytes`, null, 'body_too_large'));
-        return;
-      }
+      if (size > limits.bytes) return fail(new HttpError(413, `request body exceeds the limit of ${limits.bytes} bytes`, null, 'body_too_large'));
       chunks.push(c);
     };
+    limits.stop.addEventListener('abort', onStop);
     req.on('data', onData);
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
+    req.on('end', () => {
+      settle();
+      resolve(Buffer.concat(chunks));
+    });
+    req.on('error', (e) => {
+      settle();
+      reject(e);
+    });
     // a client gone mid-body: settle, so nothing waits on it forever
     req.on('close', () => {
-      if (!req.complete) reject(new HttpError(400, 'the client closed the connection before sending the whole body', null, 'incomplete_body'));
+      if (!req.complete) fail(new HttpError(400, 'the client closed the connection before sending the whole body', null, 'incomplete_body'));
     });
   });
 }
@@ -252,6 +286,13 @@ function usage(r: RequestResult) {
   return { prompt_tokens: r.usage.promptTokens, completion_tokens: r.usage.completionTokens, total_tokens: r.usage.totalTokens };
 }
 
+/** The raw answer to a request node could not parse (it never reaches the handler). */
+function clientErrorResponse(e: NodeJS.ErrnoException): string {
+  const [status, reason, code] = e.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout', 'request_timeout'] : [400, 'Bad Request', 'bad_request'];
+  const body = JSON.stringify(errorBody(new HttpError(status, `${reason.toLowerCase()}: ${e.message}`, null, code)));
+  return `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+}
+
 const ROUTES: Record<string, string> = {
   '/v1/completions': 'POST',
   '/v1/chat/completions': 'POST',
@@ -260,8 +301,16 @@ const ROUTES: Record<string, string> = {
   '/metrics': 'GET',
 };
 
+function seconds(v: number, name: string): number {
+  if (!(Number.isFinite(v) && v > 0)) throw new InputError('bad_option', `${name} must be a positive number of seconds, got ${v}`);
+  return v;
+}
+
 export function createServer(engine: Engine, model: ServedModel, opts: ServerOptions = {}): RrtServer {
   const bodyLimit = opts.bodyLimit ?? 1_000_000;
+  const headerTimeoutMs = seconds(opts.headerTimeoutS ?? 10, 'headerTimeoutS') * 1000;
+  const bodyTimeoutMs = seconds(opts.bodyTimeoutS ?? 30, 'bodyTimeoutS') * 1000;
+  const stopReceiving = new AbortController();
   const retryAfter = String(opts.retryAfterS ?? 1);
   const templates = new Map<string, Template>();
   const created = Math.floor(Date.now() / 1000);
@@ -271,32 +320,50 @@ export function createServer(engine: Engine, model: ServedModel, opts: ServerOpt
   let draining = false;
   let closing: Promise<void> | null = null;
 
-  const http = createHttpServer((req, res) => {
+  /** sockets whose request reached the handler and is not answered yet */
+  const handling = new WeakSet<Socket>();
+
+  const http = createHttpServer(
+    {
+      headersTimeout: headerTimeoutMs,
+      // a backstop for bodies nobody reads (routes that answer without one); readBody times the rest
+      requestTimeout: headerTimeoutMs + bodyTimeoutMs,
+      // how often node checks those timeouts (its default, 30 s, would stretch a 10 s timeout to 40 s)
+      connectionsCheckingInterval: Math.min(1000, headerTimeoutMs / 2),
+    },
+    onRequest,
+  );
+  http.on('clientError', (e: NodeJS.ErrnoException, socket: Socket) => {
+    // a request being answered: a second answer on its connection would garble the first
+    if (socket.writable && !handling.has(socket)) socket.end(clientErrorResponse(e));
+    else socket.destroy();
+  });
+
+  function onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const socket = req.socket;
+    handling.add(socket);
     const done = handle(req, res)
       .catch((e: unknown) => {
         const err = e instanceof HttpError ? e : new HttpError(500, `internal error: ${e instanceof Error ? e.message : String(e)}`, null, 'internal_error');
         if (!res.headersSent) {
           const headers: Record<string, string> = err.status === 429 ? { 'Retry-After': retryAfter } : {};
-          // a body left unread (413) or a server going away: do not keep the connection
-          if (err.status === 413 || err.status === 503) headers.Connection = 'close';
+          // a body left unread (408, 413) or a server going away: do not keep the connection
+          if (err.status === 408 || err.status === 413 || err.status === 503) headers.Connection = 'close';
           sendJson(res, err.status, errorBody(err), headers);
         } else res.destroy();
       })
       .finally(() => {
         byStatus.set(res.statusCode, (byStatus.get(res.statusCode) ?? 0) + 1);
+        handling.delete(socket);
         inFlight.delete(done);
       });
     inFlight.add(done);
-  });
-  http.on('clientError', (_e, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-    else socket.destroy();
-  });
+  }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0];
     const method = ROUTES[path];
-    if (draining) throw new HttpError(503, 'the server is shutting down', null, 'shutting_down');
+    if (draining) throw shuttingDown();
     if (method === undefined) throw new HttpError(404, `no route ${path}`, null, 'not_found');
     if (req.method !== method) {
       res.setHeader('Allow', method);
@@ -308,7 +375,7 @@ export function createServer(engine: Engine, model: ServedModel, opts: ServerOpt
       res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' });
       return void res.end(metrics());
     }
-    const raw = await readBody(req, bodyLimit);
+    const raw = await readBody(req, { bytes: bodyLimit, timeoutMs: bodyTimeoutMs, stop: stopReceiving.signal });
     let body: unknown;
     try {
       body = JSON.parse(raw.toString('utf8'));
@@ -316,7 +383,7 @@ export function createServer(engine: Engine, model: ServedModel, opts: ServerOpt
       throw new HttpError(400, `the body is not valid JSON: ${(e as Error).message}`, null, 'invalid_json');
     }
     if (!isObject(body)) throw new HttpError(400, 'the body must be a JSON object', null, 'invalid_type');
-    if (draining) throw new HttpError(503, 'the server is shutting down', null, 'shutting_down');
+    if (draining) throw shuttingDown();
     const chat = path === '/v1/chat/completions';
     let parsed: Parsed;
     let template: 'model' | 'fallback' | null = null;
@@ -336,7 +403,7 @@ export function createServer(engine: Engine, model: ServedModel, opts: ServerOpt
     } catch (e) {
       const code = (e as { code?: unknown }).code;
       if (code === 'busy' || code === 'engine_busy' || (e as Error).name === 'EngineBusyError') throw new HttpError(429, `the server is busy: ${(e as Error).message}`, null, 'queue_full');
-      if (code === 'draining') throw new HttpError(503, 'the server is shutting down', null, 'shutting_down');
+      if (code === 'draining') throw shuttingDown();
       if (e instanceof InputError) throw new HttpError(400, e.message, null, e.code);
       throw e;
     }
@@ -446,6 +513,7 @@ export function createServer(engine: Engine, model: ServedModel, opts: ServerOpt
     close() {
       closing ??= (async () => {
         draining = true;
+        stopReceiving.abort();
         await engine.drain();
         while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
         await new Promise<void>((resolve) => {

@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -359,6 +360,79 @@ function rawPost(url: string, declared: number | null, chunks: Buffer[]): Promis
     next();
   });
 }
+
+/**
+ * A client on a raw connection that writes `head`, then `drip` one byte every `everyMs`; it stops
+ * dripping when the server answers or closes, and gives up after `giveUpMs`. Resolves with what the
+ * server sent and after how many milliseconds the connection closed.
+ */
+function slowClient(url: string, head: string, drip: string, everyMs = 50, giveUpMs = 5000): { done: Promise<{ response: string; ms: number }>; started: Promise<void> } {
+  const { hostname, port } = new URL(url);
+  const socket = connect(Number(port), hostname);
+  const t0 = Date.now();
+  let response = '';
+  let i = 0;
+  const dripper = setInterval(() => {
+    if (response === '' && i < drip.length) socket.write(drip[i++]);
+  }, everyMs);
+  const giveUp = setTimeout(() => socket.destroy(), giveUpMs);
+  socket.on('data', (c) => (response += c));
+  socket.on('error', () => {}); // a write after the server closed
+  const started = new Promise<void>((resolve) => socket.on('connect', () => socket.write(head, () => resolve())));
+  const done = new Promise<{ response: string; ms: number }>((resolve) =>
+    socket.on('close', () => {
+      clearInterval(dripper);
+      clearTimeout(giveUp);
+      resolve({ response, ms: Date.now() - t0 });
+    }),
+  );
+  return { done, started };
+}
+
+const SLOW_BODY_HEAD = 'POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n';
+
+test('headers that do not arrive within the header timeout get 408 and the connection closes', async () => {
+  const { url, server } = await start({ server: { headerTimeoutS: 0.3 } });
+  try {
+    const { done } = slowClient(url, 'POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n', 'X-Slow: ' + 'a'.repeat(100));
+    const { response, ms } = await done;
+    assert.match(response, /^HTTP\/1\.1 408 /);
+    assert.ok(ms < 3000, `closed after ${ms} ms`);
+  } finally {
+    await server.close();
+  }
+});
+
+test('a body that does not arrive within the body timeout gets 408 (body_timeout) and the connection closes; an answer may take longer', async () => {
+  const { url, server } = await start({ engine: new SerialEngine(slowDecoder(10), { tokenizer: tok }), server: { headerTimeoutS: 0.3, bodyTimeoutS: 0.3 } });
+  try {
+    const { done } = slowClient(url, SLOW_BODY_HEAD, '{"prompt": "' + 'a'.repeat(180));
+    const { response, ms } = await done;
+    assert.match(response, /^HTTP\/1\.1 408 /);
+    assert.equal(JSON.parse(response.slice(response.indexOf('\r\n\r\n') + 4)).error.code, 'body_timeout');
+    assert.ok(ms < 3000, `closed after ${ms} ms`);
+    // the timeouts bound receiving the request, not generating the answer (~0.8 s here)
+    const res = await post(`${url}/v1/completions`, { prompt: PROMPT, max_tokens: 80, ignore_eos: true });
+    assert.equal(res.status, 200);
+    assert.equal((await res.json()).usage.completion_tokens, 80);
+  } finally {
+    await server.close();
+  }
+});
+
+test('close() ends requests whose body is still arriving: they get 503 and the drain does not wait for them', async () => {
+  const { url, server } = await start();
+  const { done, started } = slowClient(url, SLOW_BODY_HEAD, '{"prompt": "' + 'a'.repeat(180));
+  await started;
+  await new Promise((r) => setTimeout(r, 200)); // a few body bytes in: the request is being received
+  const t0 = Date.now();
+  const closed = await Promise.race([server.close().then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 2000))]);
+  assert.ok(closed, 'close() resolved within 2 s');
+  assert.ok(Date.now() - t0 < 2000);
+  const { response } = await done;
+  assert.match(response, /^HTTP\/1\.1 503 /);
+  await server.close();
+});
 
 test('a body over the limit gets 413 without being read: by Content-Length, or counted while chunked', async () => {
   const { url, server } = await start({ server: { bodyLimit: 4096 } });

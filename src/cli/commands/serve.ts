@@ -1,5 +1,6 @@
 // rrt serve MODEL [--port P --host H --engine batched|serial --max-batch N --kv-budget BYTES
-// --max-queue N --body-limit BYTES]: an OpenAI-compatible HTTP server (serve/server.ts).
+// --max-queue N --body-limit BYTES --header-timeout S --body-timeout S]: an OpenAI-compatible
+// HTTP server (serve/server.ts).
 // Prints "listening on http://HOST:PORT" on stdout once bound (--port 0 picks a free port);
 // SIGTERM/SIGINT drain the requests in flight, close the listener and exit 0.
 import { basename } from 'node:path';
@@ -20,6 +21,8 @@ interface ServeCliOptions {
   kvBudget?: number;
   maxQueue: number;
   bodyLimit: number;
+  headerTimeout: number;
+  bodyTimeout: number;
   tokenizer?: string;
   dtype: 'f32' | 'bf16';
 }
@@ -41,13 +44,15 @@ export function registerServe(program: Command): void {
     .option('--kv-budget <bytes>', 'batched engine: bytes of the paged KV cache pool (default 256 MiB)', int(1))
     .option('--max-queue <n>', 'requests that may wait while every slot is taken; more get 429', int(0), 64)
     .option('--body-limit <bytes>', 'largest request body; more gets 413', int(1), 1_000_000)
+    .option('--header-timeout <s>', "seconds a request's headers may take to arrive; slower gets 408 and the connection closes", int(1), 10)
+    .option('--body-timeout <s>', "seconds a request's body may take to arrive after its headers; slower gets 408 and the connection closes", int(1), 30)
     .option('--tokenizer <path>', 'tokenizer for llama2.c models')
     .option('--dtype <dtype>', 'weights in memory: f32 or bf16', choice(['f32', 'bf16'] as const), 'f32')
     .action(async (model: string, o: ServeCliOptions) => {
       const m = loadModel(model, { tokenizer: o.tokenizer, dtype: o.dtype });
       if (!m.tokenizer) throw new InputError('not_found', `no tokenizer found for ${model}; pass --tokenizer`);
       const engine = makeEngine(m, o);
-      const server = createServer(engine, { name: basename(model), config: m.config, tokenizer: m.tokenizer }, { bodyLimit: o.bodyLimit });
+      const server = createServer(engine, { name: basename(model), config: m.config, tokenizer: m.tokenizer }, { bodyLimit: o.bodyLimit, headerTimeoutS: o.headerTimeout, bodyTimeoutS: o.bodyTimeout });
       const addr = await server.listen(o.port, o.host);
       const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
       process.stdout.write(`rrt serve: ${basename(model)} (${o.engine} engine) listening on http://${host}:${addr.port}\n`);
