@@ -1,6 +1,6 @@
 // An OpenAI-compatible HTTP server over any Engine (infer/types.ts), on node:http.
 // Routes: POST /v1/completions, POST /v1/chat/completions (SSE with `stream: true`),
-// GET /v1/models, GET /health, GET /metrics (Prometheus text). Errors use OpenAI's shape
+// GET /v1/models, GET /v1/models/{id}, GET /health, GET /metrics (Prometheus text). Errors use OpenAI's shape
 // { error: { message, type, param, code } }. Chat prompts come from the tokenizer's Jinja
 // chat template; a model without one gets the fallback "System: …\nUser: …\nAssistant:" and
 // the response header `X-Rrt-Chat-Template: fallback` (else `model`). Extensions: top_k,
@@ -297,9 +297,27 @@ const ROUTES: Record<string, string> = {
   '/v1/completions': 'POST',
   '/v1/chat/completions': 'POST',
   '/v1/models': 'GET',
+  '/v1/models/{id}': 'GET',
   '/health': 'GET',
   '/metrics': 'GET',
 };
+
+const MODEL_PATH = '/v1/models/';
+
+/** The ROUTES key of a request path ('/v1/models/x' → '/v1/models/{id}'). */
+function routeOf(path: string): string {
+  return path.startsWith(MODEL_PATH) ? `${MODEL_PATH}{id}` : path;
+}
+
+/** The model id of a '/v1/models/{id}' path, percent-decoded where that is well-formed. */
+function modelIdOf(path: string): string {
+  const raw = path.slice(MODEL_PATH.length);
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+}
 
 function seconds(v: number, name: string): number {
   if (!(Number.isFinite(v) && v > 0)) throw new InputError('bad_option', `${name} must be a positive number of seconds, got ${v}`);
@@ -362,19 +380,38 @@ export function createServer(engine: Engine, model: ServedModel, opts: ServerOpt
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0];
-    const method = ROUTES[path];
+    const route = routeOf(path);
+    const method = ROUTES[route];
     if (draining) throw shuttingDown();
     if (method === undefined) throw new HttpError(404, `no route ${path}`, null, 'not_found');
     if (req.method !== method) {
       res.setHeader('Allow', method);
       throw new HttpError(405, `${path} takes ${method}, not ${req.method}`, null, 'method_not_allowed');
     }
-    if (path === '/health') return sendJson(res, 200, { status: 'ok', model: model.name });
-    if (path === '/v1/models') return sendJson(res, 200, { object: 'list', data: [{ id: model.name, object: 'model', created, owned_by: 'rrt' }] });
-    if (path === '/metrics') {
-      res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' });
-      return void res.end(metrics());
+    if (method === 'GET') return answerGet(route, path, res);
+    return complete(req, res, route === '/v1/chat/completions');
+  }
+
+  /** OpenAI's model object for the served model. */
+  function modelObject() {
+    return { id: model.name, object: 'model', created, owned_by: 'rrt' };
+  }
+
+  function answerGet(route: string, path: string, res: ServerResponse): void {
+    if (route === '/health') return sendJson(res, 200, { status: 'ok', model: model.name });
+    if (route === '/v1/models') return sendJson(res, 200, { object: 'list', data: [modelObject()] });
+    if (route === '/v1/models/{id}') {
+      const id = modelIdOf(path);
+      if (id !== model.name) throw new HttpError(404, `the model '${id}' does not exist; this server serves '${model.name}'`, 'model', 'model_not_found');
+      return sendJson(res, 200, modelObject());
     }
+    // the remaining GET route: /metrics
+    res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' });
+    res.end(metrics());
+  }
+
+  /** POST /v1/completions and /v1/chat/completions: parse, submit, answer (whole or streamed). */
+  async function complete(req: IncomingMessage, res: ServerResponse, chat: boolean): Promise<void> {
     const raw = await readBody(req, { bytes: bodyLimit, timeoutMs: bodyTimeoutMs, stop: stopReceiving.signal });
     let body: unknown;
     try {
@@ -384,7 +421,6 @@ export function createServer(engine: Engine, model: ServedModel, opts: ServerOpt
     }
     if (!isObject(body)) throw new HttpError(400, 'the body must be a JSON object', null, 'invalid_type');
     if (draining) throw shuttingDown();
-    const chat = path === '/v1/chat/completions';
     let parsed: Parsed;
     let template: 'model' | 'fallback' | null = null;
     if (chat) {

@@ -288,6 +288,30 @@ test('/v1/models lists the model, /health answers ok, /metrics is Prometheus tex
   }
 });
 
+test('GET /v1/models/{id} answers the model object for the served id (as the openai SDK\'s models.retrieve asks), 404 model_not_found for others', async () => {
+  const { url, server } = await start();
+  try {
+    const listed = (await (await fetch(`${url}/v1/models`)).json()).data[0];
+    const res = await fetch(`${url}/v1/models/stories260K`);
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), listed);
+    assert.deepEqual(Object.keys(listed).sort(), ['created', 'id', 'object', 'owned_by']);
+    for (const id of ['gpt-4', 'stories260K%2Fx', '']) {
+      const missing = await fetch(`${url}/v1/models/${id}`);
+      assert.equal(missing.status, 404, id);
+      const e = (await missing.json()).error;
+      assert.equal(e.type, 'invalid_request_error');
+      assert.equal(e.param, 'model');
+      assert.equal(e.code, 'model_not_found');
+      assert.match(e.message, /does not exist/);
+    }
+    const post405 = await post(`${url}/v1/models/stories260K`, {});
+    assert.equal(post405.status, 405);
+  } finally {
+    await server.close();
+  }
+});
+
 test('invalid requests get 400 in OpenAI error shape naming the parameter', async () => {
   const { url, server } = await start();
   try {
