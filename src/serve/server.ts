@@ -34,7 +34,7 @@ export interface ServerOptions {
   bodyTimeoutS?: number;
   /** seconds in the Retry-After header of a 429. @default 1 */
   retryAfterS?: number;
-  /** max_tokens when a request gives none. @default 16 (completions), the rest of the context (chat) */
+  /** max_tokens when a request gives none, capped to the room its prompt leaves in the context. @default 16 (completions), the rest of the context (chat) */
   defaultMaxTokens?: number;
 }
 
@@ -59,10 +59,21 @@ class HttpError extends Error {
   }
 }
 
-interface Parsed {
-  prompt: number[];
+/** max_tokens (or max_completion_tokens) as the request gave it, and which of the two */
+interface AskedTokens {
+  value: number;
+  param: string;
+}
+
+interface ParsedOptions {
   opts: RequestOptions;
   stream: boolean;
+  /** undefined: the server picks (capped to the room the prompt leaves) */
+  asked: AskedTokens | undefined;
+}
+
+interface Parsed extends ParsedOptions {
+  prompt: number[];
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -159,7 +170,7 @@ function parseEarlyExit(v: unknown, model: ServedModel, engine: Engine): EarlyEx
 }
 
 /** The sampling and stopping fields shared by both endpoints. */
-function parseOptions(body: Record<string, unknown>, model: ServedModel, engine: Engine, defaultMaxTokens: number): RequestOptions & { stream: boolean } {
+function parseOptions(body: Record<string, unknown>, model: ServedModel, engine: Engine): ParsedOptions {
   if (body.model !== undefined && body.model !== null) {
     if (typeof body.model !== 'string') throw bad('model', "'model' must be a string");
     if (body.model !== model.name) throw new HttpError(400, `the model '${body.model}' does not exist; this server serves '${model.name}'`, 'model', 'model_not_found');
@@ -168,10 +179,7 @@ function parseOptions(body: Record<string, unknown>, model: ServedModel, engine:
   if (body.stream !== undefined && body.stream !== null && typeof body.stream !== 'boolean') throw bad('stream', "'stream' must be a boolean");
   for (const key of ['logprobs', 'top_logprobs'])
     if (body[key] !== undefined && body[key] !== null && body[key] !== false && body[key] !== 0) throw bad(key, `'${key}' is not supported`, 'unsupported');
-  const maxTokens = optNumber(body, 'max_tokens', (n) => Number.isInteger(n) && n >= 0, 'a non-negative integer') ?? optNumber(body, 'max_completion_tokens', (n) => Number.isInteger(n) && n >= 0, 'a non-negative integer');
-  const opts: RequestOptions & { stream: boolean } = {
-    stream: body.stream === true,
-    maxTokens: maxTokens ?? defaultMaxTokens,
+  const opts: RequestOptions = {
     temperature: optNumber(body, 'temperature', (n) => n >= 0, 'a number ≥ 0') ?? 1,
     topP: optNumber(body, 'top_p', (n) => n > 0 && n <= 1, 'a number in (0, 1]') ?? 1,
     topK: optNumber(body, 'top_k', (n) => Number.isInteger(n) && n >= 0, 'a non-negative integer') ?? 0,
@@ -190,7 +198,32 @@ function parseOptions(body: Record<string, unknown>, model: ServedModel, engine:
       throw bad('stop', "'stop' must be a non-empty string or an array of at most 4 non-empty strings");
     if (list.length > 0) opts.stop = list as string[];
   }
-  return opts;
+  return { opts, stream: body.stream === true, asked: parseMaxTokens(body) };
+}
+
+function parseMaxTokens(body: Record<string, unknown>): AskedTokens | undefined {
+  for (const param of ['max_tokens', 'max_completion_tokens']) {
+    const value = optNumber(body, param, (n) => Number.isInteger(n) && n >= 0, 'a non-negative integer');
+    if (value !== undefined) return { value, param };
+  }
+  return undefined;
+}
+
+/**
+ * The tokens a request may generate. Asked for past the context, the request is refused, as
+ * OpenAI and vLLM do (400 context_length_exceeded); the server's own default is capped instead.
+ */
+function fitMaxTokens(promptTokens: number, asked: AskedTokens | undefined, fallback: number, cfg: ModelConfig): number {
+  const room = cfg.maxPositions - promptTokens;
+  if (asked === undefined) return Math.min(fallback, room);
+  if (asked.value > room)
+    throw new HttpError(
+      400,
+      `the model's context is ${cfg.maxPositions} tokens, but ${promptTokens + asked.value} were requested (${promptTokens} in the prompt, ${asked.value} for the completion); reduce the prompt or '${asked.param}'`,
+      asked.param,
+      'context_length_exceeded',
+    );
+  return asked.value;
 }
 
 function checkPrompt(ids: number[], cfg: ModelConfig, param: string): void {
@@ -199,8 +232,8 @@ function checkPrompt(ids: number[], cfg: ModelConfig, param: string): void {
     throw new HttpError(400, `the prompt has ${ids.length} tokens; the model's context is ${cfg.maxPositions} (the prompt must leave room for at least one token)`, param, 'context_length_exceeded');
 }
 
-function parseCompletion(body: Record<string, unknown>, model: ServedModel, engine: Engine, defaultMaxTokens: number): Parsed {
-  const { stream, ...opts } = parseOptions(body, model, engine, defaultMaxTokens);
+function parseCompletion(body: Record<string, unknown>, model: ServedModel, engine: Engine): Parsed {
+  const options = parseOptions(body, model, engine);
   let p = body.prompt;
   if (Array.isArray(p) && p.length === 1 && typeof p[0] === 'string') p = p[0];
   let prompt: number[];
@@ -214,7 +247,7 @@ function parseCompletion(body: Record<string, unknown>, model: ServedModel, engi
     prompt = p as number[];
   } else throw bad('prompt', "'prompt' must be a string or an array of token ids", p === undefined ? 'missing_required_parameter' : 'invalid_type');
   checkPrompt(prompt, model.config, 'prompt');
-  return { prompt, opts, stream };
+  return { prompt, ...options };
 }
 
 interface ChatMessage {
@@ -425,13 +458,15 @@ export function createServer(engine: Engine, model: ServedModel, opts: ServerOpt
     let template: 'model' | 'fallback' | null = null;
     if (chat) {
       const messages = parseMessages(body.messages);
-      const { stream, ...o } = parseOptions(body, model, engine, 0);
+      const options = parseOptions(body, model, engine);
       const p = chatPrompt(model, messages, templates);
       checkPrompt(p.ids, model.config, 'messages');
-      if (body.max_tokens === undefined && body.max_completion_tokens === undefined) o.maxTokens = opts.defaultMaxTokens ?? model.config.maxPositions - p.ids.length;
-      parsed = { prompt: p.ids, opts: o, stream };
+      parsed = { prompt: p.ids, ...options };
       template = p.template;
-    } else parsed = parseCompletion(body, model, engine, opts.defaultMaxTokens ?? 16);
+    } else parsed = parseCompletion(body, model, engine);
+    // chat answers may run to the end of the context unless told otherwise
+    const fallback = opts.defaultMaxTokens ?? (chat ? Infinity : 16);
+    parsed.opts.maxTokens = fitMaxTokens(parsed.prompt.length, parsed.asked, fallback, model.config);
 
     let h: RequestHandle;
     try {

@@ -327,6 +327,15 @@ for (const [label, make] of Object.entries(ENGINES)) {
   });
 }
 
+for (const [label, make] of Object.entries(ENGINES))
+  test(`${label}: max tokens past the context stop at the context: prompt + completion tokens never exceed it`, async () => {
+    const m = model('stories');
+    const n = m.config.maxPositions;
+    const r = await make(m, {}).submit(new Array(n - 7).fill(5), { maxTokens: 100, eosIds: [] }).result;
+    assert.equal(r.finishReason, 'length');
+    assert.deepEqual(r.usage, { promptTokens: n - 7, completionTokens: 7, totalTokens: n });
+  });
+
 test('attainable exit gain: 1 without exits, below the loops-only ideal once the head is paid, ≈1.23 on the SmolLM shape at 1.5 loops, ≈1.20 with 16 prompt tokens per 128', () => {
   const smol = configFromHf({ model_type: 'llama', hidden_size: 576, intermediate_size: 1536, num_hidden_layers: 30, num_attention_heads: 9, num_key_value_heads: 3, vocab_size: 49152, max_position_embeddings: 2048, rms_norm_eps: 1e-5, tie_word_embeddings: true });
   assert.equal(attainableExitGain(smol, 2, 2), 1);

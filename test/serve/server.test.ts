@@ -312,6 +312,32 @@ test('GET /v1/models/{id} answers the model object for the served id (as the ope
   }
 });
 
+test('prompt + max_tokens past the context gets 400 context_length_exceeded; a default max_tokens is capped to the room left; usage never exceeds the context', async () => {
+  const { url, server } = await start();
+  try {
+    const n = m.config.maxPositions;
+    const prompt = new Array(n - 7).fill(5);
+    for (const key of ['max_tokens', 'max_completion_tokens']) {
+      const over = await post(`${url}/v1/completions`, { prompt, [key]: 8 });
+      assert.equal(over.status, 400);
+      const e = (await over.json()).error;
+      assert.deepEqual([e.code, e.param, e.type], ['context_length_exceeded', key, 'invalid_request_error']);
+      assert.match(e.message, new RegExp(`context is ${n} tokens.*${n - 7} in the prompt.*8 for the completion`));
+    }
+    const fits = await (await post(`${url}/v1/completions`, { prompt, max_tokens: 7, ignore_eos: true })).json();
+    assert.deepEqual(fits.usage, { prompt_tokens: n - 7, completion_tokens: 7, total_tokens: n });
+    // the server's default of 16 does not fit: it is capped, not refused
+    const capped = await (await post(`${url}/v1/completions`, { prompt, ignore_eos: true })).json();
+    assert.deepEqual(capped.usage, { prompt_tokens: n - 7, completion_tokens: 7, total_tokens: n });
+    assert.equal(capped.choices[0].finish_reason, 'length');
+    // max_tokens: null is no max_tokens (chat: the rest of the context), not 0
+    const chat = await (await post(`${url}/v1/chat/completions`, { messages: [{ role: 'user', content: 'Hi' }], max_tokens: null, temperature: 0 })).json();
+    assert.ok(chat.usage.completion_tokens > 0 && chat.usage.total_tokens <= n, JSON.stringify(chat.usage));
+  } finally {
+    await server.close();
+  }
+});
+
 test('invalid requests get 400 in OpenAI error shape naming the parameter', async () => {
   const { url, server } = await start();
   try {

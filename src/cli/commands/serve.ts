@@ -32,6 +32,12 @@ function makeEngine(m: LoadedModel, o: ServeCliOptions): Engine {
   return new BatchEngine(m.decoder, { tokenizer: m.tokenizer, maxQueue: o.maxQueue, maxBatch: o.maxBatch, kvBudgetBytes: o.kvBudget, prefaultKv: true });
 }
 
+const HELP_AFTER = `
+Context: prompt + max_tokens must fit the model's context; past it a request gets 400 with
+code context_length_exceeded (as OpenAI and vLLM answer). Without max_tokens, completions get
+16 tokens and chat completions the rest of the context, either capped to the room the prompt
+leaves, so usage.total_tokens never exceeds the context.`;
+
 export function registerServe(program: Command): void {
   program
     .command('serve')
@@ -48,6 +54,7 @@ export function registerServe(program: Command): void {
     .option('--body-timeout <s>', "seconds a request's body may take to arrive after its headers; slower gets 408 and the connection closes", int(1), 30)
     .option('--tokenizer <path>', 'tokenizer for llama2.c models')
     .option('--dtype <dtype>', 'weights in memory: f32 or bf16', choice(['f32', 'bf16'] as const), 'f32')
+    .addHelpText('after', HELP_AFTER)
     .action(async (model: string, o: ServeCliOptions) => {
       const m = loadModel(model, { tokenizer: o.tokenizer, dtype: o.dtype });
       if (!m.tokenizer) throw new InputError('not_found', `no tokenizer found for ${model}; pass --tokenizer`);
