@@ -17,6 +17,8 @@ function validateExit(e: EarlyExitOptions, nLoops: number): Required<EarlyExitOp
   const minLoops = e.minLoops ?? 1, stableLoops = e.stableLoops ?? 2;
   if (!Number.isInteger(minLoops) || minLoops < 1 || minLoops > nLoops) throw new InputError('bad_option', `early exit minLoops must be an integer in [1, ${nLoops}], got ${minLoops}`);
   if (!Number.isInteger(stableLoops) || stableLoops < 1) throw new InputError('bad_option', `early exit stableLoops must be a positive integer, got ${stableLoops}`);
+  // the default (2) may exceed a vanilla model's one loop harmlessly; a given count must be reachable
+  if (e.stableLoops !== undefined && stableLoops > nLoops) throw new InputError('bad_option', `early exit stableLoops must be at most the model's ${nLoops} loops, got ${stableLoops}`);
   return { measure: e.measure, threshold: e.threshold, minLoops, stableLoops };
 }
 

@@ -140,12 +140,29 @@ function readBody(req: IncomingMessage, limits: BodyLimits): Promise<Buffer> {
   });
 }
 
-function optNumber(body: Record<string, unknown>, key: string, check: (n: number) => boolean, want: string): number | undefined {
-  const v = body[key];
+/** A rejected value as a message shows it: JSON, except numbers JSON cannot write (1e400 parses to Infinity). */
+function shown(v: unknown): string {
+  return typeof v === 'number' && !Number.isFinite(v) ? 'a number that is not finite (past the range of a double)' : JSON.stringify(v);
+}
+
+/** A number field named `param` in the request (`key` of `obj`); undefined when absent or null. */
+function optNumber(obj: Record<string, unknown>, key: string, check: (n: number) => boolean, want: string, param = key): number | undefined {
+  const v = obj[key];
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'number' || !Number.isFinite(v) || !check(v)) throw bad(key, `'${key}' must be ${want}, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !Number.isFinite(v) || !check(v)) throw bad(param, `'${param}' must be ${want}, got ${shown(v)}`);
   return v;
 }
+
+/** The seed range the sampler's generator (32 bits of state) can use whole. */
+const MAX_SEED = 2 ** 32 - 1;
+
+/** Early-exit thresholds by measure: probabilities for maxProb and margin, a KL divergence (nats) for kl. */
+const THRESHOLDS: Record<EarlyExitOptions['measure'], { check: (t: number) => boolean; want: string }> = {
+  maxProb: { check: (t) => t >= 0 && t <= 1, want: 'a number in [0, 1]' },
+  margin: { check: (t) => t >= 0 && t <= 1, want: 'a number in [0, 1]' },
+  kl: { check: (t) => t >= 0, want: 'a number ≥ 0 (a KL divergence in nats)' },
+  stable: { check: (t) => t >= 0 && t <= 1, want: 'a number in [0, 1] (the stable measure does not use it)' },
+};
 
 function parseEarlyExit(v: unknown, model: ServedModel, engine: Engine): EarlyExitOptions | null {
   if (v === undefined || v === null) return null;
@@ -155,17 +172,18 @@ function parseEarlyExit(v: unknown, model: ServedModel, engine: Engine): EarlyEx
     throw bad('early_exit', `'early_exit' is not supported for this model: its ${engine.nLoops} loops cannot be cut short (a ${strategy} model runs each layer's loops back to back); send the request without it`, 'unsupported');
   }
   const measure = v.measure ?? 'maxProb';
-  if (typeof measure !== 'string' || !(MEASURES as readonly string[]).includes(measure)) throw bad('early_exit.measure', `'early_exit.measure' must be one of ${MEASURES.join(', ')}, got ${JSON.stringify(measure)}`);
-  const e: EarlyExitOptions = { measure: measure as EarlyExitOptions['measure'], threshold: 0 };
-  const t = v.threshold;
-  if (typeof t !== 'number' || !Number.isFinite(t)) throw bad('early_exit.threshold', "'early_exit.threshold' must be a finite number");
-  e.threshold = t;
-  for (const [key, field] of [['min_loops', 'minLoops'], ['stable_loops', 'stableLoops']] as const) {
-    const n = v[key];
-    if (n === undefined) continue;
-    if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) throw bad(`early_exit.${key}`, `'early_exit.${key}' must be a positive integer, got ${JSON.stringify(n)}`);
-    e[field] = n;
-  }
+  if (typeof measure !== 'string' || !(MEASURES as readonly string[]).includes(measure)) throw bad('early_exit.measure', `'early_exit.measure' must be one of ${MEASURES.join(', ')}, got ${shown(measure)}`);
+  const m = measure as EarlyExitOptions['measure'];
+  const { check, want } = THRESHOLDS[m];
+  const threshold = optNumber(v, 'threshold', check, want, 'early_exit.threshold');
+  if (threshold === undefined && m !== 'stable') throw bad('early_exit.threshold', `'early_exit.threshold' is required by the ${m} measure`, 'missing_required_parameter');
+  const e: EarlyExitOptions = { measure: m, threshold: threshold ?? 0 };
+  // loop counts past the model's loops could never be met
+  const loops = (key: string) => optNumber(v, key, (n) => Number.isInteger(n) && n >= 1 && n <= engine.nLoops, `an integer in [1, ${engine.nLoops}] (the model's loops)`, `early_exit.${key}`);
+  const minLoops = loops('min_loops');
+  const stableLoops = loops('stable_loops');
+  if (minLoops !== undefined) e.minLoops = minLoops;
+  if (stableLoops !== undefined) e.stableLoops = stableLoops;
   return e;
 }
 
@@ -185,8 +203,9 @@ function parseOptions(body: Record<string, unknown>, model: ServedModel, engine:
     topK: optNumber(body, 'top_k', (n) => Number.isInteger(n) && n >= 0, 'a non-negative integer') ?? 0,
     earlyExit: parseEarlyExit(body.early_exit, model, engine),
   };
-  const seed = optNumber(body, 'seed', (n) => Number.isSafeInteger(n), 'an integer');
-  if (seed !== undefined) opts.seed = seed >>> 0;
+  // a seed past the generator's 32 bits would wrap onto a smaller one and repeat its text
+  const seed = optNumber(body, 'seed', (n) => Number.isInteger(n) && n >= 0 && n <= MAX_SEED, `an integer in [0, ${MAX_SEED}]`);
+  if (seed !== undefined) opts.seed = seed;
   if (body.ignore_eos !== undefined && body.ignore_eos !== null) {
     if (typeof body.ignore_eos !== 'boolean') throw bad('ignore_eos', "'ignore_eos' must be a boolean");
     if (body.ignore_eos) opts.eosIds = [];
@@ -321,7 +340,10 @@ function usage(r: RequestResult) {
 
 /** The raw answer to a request node could not parse (it never reaches the handler). */
 function clientErrorResponse(e: NodeJS.ErrnoException): string {
-  const [status, reason, code] = e.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout', 'request_timeout'] : [400, 'Bad Request', 'bad_request'];
+  const [status, reason, code] =
+    e.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout', 'request_timeout']
+    : e.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large', 'headers_too_large']
+    : [400, 'Bad Request', 'bad_request'];
   const body = JSON.stringify(errorBody(new HttpError(status, `${reason.toLowerCase()}: ${e.message}`, null, code)));
   return `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
 }
@@ -417,9 +439,11 @@ export function createServer(engine: Engine, model: ServedModel, opts: ServerOpt
     const method = ROUTES[route];
     if (draining) throw shuttingDown();
     if (method === undefined) throw new HttpError(404, `no route ${path}`, null, 'not_found');
-    if (req.method !== method) {
-      res.setHeader('Allow', method);
-      throw new HttpError(405, `${path} takes ${method}, not ${req.method}`, null, 'method_not_allowed');
+    // HEAD: a GET whose body node leaves out
+    const allowed = method === 'GET' ? ['GET', 'HEAD'] : [method];
+    if (!allowed.includes(req.method ?? '')) {
+      res.setHeader('Allow', allowed.join(', '));
+      throw new HttpError(405, `${path} takes ${allowed.join(' or ')}, not ${req.method}`, null, 'method_not_allowed');
     }
     if (method === 'GET') return answerGet(route, path, res);
     return complete(req, res, route === '/v1/chat/completions');

@@ -208,6 +208,13 @@ test('a sequence-strategy model (each layer runs its 2 loops back to back) repor
   assert.equal(new BatchEngine(model('stories-c2').decoder).earlyExitHandling, 'applied');
 });
 
+test('early exit loop counts past the model\'s loops are refused (they could never be met)', () => {
+  const engine = new BatchEngine(model('stories-c2').decoder);
+  for (const extra of [{ minLoops: 3 }, { stableLoops: 3 }])
+    assert.throws(() => engine.submit([1, 2, 3], { ...greedy, earlyExit: { measure: 'stable', threshold: 0, ...extra } }), { name: 'InputError', message: /2 loops|\[1, 2\]/ }, JSON.stringify(extra));
+  engine.submit([1, 2, 3], { ...greedy, earlyExit: { measure: 'stable', threshold: 0, stableLoops: 2, minLoops: 2 } }).cancel();
+});
+
 test('the hole check can fail: exits without filling the skipped loops end in an error', async () => {
   const m = model('stories-mc3');
   const engine = new BatchEngine(m.decoder, { debugKv: true, forcedExit: (_r, i) => (i % 2 === 0 ? true : undefined) });

@@ -389,6 +389,81 @@ test('invalid requests get 400 in OpenAI error shape naming the parameter', asyn
   }
 });
 
+test('early_exit fields are checked against their ranges and the model\'s loop count, in the request\'s own names; numbers past a double say so', async () => {
+  const { url, server } = await start();
+  try {
+    const cases: [unknown, string, RegExp][] = [
+      [{ early_exit: { threshold: 1.5, measure: 'maxProb' } }, 'early_exit.threshold', /in \[0, 1\]/],
+      [{ early_exit: { threshold: -0.1, measure: 'margin' } }, 'early_exit.threshold', /in \[0, 1\]/],
+      [{ early_exit: { threshold: -1, measure: 'kl' } }, 'early_exit.threshold', /≥ 0/],
+      [{ early_exit: { threshold: 0.5, min_loops: 2 } }, 'early_exit.min_loops', /'early_exit\.min_loops' must be an integer in \[1, 1\]/],
+      [{ early_exit: { measure: 'stable', threshold: 0, stable_loops: 2 } }, 'early_exit.stable_loops', /'early_exit\.stable_loops' must be an integer in \[1, 1\]/],
+    ];
+    for (const [extra, param, message] of cases) {
+      const res = await post(`${url}/v1/completions`, { prompt: PROMPT, max_tokens: 2, ...(extra as object) });
+      const label = JSON.stringify(extra);
+      assert.equal(res.status, 400, label);
+      const e = (await res.json()).error;
+      assert.equal(e.param, param, label);
+      assert.match(e.message, message, label);
+      assert.doesNotMatch(e.message, /minLoops|stableLoops/, label);
+    }
+    for (const [raw, param] of [
+      ['{"prompt": "x", "max_tokens": 1e400}', 'max_tokens'],
+      ['{"prompt": "x", "temperature": -1e400}', 'temperature'],
+      ['{"prompt": "x", "early_exit": {"threshold": 1e400}}', 'early_exit.threshold'],
+    ]) {
+      const e = (await (await post(`${url}/v1/completions`, raw)).json()).error;
+      assert.equal(e.param, param, raw);
+      assert.match(e.message, /not finite/, raw);
+      assert.doesNotMatch(e.message, /null/, raw);
+    }
+  } finally {
+    await server.close();
+  }
+});
+
+test('seeds: one seed gives one text; seeds past the generator\'s 32 bits are refused rather than wrapped', async () => {
+  const { url, server } = await start();
+  try {
+    const text = async (seed: number) => (await (await post(`${url}/v1/completions`, { prompt: PROMPT, max_tokens: 24, seed, temperature: 1 })).json()).choices[0].text;
+    assert.equal(await text(1), await text(1));
+    assert.notEqual(await text(1), await text(2));
+    for (const seed of [4294967297, -1, 2 ** 53]) {
+      const res = await post(`${url}/v1/completions`, { prompt: PROMPT, max_tokens: 2, seed });
+      assert.equal(res.status, 400, String(seed));
+      const e = (await res.json()).error;
+      assert.equal(e.param, 'seed');
+      assert.match(e.message, /\[0, 4294967295\]/);
+    }
+    assert.equal((await post(`${url}/v1/completions`, { prompt: PROMPT, max_tokens: 2, seed: 4294967295 })).status, 200);
+  } finally {
+    await server.close();
+  }
+});
+
+test('HEAD on GET routes answers as GET without a body; a 20 KB header gets 431', async () => {
+  const { url, server } = await start();
+  try {
+    for (const path of ['/health', '/v1/models', '/v1/models/stories260K', '/metrics']) {
+      const get = await fetch(`${url}${path}`);
+      const head = await fetch(`${url}${path}`, { method: 'HEAD' });
+      assert.equal(head.status, 200, path);
+      assert.equal(head.headers.get('content-type'), get.headers.get('content-type'), path);
+      assert.equal(await head.text(), '', path);
+    }
+    assert.equal((await fetch(`${url}/v1/models/nope`, { method: 'HEAD' })).status, 404);
+    const r405 = await fetch(`${url}/v1/completions`, { method: 'HEAD' });
+    assert.equal(r405.status, 405);
+    assert.equal(r405.headers.get('allow'), 'POST');
+    assert.equal((await post(`${url}/health`, {})).headers.get('allow'), 'GET, HEAD');
+    const big = await fetch(`${url}/health`, { headers: { 'X-Big': 'a'.repeat(20_000) } });
+    assert.equal(big.status, 431);
+  } finally {
+    await server.close();
+  }
+});
+
 /** Sends headers declaring `declared` body bytes, then `chunks` one by one; resolves with the status. */
 function rawPost(url: string, declared: number | null, chunks: Buffer[]): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
