@@ -2,7 +2,9 @@
 // --max-queue N --body-limit BYTES --header-timeout S --body-timeout S]: an OpenAI-compatible
 // HTTP server (serve/server.ts).
 // Prints "listening on http://HOST:PORT" on stdout once bound (--port 0 picks a free port);
-// SIGTERM/SIGINT drain the requests in flight, close the listener and exit 0.
+// SIGTERM/SIGINT drain the requests in flight, close the listener and exit 0. Started by npm
+// (npx, npm exec, npm run), the server also drains when its parent exits: npm passes a SIGTERM
+// to the `sh -c` it runs the bin under, and that shell dies without passing it on.
 import { basename } from 'node:path';
 import type { Command } from 'commander';
 import { InputError } from '../../errors.js';
@@ -33,10 +35,35 @@ function makeEngine(m: LoadedModel, o: ServeCliOptions): Engine {
 }
 
 const HELP_AFTER = `
+Stopping: SIGTERM or SIGINT drains the requests in flight, then the server exits 0. Under a
+process manager (systemd, Docker, supervisord) start the server itself, not npx or npm run:
+  exec node_modules/.bin/rrt serve MODEL ...     (in a start script: exec hands over the pid)
+  ExecStart=/path/to/app/node_modules/.bin/rrt serve MODEL ...
+npx and npm run put a shell between the signal and the server; started that way, rrt serve
+drains and exits when that shell exits.
+
 Context: prompt + max_tokens must fit the model's context; past it a request gets 400 with
 code context_length_exceeded (as OpenAI and vLLM answer). Without max_tokens, completions get
 16 tokens and chat completions the rest of the context, either capped to the room the prompt
 leaves, so usage.total_tokens never exceeds the context.`;
+
+/** npm sets npm_lifecycle_event for the scripts and bins it runs (npx, npm exec, npm run). */
+function startedByNpm(): boolean {
+  return process.env.npm_lifecycle_event !== undefined;
+}
+
+/** Calls `onGone` once this process's parent has exited (the process was re-parented). */
+function watchParent(onGone: () => void): NodeJS.Timeout {
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(timer);
+    onGone();
+  }, 500);
+  // the watch alone keeps nothing running
+  timer.unref();
+  return timer;
+}
 
 export function registerServe(program: Command): void {
   program
@@ -64,16 +91,18 @@ export function registerServe(program: Command): void {
       const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
       process.stdout.write(`rrt serve: ${basename(model)} (${o.engine} engine) listening on http://${host}:${addr.port}\n`);
       await new Promise<void>((resolve) => {
-        const stop = (signal: string) => {
+        const stop = (why: string) => {
           process.off('SIGTERM', onTerm);
           process.off('SIGINT', onInt);
-          process.stderr.write(`rrt serve: ${signal}, draining requests in flight\n`);
+          clearInterval(parentWatch);
+          process.stderr.write(`rrt serve: ${why}, draining requests in flight\n`);
           server.close().then(resolve, resolve);
         };
         const onTerm = () => stop('SIGTERM');
         const onInt = () => stop('SIGINT');
         process.on('SIGTERM', onTerm);
         process.on('SIGINT', onInt);
+        const parentWatch = startedByNpm() ? watchParent(() => stop('the npm process that started the server exited')) : undefined;
       });
       process.stderr.write('rrt serve: stopped\n');
     });
