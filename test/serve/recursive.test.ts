@@ -2,12 +2,11 @@
 // with early exit (tokens leave after different loops, in the response and in /metrics), and a
 // sequence-shared one, whose loops cannot be cut short (early_exit refused, every token reported
 // at its real loop count).
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after } from 'node:test';
 import { BatchEngine } from '../../src/infer/engine.js';
 import type { Engine } from '../../src/infer/types.js';
 import { BUNDLED_MODEL, loadModel, type LoadedModel } from '../../src/models/load.js';
@@ -56,6 +55,36 @@ test('a sequence-shared model of 2 loops: every token is reported at 2 loops, an
     assert.equal(e.param, 'early_exit');
     assert.equal(e.code, 'unsupported');
     assert.match(e.message, /sequence/);
+  } finally {
+    await server.close();
+  }
+});
+
+test('a cycle-shared model of 3 loops with early exit: tokens leave after different loops, and the response, the stream and /metrics agree on the histogram', async () => {
+  const m = converted('middle-cycle-3', { nLoops: 3, strategy: 'middle-cycle', init: 'average', loraRank: 4 });
+  const { url, server } = await start(m, new BatchEngine(m.decoder, { tokenizer: m.tokenizer, maxBatch: 4 }));
+  try {
+    const request = { prompt: PROMPT, max_tokens: 40, temperature: 0, ignore_eos: true, early_exit: { threshold: 0.3, measure: 'maxProb' } };
+    const res = await post(`${url}/v1/completions`, request);
+    assert.equal(res.status, 200);
+    const { rrt, usage } = await res.json();
+    const histogram: number[] = rrt.exit_histogram;
+    assert.equal(histogram.length, 3);
+    assert.equal(histogram.reduce((a, n) => a + n, 0), usage.completion_tokens);
+    assert.ok(histogram.filter((n) => n > 0).length >= 2, `tokens exit at more than one loop: ${histogram}`);
+    assert.ok(histogram[0] + histogram[1] > 0, `some tokens leave before the last loop: ${histogram}`);
+    assert.equal(rrt.mean_loops, histogram.reduce((a, n, b) => a + n * (b + 1), 0) / usage.completion_tokens);
+    assert.ok(rrt.mean_loops < 3);
+
+    // greedy: the streamed request exits the same way
+    const streamed = await (await post(`${url}/v1/completions`, { ...request, stream: true })).text();
+    const chunks = streamed.split('\n\n').filter((e) => e.startsWith('data: {')).map((e) => JSON.parse(e.slice('data: '.length)));
+    assert.deepEqual(chunks.at(-1).rrt, rrt);
+    assert.deepEqual(await metricsHistogram(url), histogram.map((n) => 2 * n));
+
+    // without early_exit every token runs all 3 loops
+    const full = await (await post(`${url}/v1/completions`, { ...request, early_exit: undefined })).json();
+    assert.deepEqual(full.rrt, { mean_loops: 3, exit_histogram: [0, 0, 40] });
   } finally {
     await server.close();
   }
