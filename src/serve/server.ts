@@ -166,7 +166,7 @@ const THRESHOLDS: Record<EarlyExitOptions['measure'], { check: (t: number) => bo
 
 function parseEarlyExit(v: unknown, model: ServedModel, engine: Engine): EarlyExitOptions | null {
   if (v === undefined || v === null) return null;
-  if (!isObject(v)) throw bad('early_exit', "'early_exit' must be an object {threshold, measure, min_loops}");
+  if (!isObject(v)) throw bad('early_exit', "'early_exit' must be an object {threshold, measure, min_loops, stable_loops}");
   if (engine.earlyExitHandling === 'refused') {
     const strategy = model.config.recursive?.plan.strategy ?? 'recursive';
     throw bad('early_exit', `'early_exit' is not supported for this model: its ${engine.nLoops} loops cannot be cut short (a ${strategy} model runs each layer's loops back to back); send the request without it`, 'unsupported');
