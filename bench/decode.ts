@@ -1,7 +1,7 @@
 // Single-stream decode speed with bf16 and f32 weights on a model shaped like SmolLM-135M
 // (30 layers, d 576, 9/3 heads, FFN 1536, vocab 49152, tied; random weights: speed does not
 // depend on them), at 1 and 2 threads, next to the weight bytes each token reads.
-// Compare with llama.cpp's figures for the same shape on this machine (shared/MEASUREMENTS.md §5).
+// llama.cpp on the same shape: npm run bench:llamacpp measures it on this machine.
 // Usage: npm run bench:decode [-- --tokens N] [--json]
 import { generateIds } from '../src/models/generate.js';
 import { setThreads } from '../src/tensor/kernels.js';
@@ -10,7 +10,6 @@ import { llama, randomModel, toBf16 } from './random-model.js';
 const args = process.argv.slice(2);
 const nTokens = args.includes('--tokens') ? Number(args[args.indexOf('--tokens') + 1]) : 64;
 const hf = llama(30, 576, 9, 3, 1536, 49152, true);
-
 
 const f32 = randomModel(hf).decoder;
 const bf16 = toBf16(f32);
@@ -30,5 +29,4 @@ if (args.includes('--json')) console.log(JSON.stringify(results));
 else {
   console.log(`SmolLM-135M shape, greedy decode of ${nTokens} tokens after a 16-token prompt`);
   for (const [k, v] of Object.entries(results)) console.log(`${k.padEnd(8)} ${v.toFixed(1).padStart(7)} tok/s  (${((v * bytes[k.split('_')[0] as 'bf16' | 'f32']) / 1e9).toFixed(1)} GB/s of weights)`);
-  console.log("llama.cpp on this machine (shared/MEASUREMENTS.md §5, node-llama-cpp 3.21.1, same shape): f16 57.4 tok/s (1 thread), 40.8–44.4 (2 threads); f32 26.0 / 27.4–28.1");
 }

@@ -70,6 +70,9 @@ class Args {
   uint8_t* u8(size_t i, const char* name, int64_t need, const char* what = "") const {
     return view<uint8_t, napi_uint8_array>(i, name, need, what, "Uint8Array");
   }
+  int8_t* i8(size_t i, const char* name, int64_t need, const char* what = "") const {
+    return view<int8_t, napi_int8_array>(i, name, need, what, "Int8Array");
+  }
   // Element count of typed-array argument i; call after a view of it has checked its type.
   int64_t length(size_t i) const { return (int64_t)info_[i].As<Napi::TypedArray>().ElementLength(); }
   // null/undefined allowed: returns nullptr.

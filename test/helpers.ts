@@ -1,5 +1,6 @@
 // Shared test helpers: seeded random data and comparisons that print evidence.
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { FormatError } from '../src/errors.js';
 
 /** Deterministic PRNG (mulberry32). */
@@ -84,4 +85,26 @@ export function expectFormatError(fn: () => unknown, code: string, ...mentions: 
   assert.equal(caught.code, code, caught.message);
   for (const m of mentions) assert.ok(caught.message.includes(m), `message should mention '${m}': ${caught.message}`);
   return caught;
+}
+
+/** Set by CI (.ci/run): the native addon must be there, so tests that need it fail rather than skip. */
+export const NATIVE_REQUIRED = process.env.RRT_REQUIRE_NATIVE === '1';
+
+let missingNativeReported = false;
+
+/**
+ * The `skip` option of a test that needs the native addon: false when it is loaded, else the
+ * reason to skip. With RRT_REQUIRE_NATIVE=1 a missing addon is a failure: the tests run (and
+ * fail), and one more test in the file fails with the cause and the command that fixes it.
+ */
+export function skipWithoutNative(addon: unknown): string | false {
+  if (addon !== null && addon !== undefined) return false;
+  if (!NATIVE_REQUIRED) return 'native addon not built (npm run build:native)';
+  if (!missingNativeReported) {
+    missingNativeReported = true;
+    test('the native addon is built (RRT_REQUIRE_NATIVE=1)', () => {
+      assert.fail('RRT_REQUIRE_NATIVE=1 but build/Release/rrt.node did not load: run npm run build:native');
+    });
+  }
+  return false;
 }

@@ -36,7 +36,7 @@ uint16_t f32_to_bf16_one(float x) {
 
 static inline float bf16_to_f32_one(uint16_t h) { return from_bits((uint32_t)h << 16); }
 
-static uint16_t f32_to_f16_one(float x) {
+uint16_t f32_to_f16_one(float x) {
   const uint32_t u = bits(x);
   const uint32_t sign = (u >> 16) & 0x8000u, exp = (u >> 23) & 0xffu, mant = u & 0x7fffffu;
   if (exp == 0xff) return (uint16_t)(sign | 0x7c00u | (mant ? 0x200u | (mant >> 13) : 0));
@@ -57,7 +57,7 @@ static uint16_t f32_to_f16_one(float x) {
   return (uint16_t)h;
 }
 
-static float f16_to_f32_one(uint16_t h) {
+float f16_to_f32_one(uint16_t h) {
   const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
   uint32_t exp = (h >> 10) & 0x1fu, mant = h & 0x3ffu;
   if (exp == 0x1f) return from_bits(sign | 0x7f800000u | (mant ? 0x400000u | mant << 13 : 0));

@@ -104,6 +104,8 @@ gemv_bf16_fn active_gemv_bf16();
 // bf16: round to nearest even, NaN stays NaN (quiet bit set). f16: IEEE binary16, nearest even,
 // overflow → ±inf, subnormals exact; NaN → quiet NaN keeping the top payload bits.
 void f32_to_bf16_n(uint16_t* dst, const float* src, int64_t n);  // one thread, best active ISA
+uint16_t f32_to_f16_one(float x);
+float f16_to_f32_one(uint16_t h);
 void f32_to_bf16_avx512(uint16_t* dst, const float* src, int64_t n);
 void bf16_to_f32_avx512(float* dst, const uint16_t* src, int64_t n);
 void f32_to_f16_avx512(uint16_t* dst, const float* src, int64_t n);

@@ -54,7 +54,7 @@ struct Batch : layer::Shape {
   std::vector<int32_t> group_of;  // per row
   const int32_t *rows_at, *pos, *pages, *page_start;
   int64_t R, N, P, max_pos, max_group_rows, max_rank;
-  bool any_bf16;
+  bool any_bf16, any_q;
 };
 
 thread_local AlignedScratch t_scratch;
@@ -70,14 +70,12 @@ void project(const Batch& B, int which, float* c, Input a, int64_t K, size_t g0,
   if (g1 <= g0) return;
   const Proj& shared = B.proj[which];
   const int64_t r0 = B.groups[g0].r0, r1 = B.groups[g1 - 1].r1;
-  layer::proj_rows(shared, c + r0 * shared.N, Input{a.f32 + r0 * K, a.bf16 ? a.bf16 + r0 * K : nullptr}, r1 - r0, n0, n1,
-                   g, false);
+  layer::proj_rows(shared, c + r0 * shared.N, a.rows(r0, K), r1 - r0, n0, n1, g, false);
   for (size_t gi = g0; gi < g1; gi++) {
     const Group& G = B.groups[gi];
     const Proj& p = G.proj[which];
     if (!p.la || G.r1 == G.r0) continue;
-    const Input ag{a.f32 + G.r0 * K, a.bf16 ? a.bf16 + G.r0 * K : nullptr};
-    layer::lora_rows(p, c + G.r0 * p.N, ag, G.r1 - G.r0, n0, n1, g);
+    layer::lora_rows(p, c + G.r0 * p.N, a.rows(G.r0, K), G.r1 - G.r0, n0, n1, g);
   }
 }
 
@@ -91,10 +89,13 @@ void run(const Batch& B) {
 
   // shared: h (R·D; later the MLP norm's N·D), its bf16 copy, q (N·qd), k, v (R·kvd), the angles
   // (R·2·half), att (N·qd), o (N·D; later the down projection), x1 (N·D), gate, up (N·F), and a
-  // bf16 copy of att or act(gate)·up; per thread: the attention scores and a LoRA middle
+  // bf16 copy of att or act(gate)·up, and for packed weights the quantized copies of h and of
+  // att or act(gate)·up; per thread: the attention scores and a LoRA middle
   const int64_t wide = std::max(qd, F);
+  const int64_t hq_floats = B.any_q ? (layer::q8_bytes(R, D) + 3) / 4 : 0;
+  const int64_t wq_floats = B.any_q ? (layer::q8_bytes(N, wide) + 3) / 4 : 0;
   const int64_t shared = R * D + (R * D + 1) / 2 + N * qd + 2 * R * kvd + 2 * R * B.half + N * qd + 2 * N * D +
-                         2 * N * F + (N * wide + 1) / 2;
+                         2 * N * F + (N * wide + 1) / 2 + hq_floats + wq_floats;
   const int64_t lora = B.max_group_rows * B.max_rank;
   const int64_t own = (attn_decode_scratch_floats(B.max_pos + 1, Dh) + lora + (lora + 1) / 2 + 15) / 16 * 16;
   float* buf = (float*)t_scratch.get((size_t)(shared + own * nt) * sizeof(float));
@@ -104,14 +105,28 @@ void run(const Batch& B) {
   float *k = q + N * qd, *v = k + R * kvd, *cs = v + R * kvd, *sn = cs + R * B.half;
   float *att = sn + R * B.half, *o = att + N * qd, *x1 = o + N * D, *gate = x1 + N * D, *up = gate + N * F;
   uint16_t* wb = (uint16_t*)(up + N * F);
-  const Input hin{h, B.any_bf16 ? hb : nullptr};
+  float* hq = (float*)wb + (N * wide + 1) / 2;
+  float* wq = hq + hq_floats;
+  // quantized rows land in place, row by row, so each thread quantizes the rows it computed
+  const auto q8_rows = [](float* at, int64_t M, int64_t K) {
+    char* p = (char*)at;
+    return quant::QRows{(int8_t*)p, (float*)(p + M * K), (int32_t*)(p + M * K + 4 * M * (K / quant::kBlock)), M, K};
+  };
+  const auto quantize_rows = [](const quant::QRows& q, const float* x, int64_t r0, int64_t r1) {
+    const int64_t K = q.K, nb = K / quant::kBlock;
+    if (r1 > r0) quant::quantize_act((int8_t*)q.q + r0 * K, (float*)q.d + r0 * nb, (int32_t*)q.s + r0 * nb, x + r0 * K, r1 - r0, K);
+  };
+  Input hin{h, B.any_bf16 ? hb : nullptr};
+  if (B.any_q) hin.q8 = q8_rows(hq, R, D);
+  Input attin{att, wb}, gatein{gate, wb};
+  if (B.any_q) attin.q8 = q8_rows(wq, N, qd), gatein.q8 = q8_rows(wq, N, F);
 
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     const int t = omp_get_thread_num(), n = omp_get_num_threads();
     float* scores = buf + shared + own * t;
     float* lora_t = scores + attn_decode_scratch_floats(B.max_pos + 1, Dh);
-    const Gemv g{gemm::active_gemv_f32(), gemm::active_gemv_bf16(), lora_t, (uint16_t*)(lora_t + lora)};
+    const Gemv g{gemm::active_gemv_f32(), gemm::active_gemv_bf16(), quant::active_qgemv(), lora_t, (uint16_t*)(lora_t + lora)};
     const auto rows_of = [&](int64_t rows, int64_t* a, int64_t* b) {
       *a = rows * t / n;
       *b = rows * (t + 1) / n;
@@ -125,6 +140,7 @@ void run(const Batch& B) {
       const Group& G = B.groups[B.group_of[r]];
       rmsnorm_row(h + r * D, B.x + r * D, G.attn_norm, D, B.eps, B.plus_one);
       if (B.any_bf16) gemm::f32_to_bf16_n(hb + r * D, h + r * D, D);
+      if (B.any_q) quantize_rows(hin.q8, h, r, r + 1);
       if (B.half > 0) rope_angles(cs + r * B.half, sn + r * B.half, B.pos[r], B.inv_freq, B.half, false);
     }
 #pragma omp barrier
@@ -177,11 +193,12 @@ void run(const Batch& B) {
 #pragma omp barrier
     rows_of(N, &a, &b);
     if (B.any_bf16) gemm::f32_to_bf16_n(wb + a * qd, att + a * qd, (b - a) * qd);
+    if (B.any_q) quantize_rows(attin.q8, att, a, b);
 #pragma omp barrier
 
     // output projection and residual: x1 = x + o
     gemm::gemv_slice(D, t, n, &n0, &n1);
-    project(B, kO, o, Input{att, wb}, qd, 0, nq, n0, n1, g);
+    project(B, kO, o, attin, qd, 0, nq, n0, n1, g);
     for (int64_t r = 0; r < N; r++)
       for (int64_t i = n0; i < n1; i++) x1[r * D + i] = B.x[r * D + i] + o[r * D + i];
 #pragma omp barrier
@@ -192,6 +209,7 @@ void run(const Batch& B) {
       const Group& G = B.groups[B.group_of[r]];
       rmsnorm_row(h + r * D, (B.parallel_residual ? B.x : x1) + r * D, G.mlp_norm, D, B.eps, B.plus_one);
       if (B.any_bf16) gemm::f32_to_bf16_n(hb + r * D, h + r * D, D);
+      if (B.any_q) quantize_rows(hin.q8, h, r, r + 1);
     }
 #pragma omp barrier
 
@@ -204,10 +222,15 @@ void run(const Batch& B) {
       if (B.any_bf16) gemm::f32_to_bf16_n(wb + r * F + n0, gate + r * F + n0, n1 - n0);
     }
 #pragma omp barrier
+    if (B.any_q) {  // blocks span the columns of several threads: quantize whole rows once all are done
+      rows_of(N, &a, &b);
+      quantize_rows(gatein.q8, gate, a, b);
+#pragma omp barrier
+    }
 
     // down projection and residual: y = x1 + m
     gemm::gemv_slice(D, t, n, &n0, &n1);
-    project(B, kDown, o, Input{gate, wb}, F, 0, nq, n0, n1, g);
+    project(B, kDown, o, gatein, F, 0, nq, n0, n1, g);
     for (int64_t r = 0; r < N; r++)
       for (int64_t i = n0; i < n1; i++) B.y[r * D + i] = x1[r * D + i] + o[r * D + i];
   }
@@ -228,9 +251,9 @@ const float* array_f32(const Args& a, const Napi::Array arr, uint32_t i, const c
 // batch_layer_f32(y, x, kPool, vPool, wq, wk, wv, wo, wgate, wup, wdown, bq, bk, bv, bo, bgate, bup, bdown,
 //                 invFreq, groupRows, decodeGroups, attnNorms, mlpNorms, adapters,
 //                 rowsAt, pos, pages, pageStart, pageRows,
-//                 D, H, Hkv, Dh, F, rotDim, interleaved, eps, plusOne, act, parallelResidual, scale)
+//                 D, H, Hkv, Dh, F, rotDim, interleaved, eps, plusOne, act, parallelResidual, scale, qtypes)
 static Napi::Value js_batch_layer_f32(const Napi::CallbackInfo& info) {
-  Args a(info, "batch_layer_f32", 41);
+  Args a(info, "batch_layer_f32", 42);
   Batch B{};
   static_cast<layer::Shape&>(B) = layer::read_shape(a, 29, 34);
   const int64_t D = B.D, kvd = a.mul(B.Hkv, B.Dh);
@@ -253,7 +276,9 @@ static Napi::Value js_batch_layer_f32(const Napi::CallbackInfo& info) {
   if (B.R < 1) a.range_error("the groups hold no rows");
 
   Proj* const shared_projs[7] = {&B.proj[0], &B.proj[1], &B.proj[2], &B.proj[3], &B.proj[4], &B.proj[5], &B.proj[6]};
-  layer::read_projections(a, info, {4, 5, 6, 7, 8, 9, 10}, 11, B, shared_projs);
+  int qtypes[7];
+  layer::read_qtypes(a, info, 41, qtypes);
+  layer::read_projections(a, info, {4, 5, 6, 7, 8, 9, 10}, 11, B, qtypes, shared_projs);
   B.inv_freq = a.f32(18, "invFreq", B.half, "rotDim/2");
 
   // per group: norms and adapters
@@ -264,8 +289,8 @@ static Napi::Value js_batch_layer_f32(const Napi::CallbackInfo& info) {
   if (!info[23].IsArray() || info[23].As<Napi::Array>().Length() != (uint32_t)G)
     a.type_error("adapters must be an Array of one entry per group (%lld)", (long long)G);
   const Napi::Array attn_norms = info[21].As<Napi::Array>(), mlp_norms = info[22].As<Napi::Array>(), adapters = info[23].As<Napi::Array>();
-  B.any_bf16 = false;
-  for (int i = 0; i < 7; i++) B.any_bf16 |= B.proj[i].bf16;
+  B.any_bf16 = B.any_q = false;
+  for (int i = 0; i < 7; i++) B.any_bf16 |= B.proj[i].bf16, B.any_q |= B.proj[i].qtype != 0;
   std::vector<Span> adapter_spans;
   for (int64_t i = 0; i < G; i++) {
     Group& gr = B.groups[i];
@@ -282,10 +307,11 @@ static Napi::Value js_batch_layer_f32(const Napi::CallbackInfo& info) {
         adapter_spans.push_back(layer::lora_span_b(p));
       }
   }
-  // the GEMV paths the composed ops take; past them linear_bf16w / gemm_f32 pack, and sum in another order
+  // the GEMV paths the composed ops take; past them linear_bf16w / gemm_f32 pack, and sum in another
+  // order (linear_q has no such limit: every row's columns come from the same kernel)
   bool any_f32 = false;
   for (const Group& gr : B.groups)
-    for (const Proj& p : gr.proj) any_f32 |= !p.bf16 || (p.la && (!p.la_bf16 || !p.lb_bf16));
+    for (const Proj& p : gr.proj) any_f32 |= (!p.bf16 && !p.qtype) || (p.la && (!p.la_bf16 || !p.lb_bf16));
   const int64_t max_rows = any_f32 ? gemm::kGemvMaxRowsF32 : gemm::kGemvMaxRowsBf16;
   if (B.R > max_rows)
     a.range_error("%lld rows: at most %lld (the matrix-vector path of %s matrices)", (long long)B.R, (long long)max_rows,

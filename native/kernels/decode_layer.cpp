@@ -58,12 +58,14 @@ void run(const Layer& L) {
   const int64_t shared = 2 * qd + 3 * D + 2 * F;
   const int64_t widest = std::max(std::max(D, qd), F);
   int64_t rank = 0;  // the widest adapter's
-  bool any_bf16 = false;
+  bool any_bf16 = false, any_q = false;
   for (const Proj* p : {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down}) {
     rank = std::max(rank, p->la ? p->r : 0);
     any_bf16 |= p->bf16 || (p->la && p->la_bf16);
+    any_q |= p->qtype != 0;
   }
-  const int64_t own = (D + 2 * L.half + attn_decode_scratch_floats(S, Dh) + (widest + 1) / 2 + rank + (rank + 1) / 2 + 15) / 16 * 16;
+  const int64_t q8_floats = any_q ? (layer::q8_bytes(1, widest) + 3) / 4 : 0;
+  const int64_t own = (D + 2 * L.half + attn_decode_scratch_floats(S, Dh) + (widest + 1) / 2 + rank + (rank + 1) / 2 + q8_floats + 15) / 16 * 16;
   float* buf = (float*)t_scratch.get((size_t)(shared + own * nt) * sizeof(float));
   float *q = buf, *att = q + qd, *o = att + qd, *x1 = o + D, *gate = x1 + D, *up = gate + F, *m = up + F;
   float* krow = L.kc + L.pos * kvd;
@@ -78,11 +80,14 @@ void run(const Layer& L) {
     float *cs = h + D, *sn = cs + L.half, *attn_scratch = sn + L.half;
     uint16_t* own_bf16 = (uint16_t*)(attn_scratch + attn_decode_scratch_floats(S, Dh));
     float* lora_t = (float*)(own_bf16 + (widest + 1) / 2 * 2);
-    const Gemv g{gemm::active_gemv_f32(), gemm::active_gemv_bf16(), lora_t, (uint16_t*)(lora_t + rank)};
-    // each thread rounds the whole vector for itself (at most F values) rather than wait for one
+    void* own_q8 = lora_t + rank + (rank + 1) / 2;
+    const Gemv g{gemm::active_gemv_f32(), gemm::active_gemv_bf16(), quant::active_qgemv(), lora_t, (uint16_t*)(lora_t + rank)};
+    // each thread rounds (quantizes) the whole vector for itself (at most F values) rather than wait for one
     const auto input = [&](const float* v, int64_t len) {
       if (any_bf16) gemm::f32_to_bf16_n(own_bf16, v, len);
-      return Input{v, own_bf16};
+      Input in{v, own_bf16};
+      if (any_q) in.q8 = layer::quantize_input(own_q8, v, 1, len);
+      return in;
     };
     int64_t n0, n1;
 
@@ -138,9 +143,9 @@ void run(const Layer& L) {
 // decode_layer_f32(y, kCache, vCache, x, attnNorm, wq, wk, wv, wo, mlpNorm, wgate, wup, wdown,
 //                  bq, bk, bv, bo, bgate, bup, bdown, invFreq,
 //                  D, H, Hkv, Dh, F, pos, rotDim, interleaved, eps, plusOne, act, parallelResidual, scale,
-//                  adapters)
+//                  adapters, qtypes)
 static Napi::Value js_decode_layer_f32(const Napi::CallbackInfo& info) {
-  Args a(info, "decode_layer_f32", 35);
+  Args a(info, "decode_layer_f32", 36);
   Layer L{};
   static_cast<layer::Shape&>(L) = layer::read_shape(a, 21, 27);
   L.pos = a.integer(26, "pos", 0, INT32_MAX);  // positions travel as int32, as in rope_f32
@@ -154,7 +159,9 @@ static Napi::Value js_decode_layer_f32(const Napi::CallbackInfo& info) {
   L.attn_norm = a.f32(4, "attnNorm", D, "D");
   L.mlp_norm = a.f32(9, "mlpNorm", D, "D");
   Proj* projs[7] = {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down};
-  layer::read_projections(a, info, {5, 6, 7, 8, 10, 11, 12}, 13, L, projs);
+  int qtypes[7];
+  layer::read_qtypes(a, info, 35, qtypes);
+  layer::read_projections(a, info, {5, 6, 7, 8, 10, 11, 12}, 13, L, qtypes, projs);
   L.inv_freq = a.f32(20, "invFreq", L.half, "rotDim/2");
   layer::lora_factors(a, info[34], projs);
 

@@ -1,43 +1,15 @@
 // The rrt command line: parses options, prints, shows progress; the work lives in the library.
 // Errors from the library are typed (errors.ts): they print as one `error:` line; anything
 // else is a bug and prints its stack.
-import { Command, CommanderError } from 'commander';
+import { CommanderError } from 'commander';
 import { RrtError } from '../errors.js';
-import { registerBench } from './commands/bench.js';
-import { registerConvert } from './commands/convert.js';
-import { registerEval } from './commands/eval.js';
-import { registerData } from './commands/data.js';
-import { registerDemo } from './commands/demo.js';
-import { registerExport } from './commands/export.js';
-import { registerGenerate } from './commands/generate.js';
-import { registerTrain } from './commands/train.js';
-import { registerInfo } from './commands/info.js';
-import { registerLogits } from './commands/logits.js';
-import { registerServe } from './commands/serve.js';
 import { warnIfStaleDist } from './stale-dist.js';
-
-export function buildProgram(): Command {
-  const program = new Command('rrt')
-    .description('Relaxed Recursive Transformers for Node.js: convert, train and serve looped LLMs on CPU')
-    .version('0.1.0')
-    .showHelpAfterError()
-    .exitOverride();
-  registerInfo(program);
-  registerLogits(program);
-  registerGenerate(program);
-  registerConvert(program);
-  registerExport(program);
-  registerTrain(program);
-  registerBench(program);
-  registerEval(program);
-  registerData(program);
-  registerServe(program);
-  registerDemo(program);
-  return program;
-}
 
 export async function main(argv: string[]): Promise<number> {
   try {
+    // imported here rather than at the top, so that a bad setting checked when a module loads
+    // (RRT_THREADS in tensor/kernels.ts) is caught below and printed as one error line
+    const { buildProgram } = await import('./program.js');
     await buildProgram().parseAsync(argv);
     return 0;
   } catch (e) {

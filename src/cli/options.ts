@@ -1,5 +1,16 @@
 // Option parsers shared by commands: they reject bad values with a clear message.
 import { InvalidArgumentError } from 'commander';
+import { WEIGHT_DTYPES } from '../models/weights.js';
+
+/** --dtype of the commands that load a model: the weight matrices in memory. */
+export const DTYPE_HELP = 'weight matrices in memory: f32, bf16, q8_0 or q4_0 (quantized: embedding and LM head q8_0; norms, biases and adapters unquantized)';
+export const weightDtype = () => choice(WEIGHT_DTYPES);
+
+/** One stderr line naming the matrices a quantized load kept in bf16, if any. */
+export function reportUnquantized(m: { unquantized: string[] }): void {
+  if (m.unquantized.length > 0)
+    process.stderr.write(`note: ${m.unquantized.length} matrices kept in bf16 (rows not whole 32-value blocks): ${m.unquantized.slice(0, 3).join(', ')}${m.unquantized.length > 3 ? ', …' : ''}\n`);
+}
 
 export function int(min: number, max = Number.MAX_SAFE_INTEGER) {
   return (v: string): number => {

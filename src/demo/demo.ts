@@ -264,8 +264,7 @@ export async function runDemo(opts: DemoOptions, hooks: DemoHooks = {}): Promise
   // (6) serving throughput: depth-wise batching with early exit vs the vanilla (unrolled) model
   stage('throughput');
   progress(0, 1, 'six systems');
-  const throughput = await benchThroughput({ model: exitRun.modelDir, ...settings.bench, threshold: settings.threshold });
-  progress(1, 1, 'done');
+  const throughput = await benchThroughput({ model: exitRun.modelDir, ...settings.bench, threshold: settings.threshold, onProgress: progress });
 
   // (7) the report: temp name, then rename
   stage('report');

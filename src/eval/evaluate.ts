@@ -12,11 +12,11 @@ import { noGrad } from '../tensor/autograd.js';
 import { checkVocab, openTokenFile, sidecarPath } from '../train/data.js';
 import { choiceResult, exampleRequests, scoreRequestsMulti, type TokenRequest, type TokenScore } from './multiple-choice.js';
 import { perplexity } from './perplexity.js';
-import { parseTask, withShots, type Example, type TaskSpec } from './tasks.js';
+import { BUNDLED_EVAL_DATA, parseTask, withShots, type Example, type TaskSpec } from './tasks.js';
 import { splitDocuments, tokenizeDocuments } from './text.js';
 
 export interface EvalOptions {
-  /** the folder holding the eval sets (shared/data/eval layout); needed by the named tasks */
+  /** the folder holding the eval sets of the named tasks. @default BUNDLED_EVAL_DATA (the package's data/eval/) */
   dataDir?: string;
   /** first N examples (documents for ppl: text files, tokens for token files and ids:) */
   limit?: number;
@@ -119,7 +119,7 @@ function choiceMetrics(spec: TaskSpec, examples: readonly Example[], perExample:
 /**
  * Runs each task in turn.
  * @example
- * const [piqa] = evaluate(loadModel(BUNDLED_MODEL), ['piqa'], { dataDir: '../shared/data/eval', limit: 200 });
+ * const [piqa] = evaluate(loadModel(BUNDLED_MODEL), ['piqa'], { limit: 200 });
  * piqa.metrics.acc_norm;
  */
 export function evaluate(model: LoadedModel, tasks: readonly string[], opts: EvalOptions = {}): TaskResult[] {
@@ -128,7 +128,6 @@ export function evaluate(model: LoadedModel, tasks: readonly string[], opts: Eva
   if (!Number.isInteger(shots) || shots < 0) throw new InputError('bad_option', `shots must be a non-negative integer, got ${shots}`);
   const parsed = tasks.map(parseTask);
   if (parsed.length === 0) throw new InputError('bad_option', 'no task given');
-  if (parsed.some((p) => p.kind === 'registry') && !opts.dataDir) throw new InputError('not_found', 'named tasks need the eval data directory: pass --data-dir (dataDir)');
   // metrics per model variant: [full model, exit after loop 1, ..., exit after loop nLoops − 1]
   const nLoops = opts.exits ? exitLoops(model) : 1;
   const results: TaskResult[] = [];
@@ -140,7 +139,7 @@ export function evaluate(model: LoadedModel, tasks: readonly string[], opts: Eva
     if (task.kind === 'registry') {
       const tokenizer = model.tokenizer;
       if (!tokenizer) throw new InputError('not_found', `${model.path} has no tokenizer; pass --tokenizer`);
-      const pool = task.spec.load(opts.dataDir!);
+      const pool = task.spec.load(opts.dataDir ?? BUNDLED_EVAL_DATA);
       if (pool.length === 0) throw new InputError('bad_option', `${task.name}: the data file holds no examples`);
       n = Math.min(pool.length, opts.limit ?? pool.length);
       const examples = Array.from({ length: n }, (_, i) => withShots(task.spec, pool, i, shots, opts.seed ?? 1234));

@@ -1,6 +1,7 @@
 // The evaluation task registry: for each named task, its file(s) under the data directory
-// (/work/shared/data/eval layout, SOURCES.md section B), a loader that turns the file into
-// examples with lm-evaluation-harness's prompt strings, and few-shot formatting.
+// (data/eval/ in the package, whose README gives each file's source and licence; a file may be
+// stored gzip-compressed as FILE.gz), a loader that turns the file into examples with
+// lm-evaluation-harness's prompt strings, and few-shot formatting.
 // Contract: an Example's continuations start with lm-eval's target delimiter " " and are scored
 // exactly as given; contexts and continuations are either shared (one) or one per choice.
 //
@@ -18,8 +19,13 @@
 // does) match lm-eval's strings exactly.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
 import { FormatError, InputError } from '../errors.js';
 import { mulberry32 } from '../tensor/random.js';
+
+/** The evaluation data shipped with the package (data/eval/, from src/eval/ and from dist/eval/ alike). */
+export const BUNDLED_EVAL_DATA = fileURLToPath(new URL('../../data/eval/', import.meta.url));
 
 /** lm-eval's default target_delimiter and fewshot_delimiter. */
 export const TARGET_DELIMITER = ' ';
@@ -63,10 +69,12 @@ function withAnswer(ex: Example): string {
   return contextOf(ex, ex.gold) + continuationOf(ex, ex.gold);
 }
 
+/** FILE, or its gzip-compressed FILE.gz (how the large files are shipped). */
 function readText(dataDir: string, file: string): { path: string; text: string } {
   const path = join(dataDir, file);
-  if (!existsSync(path)) throw new InputError('not_found', `${path} not found (is --data-dir right? it should hold the eval/ folder of shared/data)`);
-  return { path, text: readFileSync(path, 'utf8') };
+  if (existsSync(path)) return { path, text: readFileSync(path, 'utf8') };
+  if (existsSync(path + '.gz')) return { path: path + '.gz', text: gunzipSync(readFileSync(path + '.gz')).toString('utf8') };
+  throw new InputError('not_found', `${path} not found, nor ${file}.gz (is --data-dir right? it should have the layout of the package's data/eval/)`);
 }
 
 function lines(text: string): string[] {

@@ -10,7 +10,9 @@ import { ropeInvFreq } from '../models/config.js';
 import type { Decoder } from '../models/decoder.js';
 import type { Linear, Norm } from '../models/weights.js';
 import { Act, kernels, native } from '../tensor/kernels.js';
-import { adapterArgs, type DecodeLayerWeights, type DecodeProj, storage } from '../tensor/ops/decode-layer.js';
+import { adapterArgs, type DecodeLayerWeights, type DecodeProj, qtypeArgs, storage } from '../tensor/ops/decode-layer.js';
+import { embeddingRows } from '../tensor/ops/embedding.js';
+import { matmulWeight } from '../tensor/ops/linear.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { DecodeRow, KvPool, KvRun, KvSeq } from './kv-pool.js';
 
@@ -118,12 +120,6 @@ class StepBuffers {
   }
 }
 
-/** y[rows, out] = x·Wᵀ (overwrites), for f32 or bf16 weights. */
-function matmul(y: Float32Array, x: Float32Array, w: Tensor, rows: number): void {
-  const [N, K] = w.shape;
-  if (w.dtype === 'bf16') kernels.linear_bf16w(y, x, w.data as Uint16Array, rows, N, K, 0);
-  else kernels.gemm_f32(y, x, w.f32, rows, N, K, 0, 1, 0);
-}
 
 export class BatchForward {
   readonly plan: DepthPlan;
@@ -153,8 +149,7 @@ export class BatchForward {
     for (let i = 0; i < N; i++)
       if (!(ids[i] >= 0 && ids[i] < cfg.vocabSize)) throw new InputError('token_out_of_range', `token id ${ids[i]} is outside the vocabulary [0, ${cfg.vocabSize})`);
     let x = new Float32Array(N * D);
-    if (w.embed.dtype === 'bf16') kernels.embedding_fwd_bf16(x, w.embed.data as Uint16Array, ids, N, cfg.vocabSize, D);
-    else kernels.embedding_fwd_f32(x, w.embed.f32, ids, N, cfg.vocabSize, D);
+    embeddingRows(x, w.embed, ids);
     if (cfg.embedScale !== 1) kernels.scale_f32(x, x, cfg.embedScale, N * D);
     if (w.pos) {
       const p = new Float32Array(N * D);
@@ -204,18 +199,18 @@ export class BatchForward {
     const N = sizes.reduce((a, b) => a + b, 0);
     const y = this.buf.get(purpose, N * nOut);
     const sharedW = lins.every((l) => l.w === lins[0].w);
-    if (sharedW) matmul(y, x, lins[0].w, N);
+    if (sharedW) matmulWeight(y, x, lins[0].w, N);
     let r = 0;
     groups.forEach((_, i) => {
       const n = sizes[i], lin = lins[i];
       const yg = y.subarray(r * nOut, (r + n) * nOut), xg = x.subarray(r * nIn, (r + n) * nIn);
-      if (!sharedW) matmul(yg, xg, lin.w, n);
+      if (!sharedW) matmulWeight(yg, xg, lin.w, n);
       if (lin.b) kernels.add_bias_f32(yg, lin.b.f32, n, nOut);
       if (lin.lora) {
         const rank = lin.lora.a.shape[0];
         const t = this.buf.get('loraT', n * rank), u = this.buf.get('loraU', n * nOut);
-        matmul(t, xg, lin.lora.a, n);
-        matmul(u, t, lin.lora.b, n);
+        matmulWeight(t, xg, lin.lora.a, n);
+        matmulWeight(u, t, lin.lora.b, n);
         kernels.add_f32(yg, yg, u, n * nOut);
       }
       r += n;
@@ -336,6 +331,7 @@ export class BatchForward {
       ws.map((w) => adapterArgs([w.q, w.k, w.v, w.o, w.gate, w.up, w.down])),
       rowsAt, rowPositions(kvGroups), tables.pages, tables.start, this.pool.pageSize,
       this.D, spec.H, spec.Hkv, spec.Dh, spec.F, rope ? rope.rotDim : 0, rope?.interleaved ? 1 : 0, spec.eps, spec.plusOne ? 1 : 0, spec.act, spec.parallelResidual ? 1 : 0, spec.scale,
+      qtypeArgs(projs),
     );
     return true;
   }
@@ -393,7 +389,7 @@ export class BatchForward {
     const h = this.buf.get('headNorm', sel.length);
     this.norm(h, sel, w.finalNorm, rows.length);
     const logits = this.buf.get('logits', rows.length * this.decoder.config.vocabSize);
-    matmul(logits, h, w.head, rows.length);
+    matmulWeight(logits, h, w.head, rows.length);
     return logits;
   }
 }

@@ -30,7 +30,8 @@ import type { Layer, Linear, WeightDType, Weights } from '../models/weights.js';
 import { exportUnrolled } from '../recursive/export.js';
 import { packTensors } from '../tensor/huge-pages.js';
 import { kernels, setThreads } from '../tensor/kernels.js';
-import { Tensor } from '../tensor/tensor.js';
+import { quantize } from '../tensor/quant.js';
+import { Tensor, isQuantized } from '../tensor/tensor.js';
 import { uniformArray as rand } from '../tensor/random.js';
 
 
@@ -63,6 +64,8 @@ export interface ThroughputOptions {
    * run alone, also on their own steps' clock. @default false
    */
   paired?: boolean;
+  /** called as each timed run of a system ends (warm-up runs are not counted) */
+  onProgress?: (done: number, total: number, system: SystemName) => void;
 }
 
 export const SYSTEM_NAMES = ['vanilla_serial', 'vanilla_batched', 'depthwise', 'depthwise_exit', 'depthwise_oracle', 'recursive_serial'] as const;
@@ -111,15 +114,22 @@ export interface ThroughputReport {
 }
 
 
-/** f32 matrices in `dtype`, after merging; one copy per matrix, so shared slots stay shared. */
-function castTo(dtype: WeightDType): (t: Tensor) => Tensor {
+/**
+ * f32 matrices in `dtype`, after merging; one copy per matrix, so shared slots stay shared. As
+ * loadModel does: under a quantized dtype the embedding and head are q8_0 and adapters bf16.
+ */
+function castTo(dtype: WeightDType): (t: Tensor, role?: 'head' | 'adapter') => Tensor {
   if (dtype === 'f32') return (t) => t;
   const done = new Map<Tensor, Tensor>();
-  return (t) => {
+  const toBf16 = (t: Tensor) => {
+    const u = new Uint16Array(t.size);
+    kernels.f32_to_bf16(u, t.f32, t.size);
+    return new Tensor(u, t.shape, 'bf16');
+  };
+  return (t, role) => {
     if (!done.has(t)) {
-      const u = new Uint16Array(t.size);
-      kernels.f32_to_bf16(u, t.f32, t.size);
-      done.set(t, new Tensor(u, t.shape, 'bf16'));
+      const want = !isQuantized(dtype) || role === 'adapter' ? 'bf16' : role === 'head' ? 'q8_0' : dtype;
+      done.set(t, want === 'bf16' ? toBf16(t) : quantize(t, want));
     }
     return done.get(t)!;
   };
@@ -148,11 +158,11 @@ function randomPair(hf: Record<string, unknown>, K: number, rank: number, dtype:
   const embed = mat(V, D);
   const cast = castTo(dtype);
   const weights = (layers: Layer[]): Weights => ({
-    embed: cast(embed),
+    embed: cast(embed, 'head'),
     pos: null,
-    layers: layers.map((l) => ({ ...l, proj: Object.fromEntries(Object.entries(l.proj).map(([k, p]) => [k, { w: cast(p.w), b: p.b, lora: p.lora && { a: cast(p.lora.a), b: cast(p.lora.b) } }])) })),
+    layers: layers.map((l) => ({ ...l, proj: Object.fromEntries(Object.entries(l.proj).map(([k, p]) => [k, { w: cast(p.w), b: p.b, lora: p.lora && { a: cast(p.lora.a, 'adapter'), b: cast(p.lora.b, 'adapter') } }])) })),
     finalNorm: norm,
-    head: cast(embed),
+    head: cast(embed, 'head'),
   });
   const unrolled = Array.from({ length: L }, (_, l) => ({ slot: l % K, loop: Math.floor(l / K), unique: false, sourceLayer: l }));
   const recCfg: ModelConfig = {
@@ -172,7 +182,7 @@ function randomPair(hf: Record<string, unknown>, K: number, rank: number, dtype:
 export function models(path: string | undefined, loraRank: number, dtype: WeightDType): { recursive: Decoder; vanilla: Decoder; label: string } {
   if (path) {
     const rec = loadModel(path, { dtype }).decoder;
-    if (!rec.config.recursive) throw new Error(`${path} is not a recursive checkpoint`);
+    if (!rec.config.recursive) throw new InputError('bad_option', `${path} is not a recursive checkpoint: bench throughput needs a model made by rrt convert (or none, for random SmolLM-135M-shaped weights)`);
     const dir = mkdtempSync(join(tmpdir(), 'rrt-bench-'));
     exportUnrolled(path, join(dir, 'unrolled'));
     const van = loadModel(join(dir, 'unrolled'), { dtype }).decoder;
@@ -327,13 +337,18 @@ export async function benchThroughput(o: ThroughputOptions = {}): Promise<Throug
     const [engine, req] = systems[k]();
     return timeRequests(engine, prompts, req, lengths, paired ? 'busy' : 'wall');
   };
+  let finished = 0;
+  const record = (k: SystemName, run: Run) => {
+    runs[k].push(run);
+    o.onProgress?.(++finished, rounds * names.length, k);
+  };
   for (let r = 0; r < rounds; r++) {
     if (paired) {
       const together = names.filter((k) => !serial.has(k));
       const got = await Promise.all(together.map(timed));
-      together.forEach((k, i) => runs[k].push(got[i]));
+      together.forEach((k, i) => record(k, got[i]));
     }
-    for (const k of names) if (!paired || serial.has(k)) runs[k].push(await timed(k));
+    for (const k of names) if (!paired || serial.has(k)) record(k, await timed(k));
   }
 
   const full = runs.depthwise[0].results;

@@ -9,7 +9,7 @@ import { Act } from '../tensor/kernels.js';
 import { kernels } from '../tensor/kernels.js';
 import { type DecodeLayerSpec, type DecodeLayerWeights, decodeLayer, decodeLayerAvailable } from '../tensor/ops/decode-layer.js';
 import * as ops from '../tensor/ops/index.js';
-import { Tensor } from '../tensor/tensor.js';
+import { Tensor, isQuantized } from '../tensor/tensor.js';
 import { type ModelConfig, ropeInvFreq } from './config.js';
 import type { KvCache } from './kv-cache.js';
 import type { Layer, Linear, Norm, Weights } from './weights.js';
@@ -197,7 +197,7 @@ export class Decoder {
     const adapterFits = (p: Linear, n: number, m: number) =>
       !p.lora || (storable(p.lora.a) && storable(p.lora.b) && p.lora.a.shape[1] === m && p.lora.b.shape[0] === n && p.lora.b.shape[1] === p.lora.a.shape[0]);
     const fits = (p: Linear | undefined, n: number, m: number): p is Linear =>
-      p !== undefined && storable(p.w) && p.w.shape[0] === n && p.w.shape[1] === m && (!p.b || (p.b.dtype === 'f32' && p.b.size === n)) && adapterFits(p, n, m);
+      p !== undefined && (storable(p.w) || isQuantized(p.w.dtype)) && p.w.shape[0] === n && p.w.shape[1] === m && (!p.b || (p.b.dtype === 'f32' && p.b.size === n)) && adapterFits(p, n, m);
     const norm = (n: Norm) => n.w.dtype === 'f32' && n.w.size === D && !n.b;
     if (!fits(q, H * Dh, D) || !fits(k, Hkv * Dh, D) || !fits(v, Hkv * Dh, D) || !fits(o, D, H * Dh)) return null;
     if (!fits(gate, F, D) || !fits(up, F, D) || !fits(down, D, F) || !norm(layer.attnNorm) || !norm(layer.mlpNorm)) return null;

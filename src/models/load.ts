@@ -13,7 +13,7 @@ import { packTensors } from '../tensor/huge-pages.js';
 import type { ModelConfig } from './config.js';
 import { Decoder } from './decoder.js';
 import { configFromHf } from './profiles/index.js';
-import { loadWeights, type WeightDType } from './weights.js';
+import { loadWeights, type WeightDType, type WeightPlan } from './weights.js';
 
 export type ModelFormat = 'hf' | 'gguf' | 'llama2c';
 
@@ -22,6 +22,8 @@ export interface LoadOptions {
   tokenizer?: string;
   /** dtype of the weight matrices in memory; norms and biases stay f32. @default 'f32' */
   dtype?: WeightDType;
+  /** dtype of the token embedding and LM head (quantized dtypes only). @default 'q8_0' */
+  headDtype?: WeightDType;
   /** weights in one arena on 2 MB pages (src/tensor/huge-pages.ts; RRT_HUGE_PAGES=0 also turns it off). @default true */
   hugePages?: boolean;
 }
@@ -34,6 +36,8 @@ export interface LoadedModel {
   tokenizer: Tokenizer | null;
   /** the tokenizer's file or directory (what to copy next to a saved model) */
   tokenizerPath: string | null;
+  /** matrices kept in bf16 under a quantized dtype (rows not whole 32-value blocks), as 'name [shape]' */
+  unquantized: string[];
   /** dtypes of the tensors as stored in the checkpoint (counted by tensor) */
   storedDtypes: Record<string, number>;
   bytesOnDisk: number;
@@ -129,7 +133,8 @@ export function openModelSource(path: string, opts: { tokenizer?: string } = {})
 export function loadModel(path: string, opts: LoadOptions = {}): LoadedModel {
   const { format, config, source, tokenizer, tokenizerPath } = openModelSource(path, opts);
   try {
-    const loaded = loadWeights(source, config, opts.dtype ?? 'f32');
+    const plan: WeightPlan = { dtype: opts.dtype ?? 'f32', head: opts.headDtype };
+    const loaded = loadWeights(source, config, plan);
     const weights = opts.hugePages === false ? loaded : packTensors(loaded);
     return {
       path,
@@ -139,6 +144,7 @@ export function loadModel(path: string, opts: LoadOptions = {}): LoadedModel {
       tokenizer: tokenizer(),
       tokenizerPath: format === 'hf' && tokenizerPath ? path : tokenizerPath,
       storedDtypes: storedDtypes(source),
+      unquantized: plan.unquantized ?? [],
       bytesOnDisk: sizeOnDisk(path),
     };
   } finally {

@@ -4,7 +4,8 @@
 import { FormatError } from '../errors.js';
 import type { TensorSource } from '../formats/tensor-source.js';
 import { kernels } from '../tensor/kernels.js';
-import { Tensor } from '../tensor/tensor.js';
+import { quantizable, quantize } from '../tensor/quant.js';
+import { type QuantDType, Tensor, isQuantized } from '../tensor/tensor.js';
 import type { ModelConfig, ProjName } from './config.js';
 import { profileForArch, type WeightEntry } from './profiles/index.js';
 import { layerSuffix, loraNames, tensorNameForDepth } from './recursive-spec.js';
@@ -46,7 +47,24 @@ export interface Weights {
   head: Tensor;
 }
 
-export type WeightDType = 'f32' | 'bf16';
+export type WeightDType = 'f32' | 'bf16' | QuantDType;
+export const WEIGHT_DTYPES: readonly WeightDType[] = ['f32', 'bf16', 'q8_0', 'q4_0'];
+
+/**
+ * Where each matrix goes for a weight dtype. Quantized models keep the token embedding and LM head
+ * in `head` (default: q8_0 for both quantized types, as llama.cpp keeps its output tensor above
+ * 4 bits); a matrix whose rows are not whole 32-value blocks stays bf16 and is listed in `unquantized`.
+ */
+export interface WeightPlan {
+  dtype: WeightDType;
+  head?: WeightDType;
+  /** filled by loadWeights: matrices kept in bf16 because they cannot be block-quantized */
+  unquantized?: string[];
+}
+
+function headDtype(plan: WeightPlan): WeightDType {
+  return plan.head ?? (isQuantized(plan.dtype) ? 'q8_0' : plan.dtype);
+}
 
 /** Expected shape of each canonical key, to catch a checkpoint that does not fit its config. */
 export function expectedShape(cfg: ModelConfig, key: string): number[] {
@@ -63,7 +81,20 @@ export function expectedShape(cfg: ModelConfig, key: string): number[] {
 
 
 /** Reads one tensor of the table into the dtype the model runs: matrices in `dtype`, vectors in f32. */
-export function readWeight(source: TensorSource, cfg: ModelConfig, e: WeightEntry, dtype: WeightDType): Tensor {
+export function readWeight(source: TensorSource, cfg: ModelConfig, e: WeightEntry, dtype: WeightDType | WeightPlan): Tensor {
+  const plan = typeof dtype === 'string' ? { dtype } : dtype;
+  const want = e.key === 'embed' || e.key === 'head' ? headDtype(plan) : plan.dtype;
+  if (!isQuantized(want)) return readPlain(source, cfg, e, want);
+  const shape = expectedShape(cfg, e.key);
+  if (shape.length !== 2) return readPlain(source, cfg, e, 'f32');
+  if (!quantizable(shape)) {
+    (plan.unquantized ??= []).push(`${e.hf} [${shape.join(', ')}]`);
+    return readPlain(source, cfg, e, 'bf16');
+  }
+  return quantize(readPlain(source, cfg, e, 'f32'), want);
+}
+
+function readPlain(source: TensorSource, cfg: ModelConfig, e: WeightEntry, dtype: 'f32' | 'bf16'): Tensor {
   const info = source.info(e.hf);
   const want = expectedShape(cfg, e.key);
   const got = e.transpose ? [...info.shape].reverse() : info.shape;
@@ -89,7 +120,8 @@ export function isNormOrBias(key: string): boolean {
 }
 
 /** Builds the decoder's weights from a checkpoint through the architecture's name table. */
-export function loadWeights(source: TensorSource, cfg: ModelConfig, dtype: WeightDType = 'f32'): Weights {
+export function loadWeights(source: TensorSource, cfg: ModelConfig, dtypeOrPlan: WeightDType | WeightPlan = 'f32'): Weights {
+  const dtype = typeof dtypeOrPlan === 'string' ? { dtype: dtypeOrPlan } : dtypeOrPlan;
   const profile = profileForArch(cfg.arch);
   const g = new Map<string, Tensor>();
   for (const e of profile.globals(cfg)) g.set(e.key, readWeight(source, cfg, e, dtype));

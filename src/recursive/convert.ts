@@ -3,7 +3,7 @@
 // every unrolled depth LoRA factors from the truncated SVD of what sharing lost, R = W_ℓ − W'_slot.
 // Streams tensor by tensor: one slot matrix and one source matrix in memory at a time.
 import { copyFileSync, existsSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { InputError } from '../errors.js';
 import { OutputDir } from '../formats/output-dir.js';
 import { SafetensorsWriter, type TensorPlan } from '../formats/safetensors.js';
@@ -233,7 +233,8 @@ export function convertToRecursive(src: string, dst: string, opts: ConvertOption
     const before = countParameters(cfg, source);
     const spec: RecursiveSpec = {
       version: 1,
-      source: { model: src, modelType: String(cfg.hf.model_type), numHiddenLayers: cfg.nLayers, nonEmbeddingParameters: before.nonEmbedding },
+      // absolute: training finds its default teacher here whatever folder it runs from
+      source: { model: resolve(src), modelType: String(cfg.hf.model_type), numHiddenLayers: cfg.nLayers, nonEmbeddingParameters: before.nonEmbedding },
       plan: plan as unknown as RecursiveSpec['plan'],
       sharedNorms: !untie,
       lora: hasLora ? { init: loraInit, ranks, meanRelResidual } : null,

@@ -44,6 +44,7 @@ function enabled(): boolean {
 function viewLike(data: Storage, buffer: ArrayBuffer, offset: number): Storage {
   if (data instanceof Float32Array) return new Float32Array(buffer, offset, data.length);
   if (data instanceof Int32Array) return new Int32Array(buffer, offset, data.length);
+  if (data instanceof Uint8Array) return new Uint8Array(buffer, offset, data.length);
   return new Uint16Array(buffer, offset, data.length);
 }
 

@@ -14,11 +14,15 @@
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { InputError } from '../errors.js';
 import * as ref from './ref/index.js';
 
 type F32 = Float32Array;
 type U16 = Uint16Array;
 type I32 = Int32Array;
+type U8 = Uint8Array;
+/** A fused layer's weight: f32, bf16 bit patterns, or packed q8_0/q4_0 bytes (its entry in qtypes says which). */
+type W = F32 | U16 | U8;
 type Flag = 0 | 1;
 
 /** Activation codes shared by act_* and glu_* kernels. */
@@ -37,6 +41,22 @@ export interface Kernels {
   bf16_to_f32(dst: F32, src: U16, n: number): void;
   f32_to_f16(dst: U16, src: F32, n: number): void;
   f16_to_f32(dst: F32, src: U16, n: number): void;
+
+  // ---- quantized weights (native/quant/); qtype is GGUF's type id: 8 q8_0, 2 q4_0 ----
+  // W [N, K] lives in the packed layout of native/quant/quant.h (packedBytes bytes; K a multiple of 32).
+  /** f32 W → packed, with llama.cpp's reference rounding; a non-finite weight is a RangeError. */
+  quantize_q(dst: U8, src: F32, N: number, K: number, qtype: number): void;
+  /** GGUF's row-major blocks of W → packed. */
+  pack_q(dst: U8, src: U8, N: number, K: number, qtype: number): void;
+  /** packed → GGUF's row-major blocks. */
+  unpack_q(dst: U8, src: U8, N: number, K: number, qtype: number): void;
+  dequantize_q(dst: F32, src: U8, N: number, K: number, qtype: number): void;
+  /** out[t] = row ids[t] of a packed table [V, D], dequantized. */
+  embedding_fwd_q(out: F32, table: U8, ids: I32, T: number, V: number, D: number, qtype: number): void;
+  /** The activation quantization linear_q applies: int8 q [M, K], scales d and sums s [M, K/32]. */
+  quantize_rows_q8(q: Int8Array, d: F32, s: I32, x: F32, M: number, K: number): void;
+  /** C[M,N] (+)= A[M,K]·Wᵀ, W packed: A quantized per block of 32 (quantize_rows_q8), int32 block dots, fp32 scaling. */
+  linear_q(c: F32, a: F32, w: U8, M: number, N: number, K: number, qtype: number, accumulate: Flag): void;
 
   // ---- elementwise (native/kernels/elementwise.cpp) ----
   add_f32(out: F32, a: F32, b: F32, n: number): void;
@@ -134,18 +154,19 @@ export interface NativeAddon extends Kernels {
    * (+ biases), rotary on the first rotDim dims, append k, v to the caches at row `pos`, attention over
    * rows 0..pos, o (+ bias), residual, RMSNorm (of x when parallelResidual, else of x + o), act(gate)·up,
    * down (+ bias), residual: y = x + o + down(...). x, y [D]; caches [≥ pos+1, Hkv, Dh]; each weight
-   * [out, in] is a Float32Array or a bf16 Uint16Array; biases may be null. adapters: null, or 14
+   * [out, in] is a Float32Array, a bf16 Uint16Array or packed q8_0/q4_0 bytes (qtypes: null, or
+   * GGUF's type id per projection, 0 for f32/bf16); biases may be null. adapters: null, or 14
    * entries (A [r, in], B [out, r] of q, k, v, o, gate, up, down; null pairs for projections without
    * one), each added as (x·Aᵀ)·Bᵀ after the bias. No TS reference: it is the general decoder path
    * composed of the kernels above, and matches it bit for bit.
    */
   decode_layer_f32(
-    y: F32, kCache: F32, vCache: F32, x: F32, attnNorm: F32, wq: F32 | U16, wk: F32 | U16, wv: F32 | U16, wo: F32 | U16,
-    mlpNorm: F32, wgate: F32 | U16, wup: F32 | U16, wdown: F32 | U16,
+    y: F32, kCache: F32, vCache: F32, x: F32, attnNorm: F32, wq: W, wk: W, wv: W, wo: W,
+    mlpNorm: F32, wgate: W, wup: W, wdown: W,
     bq: F32 | null, bk: F32 | null, bv: F32 | null, bo: F32 | null, bgate: F32 | null, bup: F32 | null, bdown: F32 | null, invFreq: F32,
     D: number, H: number, Hkv: number, Dh: number, F: number, pos: number, rotDim: number,
     interleaved: Flag, eps: number, plusOne: Flag, act: ActCode, parallelResidual: Flag, scale: number,
-    adapters: (F32 | U16 | null)[] | null,
+    adapters: (F32 | U16 | null)[] | null, qtypes: I32 | null,
   ): void;
   /**
    * One llama-style decoder layer over a serving step's rows (native/kernels/batch_layer.cpp). The
@@ -158,12 +179,12 @@ export interface NativeAddon extends Kernels {
    * BatchForward's composed ops.
    */
   batch_layer_f32(
-    y: F32, x: F32, kPool: F32, vPool: F32, wq: F32 | U16, wk: F32 | U16, wv: F32 | U16, wo: F32 | U16, wgate: F32 | U16, wup: F32 | U16, wdown: F32 | U16,
+    y: F32, x: F32, kPool: F32, vPool: F32, wq: W, wk: W, wv: W, wo: W, wgate: W, wup: W, wdown: W,
     bq: F32 | null, bk: F32 | null, bv: F32 | null, bo: F32 | null, bgate: F32 | null, bup: F32 | null, bdown: F32 | null, invFreq: F32,
     groupRows: I32, decodeGroups: number, attnNorms: F32[], mlpNorms: F32[], adapters: ((F32 | U16 | null)[] | null)[],
     rowsAt: I32, pos: I32, pages: I32, pageStart: I32, pageRows: number,
     D: number, H: number, Hkv: number, Dh: number, F: number, rotDim: number,
-    interleaved: Flag, eps: number, plusOne: Flag, act: ActCode, parallelResidual: Flag, scale: number,
+    interleaved: Flag, eps: number, plusOne: Flag, act: ActCode, parallelResidual: Flag, scale: number, qtypes: I32 | null,
   ): void;
   set_threads(n: number): void;
   get_threads(): number;
@@ -197,7 +218,7 @@ function loadNative(): NativeAddon | null {
   const threads = process.env.RRT_THREADS;
   if (threads !== undefined && threads !== '') {
     const n = Number(threads);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`RRT_THREADS must be a positive integer, got '${threads}'`);
+    if (!Number.isInteger(n) || n < 1) throw new InputError('bad_option', `RRT_THREADS must be a positive integer, got '${threads}'`);
     addon.set_threads(n);
   }
   return addon;

@@ -168,11 +168,15 @@ function heldOutLoss(decoder: Decoder, sampler: WindowSampler, windows: number, 
   return { step, nll, ppl: Math.exp(nll), tokens: n * seqLen };
 }
 
+/** --teacher, else the model a recursive checkpoint was converted from; a missing one stops the run rather than dropping distillation. */
 function defaultTeacher(model: LoadedModel, o: Resolved): string | null {
   if (o.teacher === 'none') return null;
   if (o.teacher) return o.teacher;
   const src = model.config.recursive?.source.model;
-  return src && existsSync(src) ? src : null;
+  if (!src) return null;
+  if (!existsSync(src))
+    throw new InputError('not_found', `the default teacher ${src} (the model ${model.path} was converted from) is not found: pass --teacher MODEL|none (none trains without distillation)`);
+  return src;
 }
 
 /**

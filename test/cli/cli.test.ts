@@ -12,8 +12,19 @@ const root = new URL('../../', import.meta.url).pathname;
 const HF = join(root, 'fixtures/hf');
 
 function rrt(...args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'src/cli/main.ts'), ...args], { encoding: 'utf8', cwd: root, timeout: 60_000 });
+  return rrtWithEnv({}, ...args);
+}
+
+function rrtWithEnv(env: Record<string, string>, ...args: string[]) {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'src/cli/main.ts'), ...args], { encoding: 'utf8', cwd: root, timeout: 60_000, env: { ...process.env, ...env } });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Exit 1 and exactly one stderr line, an `error:` line matching `pattern` (no stack trace). */
+function assertOneErrorLine(r: { code: number | null; stderr: string }, pattern: RegExp, what: string): void {
+  assert.equal(r.code, 1, `${what}: exit ${r.code}; stderr: ${r.stderr}`);
+  assert.deepEqual(r.stderr.trimEnd().split('\n').length, 1, `${what}: more than one line on stderr:\n${r.stderr}`);
+  assert.match(r.stderr, pattern, what);
 }
 
 const tmp = mkdtempSync(join(tmpdir(), 'rrt-cli-'));
@@ -112,6 +123,17 @@ test('bad input gets a one-line error and a non-zero exit, never a stack trace',
     assert.match(r.stderr, pattern, args.join(' '));
     assert.doesNotMatch(r.stderr, /\n\s+at /, `${args.join(' ')} printed a stack trace`);
   }
+});
+
+test('an unsupported hidden_act, a bad RRT_THREADS and a non-recursive model for bench throughput each get one error line', () => {
+  const act = join(tmp, 'unsupported-act');
+  cpSync(join(HF, 'llama'), act, { recursive: true });
+  const cfg = JSON.parse(readFileSync(join(HF, 'llama/config.json'), 'utf8'));
+  writeFileSync(join(act, 'config.json'), JSON.stringify({ ...cfg, hidden_act: 'swiglu_x' }));
+  assertOneErrorLine(rrt('info', act), /^error: llama: activation "swiglu_x" is not supported/, 'hidden_act');
+  for (const threads of ['0', 'two', '1.5'])
+    assertOneErrorLine(rrtWithEnv({ RRT_THREADS: threads }, 'info'), new RegExp(`^error: RRT_THREADS must be a positive integer, got '${threads.replace('.', '\\.')}'`), `RRT_THREADS=${threads}`);
+  assertOneErrorLine(rrt('bench', 'throughput', join(HF, 'llama')), /^error: .*llama is not a recursive checkpoint: bench throughput needs a model made by rrt convert/, 'bench throughput');
 });
 
 test('a checkout whose src/ changed after dist/ was compiled is detected (the rrt command then warns)', async () => {

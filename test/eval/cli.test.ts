@@ -2,9 +2,9 @@
 // fixture excerpts: the JSON lines, the published reference NLL, --exits, and bad input.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { loadTokenizer } from '../../src/formats/tokenizers/index.js';
@@ -18,10 +18,10 @@ const TEXT = join(DATA, 'text/tinystories_valid_head.txt');
 const tmp = mkdtempSync(join(tmpdir(), 'rrt-eval-'));
 const ref = JSON.parse(readFileSync(join(root, 'assets/stories260K/reference_outputs.json'), 'utf8'));
 
-function rrt(args: string[], cwd = root) {
+function rrt(args: string[], cwd = root, pkg = root) {
   // tsx by path: the bare name resolves from cwd, which is not always the repository
   const tsx = pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href;
-  const r = spawnSync(process.execPath, ['--import', tsx, join(root, 'src/cli/main.ts'), 'eval', ...args], { encoding: 'utf8', cwd, timeout: 60_000 });
+  const r = spawnSync(process.execPath, ['--import', tsx, join(pkg, 'src/cli/main.ts'), 'eval', ...args], { encoding: 'utf8', cwd, timeout: 60_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -103,15 +103,30 @@ test('--exits: refused on a plain model; on a recursive model it reports loops 1
   assert.notDeepEqual(line.exits['1'], line.metrics);
 });
 
+/** Examples in each registry task's full data file. */
+const FULL_SIZES: Record<string, number> = { piqa: 1838, 'arc-easy': 2376, 'arc-challenge': 1172, openbookqa: 500, hellaswag: 10042, winogrande: 1267, lambada: 5153 };
+
+test('a copy of the package alone in a folder reads named tasks from its own data/eval: every task at full size, rrt eval with no --data-dir', async () => {
+  const pkg = join(mkdtempSync(join(tmpdir(), 'rrt-fresh-')), 'rrt');
+  for (const dir of ['src', 'data', 'assets']) cpSync(join(root, dir), join(pkg, dir), { recursive: true });
+  cpSync(join(root, 'package.json'), join(pkg, 'package.json'));
+  symlinkSync(join(root, 'node_modules'), join(pkg, 'node_modules'));
+  assert.deepEqual(readdirSync(dirname(pkg)), ['rrt'], 'nothing beside the package');
+  const tasks = (await import(pathToFileURL(join(pkg, 'src/eval/tasks.ts')).href)) as typeof import('../../src/eval/tasks.js');
+  assert.equal(tasks.BUNDLED_EVAL_DATA, join(pkg, 'data/eval/'));
+  assert.deepEqual(Object.keys(tasks.TASKS).sort(), Object.keys(FULL_SIZES).sort(), 'a full size for every registry task');
+  for (const [name, n] of Object.entries(FULL_SIZES)) assert.equal(tasks.TASKS[name].load(tasks.BUNDLED_EVAL_DATA).length, n, name);
+
+  const r = rrt([join(pkg, 'assets/stories260K/stories260K.bin'), '--task', 'piqa', '--limit', '3'], tmp, pkg);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(jsonLines(r.stdout)[0].n, 3);
+});
+
 test('bad input: unknown task, missing data dir, --limit 0 or negative, empty text file', () => {
   const unknown = rrt([MODEL, '--task', 'hellaswg', '--data-dir', DATA]);
   assert.equal(unknown.code, 1);
   assert.match(unknown.stderr, /^error: unknown task 'hellaswg'; valid tasks: piqa, arc-easy, arc-challenge, openbookqa, hellaswag, winogrande, lambada, ppl:FILE, ids:FILE.json$/m);
 
-  // run from a folder without ../shared/data/eval
-  const noData = rrt([MODEL, '--task', 'piqa'], tmp);
-  assert.equal(noData.code, 1);
-  assert.match(noData.stderr, /^error: no eval data directory: pass --data-dir DIR/m);
   const badDir = rrt([MODEL, '--task', 'piqa', '--data-dir', join(tmp, 'nope')]);
   assert.match(badDir.stderr, /^error: --data-dir .*nope is not a directory/m);
 

@@ -30,6 +30,7 @@ test('exit perplexity matches full-depth and loop-1 perplexity at the extreme th
   assert.equal(never.meanLoops, 2);
   assert.equal(always.meanLoops, 1);
   assert.deepEqual(always.histogram, [256, 0]);
-  assert.ok(half.meanLoops >= 1 && half.meanLoops <= 2);
+  // between the extremes some tokens exit and some do not: fewer loops than never, more than always
+  assert.ok(never.meanLoops > half.meanLoops && half.meanLoops > always.meanLoops, `mean loops at thresholds 1.01, 0.5, 0: ${never.meanLoops}, ${half.meanLoops}, ${always.meanLoops}`);
   assert.equal(half.histogram[0] + half.histogram[1], 256);
 });

@@ -1,5 +1,5 @@
-// Task loaders on the fixture excerpts (fixtures/eval, the first lines of each shared/data/eval
-// file) and few-shot drawing/formatting.
+// Task loaders on the fixture excerpts (fixtures/eval, the first lines of each data/eval file)
+// and few-shot drawing/formatting.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';

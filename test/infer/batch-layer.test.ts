@@ -1,7 +1,7 @@
 // The serving step's fused layer (batch_layer_f32, taken by BatchForward.layer where it applies)
 // against the composed kernels it replaces: the same output bits and the same keys and values in
 // the pool, for one depth or several (a recursive model's loops with their own LoRA and norms),
-// with propagate-fill rows, f32 and bf16 weights, Qwen2's biases and Gemma's norm; the composed
+// with propagate-fill rows, f32, bf16, q8_0 and q4_0 weights, Qwen2's biases and Gemma's norm; the composed
 // path where it does not apply; and the native layer's refusals of bad arguments.
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync } from 'node:fs';
@@ -11,15 +11,16 @@ import { test } from 'node:test';
 import { BatchForward, type DepthGroup } from '../../src/infer/batch-forward.js';
 import { KvPool, type KvSeq } from '../../src/infer/kv-pool.js';
 import { BUNDLED_MODEL, loadModel, type LoadedModel } from '../../src/models/load.js';
+import type { WeightDType } from '../../src/models/weights.js';
 import { convertToRecursive } from '../../src/recursive/convert.js';
 import { native } from '../../src/tensor/kernels.js';
-import { randn } from '../helpers.js';
+import { randn, skipWithoutNative } from '../helpers.js';
 
-const skip = native ? false : 'native addon not built (npm run build:native)';
+const skip = skipWithoutNative(native);
 const root = new URL('../../', import.meta.url).pathname;
 const tmp = mkdtempSync(join(tmpdir(), 'rrt-batch-layer-'));
 
-function load(name: string, dtype: 'f32' | 'bf16'): LoadedModel {
+function load(name: string, dtype: WeightDType): LoadedModel {
   if (name === 'stories-c2') {
     const path = join(tmp, 'c2');
     if (!existsSync(path)) convertToRecursive(BUNDLED_MODEL, path, { nLoops: 2, strategy: 'cycle', init: 'stepwise', loraRank: 8, untieNorms: true });
@@ -71,9 +72,11 @@ function step(s: Setup, k: number, loops: number[], fillLoops: number[], filled:
 
 // [model, dtype, decode rows]: 24 decode rows and 8 fill rows make the layer big enough for two
 // threads (column and head splits, barriers); the others run on one.
-const CASES: [string, 'f32' | 'bf16', number][] = [
+// Quantized: stories260K's FFN width (172) is not whole 32-value blocks, so its down projection
+// stays bf16 beside packed q/k/v/o/gate/up: one layer mixes both kinds.
+const CASES: [string, WeightDType, number][] = [
   ['llama', 'f32', 4], ['llama', 'bf16', 4], ['qwen2', 'f32', 4], ['gemma', 'f32', 4], ['stories-c2', 'f32', 4], ['stories-c2', 'bf16', 4],
-  ['stories-c2', 'f32', 24], ['stories-c2', 'bf16', 24],
+  ['stories-c2', 'f32', 24], ['stories-c2', 'bf16', 24], ['llama', 'q8_0', 4], ['qwen2', 'q4_0', 4], ['stories-c2', 'q8_0', 4], ['stories-c2', 'q4_0', 24],
 ];
 
 for (const [name, dtype, rows] of CASES)
@@ -115,7 +118,7 @@ type Mixed = ReturnType<typeof mixedStep>;
  * Per slot, a mixed step (mixedStep with random rows) as ONE fused call in setup A, against
  * `alone`'s calls in setup B over the same rows; outputs and pools must match bit for bit.
  */
-function checkMixed(dtype: 'f32' | 'bf16', nDecode: number, alone: (B: Setup, b: Mixed, xd: Float32Array, xc: Float32Array) => number[]): void {
+function checkMixed(dtype: WeightDType, nDecode: number, alone: (B: Setup, b: Mixed, xd: Float32Array, xc: Float32Array) => number[]): void {
   const m = load('stories-c2', dtype), D = m.config.hidden, filled = 19;
   const A = setup(m, true, nDecode + 2, filled), B = setup(m, true, nDecode + 2, filled);
   const counter = countFused();
@@ -135,7 +138,7 @@ function checkMixed(dtype: 'f32' | 'bf16', nDecode: number, alone: (B: Setup, b:
   assert.deepEqual(A.pool.v, B.pool.v, 'values in the pool');
 }
 
-for (const dtype of ['f32', 'bf16'] as const)
+for (const dtype of ['f32', 'bf16', 'q8_0'] as const)
   test(`stories-c2 (${dtype}): prompt chunks in the fused layer get the bits their tokens get fed one at a time, among other rows`, { skip }, () => {
     // 20 decode + 7 chunk + 4 fill rows: one fused call (two threads); B: the decode rows and fills, then each chunk token alone
     checkMixed(dtype, 20, (B, b, xd, xc) => {
@@ -186,7 +189,7 @@ test('batch_layer_f32 refuses bad rows, pages, groups and sizes before writing a
       o.y ?? new Float32Array(2 * D), o.x ?? randn(3 * D, 9), o.kPool ?? kPool, vPool, wq, wk, wv, wo, wg, wu, wd, null, null, null, null, null, null, null, invFreq,
       o.groupRows ?? Int32Array.of(2, 1), o.decodeGroups ?? 1, o.attnNorms ?? [norm, norm], o.mlpNorms ?? [norm], (o.adapters ?? [null, null]) as never,
       o.rowsAt ?? Int32Array.of(3, 20, 4), o.pos ?? Int32Array.of(3, 4, 4), o.pages ?? Int32Array.of(0, 1), o.start ?? Int32Array.of(0, 1), o.P ?? P,
-      D, o.H ?? H, Hkv, Dh, F, 8, 0, 1e-5, 0, 0, 0, 0.35,
+      D, o.H ?? H, Hkv, Dh, F, 8, 0, 1e-5, 0, 0, 0, 0.35, null,
     );
   call();
   const range = (o: Over, msg: RegExp) => {

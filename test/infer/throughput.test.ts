@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BatchEngine } from '../../src/infer/engine.js';
-import { benchThroughput, models, timeRequests } from '../../src/infer/throughput.js';
+import { benchThroughput, models, SYSTEM_NAMES, timeRequests } from '../../src/infer/throughput.js';
 import { BUNDLED_MODEL } from '../../src/models/load.js';
 import { convertToRecursive } from '../../src/recursive/index.js';
 
@@ -17,8 +17,10 @@ test.after(() => rmSync(tmp, { recursive: true, force: true }));
 
 for (const dtype of ['f32', 'bf16'] as const) {
   test(`bench throughput (${dtype} weights, 2 rounds, forced exits): six systems, medians of the rounds, serial = batched tokens`, async () => {
-    const r = await benchThroughput({ model: path, requests: 3, promptLen: 4, genLen: 6, concurrency: 2, exitFraction: 0.5, rounds: 2, dtype, threads: 1 });
+    const progress: string[] = [];
+    const r = await benchThroughput({ model: path, requests: 3, promptLen: 4, genLen: 6, concurrency: 2, exitFraction: 0.5, rounds: 2, dtype, threads: 1, onProgress: (d, t, k) => progress.push(`${d}/${t} ${k}`) });
     assert.equal(r.dtype, dtype);
+    assert.deepEqual(progress, [...SYSTEM_NAMES, ...SYSTEM_NAMES].map((k, i) => `${i + 1}/12 ${k}`), 'one progress call per timed run');
     assert.equal(r.rounds, 2);
     for (const [name, s] of Object.entries(r.systems)) {
       assert.equal(s.tokens, 18, name);

@@ -6,9 +6,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Act, native, reference as ref, type ActCode, type Kernels } from '../../src/tensor/kernels.js';
-import { ODD_SIZES, assertClose, randn, randu } from '../helpers.js';
+import { ODD_SIZES, assertClose, randn, randu, skipWithoutNative } from '../helpers.js';
 
-const skip = native ? false : 'native addon not built (npm run build:native)';
+const skip = skipWithoutNative(native);
 const nat = native!;
 const impls: [string, Kernels][] = native ? [['native', native], ['ref', ref]] : [['ref', ref]];
 const CODES: ActCode[] = [Act.silu, Act.geluTanh, Act.geluErf, Act.relu];

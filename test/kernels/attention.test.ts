@@ -5,9 +5,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { native, type NativeAddon } from '../../src/tensor/kernels.js';
 import * as ref from '../../src/tensor/ref/attention.js';
-import { assertClose, randn } from '../helpers.js';
+import { assertClose, randn, skipWithoutNative } from '../helpers.js';
 
-const skipNative = native === null ? 'native addon not built (npm run build:native)' : false;
+const skipNative = skipWithoutNative(native);
 
 interface Case { T: number; S: number; H: number; Hkv: number; Dh: number; pos0: number }
 

@@ -3,13 +3,15 @@
 // attention routines) on every ISA level this CPU runs, within float tolerance against the
 // TypeScript reference ones; one thread and two give the same bits; f32 and bf16 weights, biases,
 // Gemma's 1+w norm, every activation, parallel residual, interleaved / partial / no rotary, GQA and
-// MQA, odd sizes, LoRA adapters (f32, bf16 and mixed factors); and every kind of bad argument.
+// MQA, odd sizes, LoRA adapters (f32, bf16 and mixed factors), packed q8_0/q4_0 weights; and every
+// kind of bad argument.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { type Kernels, native, reference as ref, type NativeAddon, type ActCode } from '../../src/tensor/kernels.js';
-import { assertClose, randn } from '../helpers.js';
+import { packedBytes } from '../../src/tensor/ref/quant.js';
+import { assertClose, randn, skipWithoutNative } from '../helpers.js';
 
-const skip = native === null ? 'native addon not built (npm run build:native)' : false;
+const skip = skipWithoutNative(native);
 const k = native as NativeAddon;
 type Isa = 'scalar' | 'avx2' | 'avx512' | 'avx512bf16';
 const ISA_ORDER: Isa[] = ['scalar', 'avx2', 'avx512', 'avx512bf16'];
@@ -19,6 +21,8 @@ interface Case {
   interleaved: 0 | 1; plusOne: 0 | 1; act: ActCode; parallel: 0 | 1; bf16: boolean; biases: boolean;
   /** LoRA rank on every projection (0: none); A in bf16 when loraBf16[0], B when loraBf16[1] */
   rank?: number; loraBf16?: [boolean, boolean];
+  /** every matrix packed in this block type (8 q8_0, 2 q4_0) instead of f32/bf16 */
+  quant?: 8 | 2;
 }
 
 const base: Case = { D: 33, H: 4, Hkv: 2, Dh: 8, F: 7, pos: 5, rotDim: 8, interleaved: 0, plusOne: 0, act: 0, parallel: 0, bf16: true, biases: false };
@@ -34,6 +38,9 @@ const CASES: Case[] = [
   { ...base, D: 40, F: 70, pos: 17, rank: 8, loraBf16: [true, true] },
   { ...base, D: 7, H: 3, Hkv: 1, Dh: 7, F: 33, pos: 3, rotDim: 6, rank: 1, loraBf16: [true, false], bf16: false },
   { ...base, rank: 33, loraBf16: [false, true] },
+  { ...base, D: 64, H: 4, Hkv: 2, Dh: 16, F: 96, pos: 9, rotDim: 16, biases: true, bf16: false, quant: 8 },
+  { ...base, D: 64, H: 8, Hkv: 2, Dh: 8, F: 160, pos: 30, rotDim: 8, act: 1, bf16: false, quant: 2, rank: 4, loraBf16: [true, false] },
+  { ...base, D: 32, H: 2, Hkv: 1, Dh: 16, F: 32, pos: 2, rotDim: 8, plusOne: 1, parallel: 1, bf16: false, quant: 8, rank: 3 },
 ];
 const name = (c: Case) => JSON.stringify(c);
 
@@ -46,8 +53,13 @@ function toBf16(x: Float32Array): Uint16Array {
 /** Random weights and a cache whose rows 0..pos−1 hold earlier tokens. */
 function inputs(c: Case, seed: number) {
   const qd = c.H * c.Dh, kvd = c.Hkv * c.Dh;
-  const mat = (n: number, m: number, s: number) => {
+  const mat = (n: number, m: number, s: number): Float32Array | Uint16Array | Uint8Array => {
     const w = randn(n * m, seed + s, 1 / Math.sqrt(m));
+    if (c.quant) {
+      const packed = new Uint8Array(packedBytes(c.quant, n, m));
+      ref.quantize_q(packed, w, n, m, c.quant);
+      return packed;
+    }
     return c.bf16 ? toBf16(w) : w;
   };
   const vec = (n: number, s: number, scale = 0.5) => randn(n, seed + s, scale);
@@ -81,7 +93,7 @@ function fused(c: Case, a: Inputs) {
     y, kc, vc, a.x, a.attnNorm, a.wq, a.wk, a.wv, a.wo, a.mlpNorm, a.wgate, a.wup, a.wdown,
     a.bq, a.bk, a.bv, a.bo, a.bgate, a.bup, a.bdown, a.invFreq,
     c.D, c.H, c.Hkv, c.Dh, c.F, c.pos, c.rotDim, c.interleaved, 1e-5, c.plusOne, c.act, c.parallel, 1 / Math.sqrt(c.Dh),
-    c.rank ? a.lora.flatMap((l) => [l!.a, l!.b]) : null,
+    c.rank ? a.lora.flatMap((l) => [l!.a, l!.b]) : null, c.quant ? new Int32Array(7).fill(c.quant) : null,
   );
   return { y, kc, vc };
 }
@@ -95,15 +107,16 @@ function composed(kern: Kernels, c: Case, a: Inputs) {
     kern.add_f32(out, x, y, x.length);
     return out;
   };
-  const plain = (x: Float32Array, w: Float32Array | Uint16Array, b: Float32Array | null, N: number, K: number) => {
+  const plain = (x: Float32Array, w: Float32Array | Uint16Array | Uint8Array, b: Float32Array | null, N: number, K: number) => {
     const y = new Float32Array(N);
-    if (w instanceof Uint16Array) kern.linear_bf16w(y, x, w, 1, N, K, 0);
+    if (w instanceof Uint8Array) kern.linear_q(y, x, w, 1, N, K, c.quant!, 0);
+    else if (w instanceof Uint16Array) kern.linear_bf16w(y, x, w, 1, N, K, 0);
     else kern.gemm_f32(y, x, w, 1, N, K, 0, 1, 0);
     if (b) kern.add_bias_f32(y, b, 1, N);
     return y;
   };
   // projection i (q, k, v, o, gate, up, down): linear with bias, then + (x·Aᵀ)·Bᵀ (models/decoder.ts linearWithLora)
-  const linear = (x: Float32Array, w: Float32Array | Uint16Array, b: Float32Array | null, N: number, K: number, i: number) => {
+  const linear = (x: Float32Array, w: Float32Array | Uint16Array | Uint8Array, b: Float32Array | null, N: number, K: number, i: number) => {
     const y = plain(x, w, b, N, K), l = a.lora[i];
     if (!l) return y;
     const r = c.rank!;
@@ -172,8 +185,16 @@ test('decode_layer_f32 matches the block composed of the TypeScript reference ke
 });
 
 test('decode_layer_f32 gives the same bits on one thread and on two (a layer big enough to split)', { skip }, () => {
-  // ~3.6 M multiply-adds: above the kernel's threading threshold
-  const c: Case = { ...base, D: 256, H: 4, Hkv: 2, Dh: 64, F: 1800, pos: 300, rotDim: 64, biases: true };
+  // ~3.6 M multiply-adds: above the kernel's threading threshold; q4_0 with 8-wide heads: the
+  // threads' head ranges cut the 16-row panels of the packed weights
+  for (const c of [
+    { ...base, D: 256, H: 4, Hkv: 2, Dh: 64, F: 1800, pos: 300, rotDim: 64, biases: true },
+    { ...base, D: 256, H: 32, Hkv: 4, Dh: 8, F: 1824, pos: 300, rotDim: 8, biases: true, bf16: false, quant: 2 },
+  ] as Case[])
+    sameBitsOnThreads(c);
+});
+
+function sameBitsOnThreads(c: Case): void {
   const a = inputs(c, 5);
   const prev = k.get_threads();
   try {
@@ -188,7 +209,7 @@ test('decode_layer_f32 gives the same bits on one thread and on two (a layer big
   } finally {
     k.set_threads(prev);
   }
-});
+}
 
 test('decode_layer_f32 writes only cache row pos', { skip }, () => {
   const c = CASES[2];
@@ -208,7 +229,7 @@ test('decode_layer_f32 rejects bad arguments with the op name and the numbers', 
   const args = (): unknown[] => [
     new Float32Array(c.D), a.kCache.slice(), a.vCache.slice(), a.x, a.attnNorm, a.wq, a.wk, a.wv, a.wo, a.mlpNorm, a.wgate, a.wup, a.wdown,
     a.bq, a.bk, a.bv, a.bo, a.bgate, a.bup, a.bdown, a.invFreq,
-    c.D, c.H, c.Hkv, c.Dh, c.F, c.pos, c.rotDim, 0, 1e-5, 0, 0, 0, 0.25, null,
+    c.D, c.H, c.Hkv, c.Dh, c.F, c.pos, c.rotDim, 0, 1e-5, 0, 0, 0, 0.25, null, null,
   ];
   const r = 3, lora = () => [new Float32Array(r * c.D), new Uint16Array(c.H * c.Dh * r), ...Array.from({ length: 12 }, () => null)];
   const call = (edit: (x: unknown[]) => void) => () => {
@@ -219,7 +240,11 @@ test('decode_layer_f32 rejects bad arguments with the op name and the numbers', 
   const range = (edit: (x: unknown[]) => void, msg: RegExp) => assert.throws(call(edit), { name: 'RangeError', message: msg });
   const type = (edit: (x: unknown[]) => void, msg: RegExp) => assert.throws(call(edit), { name: 'TypeError', message: msg });
   assert.doesNotThrow(call(() => {}));
-  type((x) => x.pop(), /\[decode_layer_f32\] expected 35 arguments, got 34/);
+  type((x) => x.pop(), /\[decode_layer_f32\] expected 36 arguments, got 35/);
+  // packed weights: the qtypes entry names the type, the byte count must match it and rows must be whole blocks
+  range((x) => (x[35] = Int32Array.of(8, 0, 0, 0, 0, 0, 0)), /wq is q8_0 but its rows \(33 values\) are not whole 32-value blocks/);
+  range((x) => (x[35] = Int32Array.of(0, 0, 0, 0, 0, 0, 3)), /qtypes\[6\] must be 0, 8 \(q8_0\) or 2 \(q4_0\), got 3/);
+  range((x) => (x[35] = Int32Array.of(0, 0, 0)), /qtypes has 3 elements, expected 7 projections = 7/);
   assert.doesNotThrow(call((x) => (x[34] = lora())));
   type((x) => (x[34] = lora().slice(0, 13)), /adapters must be null or an Array of 14 entries/);
   type((x) => (x[34] = [new Int32Array(r * c.D), ...lora().slice(1)]), /adapter A of q must be a Float32Array \(f32\) or a Uint16Array \(bf16\)/);

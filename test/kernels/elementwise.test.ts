@@ -5,9 +5,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { native, reference as ref } from '../../src/tensor/kernels.js';
-import { ODD_SIZES, assertClose, randn } from '../helpers.js';
+import { ODD_SIZES, assertClose, randn, skipWithoutNative } from '../helpers.js';
 
-const skip = native ? false : 'native addon not built (npm run build:native)';
+const skip = skipWithoutNative(native);
 const nat = native!;
 
 /** Exact equality of two float arrays, NaN-free, with the first mismatch in the message. */

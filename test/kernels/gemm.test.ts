@@ -5,12 +5,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { native, reference as ref, type NativeAddon } from '../../src/tensor/kernels.js';
-import { assertClose, randn, rng, ODD_SIZES } from '../helpers.js';
+import { assertClose, randn, rng, ODD_SIZES, skipWithoutNative } from '../helpers.js';
 
 type Isa = 'scalar' | 'avx2' | 'avx512' | 'avx512bf16';
 type Flag = 0 | 1;
 const ISA_ORDER: Isa[] = ['scalar', 'avx2', 'avx512', 'avx512bf16'];
-const skip = native === null ? 'native addon not built (npm run build:native)' : false;
+const skip = skipWithoutNative(native);
 const k = native as NativeAddon;
 
 /** Every ISA level up to the best this CPU has. */

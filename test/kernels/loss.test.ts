@@ -7,9 +7,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { native, reference as ref, type Kernels } from '../../src/tensor/kernels.js';
-import { ODD_SIZES, assertClose, randint, randn } from '../helpers.js';
+import { ODD_SIZES, assertClose, randint, randn, skipWithoutNative } from '../helpers.js';
 
-const skip = native ? false : 'native addon not built (npm run build:native)';
+const skip = skipWithoutNative(native);
 const nat = native!;
 const impls: [string, Kernels][] = native ? [['native', native], ['ref', ref]] : [['ref', ref]];
 const IGNORE = -100;

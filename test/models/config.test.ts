@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import { ConfigError } from '../../src/errors.js';
 import { ropeInvFreq } from '../../src/models/config.js';
 import { configFromHf } from '../../src/models/profiles/index.js';
+import { actFromHf } from '../../src/models/profiles/profile.js';
 
 const HF = new URL('../../fixtures/hf/', import.meta.url).pathname;
 const load = (name: string) => JSON.parse(readFileSync(`${HF}${name}/config.json`, 'utf8'));
@@ -83,4 +84,16 @@ test('missing fields, bad values and unknown architectures are named', () => {
     assert.throws(() => configFromHf(json), (e: unknown) => e instanceof ConfigError && pattern.test((e as Error).message), String(pattern));
   }
   assert.throws(() => configFromHf([1, 2]), ConfigError);
+});
+
+test('an unsupported activation is a ConfigError naming the config field it came from', () => {
+  for (const [field, what] of [['hidden_act', 'llama'], ['activation_function', 'gpt2']] as const) {
+    assert.throws(() => actFromHf('swiglu_x', what, field), (e: unknown) => {
+      assert.ok(e instanceof ConfigError, `expected a ConfigError, got ${String(e)}`);
+      assert.equal(e.code, 'unsupported');
+      assert.equal(e.field, field);
+      assert.match(e.message, new RegExp(`^${what}: activation "swiglu_x" is not supported`));
+      return true;
+    });
+  }
 });

@@ -15,9 +15,9 @@ import { convertToRecursive } from '../../src/recursive/convert.js';
 import { noGrad } from '../../src/tensor/autograd.js';
 import { native } from '../../src/tensor/kernels.js';
 import { Tensor } from '../../src/tensor/tensor.js';
-import { randint, randn } from '../helpers.js';
+import { randint, randn, skipWithoutNative } from '../helpers.js';
 
-const skip = native === null ? 'native addon not built (npm run build:native)' : false;
+const skip = skipWithoutNative(native);
 const HF = new URL('../../fixtures/hf/', import.meta.url).pathname;
 const tmp = mkdtempSync(join(tmpdir(), 'rrt-fused-'));
 

@@ -9,9 +9,9 @@ import { noGrad } from '../../src/tensor/autograd.js';
 import { packTensors } from '../../src/tensor/huge-pages.js';
 import { native } from '../../src/tensor/kernels.js';
 import { Tensor } from '../../src/tensor/tensor.js';
-import { randn } from '../helpers.js';
+import { randn, skipWithoutNative } from '../helpers.js';
 
-const skip = native ? false : 'native addon not built';
+const skip = skipWithoutNative(native);
 
 test('alloc_huge_pages gives a zeroed, writable buffer of exactly the bytes asked, and refuses bad sizes', { skip }, () => {
   const nat = native!;

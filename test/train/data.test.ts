@@ -12,7 +12,7 @@ import { loadTokenizer, type Tokenizer } from '../../src/formats/tokenizers/inde
 import { splitDocuments } from '../../src/eval/text.js';
 import { native } from '../../src/tensor/kernels.js';
 import { checkVocab, openTokenFile, prepareTokenFile, resolveTokenizer, WindowSampler, writeTokenFile, type PrepareOptions } from '../../src/train/data.js';
-import { rng } from '../helpers.js';
+import { rng, skipWithoutNative } from '../helpers.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 const TOK = join(root, 'assets/stories260K/tok512.bin');
@@ -218,7 +218,7 @@ test('a tokenizer that emits an id outside its vocabulary is refused', () => {
   assert.deepEqual(readdirSync(dir), ['a.txt']);
 });
 
-test('the memory-mapped reader returns the bytes fs.readFileSync reads; close() unmaps and empties the view', { skip: native === null && 'addon not built' }, () => {
+test('the memory-mapped reader returns the bytes fs.readFileSync reads; close() unmaps and empties the view', { skip: skipWithoutNative(native) }, () => {
   const dir = freshDir();
   writeFileSync(join(dir, 'a.txt'), STORY.repeat(50));
   const out = join(dir, 'a.bin');
@@ -238,7 +238,7 @@ test('the memory-mapped reader returns the bytes fs.readFileSync reads; close() 
   assert.equal(plain.tokens.length, 0);
 });
 
-test('mmap_file validates its argument, reports errno text, maps empty files as zero-length, writes stay private', { skip: native === null && 'addon not built' }, () => {
+test('mmap_file validates its argument, reports errno text, maps empty files as zero-length, writes stay private', { skip: skipWithoutNative(native) }, () => {
   const m = native as unknown as { mmap_file(p: unknown): ArrayBuffer; mmap_close(b: unknown): void };
   const dir = freshDir();
   assert.throws(() => m.mmap_file(42), (e: Error) => e instanceof TypeError && /\[mmap_file\] path must be a string/.test(e.message));

@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { test } from 'node:test';
 import { openSafetensors, writeSafetensors } from '../../src/formats/safetensors.js';
 import { BUNDLED_MODEL, loadModel } from '../../src/models/load.js';
@@ -72,7 +73,7 @@ test('distillation and early-exit loss gradients match finite differences', () =
   }
 });
 
-test('a run killed mid-way (SIGKILL) resumes to exactly the losses of an uninterrupted run', () => {
+test('a run killed mid-way (SIGKILL) resumes to exactly the losses, final weights and optimizer state of an uninterrupted run', () => {
   const straight = train(base(join(tmp, 'run-straight'), { checkpointEvery: 3 }));
   const out = join(tmp, 'run-killed');
   const opts = base(out, { checkpointEvery: 3 });
@@ -83,6 +84,33 @@ test('a run killed mid-way (SIGKILL) resumes to exactly the losses of an uninter
   assert.equal(resumed.steps, 10);
   const losses = readMetrics(out).steps.map((s) => s.loss);
   assert.deepEqual(losses, straight.losses, 'bit-identical losses');
+  // the last step's update shows in no logged loss: compare what the runs end with, byte for byte
+  for (const file of ['model/model.safetensors', 'checkpoint/model.safetensors', 'checkpoint/optimizer.safetensors'])
+    assert.ok(readFileSync(join(out, file)).equals(readFileSync(join(straight.runDir, file))), `${file} differs from the uninterrupted run's`);
+});
+
+test('convert stores the source model\'s absolute path; train stops on a default teacher that is missing, naming --teacher MODEL|none', () => {
+  const tsx = pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href; // by path: cwd is not always the repository
+  const cli = (cwd: string, ...args: string[]) => spawnSync(process.execPath, ['--import', tsx, join(root, 'src/cli/main.ts'), ...args], { cwd, encoding: 'utf8', timeout: 120_000 });
+  // converted from a relative path, then trained from another folder
+  const model = join(tmp, 'from-relative');
+  const conv = cli(root, 'convert', 'assets/stories260K/stories260K.bin', model, '--loops', '2', '--lora-rank', '4');
+  assert.equal(conv.status, 0, conv.stderr);
+  const config = JSON.parse(readFileSync(join(model, 'config.json'), 'utf8'));
+  assert.equal(config.recursive.source.model, BUNDLED_MODEL);
+  const trained = cli(tmp, 'train', model, '--data', data, '--out', join(tmp, 'run-elsewhere'), '--steps', '1', '--batch-size', '2', '--seq-len', '32');
+  assert.equal(trained.status, 0, trained.stderr);
+  assert.ok(readMetrics(join(tmp, 'run-elsewhere')).steps.every((m) => m.kd !== null), 'distilled from the source model');
+
+  // the source has moved away since the conversion
+  writeFileSync(join(model, 'config.json'), JSON.stringify({ ...config, recursive: { ...config.recursive, source: { ...config.recursive.source, model: join(tmp, 'moved.bin') } } }));
+  const missing = cli(tmp, 'train', model, '--data', data, '--out', join(tmp, 'run-no-teacher'), '--steps', '1', '--batch-size', '2', '--seq-len', '32');
+  assert.equal(missing.status, 1, missing.stderr);
+  assert.deepEqual(missing.stderr.trimEnd().split('\n').length, 1, missing.stderr);
+  assert.match(missing.stderr, /^error: the default teacher .*moved\.bin .* is not found: pass --teacher MODEL\|none/);
+  const none = cli(tmp, 'train', model, '--data', data, '--out', join(tmp, 'run-no-teacher'), '--steps', '1', '--batch-size', '2', '--seq-len', '32', '--teacher', 'none', '--force');
+  assert.equal(none.status, 0, none.stderr);
+  assert.ok(readMetrics(join(tmp, 'run-no-teacher')).steps.every((m) => m.kd === null), '--teacher none: cross-entropy alone');
 });
 
 test('a corrupt checkpoint is refused with a clear message and the previous one is used', () => {

@@ -1,7 +1,8 @@
 // rrt bench throughput [MODEL]: the serving systems side by side in one run (src/infer/throughput.ts).
 import type { Command } from 'commander';
 import { benchThroughput, formatThroughput, SYSTEM_NAMES, type SystemName } from '../../infer/throughput.js';
-import { choice, float, int } from '../options.js';
+import { choice, float, int, DTYPE_HELP, weightDtype } from '../options.js';
+import type { WeightDType } from '../../models/weights.js';
 
 interface BenchCli {
   requests: number;
@@ -14,7 +15,7 @@ interface BenchCli {
   kvFill: 'propagate' | 'copy';
   kvMb: number;
   threads?: number;
-  dtype: 'f32' | 'bf16';
+  dtype: WeightDType;
   rounds: number;
   systems?: SystemName[];
   paired?: boolean;
@@ -37,7 +38,7 @@ export function registerBench(program: Command): void {
     .option('--kv-fill <mode>', 'KV of skipped loops: propagate or copy', choice(['propagate', 'copy'] as const), 'propagate')
     .option('--kv-mb <mb>', 'KV cache budget in MiB', int(1), 256)
     .option('--threads <n>', 'compute threads', int(1))
-    .option('--dtype <dtype>', 'weight matrices in memory: f32 or bf16', choice(['f32', 'bf16'] as const), 'f32')
+    .option('--dtype <dtype>', DTYPE_HELP, weightDtype(), 'f32')
     .option('--rounds <n>', 'run the systems this many times, alternating, and report medians', int(1), 1)
     .option('--systems <list>', `comma-separated subset of ${SYSTEM_NAMES.join(', ')} (vanilla_batched and depthwise always run)`, (v: string) => v.split(',').map((x) => x.trim()) as SystemName[])
     .option('--paired', 'interleave the batched systems step by step, each timed by its own steps (steadier ratios on a busy machine)')

@@ -7,10 +7,11 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { InputError } from '../../errors.js';
 import { evaluate, type TaskResult } from '../../eval/evaluate.js';
-import { parseTask, taskNames } from '../../eval/tasks.js';
+import { BUNDLED_EVAL_DATA, parseTask, taskNames } from '../../eval/tasks.js';
 import { loadModel } from '../../models/load.js';
-import { choice, int } from '../options.js';
+import { choice, int, DTYPE_HELP, weightDtype, reportUnquantized } from '../options.js';
 import { progressBar } from '../progress.js';
+import type { WeightDType } from '../../models/weights.js';
 
 interface EvalCliOptions {
   task: string[];
@@ -23,18 +24,14 @@ interface EvalCliOptions {
   exits?: boolean;
   dataDir?: string;
   tokenizer?: string;
-  dtype: 'f32' | 'bf16';
+  dtype: WeightDType;
 }
 
-const DEFAULT_DATA_DIR = '../shared/data/eval';
-
-/** --data-dir, or ../shared/data/eval when it exists; null when no named task needs one. */
-function dataDir(o: EvalCliOptions): string | undefined {
-  const dir = o.dataDir ?? (existsSync(DEFAULT_DATA_DIR) ? DEFAULT_DATA_DIR : undefined);
-  if (dir !== undefined && !(existsSync(dir) && statSync(dir).isDirectory())) throw new InputError('not_found', `--data-dir ${dir} is not a directory`);
-  if (dir === undefined && o.task.some((t) => !t.startsWith('ppl:') && !t.startsWith('ids:')))
-    throw new InputError('not_found', `no eval data directory: pass --data-dir DIR (the default ${DEFAULT_DATA_DIR} does not exist here)`);
-  return dir === undefined ? undefined : resolve(dir);
+/** --data-dir as an absolute path, or the evaluation data shipped with the package. */
+function dataDir(o: EvalCliOptions): string {
+  if (o.dataDir === undefined) return BUNDLED_EVAL_DATA;
+  if (!(existsSync(o.dataDir) && statSync(o.dataDir).isDirectory())) throw new InputError('not_found', `--data-dir ${o.dataDir} is not a directory`);
+  return resolve(o.dataDir);
 }
 
 function table(results: readonly TaskResult[]): string {
@@ -61,13 +58,14 @@ export function registerEval(program: Command): void {
     .option('--window <w>', 'perplexity window in tokens (default: the model context)', int(2))
     .option('--stride <s>', 'perplexity stride in tokens (default: the window)', int(1))
     .option('--exits', 'recursive models: also score each loop exit')
-    .option('--data-dir <dir>', `eval data folder (default ${DEFAULT_DATA_DIR} when it exists)`)
+    .option('--data-dir <dir>', "eval data folder with the layout of the package's data/eval/ (default: that folder)")
     .option('--tokenizer <path>', 'tokenizer for llama2.c models')
-    .option('--dtype <dtype>', 'weights in memory: f32 or bf16', choice(['f32', 'bf16'] as const), 'f32')
+    .option('--dtype <dtype>', DTYPE_HELP, weightDtype(), 'f32')
     .action((model: string, o: EvalCliOptions) => {
       const dir = dataDir(o);
       o.task.forEach(parseTask); // a typo in the last task fails before the first one runs
       const m = loadModel(model, { tokenizer: o.tokenizer, dtype: o.dtype });
+      reportUnquantized(m);
       const results: TaskResult[] = [];
       for (const task of o.task) {
         const bar = progressBar(`eval ${task}`);

@@ -4,7 +4,8 @@ import type { Command } from 'commander';
 import { InputError } from '../../errors.js';
 import { generateIds } from '../../models/generate.js';
 import { BUNDLED_MODEL, loadModel } from '../../models/load.js';
-import { choice, float, int } from '../options.js';
+import { choice, float, int, DTYPE_HELP, weightDtype, reportUnquantized } from '../options.js';
+import type { WeightDType } from '../../models/weights.js';
 
 interface GenerateCliOptions {
   prompt: string;
@@ -14,7 +15,7 @@ interface GenerateCliOptions {
   topP: number;
   seed?: number;
   tokenizer?: string;
-  dtype: 'f32' | 'bf16';
+  dtype: WeightDType;
   stats?: boolean;
 }
 
@@ -30,10 +31,11 @@ export function registerGenerate(program: Command): void {
     .option('--top-p <p>', 'nucleus sampling threshold', float(0, 1), 1)
     .option('--seed <s>', 'sampling seed', int(0, 2 ** 32 - 1))
     .option('--tokenizer <path>', 'tokenizer for llama2.c models')
-    .option('--dtype <dtype>', 'weights in memory: f32 or bf16', choice(['f32', 'bf16'] as const), 'f32')
+    .option('--dtype <dtype>', DTYPE_HELP, weightDtype(), 'f32')
     .option('--no-stats', 'do not print the speed line on stderr')
     .action((model: string, o: GenerateCliOptions) => {
       const m = loadModel(model, { tokenizer: o.tokenizer, dtype: o.dtype });
+      reportUnquantized(m);
       const tok = m.tokenizer;
       if (!tok) throw new InputError('not_found', `no tokenizer found for ${model}; pass --tokenizer`);
       const prompt = o.prompt === '' ? (tok.bosId !== null ? [tok.bosId] : []) : tok.encode(o.prompt, { addSpecialTokens: true });

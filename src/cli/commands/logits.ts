@@ -5,7 +5,8 @@ import { InputError } from '../../errors.js';
 import { openSafetensors, writeSafetensors } from '../../formats/safetensors.js';
 import { loadModel } from '../../models/load.js';
 import { noGrad } from '../../tensor/autograd.js';
-import { choice } from '../options.js';
+import { choice, DTYPE_HELP, weightDtype, reportUnquantized } from '../options.js';
+import type { WeightDType } from '../../models/weights.js';
 
 export function readInputIds(path: string): { ids: Int32Array; B: number; T: number } {
   const f = openSafetensors(path);
@@ -39,10 +40,11 @@ export function registerLogits(program: Command): void {
     .requiredOption('--input <file>', 'safetensors file with input_ids (int32/int64, [B, T])')
     .requiredOption('--out <file>', 'safetensors file to write logits (f32, [B, T, V]) to')
     .option('--tokenizer <path>', 'tokenizer for llama2.c models')
-    .option('--dtype <dtype>', 'weights in memory: f32 or bf16', choice(['f32', 'bf16'] as const), 'f32')
-    .action((model: string, o: { input: string; out: string; tokenizer?: string; dtype: 'f32' | 'bf16' }) => {
+    .option('--dtype <dtype>', DTYPE_HELP, weightDtype(), 'f32')
+    .action((model: string, o: { input: string; out: string; tokenizer?: string; dtype: WeightDType }) => {
       const { ids, B, T } = readInputIds(o.input);
       const m = loadModel(model, { tokenizer: o.tokenizer, dtype: o.dtype });
+      reportUnquantized(m);
       const logits = noGrad(() => m.decoder.forward(ids, B, T).logits);
       writeSafetensors(o.out, [{ name: 'logits', dtype: 'f32', shape: [B, T, m.config.vocabSize], data: logits.f32 }], { made_by: 'rrt logits' });
       process.stderr.write(`wrote logits [${B}, ${T}, ${m.config.vocabSize}] to ${o.out}\n`);

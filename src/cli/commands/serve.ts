@@ -13,7 +13,8 @@ import { SerialEngine } from '../../infer/serial-engine.js';
 import type { Engine } from '../../infer/types.js';
 import { BUNDLED_MODEL, loadModel, type LoadedModel } from '../../models/load.js';
 import { createServer } from '../../serve/server.js';
-import { choice, int } from '../options.js';
+import { choice, int, DTYPE_HELP, weightDtype, reportUnquantized } from '../options.js';
+import type { WeightDType } from '../../models/weights.js';
 
 interface ServeCliOptions {
   port: number;
@@ -26,7 +27,7 @@ interface ServeCliOptions {
   headerTimeout: number;
   bodyTimeout: number;
   tokenizer?: string;
-  dtype: 'f32' | 'bf16';
+  dtype: WeightDType;
 }
 
 function makeEngine(m: LoadedModel, o: ServeCliOptions): Engine {
@@ -80,10 +81,11 @@ export function registerServe(program: Command): void {
     .option('--header-timeout <s>', "seconds a request's headers may take to arrive; slower gets 408 and the connection closes", int(1), 10)
     .option('--body-timeout <s>', "seconds a request's body may take to arrive after its headers; slower gets 408 and the connection closes", int(1), 30)
     .option('--tokenizer <path>', 'tokenizer for llama2.c models')
-    .option('--dtype <dtype>', 'weights in memory: f32 or bf16', choice(['f32', 'bf16'] as const), 'f32')
+    .option('--dtype <dtype>', DTYPE_HELP, weightDtype(), 'f32')
     .addHelpText('after', HELP_AFTER)
     .action(async (model: string, o: ServeCliOptions) => {
       const m = loadModel(model, { tokenizer: o.tokenizer, dtype: o.dtype });
+      reportUnquantized(m);
       if (!m.tokenizer) throw new InputError('not_found', `no tokenizer found for ${model}; pass --tokenizer`);
       const engine = makeEngine(m, o);
       const server = createServer(engine, { name: basename(model), config: m.config, tokenizer: m.tokenizer }, { bodyLimit: o.bodyLimit, headerTimeoutS: o.headerTimeout, bodyTimeoutS: o.bodyTimeout });

@@ -12,12 +12,7 @@ function configFromHf(json: Record<string, unknown>): ModelConfig {
   if (hidden % nHeads !== 0) throw new ConfigError('bad_value', `gpt-neox: hidden_size ${hidden} is not a multiple of num_attention_heads ${nHeads}`, 'num_attention_heads');
   const headDim = hidden / nHeads;
   const rope = f.rope();
-  let act: ModelConfig['act'];
-  try {
-    act = actFromHf(String(json.hidden_act ?? 'gelu'), 'gpt-neox');
-  } catch (e) {
-    throw new ConfigError('unsupported', (e as Error).message, 'hidden_act');
-  }
+  const act = actFromHf(String(json.hidden_act ?? 'gelu'), 'gpt-neox');
   const rotaryDim = Math.floor(headDim * rope.partial);
   return {
     arch: 'gpt-neox',

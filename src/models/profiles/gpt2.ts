@@ -12,12 +12,7 @@ function configFromHf(json: Record<string, unknown>): ModelConfig {
   const nHeads = f.int('n_head');
   if (hidden % nHeads !== 0) throw new ConfigError('bad_value', `gpt2: n_embd ${hidden} is not a multiple of n_head ${nHeads}`, 'n_head');
   const headDim = hidden / nHeads;
-  let act: ModelConfig['act'];
-  try {
-    act = actFromHf(String(json.activation_function ?? 'gelu_new'), 'gpt2');
-  } catch (e) {
-    throw new ConfigError('unsupported', (e as Error).message, 'activation_function');
-  }
+  const act = actFromHf(String(json.activation_function ?? 'gelu_new'), 'gpt2', 'activation_function');
   return {
     arch: 'gpt2',
     vocabSize: f.int('vocab_size'),

@@ -14,13 +14,8 @@ function llamaConfig(arch: Arch, json: Record<string, unknown>): ModelConfig {
   const headDim = f.int('head_dim', Math.floor(hidden / nHeads));
   const rope = f.rope();
   const actName = arch === 'gemma' ? String(json.hidden_activation ?? json.hidden_act ?? 'gelu_pytorch_tanh') : String(json.hidden_act ?? 'silu');
-  let act: ModelConfig['act'];
-  try {
-    // transformers runs Gemma's "gelu" as the tanh approximation
-    act = arch === 'gemma' && actName === 'gelu' ? 'geluTanh' : actFromHf(actName, arch);
-  } catch (e) {
-    throw new ConfigError('unsupported', (e as Error).message, 'hidden_act');
-  }
+  // transformers runs Gemma's "gelu" as the tanh approximation
+  const act: ModelConfig['act'] = arch === 'gemma' && actName === 'gelu' ? 'geluTanh' : actFromHf(actName, arch);
   let maxPositions = f.int('max_position_embeddings', 2048);
   if (f.has('sliding_window') && f.bool('use_sliding_window', true)) maxPositions = Math.min(maxPositions, f.int('sliding_window'));
   const rotaryDim = Math.floor(headDim * rope.partial);

@@ -1,5 +1,6 @@
 // What an architecture profile provides: its config reader and its weight-name
 // table (canonical key ↔ HF tensor name). Loading and exporting both read the table.
+import { ConfigError } from '../../errors.js';
 import type { Arch, ModelConfig, ProjName } from '../config.js';
 
 export interface WeightEntry {
@@ -24,7 +25,8 @@ export interface Profile {
   modules: Partial<Record<ProjName, string>>;
 }
 
-export function actFromHf(name: string, what: string): ModelConfig['act'] {
+/** The activation an HF config names; `field` is the config key it came from (for the error). */
+export function actFromHf(name: string, what: string, field = 'hidden_act'): ModelConfig['act'] {
   switch (name) {
     case 'silu':
     case 'swish':
@@ -38,5 +40,5 @@ export function actFromHf(name: string, what: string): ModelConfig['act'] {
     case 'relu':
       return 'relu';
   }
-  throw new Error(`${what}: activation "${name}" is not supported (silu, gelu, gelu_new, gelu_pytorch_tanh, relu)`);
+  throw new ConfigError('unsupported', `${what}: activation "${name}" is not supported (silu, gelu, gelu_new, gelu_pytorch_tanh, relu)`, field);
 }

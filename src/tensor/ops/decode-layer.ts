@@ -4,10 +4,10 @@
 // back to the composed ops everywhere else. x [1, D] → [1, D]; appends k, v at cache row `pos`.
 import { ShapeError } from '../../errors.js';
 import { type ActCode, kernels, native } from '../kernels.js';
-import { Tensor } from '../tensor.js';
+import { Tensor, isQuantized, qtypeOf } from '../tensor.js';
 import type { RopeSpec } from './rope.js';
 
-/** A projection: W [out, in] (f32 or bf16), an optional f32 bias, an optional adapter A [r, in], B [out, r]. */
+/** A projection: W [out, in] (f32, bf16, q8_0 or q4_0), an optional f32 bias, an optional adapter A [r, in], B [out, r] (f32 or bf16). */
 export interface DecodeProj {
   w: Tensor;
   b: Tensor | null;
@@ -46,10 +46,15 @@ export const decodeLayerAvailable: boolean = native !== null && kernels === nati
 
 const NO_FREQ = new Float32Array(0);
 
-/** The weight storage decode_layer_f32 and batch_layer_f32 take: f32, or bf16 bit patterns. */
-export function storage(w: Tensor): Float32Array | Uint16Array {
-  if (w.dtype === 'f32' || w.dtype === 'bf16') return w.data as Float32Array | Uint16Array;
+/** The weight storage decode_layer_f32 and batch_layer_f32 take: f32, bf16 bit patterns, or packed block bytes. */
+export function storage(w: Tensor): Float32Array | Uint16Array | Uint8Array {
+  if (w.dtype === 'f32' || w.dtype === 'bf16' || isQuantized(w.dtype)) return w.data as Float32Array | Uint16Array | Uint8Array;
   throw new ShapeError(`decodeLayer: ${w.dtype} weights are not supported`);
+}
+
+/** The qtypes argument of the fused layers: null when no weight is quantized, else GGUF's type id per projection (0 for f32/bf16). */
+export function qtypeArgs(projs: DecodeProj[]): Int32Array | null {
+  return projs.some((p) => isQuantized(p.w.dtype)) ? Int32Array.from(projs, (p) => (isQuantized(p.w.dtype) ? qtypeOf(p.w.dtype) : 0)) : null;
 }
 
 export function decodeLayer(x: Tensor, w: DecodeLayerWeights, kCache: Float32Array, vCache: Float32Array, pos: number, s: DecodeLayerSpec): Tensor {
@@ -67,12 +72,13 @@ export function decodeLayer(x: Tensor, w: DecodeLayerWeights, kCache: Float32Arr
     storage(w.q.w), storage(w.k.w), storage(w.v.w), storage(w.o.w), w.mlpNorm.f32, storage(w.gate.w), storage(w.up.w), storage(w.down.w),
     bias(w.q), bias(w.k), bias(w.v), bias(w.o), bias(w.gate), bias(w.up), bias(w.down), s.rope ? s.rope.invFreq : NO_FREQ,
     D, s.H, s.Hkv, s.Dh, s.F, pos, s.rope ? s.rope.rotDim : 0,
-    s.rope?.interleaved ? 1 : 0, s.eps, s.plusOne ? 1 : 0, s.act, s.parallelResidual ? 1 : 0, s.scale, adapters,
+    s.rope?.interleaved ? 1 : 0, s.eps, s.plusOne ? 1 : 0, s.act, s.parallelResidual ? 1 : 0, s.scale, adapters, qtypeArgs(projs),
   );
   return new Tensor(y, x.shape);
 }
 
 /** The adapters argument of decode_layer_f32 and batch_layer_f32: null, or A, B of each projection (null pairs where it has none). */
 export function adapterArgs(projs: DecodeProj[]): (Float32Array | Uint16Array | null)[] | null {
-  return projs.some((p) => p.lora) ? projs.flatMap((p) => (p.lora ? [storage(p.lora.a), storage(p.lora.b)] : [null, null])) : null;
+  const factor = (t: Tensor) => storage(t) as Float32Array | Uint16Array;
+  return projs.some((p) => p.lora) ? projs.flatMap((p) => (p.lora ? [factor(p.lora.a), factor(p.lora.b)] : [null, null])) : null;
 }

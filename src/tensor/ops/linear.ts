@@ -1,10 +1,21 @@
 // linear: y = x·Wᵀ + b, W stored [out, in] (the HF layout), x [..., in] → y [..., out].
 // f32 weights go through the packed GEMM (or its GEMV path for few rows); bf16
-// weights through linear_bf16w. Weight gradients need f32 weights.
+// weights through linear_bf16w; q8_0/q4_0 through linear_q. Weight gradients need
+// f32 weights; input gradients (an adapter trained over a frozen quantized weight)
+// dequantize the weight for the backward product.
 import { ShapeError } from '../../errors.js';
 import { record } from '../autograd.js';
 import { kernels } from '../kernels.js';
-import { Tensor } from '../tensor.js';
+import { dequantize } from '../quant.js';
+import { Tensor, isQuantized, qtypeOf } from '../tensor.js';
+
+/** y[rows, N] = x·Wᵀ (overwrites) for W [N, K] in any weight dtype. */
+export function matmulWeight(y: Float32Array, x: Float32Array, w: Tensor, rows: number): void {
+  const [N, K] = w.shape;
+  if (w.dtype === 'bf16') kernels.linear_bf16w(y, x, w.data as Uint16Array, rows, N, K, 0);
+  else if (isQuantized(w.dtype)) kernels.linear_q(y, x, w.data as Uint8Array, rows, N, K, qtypeOf(w.dtype), 0);
+  else kernels.gemm_f32(y, x, w.f32, rows, N, K, 0, 1, 0);
+}
 
 export function linear(x: Tensor, w: Tensor, b?: Tensor | null): Tensor {
   if (w.shape.length !== 2) throw new ShapeError(`linear: weight must be 2-D [out, in], got [${w.shape.join(', ')}]`);
@@ -14,9 +25,9 @@ export function linear(x: Tensor, w: Tensor, b?: Tensor | null): Tensor {
   if (b && b.size !== nOut) throw new ShapeError(`linear: bias has ${b.size} elements, expected ${nOut}`);
   const rows = x.size / nIn;
   const xs = x.f32;
+  if (w.requiresGrad && w.dtype !== 'f32') throw new ShapeError(`linear: a ${w.dtype} weight cannot be trained (weight gradients need f32 weights)`);
   const y = new Float32Array(rows * nOut);
-  if (w.dtype === 'bf16') kernels.linear_bf16w(y, xs, w.data as Uint16Array, rows, nOut, nIn, 0);
-  else kernels.gemm_f32(y, xs, w.f32, rows, nOut, nIn, 0, 1, 0);
+  matmulWeight(y, xs, w, rows);
   if (b) kernels.add_bias_f32(y, b.f32, rows, nOut);
   const out = new Tensor(y, [...lead, nOut]);
   return record(out, 'linear', b ? [x, w, b] : [x, w], (g) => {
@@ -41,6 +52,7 @@ export function linear(x: Tensor, w: Tensor, b?: Tensor | null): Tensor {
 
 function f32Weight(w: Tensor): Float32Array {
   if (w.dtype === 'f32') return w.f32;
+  if (isQuantized(w.dtype)) return dequantize(w).f32;
   if (w.dtype !== 'bf16') throw new ShapeError(`linear: ${w.dtype} weights are not supported`);
   const out = new Float32Array(w.size);
   kernels.bf16_to_f32(out, w.data as Uint16Array, w.size);

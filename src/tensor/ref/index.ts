@@ -11,3 +11,4 @@ export * from './embedding.js';
 export * from './loss.js';
 export * from './attention.js';
 export * from './adamw.js';
+export * from './quant.js';
