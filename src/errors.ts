@@ -53,7 +53,7 @@ export class ShapeError extends RrtError {
 
 /** User input that cannot be processed: token ids out of range, a prompt longer than the context, bad options. */
 export class InputError extends RrtError {
-  constructor(code: 'token_out_of_range' | 'context_overflow' | 'bad_option' | 'not_found' | 'exists', message: string) {
+  constructor(code: 'token_out_of_range' | 'context_overflow' | 'bad_option' | 'unsupported' | 'not_found' | 'exists', message: string) {
     super(code, message);
   }
 }

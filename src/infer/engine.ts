@@ -6,7 +6,9 @@
 // ends a loop either leaves (unique last layers, final norm, head, sample; its sequence comes
 // back at loop 1 with the next token) or continues at the next step. Prefill rows are chunks
 // of at most prefillChunk prompt tokens and never exit early. A vanilla model is one loop, so
-// every row runs the whole depth each step. Steps run from setImmediate while work exists.
+// every row runs the whole depth each step, and so is a sequence-shared model (each layer runs
+// its loops back to back: no loop ends before the last layer), which refuses early exit but
+// reports its real loop count. Steps run from setImmediate while work exists.
 //
 // KV of loops a token skipped (exit after loop b < nLoops), filled before any later token
 // can read it: 'propagate' (default) computes those depths' keys and values from the exited
@@ -21,14 +23,15 @@ import { BatchForward, type DepthGroup, type Segment } from './batch-forward.js'
 import { KvPool } from './kv-pool.js';
 import { Request } from './request.js';
 import { type Row, Scheduler, type Seq } from './scheduler.js';
-import type { Engine, EngineStats, RequestHandle, RequestOptions } from './types.js';
+import type { EarlyExitHandling, Engine, EngineStats, RequestHandle, RequestOptions } from './types.js';
+import { loopCount } from '../models/recursive-spec.js';
 import { RateMeter } from './rate.js';
 
 export interface BatchEngineOptions {
   tokenizer?: Tokenizer | null;
   /** sequences decoded together. @default 8 */
   maxBatch?: number;
-  /** requests waiting beyond the batch; more throw EngineBusyError. @default 256 */
+  /** requests waiting beyond the free slots (those the next step admits do not count); more throw EngineBusyError. @default 256 */
   maxQueue?: number;
   /** prompt tokens per sequence per step. @default 64 */
   prefillChunk?: number;
@@ -54,7 +57,11 @@ export class BatchEngine implements Engine {
   readonly fwd: BatchForward;
   readonly pool: KvPool;
   readonly sched: Scheduler;
+  /** the model's loops per token (reported in exit histograms, bounds min_loops) */
   readonly nLoops: number;
+  readonly earlyExitHandling: EarlyExitHandling;
+  /** loops of the depth plan a step runs rows through: nLoops, or 1 when the loops do not repeat one block */
+  private readonly blockLoops: number;
   private readonly prefillChunk: number;
   private readonly exitHistogram: number[];
   private readonly rate = new RateMeter();
@@ -73,13 +80,16 @@ export class BatchEngine implements Engine {
     if (!Number.isInteger(maxQueue) || maxQueue < 0) throw new InputError('bad_option', `maxQueue must be a non-negative integer, got ${maxQueue}`);
     this.pool = new KvPool({ budgetBytes: opts.kvBudgetBytes ?? 256 * 2 ** 20, nDepths: decoder.nLayers, rowSize: cfg.nKvHeads * cfg.headDim, pageSize: opts.pageSize, debug: opts.debugKv, prefault: opts.prefaultKv });
     this.fwd = new BatchForward(decoder, this.pool, opts.fusedLayers ?? true);
-    this.nLoops = this.fwd.plan.nLoops;
+    this.blockLoops = this.fwd.plan.nLoops;
+    this.nLoops = loopCount(cfg.recursive);
+    this.earlyExitHandling = this.blockLoops === this.nLoops ? 'applied' : 'refused';
     this.sched = new Scheduler(this.pool, maxBatch, maxQueue);
     this.exitHistogram = new Array<number>(this.nLoops).fill(0);
   }
 
   submit(prompt: readonly number[], opts: RequestOptions = {}): RequestHandle {
     if (this.draining) throw new InputError('bad_option', 'the engine is draining and accepts no new requests');
+    if (opts.earlyExit && this.earlyExitHandling === 'refused') throw new InputError('unsupported', this.noEarlyExitReason());
     const req = new Request(this.nextId, prompt, opts, this.decoder.config, this.nLoops, this.opts.tokenizer ?? null);
     this.sched.enqueue(req);
     this.nextId++;
@@ -93,6 +103,17 @@ export class BatchEngine implements Engine {
       setImmediate(() => this.loop());
     }
     return req;
+  }
+
+  private noEarlyExitReason(): string {
+    const strategy = this.decoder.config.recursive?.plan.strategy ?? 'recursive';
+    return `early exit needs loops that each end at the last layer of the shared block (cycle or middle-cycle strategies); ` +
+      `this ${strategy} model's loops do not (a sequence strategy runs each layer's loops back to back), so every token runs all ${this.nLoops}`;
+  }
+
+  /** Loops a token ran once it completed `done` loops of the depth plan. */
+  private loopsRun(done: number): number {
+    return done === this.blockLoops ? this.nLoops : done;
   }
 
   stats(): EngineStats {
@@ -163,14 +184,14 @@ export class BatchEngine implements Engine {
 
     // the block, once, over every row; rows grouped by loop so each group runs its own depth,
     // decode rows (one token) before prompt chunks, so the layer can run them as one native call
-    const order = (s: Seq) => (s.row!.T === 1 ? 0 : this.nLoops) + s.row!.loop;
+    const order = (s: Seq) => (s.row!.T === 1 ? 0 : this.blockLoops) + s.row!.loop;
     const rows = [...sched.active].sort((a, b) => order(a) - order(b));
     const keys = [...new Set(rows.map(order))];
     const segsOf = keys.map((key) => rows.filter((s) => order(s) === key).map(seg));
     let x = concatF32(rows.map((s) => s.row!.x!));
     const fills = this.pendingFills(rows);
     for (let k = 0; k < plan.blocks[0].length; k++) {
-      const groups: DepthGroup[] = keys.map((key, i) => ({ depth: plan.blocks[key % this.nLoops][k], segs: segsOf[i] }));
+      const groups: DepthGroup[] = keys.map((key, i) => ({ depth: plan.blocks[key % this.blockLoops][k], segs: segsOf[i] }));
       x = this.fwd.layer(x, groups, fills?.[k]);
     }
     for (const s of rows) s.fill = null;
@@ -180,7 +201,7 @@ export class BatchEngine implements Engine {
     const leaving = new Set<Seq>(), checking: Seq[] = [];
     for (const s of rows) {
       const row = s.row!, done = row.loop + 1;
-      if (done === this.nLoops) leaving.add(s);
+      if (done === this.blockLoops) leaving.add(s);
       else if (row.decode) {
         const forced = this.opts.forcedExit?.(s.req.id, s.req.ids.length, done);
         if (forced === true) leaving.add(s);
@@ -212,10 +233,10 @@ export class BatchEngine implements Engine {
       if (!l || !s.row!.decode || !(this.opts.oracle || checked.has(s))) continue;
       const done = s.row!.loop + 1;
       const exit = s.tracker.observe(l.logits, l.offset, V, done, this.opts.oracle ? null : s.req.earlyExit);
-      if (exit && done < this.nLoops) leaving.add(s);
+      if (exit && done < this.blockLoops) leaving.add(s);
     }
 
-    this.fillSkipped(rows.filter((s) => leaving.has(s) && s.row!.loop + 1 < this.nLoops));
+    this.fillSkipped(rows.filter((s) => leaving.has(s) && s.row!.loop + 1 < this.blockLoops));
 
     let emitted = 0;
     for (const s of rows) {
@@ -229,7 +250,7 @@ export class BatchEngine implements Engine {
       if (!row.samples) continue;
       const l = logitsOf.get(s)!;
       const id = s.req.sampler.sample(l.logits, l.offset, V);
-      const loopsRun = this.opts.oracle && row.decode ? s.tracker.oracleLoops() : row.loop + 1;
+      const loopsRun = this.loopsRun(this.opts.oracle && row.decode ? s.tracker.oracleLoops() : row.loop + 1);
       if (!s.req.eos.has(id)) {
         this.exitHistogram[loopsRun - 1]++;
         emitted++;
@@ -255,7 +276,7 @@ export class BatchEngine implements Engine {
         continue;
       }
       const from = plan.blocks[row.loop];
-      for (let b = row.loop + 1; b < this.nLoops; b++)
+      for (let b = row.loop + 1; b < this.blockLoops; b++)
         for (let k = 0; k < K; k++) for (let t = 0; t < row.T; t++) this.pool.copyPosition(s.kv, from[k], plan.blocks[b][k], row.pos0 + t);
     }
   }
@@ -266,7 +287,7 @@ export class BatchEngine implements Engine {
     if (due.length === 0) return null;
     const plan = this.fwd.plan;
     const xs: Float32Array[] = [], skipped: { b: number; seqs: Seq[] }[] = [];
-    for (let b = 1; b < this.nLoops; b++) {
+    for (let b = 1; b < this.blockLoops; b++) {
       const seqs = due.filter((s) => s.fill!.exitedAfter < b);
       if (seqs.length === 0) continue;
       skipped.push({ b, seqs });

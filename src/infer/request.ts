@@ -17,11 +17,14 @@ function validateExit(e: EarlyExitOptions, nLoops: number): Required<EarlyExitOp
   const minLoops = e.minLoops ?? 1, stableLoops = e.stableLoops ?? 2;
   if (!Number.isInteger(minLoops) || minLoops < 1 || minLoops > nLoops) throw new InputError('bad_option', `early exit minLoops must be an integer in [1, ${nLoops}], got ${minLoops}`);
   if (!Number.isInteger(stableLoops) || stableLoops < 1) throw new InputError('bad_option', `early exit stableLoops must be a positive integer, got ${stableLoops}`);
+  // the default (2) may exceed a vanilla model's one loop harmlessly; a given count must be reachable
+  if (e.stableLoops !== undefined && stableLoops > nLoops) throw new InputError('bad_option', `early exit stableLoops must be at most the model's ${nLoops} loops, got ${stableLoops}`);
   return { measure: e.measure, threshold: e.threshold, minLoops, stableLoops };
 }
 
 export class Request implements RequestHandle {
   readonly result: Promise<RequestResult>;
+  /** tokens it may generate: the options' maxTokens, capped so that prompt + completion fit the context */
   readonly maxTokens: number;
   readonly eos: Set<number>;
   readonly sampler: Sampler;
@@ -43,17 +46,18 @@ export class Request implements RequestHandle {
   private resolve!: (r: RequestResult) => void;
 
   constructor(readonly id: number, readonly prompt: readonly number[], opts: RequestOptions, cfg: ModelConfig, nLoops: number, tokenizer: Tokenizer | null) {
-    this.maxTokens = opts.maxTokens ?? 128;
-    if (!Number.isInteger(this.maxTokens) || this.maxTokens < 0) throw new InputError('bad_option', `max tokens must be a non-negative integer, got ${this.maxTokens}`);
+    const asked = opts.maxTokens ?? 128;
+    if (!Number.isInteger(asked) || asked < 0) throw new InputError('bad_option', `max tokens must be a non-negative integer, got ${asked}`);
     if (prompt.length === 0) throw new InputError('bad_option', 'the prompt is empty (no tokens to condition on)');
     if (prompt.length >= cfg.maxPositions) throw new InputError('context_overflow', `the prompt has ${prompt.length} tokens; the model's context is ${cfg.maxPositions}`);
+    this.maxTokens = Math.min(asked, cfg.maxPositions - prompt.length);
     for (const t of prompt) if (!(Number.isInteger(t) && t >= 0 && t < cfg.vocabSize)) throw new InputError('token_out_of_range', `prompt token ${t} is outside the vocabulary [0, ${cfg.vocabSize})`);
     this.stop = (opts.stop ?? []).filter((s) => s.length > 0);
     if (this.stop.length > 0 && !tokenizer) throw new InputError('bad_option', 'stop strings need the model tokenizer, and this engine has none');
     this.eos = new Set(opts.eosIds ?? cfg.eosIds);
     this.sampler = new Sampler(opts);
     this.earlyExit = opts.earlyExit ? validateExit(opts.earlyExit, nLoops) : null;
-    this.total = Math.min(cfg.maxPositions, prompt.length + this.maxTokens);
+    this.total = prompt.length + this.maxTokens;
     this.histogram = new Array<number>(nLoops).fill(0);
     if (tokenizer) {
       // the prompt goes through the decoder first so the continuation's first piece keeps its leading space

@@ -3,8 +3,9 @@
 // KV pool can reserve pages for its whole prompt + max tokens (so a running sequence never
 // runs out of cache mid-generation); otherwise it, and everyone behind it, waits. A request
 // that could never fit the whole pool fails at once instead of blocking the queue forever.
-// The queue is bounded: submit beyond maxQueue throws EngineBusyError.
-import { EngineBusyError } from './errors.js';
+// The queue is bounded: once maxQueue requests wait beyond the free slots (requests the next
+// step admits do not count), submit throws EngineBusyError.
+import { checkQueueRoom } from './errors.js';
 import { ExitTracker } from './early-exit.js';
 import type { KvPool, KvSeq } from './kv-pool.js';
 import type { Request } from './request.js';
@@ -46,7 +47,7 @@ export class Scheduler {
   constructor(readonly pool: KvPool, readonly maxBatch: number, readonly maxQueue: number) {}
 
   enqueue(req: Request): void {
-    if (this.queue.length >= this.maxQueue) throw new EngineBusyError(this.queue.length, this.maxQueue);
+    checkQueueRoom(this.queue.length, this.maxBatch - this.active.length, this.maxQueue);
     this.queue.push(req);
   }
 

@@ -1,7 +1,8 @@
 // SerialEngine: the Engine contract over plain single-stream decoding (Decoder.forward with
 // a contiguous KvCache, as generateIds), one request at a time, one token per event-loop
 // turn. The benchmark's serial baselines, and the simplest engine a server can run. Every
-// token runs every loop (earlyExit is accepted and ignored; the batch engine implements it).
+// token runs every loop (earlyExit is accepted and ignored; the batch engine implements it),
+// and is reported at the model's loop count.
 import { InputError } from '../errors.js';
 import type { Tokenizer } from '../formats/tokenizers/index.js';
 import type { Decoder } from '../models/decoder.js';
@@ -9,19 +10,21 @@ import { KvCache } from '../models/kv-cache.js';
 import { noGrad } from '../tensor/autograd.js';
 import { Request } from './request.js';
 import type { Engine, EngineStats, RequestHandle, RequestOptions } from './types.js';
-import { EngineBusyError } from './errors.js';
+import { checkQueueRoom } from './errors.js';
 import { RateMeter } from './rate.js';
+import { loopCount } from '../models/recursive-spec.js';
 
 export interface SerialEngineOptions {
   tokenizer?: Tokenizer | null;
-  /** requests waiting behind the running one; more throw EngineBusyError. @default 256 */
+  /** requests waiting behind the running one (a request that starts at once does not count); more throw EngineBusyError. @default 256 */
   maxQueue?: number;
 }
 
 export class SerialEngine implements Engine {
   private readonly queue: Request[] = [];
   private readonly maxQueue: number;
-  private readonly nLoops: number;
+  readonly nLoops: number;
+  readonly earlyExitHandling = 'ignored';
   private current: { req: Request; cache: KvCache; logits: Float32Array } | null = null;
   private readonly rate = new RateMeter();
   private busyMs = 0;
@@ -33,15 +36,14 @@ export class SerialEngine implements Engine {
 
   constructor(readonly decoder: Decoder, readonly opts: SerialEngineOptions = {}) {
     this.maxQueue = opts.maxQueue ?? 256;
-    const rec = decoder.config.recursive;
-    this.nLoops = rec && rec.plan.strategy.endsWith('cycle') ? rec.plan.nLoops : 1;
+    this.nLoops = loopCount(decoder.config.recursive);
     this.exitHistogram = new Array<number>(this.nLoops).fill(0);
   }
 
   submit(prompt: readonly number[], opts: RequestOptions = {}): RequestHandle {
     if (this.draining) throw new InputError('bad_option', 'the engine is draining and accepts no new requests');
     const req = new Request(this.nextId, prompt, opts, this.decoder.config, this.nLoops, this.opts.tokenizer ?? null);
-    if (this.queue.length >= this.maxQueue) throw new EngineBusyError(this.queue.length, this.maxQueue);
+    checkQueueRoom(this.queue.length, this.current ? 0 : 1, this.maxQueue);
     this.queue.push(req);
     this.nextId++;
     if (!this.running) {

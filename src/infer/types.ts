@@ -69,7 +69,17 @@ export interface EngineStats {
   busySeconds: number;
 }
 
+/**
+ * What an engine does with a request's earlyExit: 'applied' (a token may leave after an earlier
+ * loop), 'ignored' (every token runs every loop), 'refused' (submit throws: this model's loops
+ * cannot be cut short).
+ */
+export type EarlyExitHandling = 'applied' | 'ignored' | 'refused';
+
 export interface Engine {
+  /** loops each token runs unless it exits early (1 for a vanilla model) */
+  readonly nLoops: number;
+  readonly earlyExitHandling: EarlyExitHandling;
   /** queues a request; throws EngineBusyError when the queue is full */
   submit(prompt: readonly number[], opts?: RequestOptions): RequestHandle;
   stats(): EngineStats;

@@ -28,6 +28,11 @@ export interface RecursiveSpec {
   };
 }
 
+/** Loops every token runs through: the plan's nLoops, 1 for a model without a recursive spec. */
+export function loopCount(spec: RecursiveSpec | undefined): number {
+  return spec?.plan.nLoops ?? 1;
+}
+
 /** Number of distinct slots the unrolled depths use. */
 export function slotCount(spec: RecursiveSpec): number {
   return Math.max(...spec.plan.unrolled.map((u) => u.slot)) + 1;

@@ -1,14 +1,15 @@
 // An OpenAI-compatible HTTP server over any Engine (infer/types.ts), on node:http.
 // Routes: POST /v1/completions, POST /v1/chat/completions (SSE with `stream: true`),
-// GET /v1/models, GET /health, GET /metrics (Prometheus text). Errors use OpenAI's shape
+// GET /v1/models, GET /v1/models/{id}, GET /health, GET /metrics (Prometheus text). Errors use OpenAI's shape
 // { error: { message, type, param, code } }. Chat prompts come from the tokenizer's Jinja
 // chat template; a model without one gets the fallback "System: …\nUser: …\nAssistant:" and
 // the response header `X-Rrt-Chat-Template: fallback` (else `model`). Extensions: top_k,
 // ignore_eos, early_exit {threshold, measure, min_loops, stable_loops}, and an `rrt` object in
-// every response with exit statistics. close() drains: new requests get 503 while the ones
-// in flight finish, then the listener closes.
+// every response with exit statistics. Headers and bodies that arrive too slowly get 408.
+// close() drains: requests still being received and new ones get 503, the ones in flight
+// finish, then the listener closes.
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { Template } from '@huggingface/jinja';
 import { InputError } from '../errors.js';
@@ -27,9 +28,13 @@ export interface ServedModel {
 export interface ServerOptions {
   /** request bodies above this many bytes get 413. @default 1_000_000 */
   bodyLimit?: number;
+  /** seconds a request's headers may take to arrive; then 408 and the connection closes. @default 10 */
+  headerTimeoutS?: number;
+  /** seconds a request's body may take to arrive after its headers; then 408 and the connection closes. @default 30 */
+  bodyTimeoutS?: number;
   /** seconds in the Retry-After header of a 429. @default 1 */
   retryAfterS?: number;
-  /** max_tokens when a request gives none. @default 16 (completions), the rest of the context (chat) */
+  /** max_tokens when a request gives none, capped to the room its prompt leaves in the context. @default 16 (completions), the rest of the context (chat) */
   defaultMaxTokens?: number;
 }
 
@@ -54,10 +59,21 @@ class HttpError extends Error {
   }
 }
 
-interface Parsed {
-  prompt: number[];
+/** max_tokens (or max_completion_tokens) as the request gave it, and which of the two */
+interface AskedTokens {
+  value: number;
+  param: string;
+}
+
+interface ParsedOptions {
   opts: RequestOptions;
   stream: boolean;
+  /** undefined: the server picks (capped to the room the prompt leaves) */
+  asked: AskedTokens | undefined;
+}
+
+interface Parsed extends ParsedOptions {
+  prompt: number[];
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -68,60 +84,111 @@ function bad(param: string, message: string, code: string | null = 'invalid_valu
   return new HttpError(400, message, param, code);
 }
 
-/** Reads the body up to `limit` bytes; past it, stops reading and throws 413. */
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+function shuttingDown(): HttpError {
+  return new HttpError(503, 'the server is shutting down', null, 'shutting_down');
+}
+
+interface BodyLimits {
+  bytes: number;
+  timeoutMs: number;
+  /** aborted when the server drains: a body still arriving is not waited for */
+  stop: AbortSignal;
+}
+
+/**
+ * Reads the body. Stops reading and throws 413 past `bytes`, 408 past `timeoutMs`, 503 when
+ * `stop` aborts; the caller's error answer then closes the connection.
+ */
+function readBody(req: IncomingMessage, limits: BodyLimits): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > limit) return Promise.reject(new HttpError(413, `request body of ${declared} bytes exceeds the limit of ${limit} bytes`, null, 'body_too_large'));
+  if (Number.isFinite(declared) && declared > limits.bytes) return Promise.reject(new HttpError(413, `request body of ${declared} bytes exceeds the limit of ${limits.bytes} bytes`, null, 'body_too_large'));
+  if (limits.stop.aborted) return Promise.reject(shuttingDown());
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    const settle = () => {
+      clearTimeout(timer);
+      limits.stop.removeEventListener('abort', onStop);
+      req.off('data', onData);
+    };
+    const fail = (e: HttpError) => {
+      settle();
+      req.pause();
+      reject(e);
+    };
+    const timer = setTimeout(() => fail(new HttpError(408, `the request body did not arrive within ${limits.timeoutMs / 1000} s`, null, 'body_timeout')), limits.timeoutMs);
+    const onStop = () => fail(shuttingDown());
     const onData = (c: Buffer) => {
       size += c.length;
-      if (size > limit) {
-        req.off('data', onData);
-        req.pause();
-        reject(new HttpError(413, `request body exceeds the limit of ${limit} bytes`, null, 'body_too_large'));
-        return;
-      }
+      if (size > limits.bytes) return fail(new HttpError(413, `request body exceeds the limit of ${limits.bytes} bytes`, null, 'body_too_large'));
       chunks.push(c);
     };
+    limits.stop.addEventListener('abort', onStop);
     req.on('data', onData);
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
+    req.on('end', () => {
+      settle();
+      resolve(Buffer.concat(chunks));
+    });
+    req.on('error', (e) => {
+      settle();
+      reject(e);
+    });
     // a client gone mid-body: settle, so nothing waits on it forever
     req.on('close', () => {
-      if (!req.complete) reject(new HttpError(400, 'the client closed the connection before sending the whole body', null, 'incomplete_body'));
+      if (!req.complete) fail(new HttpError(400, 'the client closed the connection before sending the whole body', null, 'incomplete_body'));
     });
   });
 }
 
-function optNumber(body: Record<string, unknown>, key: string, check: (n: number) => boolean, want: string): number | undefined {
-  const v = body[key];
+/** A rejected value as a message shows it: JSON, except numbers JSON cannot write (1e400 parses to Infinity). */
+function shown(v: unknown): string {
+  return typeof v === 'number' && !Number.isFinite(v) ? 'a number that is not finite (past the range of a double)' : JSON.stringify(v);
+}
+
+/** A number field named `param` in the request (`key` of `obj`); undefined when absent or null. */
+function optNumber(obj: Record<string, unknown>, key: string, check: (n: number) => boolean, want: string, param = key): number | undefined {
+  const v = obj[key];
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'number' || !Number.isFinite(v) || !check(v)) throw bad(key, `'${key}' must be ${want}, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !Number.isFinite(v) || !check(v)) throw bad(param, `'${param}' must be ${want}, got ${shown(v)}`);
   return v;
 }
 
-function parseEarlyExit(v: unknown): EarlyExitOptions | null {
+/** The seed range the sampler's generator (32 bits of state) can use whole. */
+const MAX_SEED = 2 ** 32 - 1;
+
+/** Early-exit thresholds by measure: probabilities for maxProb and margin, a KL divergence (nats) for kl. */
+const THRESHOLDS: Record<EarlyExitOptions['measure'], { check: (t: number) => boolean; want: string }> = {
+  maxProb: { check: (t) => t >= 0 && t <= 1, want: 'a number in [0, 1]' },
+  margin: { check: (t) => t >= 0 && t <= 1, want: 'a number in [0, 1]' },
+  kl: { check: (t) => t >= 0, want: 'a number ≥ 0 (a KL divergence in nats)' },
+  stable: { check: (t) => t >= 0 && t <= 1, want: 'a number in [0, 1] (the stable measure does not use it)' },
+};
+
+function parseEarlyExit(v: unknown, model: ServedModel, engine: Engine): EarlyExitOptions | null {
   if (v === undefined || v === null) return null;
-  if (!isObject(v)) throw bad('early_exit', "'early_exit' must be an object {threshold, measure, min_loops}");
-  const measure = v.measure ?? 'maxProb';
-  if (typeof measure !== 'string' || !(MEASURES as readonly string[]).includes(measure)) throw bad('early_exit.measure', `'early_exit.measure' must be one of ${MEASURES.join(', ')}, got ${JSON.stringify(measure)}`);
-  const e: EarlyExitOptions = { measure: measure as EarlyExitOptions['measure'], threshold: 0 };
-  const t = v.threshold;
-  if (typeof t !== 'number' || !Number.isFinite(t)) throw bad('early_exit.threshold', "'early_exit.threshold' must be a finite number");
-  e.threshold = t;
-  for (const [key, field] of [['min_loops', 'minLoops'], ['stable_loops', 'stableLoops']] as const) {
-    const n = v[key];
-    if (n === undefined) continue;
-    if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) throw bad(`early_exit.${key}`, `'early_exit.${key}' must be a positive integer, got ${JSON.stringify(n)}`);
-    e[field] = n;
+  if (!isObject(v)) throw bad('early_exit', "'early_exit' must be an object {threshold, measure, min_loops, stable_loops}");
+  if (engine.earlyExitHandling === 'refused') {
+    const strategy = model.config.recursive?.plan.strategy ?? 'recursive';
+    throw bad('early_exit', `'early_exit' is not supported for this model: its ${engine.nLoops} loops cannot be cut short (a ${strategy} model runs each layer's loops back to back); send the request without it`, 'unsupported');
   }
+  const measure = v.measure ?? 'maxProb';
+  if (typeof measure !== 'string' || !(MEASURES as readonly string[]).includes(measure)) throw bad('early_exit.measure', `'early_exit.measure' must be one of ${MEASURES.join(', ')}, got ${shown(measure)}`);
+  const m = measure as EarlyExitOptions['measure'];
+  const { check, want } = THRESHOLDS[m];
+  const threshold = optNumber(v, 'threshold', check, want, 'early_exit.threshold');
+  if (threshold === undefined && m !== 'stable') throw bad('early_exit.threshold', `'early_exit.threshold' is required by the ${m} measure`, 'missing_required_parameter');
+  const e: EarlyExitOptions = { measure: m, threshold: threshold ?? 0 };
+  // loop counts past the model's loops could never be met
+  const loops = (key: string) => optNumber(v, key, (n) => Number.isInteger(n) && n >= 1 && n <= engine.nLoops, `an integer in [1, ${engine.nLoops}] (the model's loops)`, `early_exit.${key}`);
+  const minLoops = loops('min_loops');
+  const stableLoops = loops('stable_loops');
+  if (minLoops !== undefined) e.minLoops = minLoops;
+  if (stableLoops !== undefined) e.stableLoops = stableLoops;
   return e;
 }
 
 /** The sampling and stopping fields shared by both endpoints. */
-function parseOptions(body: Record<string, unknown>, model: ServedModel, defaultMaxTokens: number): RequestOptions & { stream: boolean } {
+function parseOptions(body: Record<string, unknown>, model: ServedModel, engine: Engine): ParsedOptions {
   if (body.model !== undefined && body.model !== null) {
     if (typeof body.model !== 'string') throw bad('model', "'model' must be a string");
     if (body.model !== model.name) throw new HttpError(400, `the model '${body.model}' does not exist; this server serves '${model.name}'`, 'model', 'model_not_found');
@@ -130,17 +197,15 @@ function parseOptions(body: Record<string, unknown>, model: ServedModel, default
   if (body.stream !== undefined && body.stream !== null && typeof body.stream !== 'boolean') throw bad('stream', "'stream' must be a boolean");
   for (const key of ['logprobs', 'top_logprobs'])
     if (body[key] !== undefined && body[key] !== null && body[key] !== false && body[key] !== 0) throw bad(key, `'${key}' is not supported`, 'unsupported');
-  const maxTokens = optNumber(body, 'max_tokens', (n) => Number.isInteger(n) && n >= 0, 'a non-negative integer') ?? optNumber(body, 'max_completion_tokens', (n) => Number.isInteger(n) && n >= 0, 'a non-negative integer');
-  const opts: RequestOptions & { stream: boolean } = {
-    stream: body.stream === true,
-    maxTokens: maxTokens ?? defaultMaxTokens,
+  const opts: RequestOptions = {
     temperature: optNumber(body, 'temperature', (n) => n >= 0, 'a number ≥ 0') ?? 1,
     topP: optNumber(body, 'top_p', (n) => n > 0 && n <= 1, 'a number in (0, 1]') ?? 1,
     topK: optNumber(body, 'top_k', (n) => Number.isInteger(n) && n >= 0, 'a non-negative integer') ?? 0,
-    earlyExit: parseEarlyExit(body.early_exit),
+    earlyExit: parseEarlyExit(body.early_exit, model, engine),
   };
-  const seed = optNumber(body, 'seed', (n) => Number.isSafeInteger(n), 'an integer');
-  if (seed !== undefined) opts.seed = seed >>> 0;
+  // a seed past the generator's 32 bits would wrap onto a smaller one and repeat its text
+  const seed = optNumber(body, 'seed', (n) => Number.isInteger(n) && n >= 0 && n <= MAX_SEED, `an integer in [0, ${MAX_SEED}]`);
+  if (seed !== undefined) opts.seed = seed;
   if (body.ignore_eos !== undefined && body.ignore_eos !== null) {
     if (typeof body.ignore_eos !== 'boolean') throw bad('ignore_eos', "'ignore_eos' must be a boolean");
     if (body.ignore_eos) opts.eosIds = [];
@@ -152,7 +217,32 @@ function parseOptions(body: Record<string, unknown>, model: ServedModel, default
       throw bad('stop', "'stop' must be a non-empty string or an array of at most 4 non-empty strings");
     if (list.length > 0) opts.stop = list as string[];
   }
-  return opts;
+  return { opts, stream: body.stream === true, asked: parseMaxTokens(body) };
+}
+
+function parseMaxTokens(body: Record<string, unknown>): AskedTokens | undefined {
+  for (const param of ['max_tokens', 'max_completion_tokens']) {
+    const value = optNumber(body, param, (n) => Number.isInteger(n) && n >= 0, 'a non-negative integer');
+    if (value !== undefined) return { value, param };
+  }
+  return undefined;
+}
+
+/**
+ * The tokens a request may generate. Asked for past the context, the request is refused, as
+ * OpenAI and vLLM do (400 context_length_exceeded); the server's own default is capped instead.
+ */
+function fitMaxTokens(promptTokens: number, asked: AskedTokens | undefined, fallback: number, cfg: ModelConfig): number {
+  const room = cfg.maxPositions - promptTokens;
+  if (asked === undefined) return Math.min(fallback, room);
+  if (asked.value > room)
+    throw new HttpError(
+      400,
+      `the model's context is ${cfg.maxPositions} tokens, but ${promptTokens + asked.value} were requested (${promptTokens} in the prompt, ${asked.value} for the completion); reduce the prompt or '${asked.param}'`,
+      asked.param,
+      'context_length_exceeded',
+    );
+  return asked.value;
 }
 
 function checkPrompt(ids: number[], cfg: ModelConfig, param: string): void {
@@ -161,8 +251,8 @@ function checkPrompt(ids: number[], cfg: ModelConfig, param: string): void {
     throw new HttpError(400, `the prompt has ${ids.length} tokens; the model's context is ${cfg.maxPositions} (the prompt must leave room for at least one token)`, param, 'context_length_exceeded');
 }
 
-function parseCompletion(body: Record<string, unknown>, model: ServedModel, defaultMaxTokens: number): Parsed {
-  const { stream, ...opts } = parseOptions(body, model, defaultMaxTokens);
+function parseCompletion(body: Record<string, unknown>, model: ServedModel, engine: Engine): Parsed {
+  const options = parseOptions(body, model, engine);
   let p = body.prompt;
   if (Array.isArray(p) && p.length === 1 && typeof p[0] === 'string') p = p[0];
   let prompt: number[];
@@ -176,7 +266,7 @@ function parseCompletion(body: Record<string, unknown>, model: ServedModel, defa
     prompt = p as number[];
   } else throw bad('prompt', "'prompt' must be a string or an array of token ids", p === undefined ? 'missing_required_parameter' : 'invalid_type');
   checkPrompt(prompt, model.config, 'prompt');
-  return { prompt, opts, stream };
+  return { prompt, ...options };
 }
 
 interface ChatMessage {
@@ -248,16 +338,52 @@ function usage(r: RequestResult) {
   return { prompt_tokens: r.usage.promptTokens, completion_tokens: r.usage.completionTokens, total_tokens: r.usage.totalTokens };
 }
 
+/** The raw answer to a request node could not parse (it never reaches the handler). */
+function clientErrorResponse(e: NodeJS.ErrnoException): string {
+  const [status, reason, code] =
+    e.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout', 'request_timeout']
+    : e.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large', 'headers_too_large']
+    : [400, 'Bad Request', 'bad_request'];
+  const body = JSON.stringify(errorBody(new HttpError(status, `${reason.toLowerCase()}: ${e.message}`, null, code)));
+  return `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+}
+
 const ROUTES: Record<string, string> = {
   '/v1/completions': 'POST',
   '/v1/chat/completions': 'POST',
   '/v1/models': 'GET',
+  '/v1/models/{id}': 'GET',
   '/health': 'GET',
   '/metrics': 'GET',
 };
 
+const MODEL_PATH = '/v1/models/';
+
+/** The ROUTES key of a request path ('/v1/models/x' → '/v1/models/{id}'). */
+function routeOf(path: string): string {
+  return path.startsWith(MODEL_PATH) ? `${MODEL_PATH}{id}` : path;
+}
+
+/** The model id of a '/v1/models/{id}' path, percent-decoded where that is well-formed. */
+function modelIdOf(path: string): string {
+  const raw = path.slice(MODEL_PATH.length);
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+}
+
+function seconds(v: number, name: string): number {
+  if (!(Number.isFinite(v) && v > 0)) throw new InputError('bad_option', `${name} must be a positive number of seconds, got ${v}`);
+  return v;
+}
+
 export function createServer(engine: Engine, model: ServedModel, opts: ServerOptions = {}): RrtServer {
   const bodyLimit = opts.bodyLimit ?? 1_000_000;
+  const headerTimeoutMs = seconds(opts.headerTimeoutS ?? 10, 'headerTimeoutS') * 1000;
+  const bodyTimeoutMs = seconds(opts.bodyTimeoutS ?? 30, 'bodyTimeoutS') * 1000;
+  const stopReceiving = new AbortController();
   const retryAfter = String(opts.retryAfterS ?? 1);
   const templates = new Map<string, Template>();
   const created = Math.floor(Date.now() / 1000);
@@ -267,44 +393,83 @@ export function createServer(engine: Engine, model: ServedModel, opts: ServerOpt
   let draining = false;
   let closing: Promise<void> | null = null;
 
-  const http = createHttpServer((req, res) => {
+  /** sockets whose request reached the handler and is not answered yet */
+  const handling = new WeakSet<Socket>();
+
+  const http = createHttpServer(
+    {
+      headersTimeout: headerTimeoutMs,
+      // a backstop for bodies nobody reads (routes that answer without one); readBody times the rest
+      requestTimeout: headerTimeoutMs + bodyTimeoutMs,
+      // how often node checks those timeouts (its default, 30 s, would stretch a 10 s timeout to 40 s)
+      connectionsCheckingInterval: Math.min(1000, headerTimeoutMs / 2),
+    },
+    onRequest,
+  );
+  http.on('clientError', (e: NodeJS.ErrnoException, socket: Socket) => {
+    // a request being answered: a second answer on its connection would garble the first
+    if (socket.writable && !handling.has(socket)) socket.end(clientErrorResponse(e));
+    else socket.destroy();
+  });
+
+  function onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const socket = req.socket;
+    handling.add(socket);
     const done = handle(req, res)
       .catch((e: unknown) => {
         const err = e instanceof HttpError ? e : new HttpError(500, `internal error: ${e instanceof Error ? e.message : String(e)}`, null, 'internal_error');
         if (!res.headersSent) {
           const headers: Record<string, string> = err.status === 429 ? { 'Retry-After': retryAfter } : {};
-          // a body left unread (413) or a server going away: do not keep the connection
-          if (err.status === 413 || err.status === 503) headers.Connection = 'close';
+          // a body left unread (408, 413) or a server going away: do not keep the connection
+          if (err.status === 408 || err.status === 413 || err.status === 503) headers.Connection = 'close';
           sendJson(res, err.status, errorBody(err), headers);
         } else res.destroy();
       })
       .finally(() => {
         byStatus.set(res.statusCode, (byStatus.get(res.statusCode) ?? 0) + 1);
+        handling.delete(socket);
         inFlight.delete(done);
       });
     inFlight.add(done);
-  });
-  http.on('clientError', (_e, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-    else socket.destroy();
-  });
+  }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0];
-    const method = ROUTES[path];
-    if (draining) throw new HttpError(503, 'the server is shutting down', null, 'shutting_down');
+    const route = routeOf(path);
+    const method = ROUTES[route];
+    if (draining) throw shuttingDown();
     if (method === undefined) throw new HttpError(404, `no route ${path}`, null, 'not_found');
-    if (req.method !== method) {
-      res.setHeader('Allow', method);
-      throw new HttpError(405, `${path} takes ${method}, not ${req.method}`, null, 'method_not_allowed');
+    // HEAD: a GET whose body node leaves out
+    const allowed = method === 'GET' ? ['GET', 'HEAD'] : [method];
+    if (!allowed.includes(req.method ?? '')) {
+      res.setHeader('Allow', allowed.join(', '));
+      throw new HttpError(405, `${path} takes ${allowed.join(' or ')}, not ${req.method}`, null, 'method_not_allowed');
     }
-    if (path === '/health') return sendJson(res, 200, { status: 'ok', model: model.name });
-    if (path === '/v1/models') return sendJson(res, 200, { object: 'list', data: [{ id: model.name, object: 'model', created, owned_by: 'rrt' }] });
-    if (path === '/metrics') {
-      res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' });
-      return void res.end(metrics());
+    if (method === 'GET') return answerGet(route, path, res);
+    return complete(req, res, route === '/v1/chat/completions');
+  }
+
+  /** OpenAI's model object for the served model. */
+  function modelObject() {
+    return { id: model.name, object: 'model', created, owned_by: 'rrt' };
+  }
+
+  function answerGet(route: string, path: string, res: ServerResponse): void {
+    if (route === '/health') return sendJson(res, 200, { status: 'ok', model: model.name });
+    if (route === '/v1/models') return sendJson(res, 200, { object: 'list', data: [modelObject()] });
+    if (route === '/v1/models/{id}') {
+      const id = modelIdOf(path);
+      if (id !== model.name) throw new HttpError(404, `the model '${id}' does not exist; this server serves '${model.name}'`, 'model', 'model_not_found');
+      return sendJson(res, 200, modelObject());
     }
-    const raw = await readBody(req, bodyLimit);
+    // the remaining GET route: /metrics
+    res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' });
+    res.end(metrics());
+  }
+
+  /** POST /v1/completions and /v1/chat/completions: parse, submit, answer (whole or streamed). */
+  async function complete(req: IncomingMessage, res: ServerResponse, chat: boolean): Promise<void> {
+    const raw = await readBody(req, { bytes: bodyLimit, timeoutMs: bodyTimeoutMs, stop: stopReceiving.signal });
     let body: unknown;
     try {
       body = JSON.parse(raw.toString('utf8'));
@@ -312,19 +477,20 @@ export function createServer(engine: Engine, model: ServedModel, opts: ServerOpt
       throw new HttpError(400, `the body is not valid JSON: ${(e as Error).message}`, null, 'invalid_json');
     }
     if (!isObject(body)) throw new HttpError(400, 'the body must be a JSON object', null, 'invalid_type');
-    if (draining) throw new HttpError(503, 'the server is shutting down', null, 'shutting_down');
-    const chat = path === '/v1/chat/completions';
+    if (draining) throw shuttingDown();
     let parsed: Parsed;
     let template: 'model' | 'fallback' | null = null;
     if (chat) {
       const messages = parseMessages(body.messages);
-      const { stream, ...o } = parseOptions(body, model, 0);
+      const options = parseOptions(body, model, engine);
       const p = chatPrompt(model, messages, templates);
       checkPrompt(p.ids, model.config, 'messages');
-      if (body.max_tokens === undefined && body.max_completion_tokens === undefined) o.maxTokens = opts.defaultMaxTokens ?? model.config.maxPositions - p.ids.length;
-      parsed = { prompt: p.ids, opts: o, stream };
+      parsed = { prompt: p.ids, ...options };
       template = p.template;
-    } else parsed = parseCompletion(body, model, opts.defaultMaxTokens ?? 16);
+    } else parsed = parseCompletion(body, model, engine);
+    // chat answers may run to the end of the context unless told otherwise
+    const fallback = opts.defaultMaxTokens ?? (chat ? Infinity : 16);
+    parsed.opts.maxTokens = fitMaxTokens(parsed.prompt.length, parsed.asked, fallback, model.config);
 
     let h: RequestHandle;
     try {
@@ -332,7 +498,7 @@ export function createServer(engine: Engine, model: ServedModel, opts: ServerOpt
     } catch (e) {
       const code = (e as { code?: unknown }).code;
       if (code === 'busy' || code === 'engine_busy' || (e as Error).name === 'EngineBusyError') throw new HttpError(429, `the server is busy: ${(e as Error).message}`, null, 'queue_full');
-      if (code === 'draining') throw new HttpError(503, 'the server is shutting down', null, 'shutting_down');
+      if (code === 'draining') throw shuttingDown();
       if (e instanceof InputError) throw new HttpError(400, e.message, null, e.code);
       throw e;
     }
@@ -442,6 +608,7 @@ export function createServer(engine: Engine, model: ServedModel, opts: ServerOpt
     close() {
       closing ??= (async () => {
         draining = true;
+        stopReceiving.abort();
         await engine.drain();
         while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
         await new Promise<void>((resolve) => {

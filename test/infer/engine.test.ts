@@ -35,6 +35,9 @@ function model(name: string): LoadedModel {
     } else if (name === 'stories-c2') {
       path = join(tmp, name);
       convertToRecursive(BUNDLED_MODEL, path, { nLoops: 2, strategy: 'cycle', init: 'stepwise', loraRank: 8, untieNorms: true });
+    } else if (name === 'stories-s2') {
+      path = join(tmp, name);
+      convertToRecursive(BUNDLED_MODEL, path, { nLoops: 2, strategy: 'sequence', init: 'stepwise', loraRank: 4 });
     } else path = join(root, 'fixtures/hf', name);
     cache.set(name, loadModel(path));
   }
@@ -78,7 +81,7 @@ for (const name of ['llama', 'gpt2', 'stories-mc3', 'stories-c2']) {
     const ps = prompts(m.config.vocabSize);
     const engine = new BatchEngine(m.decoder, { maxBatch: 3, prefillChunk: 8, debugKv: true });
     const recursive = name.startsWith('stories-');
-    if (recursive) assert.equal(engine.nLoops, name.endsWith('3') ? 3 : 2, 'depth-wise plan in use');
+    if (recursive) assert.equal(engine.fwd.plan.nLoops, name.endsWith('3') ? 3 : 2, 'depth-wise plan in use');
     const mixed = countMixedLoopSteps(engine);
     // arrivals one step apart put sequences at different loops (submitted together, they stay in phase)
     const handles = ps.map((p) => {
@@ -221,6 +224,27 @@ for (const name of ['stories-c2', 'stories-mc3'])
     assert.ok(worst < 1e-4, `largest relative difference ${worst}`);
   });
 
+test('a sequence-strategy model (each layer runs its 2 loops back to back) reports 2 loops per token on both engines; the batch engine refuses early exit', async () => {
+  const m = model('stories-s2');
+  for (const engine of [new BatchEngine(m.decoder, { maxBatch: 2 }), new SerialEngine(m.decoder)]) {
+    assert.equal(engine.nLoops, 2);
+    const r = await engine.submit([1, 2, 3], greedy).result;
+    assert.deepEqual(r.exits, { meanLoops: 2, histogram: [0, 10] });
+    assert.deepEqual(engine.stats().exitHistogram, [0, 10]);
+  }
+  const batch = new BatchEngine(m.decoder);
+  assert.equal(batch.earlyExitHandling, 'refused');
+  assert.throws(() => batch.submit([1, 2, 3], { ...greedy, earlyExit: { measure: 'maxProb', threshold: 0.5 } }), { name: 'InputError', code: 'unsupported', message: /sequence/ });
+  assert.equal(new BatchEngine(model('stories-c2').decoder).earlyExitHandling, 'applied');
+});
+
+test('early exit loop counts past the model\'s loops are refused (they could never be met)', () => {
+  const engine = new BatchEngine(model('stories-c2').decoder);
+  for (const extra of [{ minLoops: 3 }, { stableLoops: 3 }])
+    assert.throws(() => engine.submit([1, 2, 3], { ...greedy, earlyExit: { measure: 'stable', threshold: 0, ...extra } }), { name: 'InputError', message: /2 loops|\[1, 2\]/ }, JSON.stringify(extra));
+  engine.submit([1, 2, 3], { ...greedy, earlyExit: { measure: 'stable', threshold: 0, stableLoops: 2, minLoops: 2 } }).cancel();
+});
+
 test('the hole check can fail: exits without filling the skipped loops end in an error', async () => {
   const m = model('stories-mc3');
   const engine = new BatchEngine(m.decoder, { debugKv: true, forcedExit: (_r, i) => (i % 2 === 0 ? true : undefined) });
@@ -315,15 +339,28 @@ test('an exhausted KV budget queues requests instead of failing them (same token
   assert.match(tooBig.error!, /KV pages/);
 });
 
-test('the queue is bounded: EngineBusyError beyond maxQueue', async () => {
+test('the queue is bounded: EngineBusyError once maxQueue requests wait beyond the free slots', async () => {
   const m = model('stories');
   const engine = new BatchEngine(m.decoder, { maxBatch: 1, maxQueue: 2 });
-  const a = engine.submit([1], { maxTokens: 2 });
-  const b = engine.submit([1], { maxTokens: 2 });
+  // one takes the slot, two wait
+  const hs = [1, 2, 3].map(() => engine.submit([1], { maxTokens: 2 }));
   assert.throws(() => engine.submit([1], { maxTokens: 2 }), EngineBusyError);
-  await Promise.all([a.result, b.result]);
+  await Promise.all(hs.map((h) => h.result));
   await engine.drain();
   assert.throws(() => engine.submit([1]), /draining/);
+});
+
+test('maxQueue 0: requests that can start at once are taken (every free slot), the next one is busy; on both engines', async () => {
+  const m = model('stories');
+  const engines = [new BatchEngine(m.decoder, { maxBatch: 4, maxQueue: 0 }), new SerialEngine(m.decoder, { maxQueue: 0 })];
+  for (const engine of engines) {
+    const slots = engine.stats().maxBatch;
+    const hs = Array.from({ length: slots }, () => engine.submit([1], { maxTokens: 2 }));
+    assert.throws(() => engine.submit([1], { maxTokens: 2 }), EngineBusyError);
+    await Promise.all(hs.map((h) => h.result));
+    // the slots are free again
+    await engine.submit([1], { maxTokens: 2 }).result;
+  }
 });
 
 test('a KV budget past the available memory is refused up front when the pool would be touched at start', () => {
@@ -363,6 +400,15 @@ for (const [label, make] of Object.entries(ENGINES)) {
     assert.equal(streamed, s.text, 'the stream never shows the stop string');
   });
 }
+
+for (const [label, make] of Object.entries(ENGINES))
+  test(`${label}: max tokens past the context stop at the context: prompt + completion tokens never exceed it`, async () => {
+    const m = model('stories');
+    const n = m.config.maxPositions;
+    const r = await make(m, {}).submit(new Array(n - 7).fill(5), { maxTokens: 100, eosIds: [] }).result;
+    assert.equal(r.finishReason, 'length');
+    assert.deepEqual(r.usage, { promptTokens: n - 7, completionTokens: 7, totalTokens: n });
+  });
 
 test('attainable exit gain: 1 without exits, below the loops-only ideal once the head is paid, ≈1.23 on the SmolLM shape at 1.5 loops, ≈1.20 with 16 prompt tokens per 128', () => {
   const smol = configFromHf({ model_type: 'llama', hidden_size: 576, intermediate_size: 1536, num_hidden_layers: 30, num_attention_heads: 9, num_key_value_heads: 3, vocab_size: 49152, max_position_embeddings: 2048, rms_norm_eps: 1e-5, tie_word_embeddings: true });

@@ -4,12 +4,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Template } from '@huggingface/jinja';
 import type { Tokenizer } from '../../src/formats/tokenizers/index.js';
-import type { Engine, RequestHandle } from '../../src/infer/types.js';
+import type { Engine, RequestHandle, RequestOptions } from '../../src/infer/types.js';
 import type { Decoder } from '../../src/models/decoder.js';
 import { generateIds } from '../../src/models/generate.js';
 import { BUNDLED_MODEL, loadModel, type LoadedModel } from '../../src/models/load.js';
@@ -70,6 +71,8 @@ function spy(engine: Engine): { engine: Engine; handles: RequestHandle[] } {
   return {
     handles,
     engine: {
+      nLoops: engine.nLoops,
+      earlyExitHandling: engine.earlyExitHandling,
       submit: (p, o) => {
         const h = engine.submit(p, o);
         handles.push(h);
@@ -285,6 +288,56 @@ test('/v1/models lists the model, /health answers ok, /metrics is Prometheus tex
   }
 });
 
+test('GET /v1/models/{id} answers the model object for the served id (as the openai SDK\'s models.retrieve asks), 404 model_not_found for others', async () => {
+  const { url, server } = await start();
+  try {
+    const listed = (await (await fetch(`${url}/v1/models`)).json()).data[0];
+    const res = await fetch(`${url}/v1/models/stories260K`);
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), listed);
+    assert.deepEqual(Object.keys(listed).sort(), ['created', 'id', 'object', 'owned_by']);
+    for (const id of ['gpt-4', 'stories260K%2Fx', '']) {
+      const missing = await fetch(`${url}/v1/models/${id}`);
+      assert.equal(missing.status, 404, id);
+      const e = (await missing.json()).error;
+      assert.equal(e.type, 'invalid_request_error');
+      assert.equal(e.param, 'model');
+      assert.equal(e.code, 'model_not_found');
+      assert.match(e.message, /does not exist/);
+    }
+    const post405 = await post(`${url}/v1/models/stories260K`, {});
+    assert.equal(post405.status, 405);
+  } finally {
+    await server.close();
+  }
+});
+
+test('prompt + max_tokens past the context gets 400 context_length_exceeded; a default max_tokens is capped to the room left; usage never exceeds the context', async () => {
+  const { url, server } = await start();
+  try {
+    const n = m.config.maxPositions;
+    const prompt = new Array(n - 7).fill(5);
+    for (const key of ['max_tokens', 'max_completion_tokens']) {
+      const over = await post(`${url}/v1/completions`, { prompt, [key]: 8 });
+      assert.equal(over.status, 400);
+      const e = (await over.json()).error;
+      assert.deepEqual([e.code, e.param, e.type], ['context_length_exceeded', key, 'invalid_request_error']);
+      assert.match(e.message, new RegExp(`context is ${n} tokens.*${n - 7} in the prompt.*8 for the completion`));
+    }
+    const fits = await (await post(`${url}/v1/completions`, { prompt, max_tokens: 7, ignore_eos: true })).json();
+    assert.deepEqual(fits.usage, { prompt_tokens: n - 7, completion_tokens: 7, total_tokens: n });
+    // the server's default of 16 does not fit: it is capped, not refused
+    const capped = await (await post(`${url}/v1/completions`, { prompt, ignore_eos: true })).json();
+    assert.deepEqual(capped.usage, { prompt_tokens: n - 7, completion_tokens: 7, total_tokens: n });
+    assert.equal(capped.choices[0].finish_reason, 'length');
+    // max_tokens: null is no max_tokens (chat: the rest of the context), not 0
+    const chat = await (await post(`${url}/v1/chat/completions`, { messages: [{ role: 'user', content: 'Hi' }], max_tokens: null, temperature: 0 })).json();
+    assert.ok(chat.usage.completion_tokens > 0 && chat.usage.total_tokens <= n, JSON.stringify(chat.usage));
+  } finally {
+    await server.close();
+  }
+});
+
 test('invalid requests get 400 in OpenAI error shape naming the parameter', async () => {
   const { url, server } = await start();
   try {
@@ -336,6 +389,81 @@ test('invalid requests get 400 in OpenAI error shape naming the parameter', asyn
   }
 });
 
+test('early_exit fields are checked against their ranges and the model\'s loop count, in the request\'s own names; numbers past a double say so', async () => {
+  const { url, server } = await start();
+  try {
+    const cases: [unknown, string, RegExp][] = [
+      [{ early_exit: { threshold: 1.5, measure: 'maxProb' } }, 'early_exit.threshold', /in \[0, 1\]/],
+      [{ early_exit: { threshold: -0.1, measure: 'margin' } }, 'early_exit.threshold', /in \[0, 1\]/],
+      [{ early_exit: { threshold: -1, measure: 'kl' } }, 'early_exit.threshold', /≥ 0/],
+      [{ early_exit: { threshold: 0.5, min_loops: 2 } }, 'early_exit.min_loops', /'early_exit\.min_loops' must be an integer in \[1, 1\]/],
+      [{ early_exit: { measure: 'stable', threshold: 0, stable_loops: 2 } }, 'early_exit.stable_loops', /'early_exit\.stable_loops' must be an integer in \[1, 1\]/],
+    ];
+    for (const [extra, param, message] of cases) {
+      const res = await post(`${url}/v1/completions`, { prompt: PROMPT, max_tokens: 2, ...(extra as object) });
+      const label = JSON.stringify(extra);
+      assert.equal(res.status, 400, label);
+      const e = (await res.json()).error;
+      assert.equal(e.param, param, label);
+      assert.match(e.message, message, label);
+      assert.doesNotMatch(e.message, /minLoops|stableLoops/, label);
+    }
+    for (const [raw, param] of [
+      ['{"prompt": "x", "max_tokens": 1e400}', 'max_tokens'],
+      ['{"prompt": "x", "temperature": -1e400}', 'temperature'],
+      ['{"prompt": "x", "early_exit": {"threshold": 1e400}}', 'early_exit.threshold'],
+    ]) {
+      const e = (await (await post(`${url}/v1/completions`, raw)).json()).error;
+      assert.equal(e.param, param, raw);
+      assert.match(e.message, /not finite/, raw);
+      assert.doesNotMatch(e.message, /null/, raw);
+    }
+  } finally {
+    await server.close();
+  }
+});
+
+test('seeds: one seed gives one text; seeds past the generator\'s 32 bits are refused rather than wrapped', async () => {
+  const { url, server } = await start();
+  try {
+    const text = async (seed: number) => (await (await post(`${url}/v1/completions`, { prompt: PROMPT, max_tokens: 24, seed, temperature: 1 })).json()).choices[0].text;
+    assert.equal(await text(1), await text(1));
+    assert.notEqual(await text(1), await text(2));
+    for (const seed of [4294967297, -1, 2 ** 53]) {
+      const res = await post(`${url}/v1/completions`, { prompt: PROMPT, max_tokens: 2, seed });
+      assert.equal(res.status, 400, String(seed));
+      const e = (await res.json()).error;
+      assert.equal(e.param, 'seed');
+      assert.match(e.message, /\[0, 4294967295\]/);
+    }
+    assert.equal((await post(`${url}/v1/completions`, { prompt: PROMPT, max_tokens: 2, seed: 4294967295 })).status, 200);
+  } finally {
+    await server.close();
+  }
+});
+
+test('HEAD on GET routes answers as GET without a body; a 20 KB header gets 431', async () => {
+  const { url, server } = await start();
+  try {
+    for (const path of ['/health', '/v1/models', '/v1/models/stories260K', '/metrics']) {
+      const get = await fetch(`${url}${path}`);
+      const head = await fetch(`${url}${path}`, { method: 'HEAD' });
+      assert.equal(head.status, 200, path);
+      assert.equal(head.headers.get('content-type'), get.headers.get('content-type'), path);
+      assert.equal(await head.text(), '', path);
+    }
+    assert.equal((await fetch(`${url}/v1/models/nope`, { method: 'HEAD' })).status, 404);
+    const r405 = await fetch(`${url}/v1/completions`, { method: 'HEAD' });
+    assert.equal(r405.status, 405);
+    assert.equal(r405.headers.get('allow'), 'POST');
+    assert.equal((await post(`${url}/health`, {})).headers.get('allow'), 'GET, HEAD');
+    const big = await fetch(`${url}/health`, { headers: { 'X-Big': 'a'.repeat(20_000) } });
+    assert.equal(big.status, 431);
+  } finally {
+    await server.close();
+  }
+});
+
 /** Sends headers declaring `declared` body bytes, then `chunks` one by one; resolves with the status. */
 function rawPost(url: string, declared: number | null, chunks: Buffer[]): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -357,6 +485,79 @@ function rawPost(url: string, declared: number | null, chunks: Buffer[]): Promis
     next();
   });
 }
+
+/**
+ * A client on a raw connection that writes `head`, then `drip` one byte every `everyMs`; it stops
+ * dripping when the server answers or closes, and gives up after `giveUpMs`. Resolves with what the
+ * server sent and after how many milliseconds the connection closed.
+ */
+function slowClient(url: string, head: string, drip: string, everyMs = 50, giveUpMs = 5000): { done: Promise<{ response: string; ms: number }>; started: Promise<void> } {
+  const { hostname, port } = new URL(url);
+  const socket = connect(Number(port), hostname);
+  const t0 = Date.now();
+  let response = '';
+  let i = 0;
+  const dripper = setInterval(() => {
+    if (response === '' && i < drip.length) socket.write(drip[i++]);
+  }, everyMs);
+  const giveUp = setTimeout(() => socket.destroy(), giveUpMs);
+  socket.on('data', (c) => (response += c));
+  socket.on('error', () => {}); // a write after the server closed
+  const started = new Promise<void>((resolve) => socket.on('connect', () => socket.write(head, () => resolve())));
+  const done = new Promise<{ response: string; ms: number }>((resolve) =>
+    socket.on('close', () => {
+      clearInterval(dripper);
+      clearTimeout(giveUp);
+      resolve({ response, ms: Date.now() - t0 });
+    }),
+  );
+  return { done, started };
+}
+
+const SLOW_BODY_HEAD = 'POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n';
+
+test('headers that do not arrive within the header timeout get 408 and the connection closes', async () => {
+  const { url, server } = await start({ server: { headerTimeoutS: 0.3 } });
+  try {
+    const { done } = slowClient(url, 'POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n', 'X-Slow: ' + 'a'.repeat(100));
+    const { response, ms } = await done;
+    assert.match(response, /^HTTP\/1\.1 408 /);
+    assert.ok(ms < 3000, `closed after ${ms} ms`);
+  } finally {
+    await server.close();
+  }
+});
+
+test('a body that does not arrive within the body timeout gets 408 (body_timeout) and the connection closes; an answer may take longer', async () => {
+  const { url, server } = await start({ engine: new SerialEngine(slowDecoder(10), { tokenizer: tok }), server: { headerTimeoutS: 0.3, bodyTimeoutS: 0.3 } });
+  try {
+    const { done } = slowClient(url, SLOW_BODY_HEAD, '{"prompt": "' + 'a'.repeat(180));
+    const { response, ms } = await done;
+    assert.match(response, /^HTTP\/1\.1 408 /);
+    assert.equal(JSON.parse(response.slice(response.indexOf('\r\n\r\n') + 4)).error.code, 'body_timeout');
+    assert.ok(ms < 3000, `closed after ${ms} ms`);
+    // the timeouts bound receiving the request, not generating the answer (~0.8 s here)
+    const res = await post(`${url}/v1/completions`, { prompt: PROMPT, max_tokens: 80, ignore_eos: true });
+    assert.equal(res.status, 200);
+    assert.equal((await res.json()).usage.completion_tokens, 80);
+  } finally {
+    await server.close();
+  }
+});
+
+test('close() ends requests whose body is still arriving: they get 503 and the drain does not wait for them', async () => {
+  const { url, server } = await start();
+  const { done, started } = slowClient(url, SLOW_BODY_HEAD, '{"prompt": "' + 'a'.repeat(180));
+  await started;
+  await new Promise((r) => setTimeout(r, 200)); // a few body bytes in: the request is being received
+  const t0 = Date.now();
+  const closed = await Promise.race([server.close().then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 2000))]);
+  assert.ok(closed, 'close() resolved within 2 s');
+  assert.ok(Date.now() - t0 < 2000);
+  const { response } = await done;
+  assert.match(response, /^HTTP\/1\.1 503 /);
+  await server.close();
+});
 
 test('a body over the limit gets 413 without being read: by Content-Length, or counted while chunked', async () => {
   const { url, server } = await start({ server: { bodyLimit: 4096 } });
@@ -403,6 +604,33 @@ test('a full engine queue answers 429 with Retry-After; the accepted requests st
       assert.equal(e.error.code, 'queue_full');
     }
     for (const r of ok) assert.equal((await r.json()).usage.completion_tokens, 20);
+  } finally {
+    await server.close();
+  }
+});
+
+test('the queue limit counts only requests waiting beyond the free slots: --max-queue 0 serves a lone request, a burst within slots + queue gets no 429', async () => {
+  const lone = await start({ engine: new BatchEngine(m.decoder, { tokenizer: tok, maxBatch: 4, maxQueue: 0 }) });
+  try {
+    assert.equal((await post(`${lone.url}/v1/completions`, { prompt: PROMPT, max_tokens: 4 })).status, 200);
+  } finally {
+    await lone.server.close();
+  }
+  // the engine takes no step until all 10 have been submitted: none has a slot yet
+  const batch = new BatchEngine(m.decoder, { tokenizer: tok, maxBatch: 4, maxQueue: 8 });
+  let submitted = 0;
+  const step = batch.step.bind(batch);
+  batch.step = () => (submitted >= 10 ? step() : undefined);
+  const counting: Engine = Object.assign(Object.create(batch) as BatchEngine, {
+    submit: (p: readonly number[], o: RequestOptions) => {
+      submitted++;
+      return batch.submit(p, o);
+    },
+  });
+  const { url, server } = await start({ engine: counting });
+  try {
+    const results = await Promise.all(Array.from({ length: 10 }, () => post(`${url}/v1/completions`, { prompt: PROMPT, max_tokens: 20, ignore_eos: true })));
+    assert.deepEqual(results.map((r) => r.status), new Array(10).fill(200));
   } finally {
     await server.close();
   }
