@@ -10,6 +10,7 @@ import { registerGenerate } from './commands/generate.js';
 import { registerTrain } from './commands/train.js';
 import { registerInfo } from './commands/info.js';
 import { registerLogits } from './commands/logits.js';
+import { registerQuantize } from './commands/quantize.js';
 import { registerServe } from './commands/serve.js';
 
 export function buildProgram(): Command {
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerGenerate(program);
   registerConvert(program);
   registerExport(program);
+  registerQuantize(program);
   registerTrain(program);
   registerBench(program);
   registerEval(program);

@@ -22,6 +22,47 @@ export class SafetensorsFile extends FileTensorSource {
   constructor(path: string, fd: number, entries: Map<string, FileEntry>, readonly metadata: Record<string, string>) {
     super(path, fd, entries);
   }
+  /** A quantized matrix's GGUF blocks as stored (see QUANTIZED_KEY). */
+  readRaw(name: string): Uint8Array {
+    const { dtype } = this.info(name);
+    if (dtype !== 'q8_0' && dtype !== 'q4_0') throw new FormatError('unknown_dtype', `tensor '${name}' is ${dtype}, not a quantized matrix`, { file: this.path, tensor: name });
+    return this.readBytes(name);
+  }
+}
+
+/**
+ * __metadata__ key of rrt's quantized matrices: a JSON object mapping a tensor name to
+ * {"type": "q8_0" | "q4_0", "shape": [rows, cols]}. Each such tensor is stored as U8 of shape
+ * [rows, bytes per row], holding GGUF's blocks of the matrix row by row.
+ */
+export const QUANTIZED_KEY = 'rrt.quantized';
+const QUANT_BLOCK_BYTES: Record<string, number> = { q8_0: 34, q4_0: 18 };
+
+/** The logical shape and dtype of the tensors QUANTIZED_KEY names; a FormatError when any disagrees with its bytes. */
+function applyQuantized(entries: Map<string, FileEntry>, metadata: Record<string, string>, file: string): void {
+  const raw = metadata[QUANTIZED_KEY];
+  if (raw === undefined) return;
+  const bad = (msg: string, tensor?: string) => new FormatError('bad_header', `${QUANTIZED_KEY}: ${msg}`, { file, tensor });
+  let table: unknown;
+  try {
+    table = JSON.parse(raw);
+  } catch {
+    throw bad('is not JSON');
+  }
+  if (typeof table !== 'object' || table === null || Array.isArray(table)) throw bad('is not a JSON object');
+  for (const [name, v] of Object.entries(table)) {
+    const e = entries.get(name);
+    if (!e) throw bad(`names '${name}', which the file does not hold`, name);
+    const { type, shape } = (v ?? {}) as { type?: unknown; shape?: unknown };
+    const bb = typeof type === 'string' && Object.hasOwn(QUANT_BLOCK_BYTES, type) ? QUANT_BLOCK_BYTES[type] : 0;
+    if (!bb) throw bad(`'${name}' has type ${JSON.stringify(type)}; rrt stores q8_0, q4_0`, name);
+    if (!Array.isArray(shape) || shape.length !== 2 || !shape.every((d) => Number.isSafeInteger(d) && d > 0) || shape[1] % 32 !== 0)
+      throw bad(`'${name}' has shape ${JSON.stringify(shape)}; expected [rows, cols] with cols a multiple of 32`, name);
+    const stored = e.info.shape, rowBytes = (shape[1] / 32) * bb;
+    if (e.info.dtype !== 'u8' || stored.length !== 2 || stored[0] !== shape[0] || stored[1] !== rowBytes)
+      throw bad(`'${name}' is stored ${e.info.dtype} ${JSON.stringify(stored)}; ${type} ${JSON.stringify(shape)} needs U8 [${shape[0]}, ${rowBytes}]`, name);
+    e.info = { ...e.info, dtype: type as 'q8_0' | 'q4_0', shape: [...shape] as number[] };
+  }
 }
 
 export function openSafetensors(path: string): SafetensorsFile {
@@ -94,6 +135,7 @@ function parseHeader(fd: number, size: number, file: string): { entries: Map<str
     }
     prev = s;
   }
+  applyQuantized(entries, metadata, file);
   return { entries, metadata };
 }
 

@@ -1,13 +1,15 @@
 // Saving a model's in-memory weights as a checkpoint directory rrt (and, for plain models,
 // transformers) loads: the source architecture's HF names, and for recursive models the
 // layout of docs/checkpoint-format.md (each slot once, per-depth norms and adapters).
-// The directory is written atomically (temp dir + rename).
+// Quantized matrices are written as their GGUF blocks (U8, listed in the rrt.quantized metadata),
+// everything else in f32. The directory is written atomically (temp dir + rename).
 import { copyFileSync, existsSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { OutputDir } from '../formats/output-dir.js';
-import { SafetensorsWriter, type TensorPlan } from '../formats/safetensors.js';
+import { QUANTIZED_KEY, SafetensorsWriter, type TensorPlan } from '../formats/safetensors.js';
 import { kernels } from '../tensor/kernels.js';
-import type { Tensor } from '../tensor/tensor.js';
+import { dequantize, toGgufBlocks } from '../tensor/quant.js';
+import { type Tensor, isQuantized } from '../tensor/tensor.js';
 import type { ModelConfig, ProjName } from './config.js';
 import { profileForArch, type WeightEntry } from './profiles/index.js';
 import { layerSuffix, loraNames, tensorNameForDepth } from './recursive-spec.js';
@@ -18,6 +20,7 @@ export const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'spec
 
 function f32Of(t: Tensor): Float32Array {
   if (t.dtype === 'f32') return t.f32;
+  if (isQuantized(t.dtype)) return dequantize(t).f32;
   const out = new Float32Array(t.size);
   kernels.bf16_to_f32(out, t.data as Uint16Array, t.size);
   return out;
@@ -76,9 +79,23 @@ export function saveModel(cfg: ModelConfig, w: Weights, dir: string, opts: { for
   const out = new OutputDir(dir, opts.force);
   let writer: SafetensorsWriter | null = null;
   try {
-    const plan: TensorPlan[] = items.map((it) => ({ name: it.name, dtype: 'f32', shape: it.transpose ? [...it.tensor.shape].reverse() : [...it.tensor.shape] }));
-    writer = new SafetensorsWriter(join(out.tmp, 'model.safetensors'), plan, { format: 'pt', made_by: 'rrt' });
+    // a quantized matrix keeps its blocks, unless the checkpoint stores it transposed (GPT-2's Conv1D)
+    const blocks = (it: Item) => isQuantized(it.tensor.dtype) && !it.transpose;
+    const quantized: Record<string, { type: string; shape: number[] }> = {};
+    const plan: TensorPlan[] = items.map((it) => {
+      const [rows, cols] = it.tensor.shape;
+      if (!blocks(it)) return { name: it.name, dtype: 'f32', shape: it.transpose ? [...it.tensor.shape].reverse() : [...it.tensor.shape] };
+      quantized[it.name] = { type: it.tensor.dtype, shape: [rows, cols] };
+      return { name: it.name, dtype: 'u8', shape: [rows, (cols / 32) * (it.tensor.dtype === 'q8_0' ? 34 : 18)] };
+    });
+    const metadata: Record<string, string> = { format: 'pt', made_by: 'rrt' };
+    if (Object.keys(quantized).length > 0) metadata[QUANTIZED_KEY] = JSON.stringify(quantized);
+    writer = new SafetensorsWriter(join(out.tmp, 'model.safetensors'), plan, metadata);
     for (const it of items) {
+      if (blocks(it)) {
+        writer.write(it.name, toGgufBlocks(it.tensor));
+        continue;
+      }
       const data = f32Of(it.tensor);
       writer.write(it.name, it.transpose ? transpose2d(data, it.tensor.shape[0], it.tensor.shape[1]) : data);
     }
