@@ -26,7 +26,7 @@ import type { ModelConfig } from '../models/config.js';
 import { Decoder } from '../models/decoder.js';
 import { loadModel } from '../models/load.js';
 import { configFromHf } from '../models/profiles/index.js';
-import type { Layer, Linear, WeightDType, Weights } from '../models/weights.js';
+import { type Layer, type Linear, WEIGHT_DTYPES, type WeightDType, type Weights } from '../models/weights.js';
 import { exportUnrolled } from '../recursive/export.js';
 import { packTensors } from '../tensor/huge-pages.js';
 import { kernels, setThreads } from '../tensor/kernels.js';
@@ -286,7 +286,7 @@ export async function benchThroughput(o: ThroughputOptions = {}): Promise<Throug
   const kvBudgetBytes = (o.kvMb ?? 256) * 2 ** 20;
   if (o.threads) setThreads(o.threads);
   const dtype = o.dtype ?? 'f32', rounds = o.rounds ?? 1;
-  if (dtype !== 'f32' && dtype !== 'bf16') throw new InputError('bad_option', `dtype must be f32 or bf16, got ${dtype}`);
+  if (!WEIGHT_DTYPES.includes(dtype)) throw new InputError('bad_option', `dtype must be one of ${WEIGHT_DTYPES.join(', ')}, got ${dtype}`);
   if (!Number.isInteger(rounds) || rounds < 1) throw new InputError('bad_option', `rounds must be a positive integer, got ${rounds}`);
   for (const k of o.systems ?? [])
     if (!(SYSTEM_NAMES as readonly string[]).includes(k)) throw new InputError('bad_option', `unknown system ${k}; systems are ${SYSTEM_NAMES.join(', ')}`);
