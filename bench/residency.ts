@@ -5,11 +5,17 @@
 // 8 MB head), and 2 shared layers × 8 loops (~19 MB), which still fits when other jobs hold part
 // of the L3.
 // The two alternate for several rounds so a noisy, shared machine slows both alike; the ratio
-// is taken per round and its median reported.
-// Usage: npm run bench:residency [-- --tokens N --threads N --rounds N]
+// is taken per round and its median reported. With --dtype q8_0|q4_0 every model's matrices are
+// quantized (head q8_0); --hidden and --ffn scale the shape (at q4_0 the default shape's unrolled
+// model, 27 MB, itself fits the L3: --hidden 1024 --ffn 2816 gives a 113 MB unrolled model whose
+// 4 shared layers take 28 MB).
+// Usage: npm run bench:residency [-- --tokens N --threads N --rounds N --dtype bf16|q8_0|q4_0 --hidden D --ffn F]
 import { generateIds } from '../src/models/generate.js';
-import type { Decoder } from '../src/models/decoder.js';
+import { Decoder } from '../src/models/decoder.js';
+import { packTensors } from '../src/tensor/huge-pages.js';
 import { native, setThreads } from '../src/tensor/kernels.js';
+import { quantize } from '../src/tensor/quant.js';
+import type { QuantDType, Tensor } from '../src/tensor/tensor.js';
 import { llama, randomModel, toBf16 } from './random-model.js';
 
 const args = process.argv.slice(2);
@@ -17,11 +23,27 @@ const arg = (name: string, fallback: number) => (args.includes(name) ? Number(ar
 const nTokens = arg('--tokens', 128), rounds = arg('--rounds', 5);
 setThreads(arg('--threads', 1));
 
-const hf = llama(16, 512, 8, 8, 1024, 8192, true);
-const vanilla = toBf16(randomModel(hf).decoder);
-const recursive = toBf16(randomModel(hf, 4).decoder);
-const recursive8 = toBf16(randomModel(hf, 2).decoder);
-const uniqueBytes = (d: Decoder) => [...new Set(d.weights.layers.flatMap((l) => Object.values(l.proj).map((p) => p.w)).concat([d.weights.head]))].reduce((n, t) => n + t.size * 2, 0);
+const dtype = (args.includes('--dtype') ? args[args.indexOf('--dtype') + 1] : 'bf16') as 'bf16' | QuantDType;
+if (!['bf16', 'q8_0', 'q4_0'].includes(dtype)) throw new RangeError(`--dtype takes bf16, q8_0 or q4_0, got ${dtype}`);
+const D = arg('--hidden', 512);
+const hf = llama(16, D, D / 64, D / 64, arg('--ffn', 1024), 8192, true);
+
+/** The model with its matrices in the benchmark's dtype (shared tensors stay shared; head q8_0 when quantized). */
+function cast(d: Decoder): Decoder {
+  if (dtype === 'bf16') return toBf16(d);
+  const done = new Map<Tensor, Tensor>();
+  const q = (t: Tensor, to: QuantDType) => {
+    if (!done.has(t)) done.set(t, quantize(t, to));
+    return done.get(t)!;
+  };
+  const w = d.weights;
+  const layers = w.layers.map((l) => ({ ...l, proj: Object.fromEntries(Object.entries(l.proj).map(([k, p]) => [k, { ...p, w: q(p.w, dtype) }])) }));
+  return new Decoder(d.config, packTensors({ ...w, embed: q(w.embed, 'q8_0'), head: q(w.head, 'q8_0'), layers }));
+}
+const vanilla = cast(randomModel(hf).decoder);
+const recursive = cast(randomModel(hf, 4).decoder);
+const recursive8 = cast(randomModel(hf, 2).decoder);
+const uniqueBytes = (d: Decoder) => [...new Set(d.weights.layers.flatMap((l) => Object.values(l.proj).map((p) => p.w)).concat([d.weights.head]))].reduce((n, t) => n + t.data.byteLength, 0);
 const prompt = Array.from({ length: 8 }, (_, i) => (i * 997) % 8192);
 const speed = (d: Decoder) => {
   const t0 = performance.now();
@@ -35,7 +57,7 @@ for (let r = 0; r < rounds; r++) rows.forEach(([, d], i) => tokS[i].push(speed(d
 const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
 const mb = rows.map(([, d]) => uniqueBytes(d) / 1e6);
 rows.forEach(([name], i) =>
-  console.log(`${name.padEnd(15)} ${median(tokS[i]).toFixed(1).padStart(7)} tok/s (${Math.min(...tokS[i]).toFixed(1)}–${Math.max(...tokS[i]).toFixed(1)})  unique weights ${mb[i].toFixed(1)} MB bf16`),
+  console.log(`${name.padEnd(15)} ${median(tokS[i]).toFixed(1).padStart(7)} tok/s (${Math.min(...tokS[i]).toFixed(1)}–${Math.max(...tokS[i]).toFixed(1)})  unique weights ${mb[i].toFixed(1)} MB ${dtype}`),
 );
 for (const i of [1, 2]) {
   const ratios = tokS[i].map((t, r) => t / tokS[0][r]);
