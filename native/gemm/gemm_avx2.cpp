@@ -46,6 +46,12 @@ static void ukernel_6x16(int64_t kp, const void* av, const void* bv, float* c, i
 const Kit kit_f32_avx2 = {kMr, kNr, 256, 72, 4096, 1, ukernel_6x16};
 
 // ---- small-M GEMV ----
+// Tiles of up to 4 rows × 3 columns: 12 accumulators, 3 W vectors and one x vector fill the 16
+// ymm registers, so each W vector loaded (and widened, for bf16) feeds 4 FMAs and each x vector
+// 3 (one row × one column per pass measured ~45 % of the FMA peak at 32 rows: loads and bf16
+// widening, not FMAs, were the limit). Every output
+// sums k in 8 lanes, then the lanes in one fixed tree, then the K % 8 tail in order, whatever
+// the tile: a row of a batch gets the bits it gets alone.
 
 static inline float hsum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -63,43 +69,55 @@ static inline __m256 load_w(const uint16_t* p) {
 }
 static inline float widen(uint16_t h) { return _mm_cvtss_f32(_mm_castsi128_ps(_mm_cvtsi32_si128((int)h << 16))); }
 
-// c[m·N] (+)= x_m · w for the MB ≤ 4 rows x_m = a + m·K; two accumulators per row hide the FMA latency.
-template <int MB, typename X, typename W>
-static inline void dot_rows(float* c, const X* a, const W* w, int64_t N, int64_t K, int accumulate) {
-  __m256 s0[MB], s1[MB];
-  for (int m = 0; m < MB; m++) s0[m] = s1[m] = _mm256_setzero_ps();
+// c[m·N + j] (+)= x_m · w_j for the MB rows x_m = a + m·K and NB columns w_j = w + j·K.
+template <int MB, int NB, typename X, typename W>
+static inline void dot_tile(float* c, const X* a, const W* w, int64_t N, int64_t K, int accumulate) {
+  __m256 acc[MB][NB];
+#pragma GCC unroll 4
+  for (int m = 0; m < MB; m++)
+#pragma GCC unroll 3
+    for (int j = 0; j < NB; j++) acc[m][j] = _mm256_setzero_ps();
   int64_t k = 0;
-  for (; k + 16 <= K; k += 16) {
-    const __m256 w0 = load_w(w + k), w1 = load_w(w + k + 8);
+  for (; k + 8 <= K; k += 8) {
+    __m256 wv[NB];
+#pragma GCC unroll 3
+    for (int j = 0; j < NB; j++) wv[j] = load_w(w + j * K + k);
+#pragma GCC unroll 4
     for (int m = 0; m < MB; m++) {
-      s0[m] = _mm256_fmadd_ps(load_w(a + m * K + k), w0, s0[m]);
-      s1[m] = _mm256_fmadd_ps(load_w(a + m * K + k + 8), w1, s1[m]);
+      const __m256 av = load_w(a + m * K + k);
+#pragma GCC unroll 3
+      for (int j = 0; j < NB; j++) acc[m][j] = _mm256_fmadd_ps(av, wv[j], acc[m][j]);
     }
   }
-  for (int m = 0; m < MB; m++) {
-    float r = hsum(_mm256_add_ps(s0[m], s1[m]));
-    for (int64_t kk = k; kk < K; kk++) r += widen(a[m * K + kk]) * widen(w[kk]);
-    c[m * N] = accumulate ? c[m * N] + r : r;
+  for (int m = 0; m < MB; m++)
+    for (int j = 0; j < NB; j++) {
+      float r = hsum(acc[m][j]);
+      for (int64_t kk = k; kk < K; kk++) r += widen(a[m * K + kk]) * widen(w[j * K + kk]);
+      float* out = c + m * N + j;
+      *out = accumulate ? *out + r : r;
+    }
+}
+
+// Rows [0, M) of one tile of NB columns, in passes of up to 4 rows over the tile's W (in L1 after the first).
+template <int NB, typename X, typename W>
+static inline void column_tile(float* c, const X* a, const W* w, int64_t M, int64_t N, int64_t K, int accumulate) {
+  int64_t m = 0;
+  for (; m + 4 <= M; m += 4) dot_tile<4, NB>(c + m * N, a + m * K, w, N, K, accumulate);
+  switch (M - m) {
+    case 3: dot_tile<3, NB>(c + m * N, a + m * K, w, N, K, accumulate); break;
+    case 2: dot_tile<2, NB>(c + m * N, a + m * K, w, N, K, accumulate); break;
+    case 1: dot_tile<1, NB>(c + m * N, a + m * K, w, N, K, accumulate); break;
+    default: break;
   }
 }
 
-// W rows one after another (one front-to-back stream per thread), up to four x rows per pass.
 template <typename X, typename W>
 static void gemv_avx2(float* c, const X* a, const W* w, int64_t M, int64_t N, int64_t K, int64_t n0, int64_t n1,
                       int accumulate) {
-  for (int64_t n = n0; n < n1; n++) {
-    const W* wr = w + n * K;
-    for (int64_t m = 0; m < M; m += 4) {
-      float* cm = c + m * N + n;
-      const X* am = a + m * K;
-      switch (M - m < 4 ? M - m : 4) {
-        case 1: dot_rows<1>(cm, am, wr, N, K, accumulate); break;
-        case 2: dot_rows<2>(cm, am, wr, N, K, accumulate); break;
-        case 3: dot_rows<3>(cm, am, wr, N, K, accumulate); break;
-        default: dot_rows<4>(cm, am, wr, N, K, accumulate); break;
-      }
-    }
-  }
+  int64_t n = n0;
+  for (; n + 3 <= n1; n += 3) column_tile<3>(c + n, a, w + n * K, M, N, K, accumulate);
+  if (n1 - n == 2) column_tile<2>(c + n, a, w + n * K, M, N, K, accumulate);
+  else if (n1 - n == 1) column_tile<1>(c + n, a, w + n * K, M, N, K, accumulate);
 }
 
 void gemv_f32_avx2(float* c, const float* a, const float* w, int64_t M, int64_t N, int64_t K, int64_t n0,

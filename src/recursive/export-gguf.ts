@@ -100,7 +100,7 @@ export function exportGguf(model: string, dst: string, opts: GgufExportOptions =
   if (!dst.endsWith('.gguf')) throw new InputError('bad_option', `${dst}: a GGUF destination must end in .gguf`);
   if (existsSync(dst) && !opts.force) throw new InputError('exists', `${dst} already exists; pass --force to replace it`);
   if (existsSync(dst) && statSync(dst).isDirectory()) throw new InputError('exists', `${dst} is a directory; GGUF export writes one file`);
-  const m = loadModel(model, { tokenizer: opts.tokenizer });
+  const m = loadModel(model, { tokenizer: opts.tokenizer, hugePages: false });
   const cfg = m.config;
   const why = unsupportedReason(cfg);
   if (why) throw new InputError('bad_option', `${model}: GGUF export supports llama-architecture models (Llama, Mistral, SmolLM, TinyLlama, llama2.c, and recursive models converted from them); this one has ${why}. Use \`rrt export\` to a directory for a Hugging Face checkpoint instead`);

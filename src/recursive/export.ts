@@ -41,7 +41,7 @@ export function mergedLayerTensor(layer: Layer, key: string): Float32Array | nul
  * exportUnrolled('out/tinyllama-rrt', 'out/tinyllama-rrt-unrolled');
  */
 export function exportUnrolled(model: string, dst: string, opts: ExportOptions = {}): { dst: string; layers: number } {
-  const m = loadModel(model, { tokenizer: opts.tokenizer });
+  const m = loadModel(model, { tokenizer: opts.tokenizer, hugePages: false });
   const cfg = m.config;
   const profile = profileForArch(cfg.arch);
   const out = new OutputDir(dst, opts.force);

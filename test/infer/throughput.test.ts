@@ -93,7 +93,7 @@ test('timeRequests on the busy clock counts only the engine\'s own steps', async
 });
 
 test('bench throughput refuses a bad dtype or round count with a clear message', async () => {
-  await assert.rejects(benchThroughput({ model: path, dtype: 'f16' as 'f32' }), /dtype must be f32 or bf16/);
+  await assert.rejects(benchThroughput({ model: path, dtype: 'f16' as 'f32' }), /dtype must be one of f32, bf16, q8_0, q4_0, got f16/);
   await assert.rejects(benchThroughput({ model: path, rounds: 0 }), /rounds must be a positive integer/);
   await assert.rejects(benchThroughput({ model: path, genSpread: 1 }), /genSpread must be in \[0, 1\)/);
   await assert.rejects(benchThroughput({ model: path, systems: ['fast' as 'depthwise'] }), /unknown system fast; systems are vanilla_serial, /);
