@@ -1,4 +1,4 @@
-// Cache residency (issue 5): a recursive model reads only its unique weights. A model whose
+// Cache residency: a recursive model reads only its unique weights. A model whose
 // shared block fits this machine's 32 MB L3 while its unrolled twin does not — d 512, 16
 // layers, FFN 1024, vocab 8192, bf16 — decoded one stream at a time: vanilla (16 distinct
 // layers, ~92 MB of weights) against recursive (4 shared layers × 4 loops, ~29 MB with the

@@ -1,4 +1,4 @@
-// Training speed and memory (issue 4):
+// Training speed and memory:
 //  1. tokens/s of a 12-layer, d 512 Llama-style model (8 heads, FFN 1536, vocab 8192) at
 //     sequence length 256, and of its strictly recursive form (6 shared layers × 2 loops),
 //     as model FLOPs utilisation against the fp32 FMA peak measured in the same run;

@@ -1,4 +1,4 @@
-// Argument validation at the JS boundary (STYLE lesson 5: validate at the
+// Argument validation at the JS boundary (validate at the
 // boundary, trust inside). Every exported function builds an Args and pulls
 // each argument through it; any mismatch throws a JS TypeError or RangeError
 // that names the op and shows the numbers, never reads out of bounds.

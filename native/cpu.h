@@ -1,4 +1,4 @@
-// CPU feature detection and the run-time ISA choice (STYLE lesson 3).
+// CPU feature detection and the run-time ISA choice.
 // Kernels with SIMD variants switch on active_isa(); a variant is only ever
 // chosen when the CPU supports it, so an older CPU never meets an illegal
 // instruction. Tests may force a lower level with set_isa().

@@ -12,7 +12,7 @@ import { convertToRecursive, type ConvertOptions } from '../src/recursive/conver
 const args = process.argv.slice(2);
 const maxIdx = args.indexOf('--max-tokens');
 const maxTokens = maxIdx >= 0 ? Number(args[maxIdx + 1]) : undefined;
-const file = args.find((a, i) => !a.startsWith('--') && i !== maxIdx + 1) ?? new URL('../../shared/data/corpora/tinystories/valid_head.txt', import.meta.url).pathname;
+const file = args.find((a, i) => !a.startsWith('--') && i !== maxIdx + 1) ?? new URL('../assets/tinystories/valid.txt', import.meta.url).pathname;
 
 const base = loadModel(BUNDLED_MODEL);
 const tokens = tokenizeFile(file, base.tokenizer!, { maxTokens });

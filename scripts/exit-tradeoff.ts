@@ -1,4 +1,4 @@
-// Early-exit quality trade-off on a trained recursive model (issue 5): for each maxProb
+// Early-exit quality trade-off on a trained recursive model: for each maxProb
 // threshold, the mean loops per generated token and the agreement of greedy generation with
 // full depth (BatchEngine, propagate KV fill), and the held-out perplexity when every token is
 // scored by the first loop whose max probability reaches the threshold (teacher-forced; all

@@ -1,7 +1,7 @@
-// Issue 4's experiment on the bundled stories260K: convert (cycle, 2 loops after layer
+// The uptraining experiment on the bundled stories260K: convert (cycle, 2 loops after layer
 // selection) with and without LoRA, build the reduced-size baseline (the first K = 2 layers,
-// no looping), uptrain each with distillation from the original on TinyStories train_head.txt,
-// and report held-out perplexity on valid_head.txt before and after.
+// no looping), uptrain each with distillation from the original on the bundled TinyStories
+// excerpt (assets/tinystories/train.txt), and report held-out perplexity on valid.txt before and after.
 // Usage: node --import tsx scripts/uptrain-table.ts [--steps N] [--max-tokens N]
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,11 +18,11 @@ const args = process.argv.slice(2);
 const opt = (n: string, d: number) => (args.includes(n) ? Number(args[args.indexOf(n) + 1]) : d);
 const steps = opt('--steps', 300);
 const maxTokens = opt('--max-tokens', 100000);
-const shared = new URL('../../shared/data/corpora/tinystories/', import.meta.url).pathname;
+const text = new URL('../assets/tinystories/', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'rrt-uptrain-'));
 const data = join(dir, 'train.bin');
-prepareTokenFile([join(shared, 'train_head.txt')], data, { tokenizer: resolveTokenizer(BUNDLED_MODEL).tokenizer });
-const valid = tokenizeFile(join(shared, 'valid_head.txt'), loadModel(BUNDLED_MODEL).tokenizer!, { maxTokens });
+prepareTokenFile([join(text, 'train.txt')], data, { tokenizer: resolveTokenizer(BUNDLED_MODEL).tokenizer });
+const valid = tokenizeFile(join(text, 'valid.txt'), loadModel(BUNDLED_MODEL).tokenizer!, { maxTokens });
 const ppl = (path: string) => perplexity(loadModel(path).decoder, valid, { window: 256 });
 
 const models: [string, string][] = [];
@@ -37,7 +37,7 @@ reduceModel(BUNDLED_MODEL, reduced, 2);
 models.push(['reduced-size (first 2 layers)', reduced]);
 models.push(['full-size (5 layers)', BUNDLED_MODEL]);
 
-console.log(`uptraining: ${steps} steps × 8 × 128 tokens of train_head.txt, distillation from the original (weight 0.5), lr 2e-3 cosine; eval: ${valid.length} tokens of valid_head.txt, window 256\n`);
+console.log(`uptraining: ${steps} steps × 8 × 128 tokens of train.txt, distillation from the original (weight 0.5), lr 2e-3 cosine; eval: ${valid.length} tokens of valid.txt, window 256\n`);
 console.log('| model | unique non-emb. params | ppl before | ppl after uptraining | train time |');
 console.log('| --- | --- | --- | --- | --- |');
 for (const [label, path] of models) {

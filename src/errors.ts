@@ -1,4 +1,4 @@
-// Typed errors (STYLE lesson 6): a code, the facts, and a message that says what
+// Typed errors: a code, the facts, and a message that says what
 // was found, what was expected and what to do. Library code throws these; only
 // the CLI turns them into exit codes, and only the server into HTTP statuses.
 

@@ -1,4 +1,4 @@
-// rrt's public API (STYLE lesson 9): one entry, explicit groups.
+// rrt's public API: one entry, explicit groups.
 
 // ---- errors ----
 export { RrtError, FormatError, ConfigError, ShapeError, InputError } from './errors.js';

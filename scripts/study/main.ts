@@ -1,5 +1,5 @@
 // `npm run study [-- --preset full|smoke --work DIR --docs DIR]`: a small-scale study of the
-// paper's claims (issue 6). Pretrains a base model on a synthetic corpus sampled from the bundled
+// paper's claims. Pretrains a base model on a synthetic corpus sampled from the bundled
 // stories260K, uptrains every variant of plan.ts from it with the same token budget, measures
 // quality and serving speed, and writes tables and SVG plots to docs/study/. Resumable: every
 // finished part is recorded in WORK/results.json and skipped on the next run; an interrupted

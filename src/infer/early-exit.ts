@@ -1,5 +1,5 @@
 // Confidence of an intermediate loop's prediction, to decide whether a token leaves after it
-// (CALM-style softmax response; shared/PAPER.md §3.1). One tracker per sequence carries what
+// (CALM-style softmax response; RRT §3). One tracker per sequence carries what
 // the kl and stable measures compare against: the previous loop's distribution and argmax.
 import { argmax } from '../models/sampler.js';
 import { kernels } from '../tensor/kernels.js';

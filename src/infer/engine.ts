@@ -1,5 +1,5 @@
 // BatchEngine: continuous batching, and for recursive models continuous depth-wise batching
-// with early exit (shared/PAPER.md §3). Each step runs the model's block ONCE over every
+// with early exit (RRT §3). Each step runs the model's block ONCE over every
 // occupied row, whatever loop each row is in: a row at loop b runs slot k as depth
 // plan.blocks[b][k] (that depth's KV pages and LoRA), the shared weights are read once per
 // projection for all rows. Rows entering loop 1 first run the unique first layers; a row that

@@ -1,4 +1,4 @@
-// Serving throughput (issue: inference engine): the same requests, the same KV budget, six
+// Serving throughput: the same requests, the same KV budget, six
 // systems side by side in one run —
 //   vanilla_serial     the unrolled (vanilla) model, one request at a time (SerialEngine)
 //   vanilla_batched    the unrolled model with continuous batching (BatchEngine)

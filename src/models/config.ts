@@ -1,4 +1,4 @@
-// The normalised model description that the one decoder runs (STYLE lesson 8):
+// The normalised model description that the one decoder runs:
 // architectures differ only in these fields and in their weight-name tables.
 import { ConfigError } from '../errors.js';
 import type { RecursiveSpec } from './recursive-spec.js';

@@ -1,4 +1,4 @@
-// The one decoder forward pass (STYLE lesson 8), for every architecture profile
+// The one decoder forward pass, for every architecture profile
 // and, through shared weight tensors, for recursive models. Reads like llama2.c's
 // forward: embed → per layer (norm, q/k/v, rotary, attention, out-proj, residual,
 // norm, MLP, residual) → final norm → LM head. Shapes: B sequences × T tokens,

@@ -1,4 +1,4 @@
-// Conversion of a pretrained model into a (Relaxed) Recursive Transformer (RRT §2, shared/PAPER.md §1):
+// Conversion of a pretrained model into a (Relaxed) Recursive Transformer (RRT §2):
 // plan the sharing, initialise each shared slot from its source layers (copy or mean), and give
 // every unrolled depth LoRA factors from the truncated SVD of what sharing lost, R = W_ℓ − W'_slot.
 // Streams tensor by tensor: one slot matrix and one source matrix in memory at a time.

@@ -2,7 +2,7 @@
 // shared slot and loop every unrolled depth uses, and which original layers each slot
 // is initialised from. Pure functions; the plan is plain JSON (numbers, strings,
 // arrays, null) so it can be stored beside a converted checkpoint and re-read as is.
-// Index maps follow the official RRT/MoR code (model/sharing_strategy/llama.py, see shared/PAPER.md §1).
+// Index maps follow the official RRT/MoR code (model/sharing_strategy/llama.py).
 import { InputError } from '../errors.js';
 import { mulberry32 } from '../tensor/random.js';
 

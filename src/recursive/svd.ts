@@ -1,4 +1,4 @@
-// Singular value decompositions for SVD-initialised LoRA (RRT §2.3, shared/PAPER.md §1.3):
+// Singular value decompositions for SVD-initialised LoRA (RRT §2.3):
 // an exact one-sided Jacobi SVD (Householder QR first, then Hestenes rotations on R, all float64),
 // a randomized range-finder SVD (Halko–Martinsson–Tropp) whose big products run on
 // kernels.gemm_f32, and loraFactors, which turns a residual W − W' into LoRA factors A = V_rᵀ, B = U_r·Σ_r.

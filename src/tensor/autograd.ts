@@ -1,4 +1,4 @@
-// Reverse-mode autograd over coarse ops (STYLE lesson 4): each primitive op
+// Reverse-mode autograd over coarse ops: each primitive op
 // records a Node with its inputs and a backward that maps the output gradient
 // to one gradient per input (or null). backward() toposorts, walks in reverse,
 // accumulates, and frees intermediate gradients as soon as they are consumed.

@@ -3,7 +3,7 @@
 // tensor/ref/ (the oracle the native kernels are tested against, and the
 // fallback when the addon is missing or RRT_KERNELS=ref is set).
 //
-// Conventions (STYLE lessons 2 and 5):
+// Conventions:
 //  - arguments are outputs first, then inputs, then sizes, then scalars;
 //  - shape letters: B batch, T tokens, S keys, D model dim, H/Hkv heads, Dh head dim,
 //    F FFN dim, V vocab, M/N/K matrix sizes; every array is row-major;

@@ -1,6 +1,6 @@
 // The training objective: next-token cross-entropy, optionally mixed with forward-KL
 // distillation from a teacher, plus early-exit losses on the intermediate loops' outputs
-// (RRT §3.8 / shared/PAPER.md §2.4):
+// (RRT §3.8):
 //   loss = (1 − w)·CE + w·τ²·KL(teacher ‖ student, τ)                         (final output)
 //   aggressive: loss + Σ_b<B c·(CE_b + KL(detached final ‖ exit_b))           (c = 0.1)
 //   weighted:   α_B·loss + Σ_b<B α_b·CE_b,  α_b = b / Σ_j j

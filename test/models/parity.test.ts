@@ -22,7 +22,7 @@ function reference(name: string) {
   return out;
 }
 
-// max|Δ| ≤ 1e-4 · max|logit| (the bar)
+// max|Δ| ≤ 1e-4 · max|logit| (the parity bar)
 const LOGIT_TOL = 1e-4;
 
 for (const name of ['llama', 'llama-tied', 'gemma', 'qwen2', 'gpt2', 'gpt-neox']) {

@@ -1,4 +1,4 @@
-// Sharing plans: index maps written out by hand from the definitions (RRT/MoR, shared/PAPER.md §1),
+// Sharing plans: index maps written out by hand from the definitions (RRT/MoR),
 // numpy's round(linspace(...)) values, layer selection for non-divisible depths, and bad options.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
