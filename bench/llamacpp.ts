@@ -6,19 +6,17 @@
 // dependency). Rounds alternate rrt and llama.cpp per dtype and thread count, so machine noise
 // hits both. Decode rate = tokens after the first / time after the first (prefill excluded).
 // Usage: npm run bench:llamacpp [-- --tokens N] [--prompt N] [--rounds N] [--dtypes bf16,q8_0,q4_0] [--json]
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { generateIds } from '../src/models/generate.js';
 import { loadModel } from '../src/models/load.js';
 import { saveModel } from '../src/models/save.js';
 import { exportGguf } from '../src/recursive/export-gguf.js';
 import { native, setThreads } from '../src/tensor/kernels.js';
+import { importLlamaCpp, LLAMA_CPP_VERSION } from './node-llama-cpp.js';
 import { llama, randomModel } from './random-model.js';
 
-const LLAMA_CPP_VERSION = '3.22.1';
 const THREADS = [1, 2];
 type BenchDtype = 'bf16' | 'q8_0' | 'q4_0';
 /** llama.cpp's file type for each rrt dtype (bf16 against F16: llama.cpp's CPU path has no faster 16-bit type) */
@@ -40,27 +38,6 @@ const dtypesArg = args.indexOf('--dtypes');
 const dtypes = (dtypesArg >= 0 ? args[dtypesArg + 1].split(',') : ['bf16', 'q8_0', 'q4_0']) as BenchDtype[];
 for (const d of dtypes) if (!(d in GGUF_DTYPE)) throw new RangeError(`--dtypes takes bf16, q8_0, q4_0; got '${d}'`);
 const log = (s: string) => process.stderr.write(`${s}\n`);
-
-// the slice of node-llama-cpp's API this benchmark uses
-interface LlamaSequence { evaluate(tokens: number[], opts?: { temperature?: number }): AsyncGenerator<number, void, void> }
-interface LlamaContext { getSequence(): LlamaSequence; dispose(): Promise<void> }
-interface LlamaModel { size: number; createContext(o: { threads: number | { ideal: number; min: number }; contextSize: number; batchSize: number }): Promise<LlamaContext>; dispose(): Promise<void> }
-interface Llama { loadModel(o: { modelPath: string }): Promise<LlamaModel>; dispose(): Promise<void>; cpuMathCores?: number }
-interface NodeLlamaCpp { getLlama(o: { gpu: false; build: 'never' }): Promise<Llama> }
-
-/** node-llama-cpp from its temp folder, installed there first if missing (npm registry only; ~730 MB). */
-async function importLlamaCpp(): Promise<NodeLlamaCpp> {
-  const dir = join(tmpdir(), 'rrt-bench-llamacpp');
-  const pkg = join(dir, 'node_modules', 'node-llama-cpp');
-  const version = () => (existsSync(join(pkg, 'package.json')) ? (JSON.parse(readFileSync(join(pkg, 'package.json'), 'utf8')) as { version: string }).version : null);
-  if (version() !== LLAMA_CPP_VERSION) {
-    log(`installing node-llama-cpp@${LLAMA_CPP_VERSION} into ${dir} (about 730 MB, once)`);
-    mkdirSync(dir, { recursive: true });
-    execFileSync('npm', ['i', '-E', `node-llama-cpp@${LLAMA_CPP_VERSION}`, '--no-audit', '--no-fund', '--prefix', dir], { cwd: dir, stdio: ['ignore', 'inherit', 'inherit'] });
-    if (version() !== LLAMA_CPP_VERSION) throw new Error(`npm did not leave node-llama-cpp@${LLAMA_CPP_VERSION} in ${pkg}`);
-  }
-  return (await import(pathToFileURL(join(pkg, 'dist', 'index.js')).href)) as NodeLlamaCpp;
-}
 
 /** Decode tokens/s from the first token to the last (prefill excluded), and the ids. */
 async function timeDecode(gen: AsyncIterable<number> | Iterable<number>): Promise<{ tokS: number; ids: number[] }> {

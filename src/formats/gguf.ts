@@ -598,10 +598,40 @@ function shortestF32(x: number): number {
  * interleaved layout llama.cpp's converter writes. Unmapped tensors, missing tensors and
  * shapes that disagree with the metadata are errors, never silently dropped.
  */
+/** llama.cpp's LLAMA_MAX_LAYERS: a looped file may not unroll past it. */
+const MAX_UNROLLED_LAYERS = 512;
+
+/**
+ * A looped ('nanbeige') file as a recursive rrt model: its block_count physical layers are the
+ * slots, run num_loops times in order (cycle), each loop with its own KV cache; without
+ * skip_loop_final_norm the output norm's weights norm the stream between loops (loopNorm).
+ */
+function loopedConfig(file: GgufFile, blocks: number, num: (key: string, fallback?: number) => number): Record<string, unknown> {
+  const loops = num('nanbeige.num_loops');
+  if (!Number.isSafeInteger(loops) || loops < 1) throw new ConfigError('bad_value', `${file.path}: nanbeige.num_loops is ${loops}, expected a positive integer`, 'nanbeige.num_loops');
+  if (blocks * loops > MAX_UNROLLED_LAYERS)
+    throw new ConfigError('bad_value', `${file.path}: ${blocks} blocks × ${loops} loops = ${blocks * loops} layers, more than the ${MAX_UNROLLED_LAYERS} a looped model may unroll to`, 'nanbeige.num_loops');
+  const skip = file.metadata.get('nanbeige.skip_loop_final_norm');
+  if (skip !== undefined && typeof skip !== 'boolean') throw new ConfigError('bad_value', `${file.path}: nanbeige.skip_loop_final_norm is ${typeof skip}, expected a bool`, 'nanbeige.skip_loop_final_norm');
+  const unrolled = Array.from({ length: blocks * loops }, (_, l) => ({ slot: l % blocks, loop: Math.floor(l / blocks), unique: false, sourceLayer: l % blocks }));
+  return {
+    num_hidden_layers: blocks * loops,
+    recursive: {
+      version: 1,
+      source: { model: file.path, modelType: 'llama', numHiddenLayers: blocks * loops, nonEmbeddingParameters: 0 },
+      plan: { strategy: 'cycle', nLoops: loops, nShared: blocks, unrolled, init: 'pretrained looped model' },
+      sharedNorms: true,
+      lora: null,
+      loopNorm: skip !== true,
+    },
+  };
+}
+
 export function ggufToHf(file: GgufFile): { config: Record<string, unknown>; source: TensorSource } {
   const md = file.metadata;
   const arch = md.get('general.architecture');
-  if (arch !== 'llama') throw new ConfigError('unknown_architecture', `${file.path}: GGUF architecture ${JSON.stringify(arch)}; ggufToHf maps 'llama' only`, 'general.architecture');
+  if (arch !== 'llama' && arch !== 'nanbeige')
+    throw new ConfigError('unknown_architecture', `${file.path}: GGUF architecture ${JSON.stringify(arch)}; ggufToHf maps 'llama' and the looped 'nanbeige'`, 'general.architecture');
   const num = (key: string, fallback?: number): number => {
     const v = md.get(key);
     if (v === undefined) {
@@ -611,28 +641,28 @@ export function ggufToHf(file: GgufFile): { config: Record<string, unknown>; sou
     if (typeof v !== 'number' && typeof v !== 'bigint') throw new ConfigError('bad_value', `${file.path}: GGUF key '${key}' is ${Array.isArray(v) ? 'an array' : typeof v}, expected a number`, key);
     return file.metadataTypes.get(key) === 'f32' ? shortestF32(Number(v)) : Number(v);
   };
-  const hidden = num('llama.embedding_length');
-  const layers = num('llama.block_count');
-  const heads = num('llama.attention.head_count');
-  const kvHeads = num('llama.attention.head_count_kv', heads);
-  const headDim = num('llama.attention.key_length', hidden / heads);
-  const ffn = num('llama.feed_forward_length');
-  for (const [key, v] of [['llama.embedding_length', hidden], ['llama.block_count', layers], ['llama.attention.head_count', heads],
-    ['llama.attention.head_count_kv', kvHeads], ['llama.feed_forward_length', ffn]] as const) {
+  const hidden = num(`${arch}.embedding_length`);
+  const layers = num(`${arch}.block_count`);
+  const heads = num(`${arch}.attention.head_count`);
+  const kvHeads = num(`${arch}.attention.head_count_kv`, heads);
+  const headDim = num(`${arch}.attention.key_length`, hidden / heads);
+  const ffn = num(`${arch}.feed_forward_length`);
+  for (const [key, v] of [[`${arch}.embedding_length`, hidden], [`${arch}.block_count`, layers], [`${arch}.attention.head_count`, heads],
+    [`${arch}.attention.head_count_kv`, kvHeads], [`${arch}.feed_forward_length`, ffn]] as const) {
     if (!Number.isSafeInteger(v) || v <= 0) throw new ConfigError('bad_value', `${file.path}: GGUF key '${key}' is ${v}, expected a positive integer`, key);
   }
   // every block needs 9 tensors, so a block count above the tensor count is corrupt (and must not drive the loops below)
   if (layers * 9 > file.names().length) {
-    throw new FormatError('missing_tensor', `llama.block_count is ${layers} but the file has only ${file.names().length} tensors; no tensor 'blk.${layers - 1}.attn_q.weight'`, { file: file.path, tensor: `blk.${layers - 1}.attn_q.weight` });
+    throw new FormatError('missing_tensor', `${arch}.block_count is ${layers} but the file has only ${file.names().length} tensors; no tensor 'blk.${layers - 1}.attn_q.weight'`, { file: file.path, tensor: `blk.${layers - 1}.attn_q.weight` });
   }
   if (!Number.isInteger(headDim) || headDim % 2 !== 0 || heads % kvHeads !== 0) {
-    throw new ConfigError('bad_value', `${file.path}: ${heads} heads, ${kvHeads} kv heads and head size ${headDim} do not make a llama attention layout`, 'llama.attention.head_count');
+    throw new ConfigError('bad_value', `${file.path}: ${heads} heads, ${kvHeads} kv heads and head size ${headDim} do not make a llama attention layout`, `${arch}.attention.head_count`);
   }
-  const rotary = num('llama.rope.dimension_count', headDim);
-  if (rotary !== headDim) throw new ConfigError('unsupported', `${file.path}: rotary dims ${rotary} ≠ head size ${headDim} (partial rotary is not llama)`, 'llama.rope.dimension_count');
-  const scaling = md.get('llama.rope.scaling.type');
+  const rotary = num(`${arch}.rope.dimension_count`, headDim);
+  if (rotary !== headDim) throw new ConfigError('unsupported', `${file.path}: rotary dims ${rotary} ≠ head size ${headDim} (partial rotary is not llama)`, `${arch}.rope.dimension_count`);
+  const scaling = md.get(`${arch}.rope.scaling.type`);
   if (scaling !== undefined && scaling !== 'none' && scaling !== 'linear') {
-    throw new ConfigError('unsupported', `${file.path}: rope scaling '${String(scaling)}' has no HF llama mapping in rrt`, 'llama.rope.scaling.type');
+    throw new ConfigError('unsupported', `${file.path}: rope scaling '${String(scaling)}' has no HF llama mapping in rrt`, `${arch}.rope.scaling.type`);
   }
 
   const hfNames = new Map<string, string>(); // HF name → GGUF name
@@ -644,7 +674,7 @@ export function ggufToHf(file: GgufFile): { config: Record<string, unknown>; sou
     hfNames.set(hf, g);
   }
   const present = new Set(file.names());
-  if (!present.has('token_embd.weight')) throw new FormatError('missing_tensor', 'llama GGUF has no token_embd.weight', { file: file.path, tensor: 'token_embd.weight' });
+  if (!present.has('token_embd.weight')) throw new FormatError('missing_tensor', `${arch} GGUF has no token_embd.weight`, { file: file.path, tensor: 'token_embd.weight' });
   const vocab = file.info('token_embd.weight').shape[0];
   const tied = !present.has('output.weight');
   const q = heads * headDim, kv = kvHeads * headDim;
@@ -656,7 +686,7 @@ export function ggufToHf(file: GgufFile): { config: Record<string, unknown>; sou
   if (!tied) want.set('output.weight', [vocab, hidden]);
   for (let l = 0; l < layers; l++) for (const [k, shape] of Object.entries(layerShapes)) want.set(`blk.${l}.${k}.weight`, shape);
   for (const [g, shape] of want) {
-    if (!present.has(g)) throw new FormatError('missing_tensor', `llama GGUF with ${layers} blocks has no tensor '${g}'`, { file: file.path, tensor: g });
+    if (!present.has(g)) throw new FormatError('missing_tensor', `${arch} GGUF with ${layers} blocks has no tensor '${g}'`, { file: file.path, tensor: g });
     const got = file.info(g).shape;
     if (got.length !== shape.length || got.some((d, i) => d !== shape[i])) {
       throw new FormatError('shape_size_mismatch', `tensor '${g}' has shape ${JSON.stringify(got)} (row-major), the metadata implies ${JSON.stringify(shape)}`, { file: file.path, tensor: g });
@@ -673,9 +703,9 @@ export function ggufToHf(file: GgufFile): { config: Record<string, unknown>; sou
     num_key_value_heads: kvHeads,
     head_dim: headDim,
     hidden_act: 'silu',
-    rms_norm_eps: num('llama.attention.layer_norm_rms_epsilon'),
-    rope_theta: num('llama.rope.freq_base', 10000),
-    max_position_embeddings: num('llama.context_length'),
+    rms_norm_eps: num(`${arch}.attention.layer_norm_rms_epsilon`),
+    rope_theta: num(`${arch}.rope.freq_base`, 10000),
+    max_position_embeddings: num(`${arch}.context_length`),
     vocab_size: vocab,
     tie_word_embeddings: tied,
     attention_bias: false,
@@ -684,7 +714,8 @@ export function ggufToHf(file: GgufFile): { config: Record<string, unknown>; sou
   for (const [hf, key] of [['bos_token_id', 'bos_token_id'], ['eos_token_id', 'eos_token_id'], ['pad_token_id', 'padding_token_id']]) {
     if (md.has(`tokenizer.ggml.${key}`)) config[hf] = num(`tokenizer.ggml.${key}`);
   }
-  if (scaling === 'linear') config.rope_scaling = { rope_type: 'linear', factor: num('llama.rope.scaling.factor') };
+  if (scaling === 'linear') config.rope_scaling = { rope_type: 'linear', factor: num(`${arch}.rope.scaling.factor`) };
+  if (arch === 'nanbeige') Object.assign(config, loopedConfig(file, layers, num));
   const permuteHeads = new Map<string, number>();
   for (let l = 0; l < layers; l++) {
     permuteHeads.set(`model.layers.${l}.self_attn.q_proj.weight`, heads);

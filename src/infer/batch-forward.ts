@@ -381,6 +381,13 @@ export class BatchForward {
     return this.project(inner, groups, (d) => layers[d].proj.down!, 'down');
   }
 
+  /** The final norm of `rows` rows of x, in place: what a model with `loopNorm` applies between loops. */
+  loopNorm(x: Float32Array, rows: number): void {
+    const h = this.buf.get('loopNorm', rows * this.D);
+    this.norm(h, x, this.decoder.weights.finalNorm, rows);
+    x.set(h);
+  }
+
   /** Final norm and LM head of the given rows of x: [rows.length, V], valid until the next call. */
   head(x: Float32Array, rows: number[]): Float32Array {
     const D = this.D, w = this.decoder.weights;

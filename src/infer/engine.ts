@@ -62,6 +62,8 @@ export class BatchEngine implements Engine {
   readonly earlyExitHandling: EarlyExitHandling;
   /** loops of the depth plan a step runs rows through: nLoops, or 1 when the loops do not repeat one block */
   private readonly blockLoops: number;
+  /** the model norms its residual stream between loops (RecursiveSpec.loopNorm) */
+  private readonly loopNorm: boolean;
   private readonly prefillChunk: number;
   private readonly exitHistogram: number[];
   private readonly rate = new RateMeter();
@@ -81,6 +83,7 @@ export class BatchEngine implements Engine {
     this.pool = new KvPool({ budgetBytes: opts.kvBudgetBytes ?? 256 * 2 ** 20, nDepths: decoder.nLayers, rowSize: cfg.nKvHeads * cfg.headDim, pageSize: opts.pageSize, debug: opts.debugKv, prefault: opts.prefaultKv });
     this.fwd = new BatchForward(decoder, this.pool, opts.fusedLayers ?? true);
     this.blockLoops = this.fwd.plan.nLoops;
+    this.loopNorm = decoder.config.recursive?.loopNorm === true;
     this.nLoops = loopCount(cfg.recursive);
     this.earlyExitHandling = this.blockLoops === this.nLoops ? 'applied' : 'refused';
     this.sched = new Scheduler(this.pool, maxBatch, maxQueue);
@@ -242,6 +245,7 @@ export class BatchEngine implements Engine {
     for (const s of rows) {
       const row = s.row!;
       if (!leaving.has(s)) {
+        if (this.loopNorm) this.fwd.loopNorm(row.x!, row.T);
         row.loop++;
         continue;
       }
@@ -272,7 +276,10 @@ export class BatchEngine implements Engine {
     for (const s of exited) {
       const row = s.row!;
       if (this.opts.kvFill !== 'copy') {
-        s.fill = { x: row.x!, pos0: row.pos0, T: row.T, exitedAfter: row.loop };
+        // the skipped loops' keys and values come from the state the next loop would have started from
+        let x = row.x!;
+        if (this.loopNorm) this.fwd.loopNorm((x = x.slice()), row.T);
+        s.fill = { x, pos0: row.pos0, T: row.T, exitedAfter: row.loop };
         continue;
       }
       const from = plan.blocks[row.loop];

@@ -97,6 +97,8 @@ export class Decoder {
       run = run.filter((l) => l <= ends[b - 1] || (this.isUnique(l) && l > ends[ends.length - 1]));
     }
     const exits: Tensor[] = [];
+    // a looped model that norms between loops: after each loop's last depth but the final one's
+    const loopNormAfter = cfg.recursive?.loopNorm ? new Set(this.loopEnds().slice(0, -1)) : null;
     for (const l of run) {
       x = opts.recompute && !caches ? checkpoint((h) => this.layer(layers[l], l, h, pos, B, T), x) : this.layer(layers[l], l, x, pos, B, T, caches, opts.fused);
       if (opts.hiddenStates && l < layers.length - 1) hidden.push(x);
@@ -107,6 +109,7 @@ export class Decoder {
         for (let u = ends[ends.length - 1] + 1; u < layers.length; u++) e = this.layer(layers[u], u, e, pos, B, T);
         exits.push(this.head(e, B, T, opts.lastOnly));
       }
+      if (loopNormAfter?.has(l)) x = this.norm(this.weights.finalNorm, x);
     }
     if (caches) for (const c of caches) c.advance(T);
     const normed = this.norm(this.weights.finalNorm, x);

@@ -19,6 +19,12 @@ export interface RecursiveSpec {
   plan: { strategy: string; nLoops: number; nShared: number; unrolled: UnrolledDepth[]; [key: string]: unknown };
   /** false: one copy of every norm and bias per unrolled depth */
   sharedNorms: boolean;
+  /**
+   * true: the final norm (its weights) is applied to the residual stream after every loop but the
+   * last, as looped models made that way do (llama.cpp's looped GGUF files without
+   * skip_loop_final_norm); rrt's own conversions leave it out. cycle plans only.
+   */
+  loopNorm?: boolean;
   lora: null | {
     init: 'svd' | 'zero';
     /** effective rank per projection (after the min(d_in, d_out) cap); absent or 0: no adapter */
@@ -66,6 +72,8 @@ export function parseRecursiveSpec(json: unknown, nLayers: number): RecursiveSpe
   for (const [i, u] of unrolled.entries())
     if (!Number.isInteger(u?.slot) || u.slot < 0 || u.slot >= nLayers || !Number.isInteger(u.loop) || u.loop < 0) throw bad(`plan.unrolled[${i}] is not a valid {slot, loop}`);
   if (typeof spec.sharedNorms !== 'boolean') throw bad('sharedNorms must be true or false');
+  if (spec.loopNorm !== undefined && typeof spec.loopNorm !== 'boolean') throw bad('loopNorm must be true or false');
+  if (spec.loopNorm && spec.plan.strategy !== 'cycle') throw bad(`loopNorm needs a cycle plan, not ${spec.plan.strategy}`);
   if (spec.lora !== null && (typeof spec.lora !== 'object' || typeof spec.lora.ranks !== 'object')) throw bad('lora must be null or {init, ranks, ...}');
   return spec;
 }

@@ -23,6 +23,13 @@ export interface GgufExportOptions {
   dtype?: GgufExportDtype;
   /** quantized dtypes: the token embedding's and output's. @default 'q8_0' */
   headDtype?: GgufExportDtype;
+  /**
+   * 'looped': llama.cpp's looped architecture (nanbeige): the shared block once, run num_loops
+   * times; only strictly recursive cycle models fit it (refused otherwise, naming why).
+   * 'unrolled': every depth's layers (adapters merged), for any model. 'auto' (default): looped
+   * where the model fits it, else unrolled with a warning saying why.
+   */
+  layout?: 'auto' | 'looped' | 'unrolled';
   force?: boolean;
   /** tokenizer to embed (llama2.c tokenizer.bin, tokenizer.json, a directory, or a .gguf); default: the model's own */
   tokenizer?: string;
@@ -31,7 +38,12 @@ export interface GgufExportOptions {
 
 export interface GgufExportSummary {
   dst: string;
+  /** 'llama' (unrolled) or 'nanbeige' (looped) */
+  architecture: string;
+  /** blocks written: the unrolled depth, or the shared slots of a looped file */
   layers: number;
+  /** loops a looped file runs its blocks (1 when unrolled) */
+  loops: number;
   tensors: number;
   /** 'llama' (SentencePiece) or 'gpt2' (byte-level BPE) */
   tokenizerModel: string;
@@ -86,9 +98,21 @@ function unsupportedReason(cfg: ModelConfig): string | null {
   return null;
 }
 
+/** Why a recursive model cannot be written looped (llama.cpp's nanbeige), or null when it can. */
+export function loopedReason(cfg: ModelConfig): string | null {
+  const rec = cfg.recursive;
+  if (!rec) return 'it is not recursive';
+  if (rec.plan.strategy !== 'cycle') return `its ${rec.plan.strategy} sharing (llama.cpp loops the whole block: cycle only)`;
+  if (rec.lora && Object.values(rec.lora.ranks).some((r) => (r ?? 0) > 0)) return 'it is relaxed (per-loop LoRA adapters, which llama.cpp\'s looped architecture has no place for)';
+  if (!rec.sharedNorms) return 'its norms are untied per loop';
+  if (rec.plan.unrolled.some((u, l) => u.unique || u.slot !== l % rec.plan.nShared)) return 'its depths do not run the slots in cycle order';
+  return null;
+}
+
 /**
  * Writes `model` (HF directory, llama2.c .bin, GGUF, or a recursive checkpoint of one) as a
- * llama-architecture GGUF file, atomically.
+ * llama-architecture GGUF file, atomically: looped (llama.cpp's nanbeige, the shared block once)
+ * for a strictly recursive cycle model, else unrolled.
  * @example
  * exportGguf('out/tinyllama-rrt', 'out/tinyllama-rrt.gguf', { dtype: 'f16' });
  */
@@ -109,7 +133,15 @@ export function exportGguf(model: string, dst: string, opts: GgufExportOptions =
   const warnings: string[] = [];
   const vocab = vocabularyMetadata(model, m.format, opts.tokenizer, m.tokenizerPath, m.tokenizer, cfg, warnings);
   const w = m.decoder.weights;
-  const layers = w.layers;
+  const layout = opts.layout ?? 'auto';
+  const notLooped = layout === 'unrolled' ? 'unrolled asked for' : loopedReason(cfg);
+  if (layout === 'looped' && notLooped) throw new InputError('bad_option', `${model} cannot be exported looped: ${notLooped}; pass --unrolled to write every loop's layers`);
+  if (layout === 'auto' && cfg.recursive && notLooped) warnings.push(`written unrolled (each loop's layers stored again, adapters merged): ${notLooped}`);
+  const looped = !notLooped;
+  const arch = looped ? 'nanbeige' : 'llama';
+  const loops = looped ? cfg.recursive!.plan.nLoops : 1;
+  // looped: the slots, which depths 0..K-1 use in order
+  const layers = looped ? w.layers.slice(0, cfg.recursive!.plan.nShared) : w.layers;
   const layerKeys = profileForArch(cfg.arch).layer(cfg, 0).map((e) => e.key);
   const stray = layerKeys.filter((k) => !(k in LAYER_NAMES));
   if (stray.length) throw new InputError('bad_option', `${model}: tensors ${stray.join(', ')} have no llama GGUF name`);
@@ -146,27 +178,29 @@ export function exportGguf(model: string, dst: string, opts: GgufExportOptions =
   const f32 = (k: string, v: number): Kv => [k, v, 'f32'];
   const name = basename(model.replace(/\/+$/, '')).replace(/\.(gguf|bin)$/, '');
   const meta: Kv[] = [
-    ['general.architecture', 'llama', 'string'],
+    ['general.architecture', arch, 'string'],
     ['general.name', name, 'string'],
     u32('general.file_type', FILE_TYPE[dtype]),
-    u32('llama.vocab_size', cfg.vocabSize),
-    u32('llama.context_length', cfg.maxPositions),
-    u32('llama.embedding_length', cfg.hidden),
-    u32('llama.block_count', layers.length),
-    u32('llama.feed_forward_length', cfg.intermediate),
-    u32('llama.attention.head_count', cfg.nHeads),
-    u32('llama.attention.head_count_kv', cfg.nKvHeads),
-    f32('llama.rope.freq_base', cfg.ropeTheta),
-    f32('llama.attention.layer_norm_rms_epsilon', cfg.normEps),
-    u32('llama.rope.dimension_count', cfg.rotaryDim),
+    u32(`${arch}.vocab_size`, cfg.vocabSize),
+    u32(`${arch}.context_length`, cfg.maxPositions),
+    u32(`${arch}.embedding_length`, cfg.hidden),
+    u32(`${arch}.block_count`, layers.length),
+    u32(`${arch}.feed_forward_length`, cfg.intermediate),
+    u32(`${arch}.attention.head_count`, cfg.nHeads),
+    u32(`${arch}.attention.head_count_kv`, cfg.nKvHeads),
+    f32(`${arch}.rope.freq_base`, cfg.ropeTheta),
+    f32(`${arch}.attention.layer_norm_rms_epsilon`, cfg.normEps),
+    u32(`${arch}.rope.dimension_count`, cfg.rotaryDim),
   ];
-  if (cfg.headDim * cfg.nHeads !== cfg.hidden) meta.push(u32('llama.attention.key_length', cfg.headDim), u32('llama.attention.value_length', cfg.headDim));
-  if (cfg.ropeScaling?.type === 'linear') meta.push(['llama.rope.scaling.type', 'linear', 'string'], f32('llama.rope.scaling.factor', cfg.ropeScaling.factor));
+  // rrt's own recursion has no norm between loops; a model read from a looped file may
+  if (looped) meta.push(u32('nanbeige.num_loops', loops), ['nanbeige.skip_loop_final_norm', cfg.recursive!.loopNorm !== true, 'bool']);
+  if (cfg.headDim * cfg.nHeads !== cfg.hidden) meta.push(u32(`${arch}.attention.key_length`, cfg.headDim), u32(`${arch}.attention.value_length`, cfg.headDim));
+  if (cfg.ropeScaling?.type === 'linear') meta.push([`${arch}.rope.scaling.type`, 'linear', 'string'], f32(`${arch}.rope.scaling.factor`, cfg.ropeScaling.factor));
   meta.push(...vocab.kvs);
 
   mkdirSync(dirname(dst), { recursive: true });
   writeGguf(dst, meta, tensors);
-  return { dst, layers: layers.length, tensors: tensors.length, tokenizerModel: vocab.model, warnings };
+  return { dst, architecture: arch, layers: layers.length, loops, tensors: tensors.length, tokenizerModel: vocab.model, warnings };
 }
 
 // ---- the vocabulary as tokenizer.ggml.* metadata ----

@@ -2,7 +2,7 @@
 // give the same greedy tokens; early exits never leave holes in the KV cache; the queue,
 // the KV budget, cancellation and the stop conditions behave as the Engine contract says.
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -38,6 +38,12 @@ function model(name: string): LoadedModel {
     } else if (name === 'stories-s2') {
       path = join(tmp, name);
       convertToRecursive(BUNDLED_MODEL, path, { nLoops: 2, strategy: 'sequence', init: 'stepwise', loraRank: 4 });
+    } else if (name === 'stories-c2-loopnorm') {
+      // as a looped GGUF file without skip_loop_final_norm reads: the final norm between loops
+      path = join(tmp, name);
+      convertToRecursive(BUNDLED_MODEL, path, { nLoops: 2, strategy: 'cycle', init: 'stepwise' });
+      const cfg = JSON.parse(readFileSync(join(path, 'config.json'), 'utf8'));
+      writeFileSync(join(path, 'config.json'), JSON.stringify({ ...cfg, recursive: { ...cfg.recursive, loopNorm: true } }));
     } else path = join(root, 'fixtures/hf', name);
     cache.set(name, loadModel(path));
   }
@@ -75,13 +81,13 @@ function countMixedLoopSteps(engine: BatchEngine): { steps: number } {
   return count;
 }
 
-for (const name of ['llama', 'gpt2', 'stories-mc3', 'stories-c2']) {
+for (const name of ['llama', 'gpt2', 'stories-mc3', 'stories-c2', 'stories-c2-loopnorm']) {
   test(`${name}: continuous batching (3 slots, prefill chunks of 8, requests one step apart) gives the greedy tokens of one-at-a-time decoding`, async () => {
     const m = model(name);
     const ps = prompts(m.config.vocabSize);
     const engine = new BatchEngine(m.decoder, { maxBatch: 3, prefillChunk: 8, debugKv: true });
     const recursive = name.startsWith('stories-');
-    if (recursive) assert.equal(engine.fwd.plan.nLoops, name.endsWith('3') ? 3 : 2, 'depth-wise plan in use');
+    if (recursive) assert.equal(engine.fwd.plan.nLoops, name.includes('3') ? 3 : 2, 'depth-wise plan in use');
     const mixed = countMixedLoopSteps(engine);
     // arrivals one step apart put sequences at different loops (submitted together, they stay in phase)
     const handles = ps.map((p) => {
