@@ -5,7 +5,7 @@
 // llama.cpp is node-llama-cpp's prebuilt CPU build, installed into a temp folder (never a
 // dependency). Rounds alternate rrt and llama.cpp per dtype and thread count, so machine noise
 // hits both. Decode rate = tokens after the first / time after the first (prefill excluded).
-// Usage: npm run bench:llamacpp [-- --tokens N] [--prompt N] [--rounds N] [--dtypes bf16,q8_0,q4_0] [--json]
+// Usage: npm run bench:llamacpp [-- --tokens N] [--prompt N] [--rounds N] [--dtypes bf16,q8_0,q4_0] [--head-dtype q8_0|q4_0] [--json]
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,6 +37,10 @@ const json = args.includes('--json');
 const dtypesArg = args.indexOf('--dtypes');
 const dtypes = (dtypesArg >= 0 ? args[dtypesArg + 1].split(',') : ['bf16', 'q8_0', 'q4_0']) as BenchDtype[];
 for (const d of dtypes) if (!(d in GGUF_DTYPE)) throw new RangeError(`--dtypes takes bf16, q8_0, q4_0; got '${d}'`);
+const headArg = args.indexOf('--head-dtype');
+/** the token embedding's / output's dtype in quantized runs, both engines (default q8_0) */
+const headDtype = (headArg >= 0 ? args[headArg + 1] : 'q8_0') as 'q8_0' | 'q4_0';
+if (headDtype !== 'q8_0' && headDtype !== 'q4_0') throw new RangeError(`--head-dtype takes q8_0 or q4_0, got '${headDtype}'`);
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
 /** Decode tokens/s from the first token to the last (prefill excluded), and the ids. */
@@ -85,9 +89,9 @@ try {
   for (const dtype of dtypes) {
     const gguf = join(tmp, `smollm-135m-shape-${GGUF_DTYPE[dtype]}.gguf`);
     log(`exporting GGUF ${GGUF_DTYPE[dtype].toUpperCase()} and loading rrt at ${dtype}`);
-    const exported = exportGguf(hfDir, gguf, { dtype: GGUF_DTYPE[dtype] });
+    const exported = exportGguf(hfDir, gguf, { dtype: GGUF_DTYPE[dtype], headDtype: dtype === 'bf16' ? undefined : headDtype });
     for (const w of exported.warnings) log(`export warning: ${w}`);
-    const rrt = loadModel(hfDir, { dtype }).decoder;
+    const rrt = loadModel(hfDir, { dtype, headDtype: dtype === 'bf16' ? undefined : headDtype }).decoder;
     const lm = await lib.loadModel({ modelPath: gguf });
     const rrtRun = (threads: number) => {
       setThreads(threads);
@@ -142,7 +146,7 @@ try {
 
   const isa = native?.isa_info();
   const report = {
-    model: 'random weights, SmolLM-135M shape (30 layers, d 576, 9/3 heads, FFN 1536, vocab 49152, tied)',
+    model: `random weights, SmolLM-135M shape (30 layers, d 576, 9/3 heads, FFN 1536, vocab 49152, tied); quantized runs: embedding/head ${headDtype}`,
     cpu: `${cpus()[0]?.model ?? 'unknown CPU'}, rrt kernels: ${isa?.active ?? 'none'}`,
     llama_cpp: `node-llama-cpp ${LLAMA_CPP_VERSION}, prebuilt CPU binaries, GGUF written by rrt export`,
     prompt_tokens: promptLen, decode_tokens: nTokens, rounds,

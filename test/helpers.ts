@@ -108,3 +108,41 @@ export function skipWithoutNative(addon: unknown): string | false {
   }
   return false;
 }
+
+/** The addon's ISA levels, lowest first. */
+export type Isa = 'scalar' | 'avx2' | 'avx512' | 'avx512bf16';
+const ISA_ORDER: Isa[] = ['scalar', 'avx2', 'avx512', 'avx512bf16'];
+
+interface IsaAddon {
+  isa_info(): { best: string; active: string };
+  set_isa(name: Isa): void;
+}
+
+/** Every ISA level up to the best this CPU has. */
+export function isaLevels(addon: IsaAddon): Isa[] {
+  return ISA_ORDER.slice(0, ISA_ORDER.indexOf(addon.isa_info().best as Isa) + 1);
+}
+
+/** Runs fn with the ISA forced to each supported level, restoring the active one afterwards. */
+export function forEachIsa(addon: IsaAddon, fn: (isa: Isa) => void): void {
+  const prev = addon.isa_info().active as Isa;
+  try {
+    for (const isa of isaLevels(addon)) {
+      addon.set_isa(isa);
+      fn(isa);
+    }
+  } finally {
+    addon.set_isa(prev);
+  }
+}
+
+/** Runs fn on n compute threads, restoring the count afterwards. */
+export function withThreads(addon: { get_threads(): number; set_threads(n: number): void }, n: number, fn: () => void): void {
+  const prev = addon.get_threads();
+  addon.set_threads(n);
+  try {
+    fn();
+  } finally {
+    addon.set_threads(prev);
+  }
+}

@@ -167,37 +167,47 @@ static Napi::Value js_quantize_q(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// The sizes of a GGUF-blocks ↔ packed conversion: (dst, src, N, K, qtype) with K whole blocks.
+struct Repack {
+  int64_t N, K, nb, packed, blocks;  // nb blocks per row; bytes of the packed and the GGUF forms
+  QType t;
+};
+
+static Repack read_repack(const Args& a) {
+  Repack r{};
+  r.N = a.size(2, "N"), r.K = a.size(3, "K");
+  r.t = read_qtype(a, 4);
+  check_k(a, r.K);
+  r.nb = r.K / kBlock;
+  r.packed = packed_size(a, r.t, r.N, r.K);
+  r.blocks = a.mul(r.N, r.nb, ggml_block_bytes(r.t));
+  return r;
+}
+
 // pack_q(dst, src, N, K, qtype): GGUF blocks of W [N, K] (row-major) → packed.
 static Napi::Value js_pack_q(const Napi::CallbackInfo& info) {
   Args a(info, "pack_q", 5);
-  const int64_t N = a.size(2, "N"), K = a.size(3, "K");
-  const QType t = read_qtype(a, 4);
-  check_k(a, K);
-  const int64_t bytes = packed_size(a, t, N, K), nb = K / kBlock, gbytes = a.mul(N, nb, ggml_block_bytes(t));
-  uint8_t* dst = a.u8(0, "dst", bytes, "packed bytes");
-  const uint8_t* src = a.u8(1, "src", gbytes, "GGUF block bytes");
-  a.no_overlap(dst, bytes, "dst", src, gbytes, "src");
-  for (int64_t r = 0; r < N; r++)
-    for (int64_t b = 0; b < nb; b++)
-      block_to_panel(panel_block(dst, t, nb, r, b), (int)(r % kPanel), src + (r * nb + b) * ggml_block_bytes(t), t);
-  pad_panel_rows(dst, t, N, K);
+  const Repack r = read_repack(a);
+  uint8_t* dst = a.u8(0, "dst", r.packed, "packed bytes");
+  const uint8_t* src = a.u8(1, "src", r.blocks, "GGUF block bytes");
+  a.no_overlap(dst, r.packed, "dst", src, r.blocks, "src");
+  for (int64_t n = 0; n < r.N; n++)
+    for (int64_t b = 0; b < r.nb; b++)
+      block_to_panel(panel_block(dst, r.t, r.nb, n, b), (int)(n % kPanel), src + (n * r.nb + b) * ggml_block_bytes(r.t), r.t);
+  pad_panel_rows(dst, r.t, r.N, r.K);
   return info.Env().Undefined();
 }
 
 // unpack_q(dst, src, N, K, qtype): packed → GGUF blocks.
 static Napi::Value js_unpack_q(const Napi::CallbackInfo& info) {
   Args a(info, "unpack_q", 5);
-  const int64_t N = a.size(2, "N"), K = a.size(3, "K");
-  const QType t = read_qtype(a, 4);
-  check_k(a, K);
-  const int64_t bytes = packed_size(a, t, N, K), nb = K / kBlock, gbytes = a.mul(N, nb, ggml_block_bytes(t));
-  uint8_t* dst = a.u8(0, "dst", gbytes, "GGUF block bytes");
-  const uint8_t* src = a.u8(1, "src", bytes, "packed bytes");
-  a.no_overlap(dst, gbytes, "dst", src, bytes, "src");
-  for (int64_t r = 0; r < N; r++)
-    for (int64_t b = 0; b < nb; b++)
-      panel_to_block(dst + (r * nb + b) * ggml_block_bytes(t), panel_block((uint8_t*)src, t, nb, r, b),
-                     (int)(r % kPanel), t);
+  const Repack r = read_repack(a);
+  uint8_t* dst = a.u8(0, "dst", r.blocks, "GGUF block bytes");
+  const uint8_t* src = a.u8(1, "src", r.packed, "packed bytes");
+  a.no_overlap(dst, r.blocks, "dst", src, r.packed, "src");
+  for (int64_t n = 0; n < r.N; n++)
+    for (int64_t b = 0; b < r.nb; b++)
+      panel_to_block(dst + (n * r.nb + b) * ggml_block_bytes(r.t), panel_block((uint8_t*)src, r.t, r.nb, n, b), (int)(n % kPanel), r.t);
   return info.Env().Undefined();
 }
 

@@ -9,12 +9,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { type Kernels, native, reference as ref, type NativeAddon, type ActCode } from '../../src/tensor/kernels.js';
 import { packedBytes } from '../../src/tensor/ref/quant.js';
-import { assertClose, randn, skipWithoutNative } from '../helpers.js';
+import { assertClose, randn, skipWithoutNative, forEachIsa } from '../helpers.js';
 
 const skip = skipWithoutNative(native);
 const k = native as NativeAddon;
-type Isa = 'scalar' | 'avx2' | 'avx512' | 'avx512bf16';
-const ISA_ORDER: Isa[] = ['scalar', 'avx2', 'avx512', 'avx512bf16'];
 
 interface Case {
   D: number; H: number; Hkv: number; Dh: number; F: number; pos: number; rotDim: number;
@@ -150,22 +148,10 @@ function assertSameBits(got: Float32Array, want: Float32Array, label: string): v
   assert.equal(i, -1, `${label}: first difference at [${i}]: ${got[i]} vs ${want[i]}`);
 }
 
-function forEachIsa(fn: (isa: Isa) => void): void {
-  const prev = k.isa_info().active as Isa;
-  try {
-    for (const isa of ISA_ORDER.slice(0, ISA_ORDER.indexOf(k.isa_info().best as Isa) + 1)) {
-      k.set_isa(isa);
-      fn(isa);
-    }
-  } finally {
-    k.set_isa(prev);
-  }
-}
-
 test('decode_layer_f32 equals the composed native kernels bit for bit on every ISA level', { skip }, () => {
   CASES.forEach((c, i) => {
     const a = inputs(c, 100 * i);
-    forEachIsa((isa) => {
+    forEachIsa(k, (isa) => {
       const got = fused(c, a), want = composed(k, c, a);
       assertSameBits(got.y, want.y, `y ${isa} ${name(c)}`);
       assertSameBits(got.kc, want.kc, `kCache ${isa} ${name(c)}`);

@@ -5,41 +5,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { native, reference as ref, type NativeAddon } from '../../src/tensor/kernels.js';
-import { assertClose, randn, rng, ODD_SIZES, skipWithoutNative } from '../helpers.js';
+import { assertClose, randn, rng, ODD_SIZES, skipWithoutNative, forEachIsa, withThreads } from '../helpers.js';
 
-type Isa = 'scalar' | 'avx2' | 'avx512' | 'avx512bf16';
 type Flag = 0 | 1;
-const ISA_ORDER: Isa[] = ['scalar', 'avx2', 'avx512', 'avx512bf16'];
 const skip = skipWithoutNative(native);
 const k = native as NativeAddon;
-
-/** Every ISA level up to the best this CPU has. */
-function isaLevels(): Isa[] {
-  return ISA_ORDER.slice(0, ISA_ORDER.indexOf(k.isa_info().best as Isa) + 1);
-}
-
-/** Runs fn with the ISA forced to each supported level, restoring the previous one. */
-function forEachIsa(fn: (isa: Isa) => void): void {
-  const prev = k.isa_info().active as Isa;
-  try {
-    for (const isa of isaLevels()) {
-      k.set_isa(isa);
-      fn(isa);
-    }
-  } finally {
-    k.set_isa(prev);
-  }
-}
-
-function withThreads(n: number, fn: () => void): void {
-  const prev = k.get_threads();
-  k.set_threads(n);
-  try {
-    fn();
-  } finally {
-    k.set_threads(prev);
-  }
-}
 
 /** fp32 summation error grows with K; a dropped or doubled k-term is ~1/√K of max|C|, far above this. */
 const gemmTol = (K: number) => ({ rel: 2e-7 * K + 1e-6, abs: 1e-6 });
@@ -67,7 +37,7 @@ test('gemm_f32 matches the reference for all four layouts, accumulate on/off, od
         for (const acc of [0, 1] as Flag[]) {
           const want = c0.slice();
           ref.gemm_f32(want, a, b, M, N, K, ta, tb, acc);
-          forEachIsa((isa) => {
+          forEachIsa(k, (isa) => {
             const got = c0.slice();
             k.gemm_f32(got, a, b, M, N, K, ta, tb, acc);
             assertClose(got, want, { ...gemmTol(K), label: `${isa} M=${M} N=${N} K=${K} tA=${ta} tB=${tb} acc=${acc}` });
@@ -91,8 +61,8 @@ test('gemm_f32 small-M GEMV paths (transB, and transA+transB) match the referenc
           const want = c0.slice();
           ref.gemm_f32(want, a, w, M, N, K, ta, 1, acc);
           for (const threads of [1, 2, 3]) {
-            withThreads(threads, () =>
-              forEachIsa((isa) => {
+            withThreads(k, threads, () =>
+              forEachIsa(k, (isa) => {
                 const got = c0.slice();
                 k.gemm_f32(got, a, w, M, N, K, ta, 1, acc);
                 assertClose(got, want, { ...gemmTol(K), label: `${isa} threads=${threads} M=${M} N=${N} K=${K} tA=${ta} acc=${acc}` });
@@ -113,8 +83,8 @@ test('a row gets the same bits from the small-M GEMV whatever the batch around i
     const a = randn(GEMV_ROWS_BF16 * K, 41), w = randn(N * K, 42), wb = toBf16(w);
     const one = new Float32Array(N), oneB = new Float32Array(N);
     for (const threads of [1, 2, 3])
-      withThreads(threads, () =>
-        forEachIsa((isa) => {
+      withThreads(k, threads, () =>
+        forEachIsa(k, (isa) => {
           for (const M of bf16Rows) {
             const f32 = M <= GEMV_ROWS_F32;
             const got = new Float32Array(M * N), gotB = new Float32Array(M * N);
@@ -141,7 +111,7 @@ test('gemm_f32 results do not depend on the thread count (1, 2, 3 threads; M spl
     const want = new Float32Array(M * N);
     ref.gemm_f32(want, a, b, M, N, K, ta, tb, 0);
     for (const threads of [1, 2, 3]) {
-      withThreads(threads, () => {
+      withThreads(k, threads, () => {
         const got = new Float32Array(M * N);
         k.gemm_f32(got, a, b, M, N, K, ta, tb, 0);
         assertClose(got, want, { ...gemmTol(K), label: `threads=${threads} M=${M} N=${N} K=${K} tA=${ta} tB=${tb}` });
@@ -151,7 +121,7 @@ test('gemm_f32 results do not depend on the thread count (1, 2, 3 threads; M spl
 });
 
 test('gemm_f32 with K = 0 zeroes C (or leaves it when accumulating); M = 0 or N = 0 is a no-op', { skip }, () => {
-  forEachIsa((isa) => {
+  forEachIsa(k, (isa) => {
     const c = randn(12, 3);
     const kept = c.slice();
     k.gemm_f32(c, new Float32Array(0), new Float32Array(0), 3, 4, 0, 0, 0, 1);
@@ -173,7 +143,7 @@ test('linear_bf16w matches the reference (A rounded to bf16, fp32 sums) on every
     for (const acc of [0, 1] as Flag[]) {
       const want = c0.slice();
       ref.linear_bf16w(want, a, w, M, N, K, acc);
-      forEachIsa((isa) => {
+      forEachIsa(k, (isa) => {
         const got = c0.slice();
         k.linear_bf16w(got, a, w, M, N, K, acc);
         assertClose(got, want, { ...gemmTol(K), label: `${isa} M=${M} N=${N} K=${K} acc=${acc}` });
@@ -192,7 +162,7 @@ test('linear_bf16w rounds A to bf16 for every M (GEMV and GEMM paths, every ISA)
     const fromF32 = new Float32Array(M * N), fromRounded = new Float32Array(M * N);
     ref.gemm_f32(fromF32, a, wf, M, N, K, 0, 1, 0);
     ref.gemm_f32(fromRounded, ar, wf, M, N, K, 0, 1, 0);
-    forEachIsa((isa) => {
+    forEachIsa(k, (isa) => {
       const got = new Float32Array(M * N);
       k.linear_bf16w(got, a, w, M, N, K, 0);
       let toRounded = 0, toF32 = 0;
@@ -213,7 +183,7 @@ test('gemm_bf16 matches the reference (fp32 accumulation of bf16 products) on ev
     const a = toBf16(randn(M * K, seed++)), b = toBf16(randn(N * K, seed++));
     const want = new Float32Array(M * N);
     ref.gemm_bf16(want, a, b, M, N, K);
-    forEachIsa((isa) => {
+    forEachIsa(k, (isa) => {
       const got = randn(M * N, 1); // garbage: gemm_bf16 overwrites
       k.gemm_bf16(got, a, b, M, N, K);
       assertClose(got, want, { ...gemmTol(K), label: `${isa} M=${M} N=${N} K=${K}` });
@@ -267,7 +237,7 @@ test('f32_to_bf16 and f32_to_f16 match the reference bit for bit (edge values, r
     const wantB = new Uint16Array(n), wantH = new Uint16Array(n);
     ref.f32_to_bf16(wantB, src, n);
     ref.f32_to_f16(wantH, src, n);
-    forEachIsa((isa) => {
+    forEachIsa(k, (isa) => {
       const gotB = new Uint16Array(n), gotH = new Uint16Array(n);
       k.f32_to_bf16(gotB, src, n);
       k.f32_to_f16(gotH, src, n);
@@ -282,7 +252,7 @@ test('bf16_to_f32 and f16_to_f32 match the reference on all 65536 patterns, and 
   const wantB = new Float32Array(65536), wantH = new Float32Array(65536);
   ref.bf16_to_f32(wantB, all, 65536);
   ref.f16_to_f32(wantH, all, 65536);
-  forEachIsa((isa) => {
+  forEachIsa(k, (isa) => {
     const gotB = new Float32Array(65536), gotH = new Float32Array(65536);
     k.bf16_to_f32(gotB, all, 65536);
     k.f16_to_f32(gotH, all, 65536);
@@ -339,8 +309,8 @@ test('reference conversions pick the nearest bf16/f16 value with ties to even (c
 test('conversions split over threads give the same bits as one thread', { skip }, () => {
   const src = randomBits(1_000_003, 11);
   const one = new Uint16Array(src.length), two = new Uint16Array(src.length);
-  withThreads(1, () => k.f32_to_f16(one, src, src.length));
-  withThreads(3, () => k.f32_to_f16(two, src, src.length));
+  withThreads(k, 1, () => k.f32_to_f16(one, src, src.length));
+  withThreads(k, 3, () => k.f32_to_f16(two, src, src.length));
   assertBitsEqual(two, one, u32(src), 'f32_to_f16 threads');
 });
 

@@ -8,35 +8,11 @@ import assert from 'node:assert/strict';
 import { native, reference as ref, type NativeAddon } from '../../src/tensor/kernels.js';
 import { QTYPE, packedBytes, quantizeBlock } from '../../src/tensor/ref/quant.js';
 import { quantizeQ8_0 } from '../../src/formats/gguf.js';
-import { assertClose, randn, skipWithoutNative } from '../helpers.js';
+import { assertClose, randn, skipWithoutNative, forEachIsa, withThreads } from '../helpers.js';
 
-type Isa = 'scalar' | 'avx2' | 'avx512' | 'avx512bf16';
-const ISA_ORDER: Isa[] = ['scalar', 'avx2', 'avx512', 'avx512bf16'];
 const skip = skipWithoutNative(native);
 const k = native as NativeAddon;
 const TYPES = [['q8_0', QTYPE.q8_0], ['q4_0', QTYPE.q4_0]] as const;
-
-function forEachIsa(fn: (isa: Isa) => void): void {
-  const prev = k.isa_info().active as Isa;
-  try {
-    for (const isa of ISA_ORDER.slice(0, ISA_ORDER.indexOf(k.isa_info().best as Isa) + 1)) {
-      k.set_isa(isa);
-      fn(isa);
-    }
-  } finally {
-    k.set_isa(prev);
-  }
-}
-
-function withThreads(n: number, fn: () => void): void {
-  const prev = k.get_threads();
-  k.set_threads(n);
-  try {
-    fn();
-  } finally {
-    k.set_threads(prev);
-  }
-}
 
 function quantized(x: Float32Array, N: number, K: number, qtype: number): Uint8Array {
   const w = new Uint8Array(packedBytes(qtype, N, K));
@@ -129,7 +105,7 @@ test('activation quantization: the same bits on every ISA as the reference, ties
   assert.equal(want.q[32 + 2], -14, '−13.5 rounds to −14 (even)');
   assert.equal(want.q[32 + 3], -12, '−12.5 rounds to −12 (even)');
   assert.ok(Number.isNaN(want.d[2]) && Number.isNaN(want.d[3]), 'NaN and inf blocks get a NaN scale');
-  forEachIsa((isa) => {
+  forEachIsa(k, (isa) => {
     const q = new Int8Array(M * K), d = new Float32Array(M * K / 32), s = new Int32Array(M * K / 32);
     k.quantize_rows_q8(q, d, s, x, M, K);
     assert.deepEqual(q, want.q, `${isa} q`);
@@ -146,7 +122,7 @@ test('linear_q matches the reference on every ISA (scalar to the bit), accumulat
       for (const acc of [0, 1] as const) {
         const want = c0.slice();
         ref.linear_q(want, a, w, M, N, K, qt, acc);
-        forEachIsa((isa) => {
+        forEachIsa(k, (isa) => {
           const got = c0.slice();
           k.linear_q(got, a, w, M, N, K, qt, acc);
           if (isa === 'scalar') assert.deepEqual(got, want, `${name} scalar M=${M} N=${N} K=${K} acc=${acc}`);
@@ -192,8 +168,8 @@ test('linear_q gives the same bits on one and two threads (columns do not depend
     const M = 9, N = 1000, K = 576;
     const w = quantized(randn(N * K, 8), N, K, qt), a = randn(M * K, 9);
     const one = new Float32Array(M * N), two = new Float32Array(M * N);
-    withThreads(1, () => k.linear_q(one, a, w, M, N, K, qt, 0));
-    withThreads(2, () => k.linear_q(two, a, w, M, N, K, qt, 0));
+    withThreads(k, 1, () => k.linear_q(one, a, w, M, N, K, qt, 0));
+    withThreads(k, 2, () => k.linear_q(two, a, w, M, N, K, qt, 0));
     assert.deepEqual(two, one, name);
   }
 });
