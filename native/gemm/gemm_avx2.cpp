@@ -6,6 +6,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <new>
 
 #include "gemm.h"
 
@@ -47,7 +49,7 @@ const Kit kit_f32_avx2 = {kMr, kNr, 256, 72, 4096, 1, ukernel_6x16};
 
 // ---- small-M GEMV ----
 // Tiles of up to 4 rows × 3 columns: 12 accumulators, 3 W vectors and one x vector fill the 16
-// ymm registers, so each W vector loaded (and widened, for bf16) feeds 4 FMAs and each x vector
+// ymm registers (1-2 rows: 6 or 4 columns), so each W vector loaded (and widened, for bf16) feeds 4 FMAs and each x vector
 // 3 (one row × one column per pass measured ~45 % of the FMA peak at 32 rows: loads and bf16
 // widening, not FMAs, were the limit). Every output
 // sums k in 8 lanes, then the lanes in one fixed tree, then the K % 8 tail in order, whatever
@@ -75,17 +77,17 @@ static inline void dot_tile(float* c, const X* a, const W* w, int64_t N, int64_t
   __m256 acc[MB][NB];
 #pragma GCC unroll 4
   for (int m = 0; m < MB; m++)
-#pragma GCC unroll 3
+#pragma GCC unroll 6
     for (int j = 0; j < NB; j++) acc[m][j] = _mm256_setzero_ps();
   int64_t k = 0;
   for (; k + 8 <= K; k += 8) {
     __m256 wv[NB];
-#pragma GCC unroll 3
+#pragma GCC unroll 6
     for (int j = 0; j < NB; j++) wv[j] = load_w(w + j * K + k);
 #pragma GCC unroll 4
     for (int m = 0; m < MB; m++) {
       const __m256 av = load_w(a + m * K + k);
-#pragma GCC unroll 3
+#pragma GCC unroll 6
       for (int j = 0; j < NB; j++) acc[m][j] = _mm256_fmadd_ps(av, wv[j], acc[m][j]);
     }
   }
@@ -111,13 +113,52 @@ static inline void column_tile(float* c, const X* a, const W* w, int64_t M, int6
   }
 }
 
+// Columns [n0, n1) in tiles of NB, then the rest one at a time.
+template <int NB, typename X, typename W>
+static void column_tiles(float* c, const X* a, const W* w, int64_t M, int64_t N, int64_t K, int64_t n0, int64_t n1,
+                         int accumulate) {
+  int64_t n = n0;
+  for (; n + NB <= n1; n += NB) column_tile<NB>(c + n, a, w + n * K, M, N, K, accumulate);
+  for (; n < n1; n++) column_tile<1>(c + n, a, w + n * K, M, N, K, accumulate);
+}
+
+// bf16 rows widened to f32 once per call (exact), so the tiles' x loads are plain loads: with
+// several rows, widening each x vector again for every column tile cost more than the FMAs.
+static const float* widened_rows(const uint16_t* a, int64_t n) {
+  struct Buf {
+    float* p = nullptr;
+    int64_t n = 0;
+    ~Buf() { std::free(p); }
+  };
+  static thread_local Buf buf;
+  if (buf.n < n) {
+    std::free(buf.p);
+    buf.n = 0;
+    buf.p = (float*)std::aligned_alloc(32, (size_t)((n * 4 + 31) / 32 * 32));
+    if (!buf.p) throw std::bad_alloc();
+    buf.n = n;
+  }
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_store_ps(buf.p + i, load_w(a + i));
+  for (; i < n; i++) buf.p[i] = widen(a[i]);
+  return buf.p;
+}
+
+// Tiles wide enough for ≥ 6 independent FMA chains (the FMA latency is 4-5 cycles): 6 columns for
+// one row, 4 for two, 3 (with 4-row passes) beyond.
 template <typename X, typename W>
 static void gemv_avx2(float* c, const X* a, const W* w, int64_t M, int64_t N, int64_t K, int64_t n0, int64_t n1,
                       int accumulate) {
-  int64_t n = n0;
-  for (; n + 3 <= n1; n += 3) column_tile<3>(c + n, a, w + n * K, M, N, K, accumulate);
-  if (n1 - n == 2) column_tile<2>(c + n, a, w + n * K, M, N, K, accumulate);
-  else if (n1 - n == 1) column_tile<1>(c + n, a, w + n * K, M, N, K, accumulate);
+  if (n1 <= n0) return;
+  if (M == 1) return column_tiles<6>(c, a, w, M, N, K, n0, n1, accumulate);
+  if constexpr (sizeof(X) == 2) {
+    const float* af = widened_rows(a, M * K);
+    if (M == 2) column_tiles<4>(c, af, w, M, N, K, n0, n1, accumulate);
+    else column_tiles<3>(c, af, w, M, N, K, n0, n1, accumulate);
+  } else {
+    if (M == 2) column_tiles<4>(c, a, w, M, N, K, n0, n1, accumulate);
+    else column_tiles<3>(c, a, w, M, N, K, n0, n1, accumulate);
+  }
 }
 
 void gemv_f32_avx2(float* c, const float* a, const float* w, int64_t M, int64_t N, int64_t K, int64_t n0,
