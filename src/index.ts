@@ -18,6 +18,8 @@ export {
   loadWeights,
   namedTensors,
 } from './models/index.js';
+export { quantizeModel, type QuantizeOptions, type QuantizeSummary } from './models/quantize.js';
+export { quantize, dequantize, QUANT_DTYPES } from './tensor/quant.js';
 export type { LoadedModel, LoadOptions, ModelConfig, ForwardOptions, ForwardResult, GenerateOptions, SamplingOptions, Weights, Layer, Linear, Norm, Lora, ParameterCount } from './models/index.js';
 
 // ---- tensor: tensors, autograd, ops, kernels ----
