@@ -3,6 +3,7 @@
 #include <atomic>
 
 #include "check.h"
+#include "quant/quant.h"
 #include "registry.h"
 
 namespace rrt {
@@ -60,6 +61,7 @@ static Napi::Value js_isa_info(const Napi::CallbackInfo& info) {
   auto o = Napi::Object::New(a.env());
   o.Set("best", isa_name(best_isa()));
   o.Set("active", isa_name(active_isa()));
+  o.Set("quant", quant::active_qgemv_name());
   return o;
 }
 

@@ -32,6 +32,8 @@ qgemv_fn active_qgemv() {
   return use_vnni() ? qgemv_avx512vnni : active_isa() >= Isa::avx2 ? qgemv_avx2 : qgemv_scalar;
 }
 
+const char* active_qgemv_name() { return use_vnni() ? "avx512-vnni" : active_isa() >= Isa::avx2 ? "avx2" : "scalar"; }
+
 void quantize_act(int8_t* q, float* d, int32_t* s, const float* x, int64_t M, int64_t K) {
   if (use_vnni()) quantize_rows_avx512(q, d, s, x, M, K);
   else quantize_rows(q, d, s, x, M, K);

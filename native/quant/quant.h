@@ -64,6 +64,8 @@ void quantize_rows_avx512(int8_t* q, float* d, int32_t* s, const float* x, int64
 // The active ISA's kernel (quant.cpp): VNNI needs AVX512-VNNI on top of the avx512 level; an
 // AVX-512 CPU without it takes the AVX2 kernel.
 qgemv_fn active_qgemv();
+// Its name, for `rrt info --cpu`: "avx512-vnni", "avx2" or "scalar".
+const char* active_qgemv_name();
 
 // quantize_rows on the active ISA (the same bits on each).
 void quantize_act(int8_t* q, float* d, int32_t* s, const float* x, int64_t M, int64_t K);

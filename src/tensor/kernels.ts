@@ -191,7 +191,8 @@ export interface NativeAddon extends Kernels {
   /** machine probes for the benchmarks: best fp32 GFLOP/s of FMA chains, best GB/s summing `data`, on all threads */
   bench_fma_peak(seconds: number): number;
   bench_read_bw(data: Float32Array, seconds: number): number;
-  isa_info(): { best: string; active: string };
+  /** best and active ISA level; quant: the q8_0/q4_0 dot kernel in use (avx512-vnni, avx2, scalar) */
+  isa_info(): { best: string; active: string; quant: string };
   set_isa(name: 'scalar' | 'avx2' | 'avx512' | 'avx512bf16'): void;
   /** read-only (copy-on-write) mapping of a whole file; unmapped when collected or by mmap_close */
   mmap_file(path: string): ArrayBuffer;

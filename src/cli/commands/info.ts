@@ -1,5 +1,6 @@
 // rrt info MODEL: architecture, parameters (embedding / non-embedding), dtype, size on disk;
 // for GGUF, the ggml types and what loading does with each.
+import { cpus } from 'node:os';
 import type { Command } from 'commander';
 import { type GgmlLoadForm, openGguf, ggufTypeSummary } from '../../formats/gguf.js';
 import { BUNDLED_MODEL, openModelSource, sizeOnDisk, storedDtypes } from '../../models/load.js';
@@ -59,7 +60,7 @@ export function registerInfo(program: Command): void {
           dtypes,
           ...(ggml ? { ggmlTypes: Object.fromEntries(ggml.map((t) => [t.type, { tensors: t.tensors, load: t.load }])) } : {}),
           bytesOnDisk: sizeOnDisk(model),
-          ...(o.cpu ? { cpu: native ? native.isa_info() : { best: 'none', active: 'reference (TypeScript)' } } : {}),
+          ...(o.cpu ? { cpu: { model: cpus()[0]?.model ?? 'unknown', ...(native ? native.isa_info() : { best: 'none', active: 'reference (TypeScript)', quant: 'reference (TypeScript)' }) } } : {}),
         };
         if (o.json) {
           process.stdout.write(JSON.stringify(info) + '\n');
@@ -83,7 +84,7 @@ export function registerInfo(program: Command): void {
           rows.push(['adapters', Object.keys(r.loraRanks).length ? `${humanCount(r.adapters)} (ranks ${Object.entries(r.loraRanks).map(([k, v]) => `${k} ${v}`).join(', ')})` : 'none (strictly recursive)']);
           rows.push(['vs source', `${(100 * r.ratioToSource).toFixed(1)} % of the source's ${humanCount(r.sourceNonEmbedding)} non-embedding parameters`]);
         }
-        if (info.cpu) rows.push(['cpu', `best ${info.cpu.best}, active ${info.cpu.active}`]);
+        if (info.cpu) rows.push(['cpu', `${info.cpu.model}: best ${info.cpu.best}, active ${info.cpu.active}; q8_0/q4_0 kernels ${info.cpu.quant}`]);
         const w = Math.max(...rows.map((r) => r[0].length));
         for (const [k, v] of rows) process.stdout.write(`${k.padEnd(w)}  ${v}\n`);
       } finally {
