@@ -168,3 +168,13 @@ test('a checkout whose src/ changed after dist/ was compiled is detected (the rr
   utimesSync(join(dir, 'src/infer/engine.ts'), t1, t1);
   assert.equal(staleDist(dir), false, 'same mtime (an installed package) is not stale');
 });
+
+test('rrt info --cpu names the CPU, the ISA levels and the quantized kernel in use', () => {
+  const r = rrt('info', '--cpu', '--json');
+  assert.equal(r.code, 0, r.stderr);
+  const cpu = JSON.parse(r.stdout).cpu as { model: string; best: string; active: string; quant: string };
+  assert.ok(cpu.model.length > 0);
+  assert.ok(['avx512-vnni', 'avx2', 'scalar', 'reference (TypeScript)'].includes(cpu.quant), cpu.quant);
+  const text = rrt('info', '--cpu');
+  assert.match(text.stdout, /cpu .*: best \w+, active \w+; q8_0\/q4_0 kernels /);
+});
