@@ -3,7 +3,7 @@ which module carries each of rrt's projections. Everything else (tensor names, s
 GPT-2's Conv1D orientation) is the same in transformers' modules and in the checkpoint,
 because rrt stores slot s under the Hugging Face names of layer s."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .errors import RrtTorchError
 
@@ -17,6 +17,11 @@ class Architecture:
     modules: dict
     # GPT-2's Conv1D stores weights [in, out]; PEFT must know to merge them that way
     fan_in_fan_out: bool = False
+    # transformers' parameter name -> the checkpoint's, where transformers renamed a module
+    renames: dict = field(default_factory=dict)
+
+    def checkpoint_name(self, param_name: str) -> str:
+        return self.renames.get(param_name, param_name)
 
 
 _LLAMA_MODULES = {
@@ -32,7 +37,8 @@ ARCHITECTURES = {
         Architecture("qwen2", "model.layers", _LLAMA_MODULES),
         Architecture("gemma", "model.layers", _LLAMA_MODULES),
         Architecture("gpt2", "transformer.h", {"qkv": "attn.c_attn", "o": "attn.c_proj", "up": "mlp.c_fc", "down": "mlp.c_proj"}, fan_in_fan_out=True),
-        Architecture("gpt_neox", "gpt_neox.layers", {"qkv": "attention.query_key_value", "o": "attention.dense", "up": "mlp.dense_h_to_4h", "down": "mlp.dense_4h_to_h"}),
+        Architecture("gpt_neox", "gpt_neox.layers", {"qkv": "attention.query_key_value", "o": "attention.dense", "up": "mlp.dense_h_to_4h", "down": "mlp.dense_4h_to_h"},
+                     renames={"lm_head.weight": "embed_out.weight"}),
     ]
 }
 

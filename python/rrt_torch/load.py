@@ -29,7 +29,7 @@ class CheckpointInfo:
     config: dict  # config.json as read, "recursive" block included
     metadata: dict  # the safetensors header's __metadata__
     arch: Architecture
-    global_names: list  # model-level tensors stored in the checkpoint (embeddings, final norm, head)
+    global_names: list  # model-level parameters stored in the checkpoint (embeddings, final norm, head), by transformers name
     layer_suffixes: list  # parameter names inside one decoder layer
     lora_targets: dict = field(default_factory=dict)  # module path -> rank
 
@@ -64,11 +64,15 @@ def _read_config(directory: str) -> dict:
 
 
 def build_unrolled_model(config: dict) -> nn.Module:
-    """The source architecture at the unrolled depth, f32, eager attention (the one that matches rrt's order of operations)."""
+    """The source architecture at the unrolled depth, f32, eager attention (the one that matches
+    rrt's order of operations), dropout 0: rrt trains without it, and GPT-2's configs ask for 0.1."""
     hf_dict = {k: v for k, v in config.items() if k != "recursive"}
+    for k, v in hf_dict.items():
+        if (k.endswith("dropout") or k.endswith("pdrop")) and isinstance(v, (int, float)):
+            hf_dict[k] = 0.0
     hf_config = CONFIG_MAPPING[config["model_type"]].from_dict(hf_dict)
     model = AutoModelForCausalLM.from_config(hf_config, attn_implementation="eager", dtype=torch.float32)
-    return model.float()
+    return model.float().eval()
 
 
 def load(directory: str, *, trainable: bool = True) -> nn.Module:
@@ -104,12 +108,14 @@ def load(directory: str, *, trainable: bool = True) -> nn.Module:
     global_names, suffixes = [], []
     head = model.get_output_embeddings()
     tied_head = getattr(model.config, "tie_word_embeddings", False)
+    head_stored = True
     for name, p in list(model.named_parameters(remove_duplicate=False)):
         m = layer_re.match(name)
         if m is None:
-            if tied_head and head is not None and p is head.weight and name not in tensors:
+            if tied_head and head is not None and p is head.weight and arch.checkpoint_name(name) not in tensors:
+                head_stored = False
                 continue  # tied to the embedding below
-            _set_parameter(model, name, parameter_from(name, p.shape))
+            _set_parameter(model, name, parameter_from(arch.checkpoint_name(name), p.shape))
             global_names.append(name)
             continue
         depth, suffix = int(m.group(1)), m.group(2)
@@ -123,7 +129,7 @@ def load(directory: str, *, trainable: bool = True) -> nn.Module:
         if key not in slot_params:
             slot_params[key] = parameter_from(depth_name(arch, slot, suffix), p.shape)
         _set_parameter(model, name, slot_params[key])  # the tie: one Parameter, several modules
-    if tied_head and head is not None and "lm_head.weight" not in global_names:
+    if not head_stored:
         head.weight = model.get_input_embeddings().weight
 
     targets = _lora_targets(arch, block, tensors, model)

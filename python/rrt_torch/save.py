@@ -51,7 +51,7 @@ def collect_tensors(model: nn.Module) -> dict:
     arch, block = info.arch, info.block
     unrolled = block["plan"]["unrolled"]
     _refuse_merged(hf)
-    out = {name: _parameter(hf, name) for name in info.global_names}
+    out = {arch.checkpoint_name(name): _parameter(hf, name) for name in info.global_names}
     first_depth: dict = {}
     for d, u in enumerate(unrolled):
         first_depth.setdefault(u["slot"], d)
