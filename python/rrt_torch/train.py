@@ -8,7 +8,7 @@ with forward-KL distillation from the teacher, optional exit losses; AdamW (β 0
 decay on matrices but not embeddings), warm-up then cosine decay to 10 %, global-norm clipping.
 --batch-size is the GLOBAL batch: every process draws the same windows from the same seed and
 takes its share of the rows, so a run's data does not depend on the number of processes.
-Rank 0 writes RUN/metrics.jsonl and RUN/model (an rrt checkpoint)."""
+Rank 0 writes RUN/metrics.jsonl (losses of the global batch) and RUN/model (an rrt checkpoint)."""
 
 import argparse
 import json
@@ -43,6 +43,7 @@ def parse_args(argv=None):
     p.add_argument("--warmup", type=int, default=None, help="default: 10 %% of steps")
     p.add_argument("--min-lr-ratio", type=float, default=0.1)
     p.add_argument("--weight-decay", type=float, default=0.1)
+    p.add_argument("--adam-eps", type=float, default=1e-8)
     p.add_argument("--clip", type=float, default=1.0, help="max global gradient norm (0: off)")
     p.add_argument("--teacher", default=None, help="HF model directory; default: the checkpoint's source when it is one; none: no distillation")
     p.add_argument("--distill-weight", type=float, default=0.5)
@@ -129,7 +130,7 @@ def main(argv=None):
     groups = param_groups(model, a.weight_decay)
     if distributed:
         model = torch.nn.parallel.DistributedDataParallel(model)
-    opt = torch.optim.AdamW(groups, lr=a.lr, betas=(0.9, 0.95), eps=1e-8)
+    opt = torch.optim.AdamW(groups, lr=a.lr, betas=(0.9, 0.95), eps=a.adam_eps)
     params = [p for g in groups for p in g["params"]]
 
     tokens = open_tokens(a.data)
@@ -167,8 +168,14 @@ def main(argv=None):
         loss.backward()  # DDP averages the gradients over ranks here: equal shares make it the global mean
         norm = torch.nn.utils.clip_grad_norm_(params, a.clip if a.clip > 0 else float("inf"))
         opt.step()
+        logged = {"loss": loss.item(), "ce": parts["ce"], "kd": parts["kd"], "exitCe": parts["exit_ce"]}
+        if distributed:  # metrics of the global batch: the mean of the ranks' equal shares
+            names = [k for k, v in logged.items() if v is not None]
+            values = torch.tensor([logged[k] for k in names], dtype=torch.float64)
+            dist.all_reduce(values)
+            logged.update({k: v / world for k, v in zip(names, values.tolist())})
         if metrics:
-            line = {"step": step + 1, "loss": loss.item(), "ce": parts["ce"], "kd": parts["kd"], "exitCe": parts["exit_ce"],
+            line = {"step": step + 1, **logged,
                     "lr": lr, "gradNorm": norm.item(), "seconds": time.time() - start}
             metrics.write(json.dumps(line) + "\n")
             metrics.flush()
