@@ -83,23 +83,38 @@ def _final_norm_and_head(hf: nn.Module):
 
 
 def forward_with_exits(model: nn.Module, input_ids: torch.Tensor, **kwargs) -> tuple[torch.Tensor, list]:
-    """Logits and each intermediate loop's exit logits (final norm and head after loop b < B)."""
+    """Logits and each intermediate loop's exit logits: after loop b < B, the unique last layer
+    (middle-cycle plans) again, then the final norm and LM head, as rrt's decoder computes them."""
     hf = unwrap(model)
     block = hf.rrt_checkpoint.block
     ends = loop_ends(block)
-    unrolled = block["plan"]["unrolled"]
-    if any(u["unique"] for u in unrolled[ends[-1] + 1:]):
-        raise RrtTorchError("unsupported", "exits of a middle-cycle model run its unique last layer again; the bridge does not compute them")
+    tail = list(range(ends[-1] + 1, len(block["plan"]["unrolled"])))  # the unique last layer, if any
     layers = _decoder_layers(hf)
-    captured: dict = {}
-    hooks = [layers[e].register_forward_hook(lambda _m, _i, out, e=e: captured.__setitem__(e, out[0] if isinstance(out, tuple) else out)) for e in ends[:-1]]
+    captured, tail_kwargs = {}, {}
+
+    def keep_output(e):
+        return lambda _m, _i, out: captured.__setitem__(e, out[0] if isinstance(out, tuple) else out)
+
+    def keep_kwargs(u):
+        return lambda _m, _args, kw: tail_kwargs.__setitem__(u, kw)
+
+    hooks = [layers[e].register_forward_hook(keep_output(e)) for e in ends[:-1]]
+    hooks += [layers[u].register_forward_pre_hook(keep_kwargs(u), with_kwargs=True) for u in tail]
     try:
         logits = model(input_ids=input_ids, use_cache=False, **kwargs).logits
     finally:
         for h in hooks:
             h.remove()
     norm, head = _final_norm_and_head(hf)
-    return logits, [head(norm(captured[e])) for e in ends[:-1]]
+    exits = []
+    for e in ends[:-1]:
+        h = captured[e]
+        for u in tail:  # its mask and positions as the full pass gave them
+            kw = {k: v for k, v in tail_kwargs[u].items() if k != "hidden_states"}
+            out = layers[u](h, **kw)
+            h = out[0] if isinstance(out, tuple) else out
+        exits.append(head(norm(h)))
+    return logits, exits
 
 
 def _decoder_layers(hf: nn.Module):

@@ -19,6 +19,8 @@ CHECKPOINTS = {
     "llama-untied": ("llama", ["--loops", "3", "--lora-rank", "4", "--untie-norms"]),
     "llama-tied-head": ("llama-tied", ["--loops", "2", "--lora-rank", "4"]),
     "llama-average": ("llama", ["--loops", "2", "--lora-rank", "4", "--init", "average"]),
+    "llama-middle-cycle": ("llama", ["--loops", "2", "--lora-rank", "4", "--strategy", "middle-cycle"]),
+    "llama-sequence": ("llama", ["--loops", "2", "--lora-rank", "4", "--strategy", "sequence", "--untie-norms"]),
     "qwen2": ("qwen2", ["--loops", "2", "--lora-rank", "4", "--untie-norms"]),
     "gemma": ("gemma", ["--loops", "2", "--lora-rank", "4"]),
     "gpt2": ("gpt2", ["--loops", "2", "--lora-rank", "4", "--untie-norms"]),

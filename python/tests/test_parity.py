@@ -20,6 +20,9 @@ CASES = [
     ("llama-untied", dict(exit_loss="weighted")),
     ("llama-tied-head", dict(exit_loss="aggressive", temperature=1.5)),
     ("llama-average", dict(exit_loss="none")),
+    ("llama-middle-cycle", dict(exit_loss="aggressive")),
+    ("llama-middle-cycle", dict(exit_loss="weighted")),
+    ("llama-sequence", dict(exit_loss="none")),  # a sequence plan completes its block only at the end: no exits
     ("qwen2", dict(exit_loss="aggressive")),
     ("gemma", dict(exit_loss="aggressive")),
     ("gpt2", dict(exit_loss="aggressive")),
@@ -34,7 +37,12 @@ def test_logits_loss_and_gradients_match_rrt(checkpoints, tmp_path, name, opts):
     ref, parts_ref = reference(src, IDS, str(tmp_path / "ref.safetensors"), teacher=teacher_dir, **opts)
 
     model = rrt_torch.load(src)
-    logits, exits = rrt_torch.forward_with_exits(model, IDS)
+    if "sequence" in name:
+        logits, exits = model(input_ids=IDS).logits, []
+        with pytest.raises(rrt_torch.RrtTorchError, match="early exits need a cycle strategy"):
+            rrt_torch.forward_with_exits(model, IDS)
+    else:
+        logits, exits = rrt_torch.forward_with_exits(model, IDS)
     assert rel(logits.detach(), ref["logits"]) < 1e-5
     assert len(exits) == len([k for k in ref if k.startswith("exit.")])
     for b, e in enumerate(exits):
