@@ -94,13 +94,21 @@ def _refuse_merged(hf: nn.Module) -> None:
 
 
 def save(model: nn.Module, directory: str, *, force: bool = False) -> None:
-    """Writes the model as an rrt recursive checkpoint at `directory` (replaced only with force)."""
+    """Writes the model as an rrt recursive checkpoint at `directory` (replaced only with force).
+
+    Under FSDP2 call it on every rank: the shards are gathered and rank 0 writes."""
     hf = unwrap(model)
     info: CheckpointInfo = hf.rrt_checkpoint
     directory = os.path.abspath(directory)
     if os.path.exists(directory) and not force:
         raise RrtTorchError("exists", f"{directory} already exists; pass force=True to replace it")
     tensors = collect_tensors(model)
+    if any(hasattr(t, "full_tensor") for t in tensors.values()):
+        # FSDP2 shards (DTensors): every rank gathers them (a collective), rank 0 writes
+        with torch.no_grad():
+            tensors = {n: t.full_tensor() if hasattr(t, "full_tensor") else t for n, t in tensors.items()}
+        if torch.distributed.get_rank() != 0:
+            return
     tmp = f"{directory}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
