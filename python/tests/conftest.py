@@ -1,9 +1,12 @@
 """Test checkpoints are made by rrt itself (node bin/rrt.js convert) from the HF fixtures, and
 rrt's reference numbers by scripts/torch-reference.ts; both need node and the built package."""
 
+import atexit
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 
 import pytest
 import torch
@@ -48,21 +51,25 @@ def reference(model_dir: str, ids: torch.Tensor, out: str, *, teacher: str = "no
     return load_file(out), json.loads(r.stdout)
 
 
-@pytest.fixture(scope="session")
-def checkpoints(tmp_path_factory):
-    """Lazily converted checkpoints: checkpoints('llama') -> directory."""
-    root = tmp_path_factory.mktemp("converted")
-    made = {}
+_CONVERTED_ROOT = tempfile.mkdtemp(prefix="rrt-torch-tests-")
+atexit.register(shutil.rmtree, _CONVERTED_ROOT, True)
+_converted: dict = {}
 
-    def get(name: str) -> str:
-        if name not in made:
-            fixture, flags = CHECKPOINTS[name]
-            dst = str(root / name)
-            rrt("convert", os.path.join(FIXTURES, fixture), dst, *flags)
-            made[name] = dst
-        return made[name]
 
-    return get
+def converted(name: str) -> str:
+    """The checkpoint `name` of CHECKPOINTS, converted by rrt once for the whole test run."""
+    if name not in _converted:
+        fixture, flags = CHECKPOINTS[name]
+        dst = os.path.join(_CONVERTED_ROOT, name)
+        rrt("convert", os.path.join(FIXTURES, fixture), dst, *flags)
+        _converted[name] = dst
+    return _converted[name]
+
+
+@pytest.fixture
+def checkpoints():
+    """checkpoints('llama') -> the directory of that converted checkpoint."""
+    return converted
 
 
 def targets_of(ids: torch.Tensor) -> torch.Tensor:
