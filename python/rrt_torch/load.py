@@ -42,6 +42,12 @@ def depth_name(arch: Architecture, depth: int, suffix: str) -> str:
     return f"{arch.layer_prefix}.{depth}.{suffix}"
 
 
+def split_depth_name(arch: Architecture, name: str) -> tuple[int, str]:
+    """'model.layers.7.self_attn.q_proj' -> (7, 'self_attn.q_proj')."""
+    depth, rest = name[len(arch.layer_prefix) + 1:].split(".", 1)
+    return int(depth), rest
+
+
 def per_depth_name(depth: int, suffix: str) -> str:
     return f"recursive.layers.{depth}.{suffix}"
 
@@ -202,9 +208,7 @@ def _attach_adapters(model: nn.Module, arch: Architecture, block: dict, tensors:
     with torch.no_grad():
         for name, r in targets.items():
             layer = model.get_submodule(name)
-            depth = int(name[len(arch.layer_prefix) + 1:].split(".")[0])
-            module = name[len(arch.layer_prefix) + 1:].split(".", 1)[1]
-            a_name, b_name = lora_names(depth, module)
+            a_name, b_name = lora_names(*split_depth_name(arch, name))
             layer.lora_A["default"].weight.copy_(tensors[a_name])
             layer.lora_B["default"].weight.copy_(tensors[b_name])
             if layer.scaling["default"] != 1.0 or layer.r["default"] != r:

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from .errors import RrtTorchError
-from .load import CheckpointInfo, depth_name, lora_names, per_depth_name
+from .load import CheckpointInfo, depth_name, lora_names, per_depth_name, split_depth_name
 from .architectures import is_norm_or_bias
 from . import js_json
 from .safetensors_io import write_safetensors
@@ -74,8 +74,7 @@ def collect_tensors(model: nn.Module) -> dict:
             raise RrtTorchError("adapter", f"LoRA rank mismatch at {name}: the recursive block says rank {r}, the adapter has A {list(a.shape)}, B {list(b.shape)}")
         if layer.scaling["default"] != 1.0:
             raise RrtTorchError("adapter", f"{name}: LoRA scaling {layer.scaling['default']}; rrt's adapters are applied at scaling 1 (lora_alpha = r)")
-        depth, module = name[len(arch.layer_prefix) + 1:].split(".", 1)
-        a_name, b_name = lora_names(int(depth), module)
+        a_name, b_name = lora_names(*split_depth_name(arch, name))
         out[a_name], out[b_name] = a, b
     return out
 
