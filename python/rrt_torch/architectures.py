@@ -1,0 +1,61 @@
+"""What the bridge needs to know of each source architecture: where its layers live and
+which module carries each of rrt's projections. Everything else (tensor names, shapes,
+GPT-2's Conv1D orientation) is the same in transformers' modules and in the checkpoint,
+because rrt stores slot s under the Hugging Face names of layer s."""
+
+from dataclasses import dataclass, field
+
+from .errors import RrtTorchError
+
+
+@dataclass(frozen=True)
+class Architecture:
+    model_type: str
+    # transformers' module path of the decoder layers: '{prefix}.{i}.'
+    layer_prefix: str
+    # rrt's projection name -> module path inside one layer
+    modules: dict
+    # GPT-2's Conv1D stores weights [in, out]; PEFT must know to merge them that way
+    fan_in_fan_out: bool = False
+    # transformers' parameter name -> the checkpoint's, where transformers renamed a module
+    renames: dict = field(default_factory=dict)
+
+    def checkpoint_name(self, param_name: str) -> str:
+        return self.renames.get(param_name, param_name)
+
+
+_LLAMA_MODULES = {
+    "q": "self_attn.q_proj", "k": "self_attn.k_proj", "v": "self_attn.v_proj", "o": "self_attn.o_proj",
+    "gate": "mlp.gate_proj", "up": "mlp.up_proj", "down": "mlp.down_proj",
+}
+
+ARCHITECTURES = {
+    a.model_type: a
+    for a in [
+        Architecture("llama", "model.layers", _LLAMA_MODULES),
+        Architecture("mistral", "model.layers", _LLAMA_MODULES),
+        Architecture("qwen2", "model.layers", _LLAMA_MODULES),
+        Architecture("gemma", "model.layers", _LLAMA_MODULES),
+        Architecture("gpt2", "transformer.h", {"qkv": "attn.c_attn", "o": "attn.c_proj", "up": "mlp.c_fc", "down": "mlp.c_proj"}, fan_in_fan_out=True),
+        Architecture("gpt_neox", "gpt_neox.layers", {"qkv": "attention.query_key_value", "o": "attention.dense", "up": "mlp.dense_h_to_4h", "down": "mlp.dense_4h_to_h"},
+                     renames={"lm_head.weight": "embed_out.weight"}),
+    ]
+}
+
+
+def architecture_for(model_type: str) -> Architecture:
+    arch = ARCHITECTURES.get(model_type)
+    if arch is None:
+        raise RrtTorchError("unsupported", f'architecture "{model_type}" is not supported; the bridge reads {", ".join(sorted(ARCHITECTURES))}')
+    return arch
+
+
+def layer_count_key(config: dict) -> str:
+    """GPT-2 counts its layers in n_layer, the others in num_hidden_layers (as rrt writes them)."""
+    return "n_layer" if "n_layer" in config else "num_hidden_layers"
+
+
+def is_norm_or_bias(suffix: str) -> bool:
+    """rrt's isNormOrBias on HF names: layer norms and every bias (per depth after --untie-norms)."""
+    first = suffix.split(".")[0]
+    return "norm" in first or first.startswith("ln_") or suffix.endswith(".bias")

@@ -1,0 +1,82 @@
+"""Test checkpoints are made by rrt itself (node bin/rrt.js convert) from the HF fixtures, and
+rrt's reference numbers by scripts/torch-reference.ts; both need node and the built package."""
+
+import atexit
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+FIXTURES = os.path.join(REPO, "fixtures", "hf")
+
+# name -> (fixture, rrt convert flags)
+CHECKPOINTS = {
+    "llama": ("llama", ["--loops", "2", "--lora-rank", "4"]),
+    "llama-strict": ("llama", ["--loops", "2"]),
+    "llama-untied": ("llama", ["--loops", "3", "--lora-rank", "4", "--untie-norms"]),
+    "llama-tied-head": ("llama-tied", ["--loops", "2", "--lora-rank", "4"]),
+    "llama-average": ("llama", ["--loops", "2", "--lora-rank", "4", "--init", "average"]),
+    "llama-middle-cycle": ("llama", ["--loops", "2", "--lora-rank", "4", "--strategy", "middle-cycle"]),
+    "llama-sequence": ("llama", ["--loops", "2", "--lora-rank", "4", "--strategy", "sequence", "--untie-norms"]),
+    "qwen2": ("qwen2", ["--loops", "2", "--lora-rank", "4", "--untie-norms"]),
+    "gemma": ("gemma", ["--loops", "2", "--lora-rank", "4"]),
+    "gpt2": ("gpt2", ["--loops", "2", "--lora-rank", "4", "--untie-norms"]),
+    "gpt-neox": ("gpt-neox", ["--loops", "2", "--lora-rank", "4"]),
+}
+
+torch.set_num_threads(1)  # the tiny fixtures gain nothing from threads; the machine may be busy
+
+
+def rrt(*args: str) -> str:
+    r = subprocess.run(["node", os.path.join(REPO, "bin", "rrt.js"), *args], cwd=REPO, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"rrt {' '.join(args)} failed:\n{r.stderr}")
+    return r.stdout
+
+
+def reference(model_dir: str, ids: torch.Tensor, out: str, *, teacher: str = "none", **opts) -> tuple[dict, dict]:
+    """rrt's logits, exits, loss parts and gradients for one batch (scripts/torch-reference.ts)."""
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in opts.items()]
+    cmd = ["node", "--import", "tsx", os.path.join(REPO, "scripts", "torch-reference.ts"), model_dir, out,
+           "--ids", ",".join(str(int(i)) for i in ids.flatten()), "--batch", str(ids.shape[0]), "--teacher", teacher, *flags]
+    r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"torch-reference failed:\n{r.stderr}")
+    return load_file(out), json.loads(r.stdout)
+
+
+_CONVERTED_ROOT = tempfile.mkdtemp(prefix="rrt-torch-tests-")
+atexit.register(shutil.rmtree, _CONVERTED_ROOT, True)
+_converted: dict = {}
+
+
+def converted(name: str) -> str:
+    """The checkpoint `name` of CHECKPOINTS, converted by rrt once for the whole test run."""
+    if name not in _converted:
+        fixture, flags = CHECKPOINTS[name]
+        dst = os.path.join(_CONVERTED_ROOT, name)
+        rrt("convert", os.path.join(FIXTURES, fixture), dst, *flags)
+        _converted[name] = dst
+    return _converted[name]
+
+
+@pytest.fixture
+def checkpoints():
+    """checkpoints('llama') -> the directory of that converted checkpoint."""
+    return converted
+
+
+def targets_of(ids: torch.Tensor) -> torch.Tensor:
+    """Next-token targets; each sequence's last position predicts nothing (as in the reference script)."""
+    return torch.cat([ids[:, 1:], torch.full((ids.shape[0], 1), -100)], dim=1)
+
+
+def rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    """max |a − b| / max |b|: relative to the reference's scale."""
+    return ((a - b).abs().max() / b.abs().max().clamp_min(1e-30)).item()

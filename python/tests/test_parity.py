@@ -1,0 +1,64 @@
+"""PyTorch forward, loss and gradients against rrt's own, on checkpoints rrt converted."""
+
+import os
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM
+
+import rrt_torch
+from conftest import FIXTURES, CHECKPOINTS, reference, rel, targets_of
+
+IDS = torch.tensor([[1, 5, 9, 33, 7, 100, 201, 3], [100, 200, 3, 4, 5, 6, 400, 12]])
+
+CASES = [
+    # (checkpoint, loss options)
+    ("llama", dict(exit_loss="none")),
+    ("llama", dict(exit_loss="aggressive")),
+    ("llama", dict(exit_loss="weighted", distill_weight=0.3, temperature=2.0)),
+    ("llama-strict", dict(exit_loss="aggressive")),
+    ("llama-untied", dict(exit_loss="weighted")),
+    ("llama-tied-head", dict(exit_loss="aggressive", temperature=1.5)),
+    ("llama-average", dict(exit_loss="none")),
+    ("llama-middle-cycle", dict(exit_loss="aggressive")),
+    ("llama-middle-cycle", dict(exit_loss="weighted")),
+    ("llama-sequence", dict(exit_loss="none")),  # a sequence plan completes its block only at the end: no exits
+    ("qwen2", dict(exit_loss="aggressive")),
+    ("gemma", dict(exit_loss="aggressive")),
+    ("gpt2", dict(exit_loss="aggressive")),
+    ("gpt-neox", dict(exit_loss="aggressive")),
+]
+
+
+@pytest.mark.parametrize("name,opts", CASES, ids=[f"{c}-{'-'.join(f'{k}={v}' for k, v in o.items())}" for c, o in CASES])
+def test_logits_loss_and_gradients_match_rrt(checkpoints, tmp_path, name, opts):
+    src = checkpoints(name)
+    teacher_dir = os.path.join(FIXTURES, CHECKPOINTS[name][0])
+    ref, parts_ref = reference(src, IDS, str(tmp_path / "ref.safetensors"), teacher=teacher_dir, **opts)
+
+    model = rrt_torch.load(src)
+    if "sequence" in name:
+        logits, exits = model(input_ids=IDS).logits, []
+        with pytest.raises(rrt_torch.RrtTorchError, match="early exits need a cycle strategy"):
+            rrt_torch.forward_with_exits(model, IDS)
+    else:
+        logits, exits = rrt_torch.forward_with_exits(model, IDS)
+    assert rel(logits.detach(), ref["logits"]) < 1e-5
+    assert len(exits) == len([k for k in ref if k.startswith("exit.")])
+    for b, e in enumerate(exits):
+        assert rel(e.detach(), ref[f"exit.{b}"]) < 1e-5, f"exit after loop {b + 1}"
+
+    teacher = AutoModelForCausalLM.from_pretrained(teacher_dir, attn_implementation="eager", dtype=torch.float32).eval()
+    with torch.no_grad():
+        teacher_logits = teacher(input_ids=IDS).logits
+    parts = rrt_torch.training_loss(logits, targets_of(IDS), teacher_logits=teacher_logits, exits=exits, **opts)
+    assert abs(parts["loss"].item() - parts_ref["loss"]) <= 1e-4 * max(1.0, abs(parts_ref["loss"]))
+    assert parts["ce"] == pytest.approx(parts_ref["ce"], rel=1e-4)
+    assert parts["kd"] == pytest.approx(parts_ref["kd"], rel=1e-4, abs=1e-6)
+
+    parts["loss"].backward()
+    tensors = rrt_torch.collect_tensors(model)
+    assert set(tensors) == {k[len("grad."):] for k in ref if k.startswith("grad.")}
+    worst = {n: rel(t.grad, ref[f"grad.{n}"]) for n, t in tensors.items()}
+    bad = {n: r for n, r in worst.items() if not r < 1e-4}
+    assert not bad, f"gradients off: {bad}"

@@ -1,0 +1,65 @@
+"""train.py: a few steps in one process and the same global batch over two DDP processes (gloo)
+end at the same weights, and the saved run is an rrt checkpoint rrt reads."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from safetensors.torch import load_file
+
+from conftest import REPO, rrt
+
+TRAIN = os.path.join(REPO, "python", "rrt_torch", "train.py")
+
+
+def token_file(path, n=4096, vocab=512, seed=1):
+    """A packed token file as rrt data prepare writes it (raw little-endian uint16 + sidecar)."""
+    np.random.default_rng(seed).integers(0, vocab, size=n).astype("<u2").tofile(path)
+    with open(path + ".json", "w") as f:
+        json.dump({"format": "rrt-tokens", "version": 1, "dtype": "uint16", "tokens": n, "documents": 1, "vocabSize": vocab}, f)
+    return path
+
+
+def run_training(out, model, data, procs, extra=()):
+    args = ["--model", model, "--data", data, "--out", out, "--steps", "3", "--batch-size", "4", "--seq-len", "16",
+            "--lr", "1e-3", "--warmup", "1", "--exit-loss", "aggressive", "--threads", "1", *extra]
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(procs)] if procs > 1 else [sys.executable]
+    r = subprocess.run([*launcher, TRAIN, *args], capture_output=True, text=True, timeout=240, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr[-3000:]
+    return os.path.join(out, "model")
+
+
+def test_two_process_ddp_matches_one_process(checkpoints, tmp_path):
+    model = checkpoints("llama")  # its default teacher is the fixture it was converted from
+    data = token_file(str(tmp_path / "tokens.bin"))
+    # Adam divides by √v: an entry whose gradient is ~eps moves by ~lr whichever way the last bits
+    # of its gradient fall. A larger eps keeps the comparison about the gradients, which DDP must
+    # reproduce to float tolerance (summation order differs between one and two processes).
+    flags = ["--adam-eps", "1e-6"]
+    one = load_file(os.path.join(run_training(str(tmp_path / "one"), model, data, 1, flags), "model.safetensors"))
+    two = load_file(os.path.join(run_training(str(tmp_path / "two"), model, data, 2, flags), "model.safetensors"))
+    start = load_file(os.path.join(model, "model.safetensors"))
+    assert set(one) == set(two) == set(start)
+    moved = {n: (one[n] - start[n]).abs().max() for n in start}
+    assert all(m > 0 for m in moved.values()), "every stored tensor trains"
+    worst = max(((one[n] - two[n]).abs().max() / moved[n]).item() for n in start)
+    assert worst < 2e-3, f"one and two processes differ by {worst:.2g} of a 3-step update"
+    norms = [[json.loads(line)["gradNorm"] for line in open(tmp_path / run / "metrics.jsonl")] for run in ("one", "two")]
+    assert norms[0] == pytest.approx(norms[1], rel=1e-5)
+    assert "cycle: 3 shared layers × 2 loops = 6 unrolled" in rrt("info", os.path.join(tmp_path, "two", "model"))
+    metrics = [json.loads(line) for line in open(tmp_path / "two" / "metrics.jsonl")]
+    assert [m["step"] for m in metrics] == [1, 2, 3] and all(m["kd"] is not None and m["exitCe"] is not None for m in metrics)
+
+
+def test_a_source_transformers_cannot_load_needs_a_teacher(tmp_path):
+    stories = os.path.join(REPO, "assets", "stories260K", "stories260K.bin")
+    model = str(tmp_path / "stories")
+    rrt("convert", stories, model, "--loops", "2")
+    data = token_file(str(tmp_path / "tokens.bin"))
+    r = subprocess.run([sys.executable, TRAIN, "--model", model, "--data", data, "--out", str(tmp_path / "run"), "--steps", "1"], capture_output=True, text=True)
+    assert r.returncode == 1
+    assert "is not a Hugging Face directory transformers can load: pass --teacher DIR (rrt export SOURCE DIR writes one)" in r.stderr
+    assert "Traceback" not in r.stderr
