@@ -130,7 +130,7 @@ function checkOut(out: string, force: boolean): void {
 /** Unique non-embedding parameters of a loaded model: shared tensors counted once. */
 export function uniqueNonEmbedding(m: LoadedModel): number {
   const w = m.decoder.weights;
-  const tensors = new Set(w.layers.flatMap((l) => [l.attnNorm.w, l.attnNorm.b, l.mlpNorm.w, l.mlpNorm.b, ...Object.values(l.proj).flatMap((p) => [p?.w, p?.b, p?.lora?.a, p?.lora?.b])]));
+  const tensors = new Set(w.layers.flatMap((l) => [l.attnNorm.w, l.attnNorm.b, l.mlpNorm.w, l.mlpNorm.b, l.qNorm?.w, l.qNorm?.b, l.kNorm?.w, l.kNorm?.b, ...Object.values(l.proj).flatMap((p) => [p?.w, p?.b, p?.lora?.a, p?.lora?.b])]));
   tensors.add(w.finalNorm.w);
   tensors.add(w.finalNorm.b);
   let n = 0;

@@ -191,6 +191,26 @@ export class BatchForward {
     return y;
   }
 
+  /**
+   * Qwen3's per-head norm of q or k ([rows, heads, Dh]): each group's rows with its depth's norm
+   * over every head's Dh values; one call for consecutive groups sharing the norm.
+   */
+  private headNormGroups(x: Float32Array, groups: DepthGroup[], which: 'qNorm' | 'kNorm', heads: number): Float32Array {
+    const cfg = this.decoder.config, layers = this.decoder.weights.layers;
+    const Dh = cfg.headDim, width = heads * Dh;
+    const y = this.buf.get(which, x.length);
+    const normOf = (g: DepthGroup) => layers[g.depth][which]!;
+    let r = 0;
+    for (let i = 0; i < groups.length;) {
+      const n = normOf(groups[i]);
+      let rows = 0;
+      for (; i < groups.length && normOf(groups[i]).w === n.w; i++) rows += segTokens(groups[i].segs);
+      kernels.rmsnorm_fwd_f32(y.subarray(r * width, (r + rows) * width), null, x.subarray(r * width, (r + rows) * width), n.w.f32, rows * heads, Dh, cfg.normEps, cfg.normKind === 'rmsPlusOne' ? 1 : 0);
+      r += rows;
+    }
+    return y;
+  }
+
   /** y = x·Wᵀ + b + (x·Aᵀ)·Bᵀ with each group's depth's projection; one GEMM when the groups share W. */
   private project(x: Float32Array, groups: DepthGroup[], pick: (depth: number) => Linear, purpose: string): Float32Array {
     const lins = groups.map((g) => pick(g.depth));
@@ -242,6 +262,10 @@ export class BatchForward {
       q = this.project(h.subarray(0, nQ * this.D), groups, (d) => layers[d].proj.q!, 'q');
       k = this.project(h, all, (d) => layers[d].proj.k!, 'k');
       v = this.project(h, all, (d) => layers[d].proj.v!, 'v');
+    }
+    if (cfg.qkNorm) {
+      q = this.headNormGroups(q, groups, 'qNorm', cfg.nHeads);
+      k = this.headNormGroups(k, all, 'kNorm', cfg.nKvHeads);
     }
     if (this.invFreq) {
       const pos = rowPositions(all);

@@ -4,7 +4,7 @@ import { ConfigError } from '../errors.js';
 import type { RecursiveSpec } from './recursive-spec.js';
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../formats/tensor-source.js';
 
-export type Arch = 'llama' | 'gemma' | 'qwen2' | 'gpt2' | 'gpt-neox';
+export type Arch = 'llama' | 'gemma' | 'qwen2' | 'qwen3' | 'gpt2' | 'gpt-neox';
 export type NormKind = 'rms' | 'rmsPlusOne' | 'layer';
 export type ActName = 'silu' | 'geluTanh' | 'geluErf' | 'relu';
 /** How q, k, v come out of the attention input projection(s). */
@@ -37,6 +37,8 @@ export interface ModelConfig {
   /** GPT-NeoX: x + attn(ln1(x)) + mlp(ln2(x)) */
   parallelResidual: boolean;
   qkvLayout: QkvLayout;
+  /** Qwen3: an RMSNorm over each query and key head (weights qNorm/kNorm, [headDim]) after the projection, before rotary */
+  qkNorm?: boolean;
   /** rotary dims per head (0: no rotary, learned positions instead) */
   rotaryDim: number;
   ropeTheta: number;

@@ -56,7 +56,8 @@ export class Decoder {
     this.qkvCols = config.qkvLayout === 'separate' ? null : fusedQkvColumns(config);
     const c = config;
     this.fusedSpec =
-      decodeLayerAvailable && c.normKind !== 'layer' && c.qkvLayout === 'separate' && c.gated
+      // the native layer has no per-head q/k norm (Qwen3): such layers run the composed ops
+      decodeLayerAvailable && c.normKind !== 'layer' && c.qkvLayout === 'separate' && c.gated && !c.qkNorm
         ? { H: c.nHeads, Hkv: c.nKvHeads, Dh: c.headDim, F: c.intermediate, eps: c.normEps, plusOne: c.normKind === 'rmsPlusOne', act: Act[c.act], parallelResidual: c.parallelResidual, scale: c.attnScale, rope: this.rope }
         : null;
   }
@@ -176,6 +177,9 @@ export class Decoder {
       k = ops.reshape(linearWithLora(layer.proj.k!, h), [N, Hkv, Dh]);
       v = ops.reshape(linearWithLora(layer.proj.v!, h), [N, Hkv, Dh]);
     }
+    // Qwen3: RMSNorm over each head's Dh values, before rotary
+    if (layer.qNorm) q = this.norm(layer.qNorm, q);
+    if (layer.kNorm) k = this.norm(layer.kNorm, k);
     if (this.rope) {
       q = ops.rope(q, pos, this.rope);
       k = ops.rope(k, pos, this.rope);
@@ -196,6 +200,7 @@ export class Decoder {
   fusedWeights(layer: Layer): DecodeLayerWeights | null {
     const { hidden: D, intermediate: F, nHeads: H, nKvHeads: Hkv, headDim: Dh } = this.config;
     const { q, k, v, o, gate, up, down } = layer.proj;
+    if (layer.qNorm || layer.kNorm) return null;
     const storable = (t: Tensor) => t.dtype === 'f32' || t.dtype === 'bf16';
     const adapterFits = (p: Linear, n: number, m: number) =>
       !p.lora || (storable(p.lora.a) && storable(p.lora.b) && p.lora.a.shape[1] === m && p.lora.b.shape[0] === n && p.lora.b.shape[1] === p.lora.a.shape[0]);

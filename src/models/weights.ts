@@ -34,7 +34,18 @@ export interface Norm {
 export interface Layer {
   attnNorm: Norm;
   mlpNorm: Norm;
+  /** Qwen3: RMSNorm of each query head / key head ([headDim]) after the projection, before rotary */
+  qNorm?: Norm | null;
+  kNorm?: Norm | null;
   proj: Partial<Record<ProjName, Linear>>;
+}
+
+/** A layer's norms by canonical name: the block's two, and the per-head q/k norms some architectures have. */
+export const LAYER_NORMS = ['attnNorm', 'mlpNorm', 'qNorm', 'kNorm'] as const;
+export type LayerNormName = (typeof LAYER_NORMS)[number];
+
+export function isLayerNorm(name: string): name is LayerNormName {
+  return (LAYER_NORMS as readonly string[]).includes(name);
 }
 
 export interface Weights {
@@ -80,6 +91,7 @@ export function expectedShape(cfg: ModelConfig, key: string): number[] {
   if (key === 'embed' || key === 'head') return [V, D];
   if (key === 'pos') return [cfg.maxPositions, D];
   if (name === 'attnNorm' || name === 'mlpNorm' || name === 'finalNorm') return [D];
+  if (name === 'qNorm' || name === 'kNorm') return [Dh];
   if (part === 'w') return [out[name], inp[name]];
   return [out[name]];
 }
@@ -134,7 +146,7 @@ function readPlain(source: TensorSource, cfg: ModelConfig, e: WeightEntry, dtype
 
 /** Norms and biases: shared by default in a recursive model, or kept per unrolled depth. */
 export function isNormOrBias(key: string): boolean {
-  return key.startsWith('attnNorm.') || key.startsWith('mlpNorm.') || key.endsWith('.b');
+  return isLayerNorm(key.split('.')[0]) || key.endsWith('.b');
 }
 
 /** Builds the decoder's weights from a checkpoint through the architecture's name table. */
@@ -201,7 +213,10 @@ function readLora(source: TensorSource, name: string, shape: number[]): Tensor {
 /** The tensor of a layer under a canonical key ('q.w', 'attnNorm.b', ...): the inverse of layerFrom. */
 export function layerTensor(layer: Layer, key: string): Tensor | null {
   const [name, part] = key.split('.');
-  if (name === 'attnNorm' || name === 'mlpNorm') return part === 'w' ? layer[name].w : layer[name].b;
+  if (isLayerNorm(name)) {
+    const n = layer[name];
+    return n ? (part === 'w' ? n.w : n.b) : null;
+  }
   const lin = layer.proj[name as ProjName];
   return lin ? (part === 'w' ? lin.w : lin.b) : null;
 }
@@ -211,14 +226,16 @@ export function layerFrom(t: Map<string, Tensor>): Layer {
   const proj: Partial<Record<ProjName, Linear>> = {};
   for (const [key, tensor] of t) {
     const [name, part] = key.split('.');
-    if (name === 'attnNorm' || name === 'mlpNorm' || part !== 'w') continue;
+    if (isLayerNorm(name) || part !== 'w') continue;
     proj[name as ProjName] = { w: tensor, b: t.get(`${name}.b`) ?? null, lora: null };
   }
-  return {
+  const layer: Layer = {
     attnNorm: { w: t.get('attnNorm.w')!, b: t.get('attnNorm.b') ?? null },
     mlpNorm: { w: t.get('mlpNorm.w')!, b: t.get('mlpNorm.b') ?? null },
     proj,
   };
+  for (const n of ['qNorm', 'kNorm'] as const) if (t.has(`${n}.w`)) layer[n] = { w: t.get(`${n}.w`)!, b: t.get(`${n}.b`) ?? null };
+  return layer;
 }
 
 /** Every distinct tensor of the weights (shared tensors once), with a name for each. */
@@ -234,6 +251,10 @@ export function namedTensors(w: Weights): Map<Tensor, string> {
     add(l.attnNorm.b, `layers.${i}.attnNorm.b`);
     add(l.mlpNorm.w, `layers.${i}.mlpNorm.w`);
     add(l.mlpNorm.b, `layers.${i}.mlpNorm.b`);
+    add(l.qNorm?.w, `layers.${i}.qNorm.w`);
+    add(l.qNorm?.b, `layers.${i}.qNorm.b`);
+    add(l.kNorm?.w, `layers.${i}.kNorm.w`);
+    add(l.kNorm?.b, `layers.${i}.kNorm.b`);
     for (const [p, lin] of Object.entries(l.proj)) {
       add(lin.w, `layers.${i}.${p}.w`);
       add(lin.b, `layers.${i}.${p}.b`);

@@ -8,7 +8,7 @@ import { SafetensorsWriter, type TensorPlan } from '../formats/safetensors.js';
 import type { ProjName } from '../models/config.js';
 import { loadModel } from '../models/load.js';
 import { profileForArch } from '../models/profiles/index.js';
-import { type Layer, layerTensor } from '../models/weights.js';
+import { isLayerNorm, type Layer, layerTensor } from '../models/weights.js';
 import { kernels } from '../tensor/kernels.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { layerCountKey } from './convert.js';
@@ -62,7 +62,7 @@ export function exportUnrolled(model: string, dst: string, opts: ExportOptions =
         const t = mergedLayerTensor(layer, e.key);
         if (!t) continue;
         const [name] = e.key.split('.');
-        const shape = name === 'attnNorm' || name === 'mlpNorm' || e.key.endsWith('.b') ? [t.length] : [...layer.proj[name as ProjName]!.w.shape];
+        const shape = isLayerNorm(name) || e.key.endsWith('.b') ? [t.length] : [...layer.proj[name as ProjName]!.w.shape];
         planned.push({ name: e.hf, dtype: 'f32', shape: e.transpose ? shape.reverse() : shape });
       }
     });

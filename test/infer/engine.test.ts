@@ -44,6 +44,10 @@ function model(name: string): LoadedModel {
       convertToRecursive(BUNDLED_MODEL, path, { nLoops: 2, strategy: 'cycle', init: 'stepwise' });
       const cfg = JSON.parse(readFileSync(join(path, 'config.json'), 'utf8'));
       writeFileSync(join(path, 'config.json'), JSON.stringify({ ...cfg, recursive: { ...cfg.recursive, loopNorm: true } }));
+    } else if (name === 'qwen3-c2') {
+      // per-depth q/k norms (untied), shared projections with LoRA
+      path = join(tmp, name);
+      convertToRecursive(join(root, 'fixtures/hf/qwen3'), path, { nLoops: 2, strategy: 'cycle', init: 'stepwise', loraRank: 8, untieNorms: true });
     } else path = join(root, 'fixtures/hf', name);
     cache.set(name, loadModel(path));
   }
@@ -81,13 +85,13 @@ function countMixedLoopSteps(engine: BatchEngine): { steps: number } {
   return count;
 }
 
-for (const name of ['llama', 'gpt2', 'stories-mc3', 'stories-c2', 'stories-c2-loopnorm']) {
+for (const name of ['llama', 'gpt2', 'qwen3', 'stories-mc3', 'stories-c2', 'stories-c2-loopnorm', 'qwen3-c2']) {
   test(`${name}: continuous batching (3 slots, prefill chunks of 8, requests one step apart) gives the greedy tokens of one-at-a-time decoding`, async () => {
     const m = model(name);
     const ps = prompts(m.config.vocabSize);
     const engine = new BatchEngine(m.decoder, { maxBatch: 3, prefillChunk: 8, debugKv: true });
-    const recursive = name.startsWith('stories-');
-    if (recursive) assert.equal(engine.fwd.plan.nLoops, name.includes('3') ? 3 : 2, 'depth-wise plan in use');
+    const recursive = m.config.recursive !== undefined;
+    if (recursive) assert.equal(engine.fwd.plan.nLoops, name.includes('mc3') ? 3 : 2, 'depth-wise plan in use');
     const mixed = countMixedLoopSteps(engine);
     // arrivals one step apart put sequences at different loops (submitted together, they stay in phase)
     const handles = ps.map((p) => {

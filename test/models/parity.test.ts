@@ -1,5 +1,5 @@
-// Parity with Hugging Face transformers 5.17: every fixture's logits, hidden states and
-// greedy generations (made by transformers, fixtures/hf/*/reference.safetensors).
+// Parity with Hugging Face transformers (5.17; the qwen3 fixture 5.23): every fixture's logits,
+// hidden states and greedy generations (made by transformers, fixtures/hf/*/reference.safetensors).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { openSafetensors } from '../../src/formats/safetensors.js';
@@ -25,7 +25,7 @@ function reference(name: string) {
 // max|Δ| ≤ 1e-4 · max|logit| (the parity bar)
 const LOGIT_TOL = 1e-4;
 
-for (const name of ['llama', 'llama-tied', 'gemma', 'qwen2', 'gpt2', 'gpt-neox']) {
+for (const name of ['llama', 'llama-tied', 'gemma', 'qwen2', 'qwen3', 'gpt2', 'gpt-neox']) {
   test(`${name}: logits and every hidden state match transformers within 1e-4 of the max`, () => {
     const ref = reference(name);
     const m = loadModel(`${HF}${name}`);

@@ -1,12 +1,44 @@
 // The Llama family: Llama, Mistral, SmolLM, TinyLlama (model_type llama/mistral),
-// Qwen2 (q/k/v biases) and Gemma (RMSNorm ·(1+w), √D embedding scale, GeGLU).
-// Mirrors transformers' models/llama/modeling_llama.py, qwen2/modeling_qwen2.py, gemma/modeling_gemma.py.
+// Qwen2 (q/k/v biases), Qwen3 (per-head RMSNorm of q and k, head_dim of its own) and
+// Gemma (RMSNorm ·(1+w), √D embedding scale, GeGLU). Mirrors transformers'
+// models/llama/modeling_llama.py, qwen2/modeling_qwen2.py, qwen3/modeling_qwen3.py, gemma/modeling_gemma.py.
 import { ConfigError } from '../../errors.js';
 import { type Arch, HfFields, type ModelConfig } from '../config.js';
 import { actFromHf, type Profile, type WeightEntry } from './profile.js';
 
+/**
+ * Every field a Qwen3 config.json may hold: Qwen3Config's own, the generic ones transformers
+ * writes, and rrt's `recursive`. Anything else may change the math, so it is refused by name
+ * rather than ignored.
+ */
+const QWEN3_FIELDS = new Set([
+  'vocab_size', 'hidden_size', 'intermediate_size', 'num_hidden_layers', 'num_attention_heads', 'num_key_value_heads', 'head_dim',
+  'hidden_act', 'max_position_embeddings', 'initializer_range', 'rms_norm_eps', 'use_cache', 'tie_word_embeddings', 'rope_theta',
+  'rope_scaling', 'rope_parameters', 'attention_bias', 'use_sliding_window', 'sliding_window', 'max_window_layers', 'layer_types',
+  'attention_dropout', 'pad_token_id', 'bos_token_id', 'eos_token_id', 'model_type', 'architectures', 'dtype', 'torch_dtype',
+  'transformers_version', 'output_attentions', 'output_hidden_states', 'return_dict', 'use_return_dict', 'id2label', 'label2id',
+  'problem_type', 'tokenizer_class', 'is_encoder_decoder', 'is_decoder', 'tie_encoder_decoder', 'chunk_size_feed_forward',
+  'pruned_heads', 'torchscript', 'task_specific_params', 'finetuning_task', 'prefix', 'sep_token_id', 'decoder_start_token_id',
+  'add_cross_attention', 'cross_attention_hidden_size', 'recursive',
+]);
+
+function checkQwen3Fields(json: Record<string, unknown>): void {
+  for (const key of Object.keys(json)) {
+    if (key.startsWith('_') || QWEN3_FIELDS.has(key)) continue;
+    throw new ConfigError('unsupported', `qwen3: config field "${key}" is not supported (rrt does not know how it changes the model)`, key);
+  }
+  const types = json.layer_types;
+  if (types !== undefined && types !== null) {
+    if (!Array.isArray(types)) throw new ConfigError('bad_value', 'qwen3: "layer_types" must be a list', 'layer_types');
+    for (const t of types)
+      if (t !== 'full_attention' && t !== 'sliding_attention')
+        throw new ConfigError('unsupported', `qwen3: "layer_types" holds ${JSON.stringify(t)}, which is not supported (full_attention, sliding_attention)`, 'layer_types');
+  }
+}
+
 function llamaConfig(arch: Arch, json: Record<string, unknown>): ModelConfig {
   const f = new HfFields(json, arch);
+  if (arch === 'qwen3') checkQwen3Fields(json);
   const hidden = f.int('hidden_size');
   const nHeads = f.int('num_attention_heads');
   const nKvHeads = f.int('num_key_value_heads', nHeads);
@@ -35,6 +67,7 @@ function llamaConfig(arch: Arch, json: Record<string, unknown>): ModelConfig {
     gated: true,
     parallelResidual: false,
     qkvLayout: 'separate',
+    qkNorm: arch === 'qwen3',
     rotaryDim: rotaryDim - (rotaryDim % 2),
     ropeTheta: rope.theta,
     ropeScaling: rope.scaling,
@@ -64,6 +97,7 @@ function llamaLayer(cfg: ModelConfig, i: number): WeightEntry[] {
     e.push({ key: `${k}.w`, hf: `${p}.self_attn.${m}.weight` });
     if (qkvBias) e.push({ key: `${k}.b`, hf: `${p}.self_attn.${m}.bias` });
   }
+  if (cfg.qkNorm) e.push({ key: 'qNorm.w', hf: `${p}.self_attn.q_norm.weight` }, { key: 'kNorm.w', hf: `${p}.self_attn.k_norm.weight` });
   e.push({ key: 'o.w', hf: `${p}.self_attn.o_proj.weight` });
   if (oBias) e.push({ key: 'o.b', hf: `${p}.self_attn.o_proj.bias` });
   for (const [k, m] of [['gate', 'gate_proj'], ['up', 'up_proj'], ['down', 'down_proj']]) {
@@ -90,4 +124,5 @@ function familyMember(arch: Arch, modelTypes: string[]): Profile {
 
 export const llama = familyMember('llama', ['llama', 'mistral']);
 export const qwen2 = familyMember('qwen2', ['qwen2']);
+export const qwen3 = familyMember('qwen3', ['qwen3']);
 export const gemma = familyMember('gemma', ['gemma']);
