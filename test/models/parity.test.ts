@@ -1,10 +1,14 @@
-// Parity with Hugging Face transformers (5.17; the qwen3 fixture 5.23): every fixture's logits,
-// hidden states and greedy generations (made by transformers, fixtures/hf/*/reference.safetensors).
+// Parity with Hugging Face transformers (5.17; the qwen3 and llama3-rope fixtures 5.23, see versions.json): every
+// fixture's logits, hidden states and greedy generations (made by transformers, fixtures/hf/*/reference.safetensors).
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { openSafetensors } from '../../src/formats/safetensors.js';
 import { generateIds } from '../../src/models/generate.js';
 import { KvCache } from '../../src/models/kv-cache.js';
+import { ropeInvFreq } from '../../src/models/config.js';
 import { loadModel } from '../../src/models/load.js';
 import { noGrad } from '../../src/tensor/autograd.js';
 import { assertClose } from '../helpers.js';
@@ -25,7 +29,9 @@ function reference(name: string) {
 // max|Δ| ≤ 1e-4 · max|logit| (the parity bar)
 const LOGIT_TOL = 1e-4;
 
-for (const name of ['llama', 'llama-tied', 'gemma', 'qwen2', 'qwen3', 'gpt2', 'gpt-neox']) {
+// llama3-rope: Llama 3's rope scaling (rope_type llama3, original_max_position_embeddings 32 under
+// 48-token sequences, wavelengths in all three bands); made by scripts/fixtures/make_hf_fixtures_llama3.py
+for (const name of ['llama', 'llama-tied', 'gemma', 'qwen2', 'qwen3', 'gpt2', 'gpt-neox', 'llama3-rope']) {
   test(`${name}: logits and every hidden state match transformers within 1e-4 of the max`, () => {
     const ref = reference(name);
     const m = loadModel(`${HF}${name}`);
@@ -85,6 +91,31 @@ for (const [name, refName] of [['llama-bf16', 'llama'], ['gemma-bf16', 'gemma']]
     assertClose(steps, want.subarray(0, T * V), { rel: BF16_TOL, label: `${name} decode, row 0` });
   });
 }
+
+test("llama3-rope: rrt's scaled inverse frequencies are transformers' inv_freq, and the scaling matters", () => {
+  const ref = reference('llama3-rope');
+  const m = loadModel(`${HF}llama3-rope`);
+  assert.equal(m.config.ropeScaling?.type, 'llama3');
+  assertClose(ropeInvFreq(m.config), ref.get('inv_freq')!.data, { rel: 1e-6, label: 'llama3-rope inv_freq' });
+  // the same weights with the scaling left out must miss the reference by far more than the bar
+  const ids = ref.get('input_ids')!;
+  const [B, T] = ids.shape;
+  assert.ok(T > m.config.ropeScaling!.originalMaxPositions!);
+  const dir = mkdtempSync(join(tmpdir(), 'rrt-llama3-'));
+  const json = JSON.parse(readFileSync(`${HF}llama3-rope/config.json`, 'utf8'));
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...json, rope_parameters: { rope_theta: json.rope_parameters.rope_theta, rope_type: 'default' } }));
+  symlinkSync(`${HF}llama3-rope/model.safetensors`, join(dir, 'model.safetensors'));
+  const plain = loadModel(dir);
+  rmSync(dir, { recursive: true });
+  const unscaled = noGrad(() => plain.decoder.forward(ids.data as Int32Array, B, T).logits.f32);
+  const want = ref.get('logits')!.data as Float32Array;
+  let maxAbs = 0, maxDiff = 0;
+  want.forEach((w, i) => {
+    maxAbs = Math.max(maxAbs, Math.abs(w));
+    maxDiff = Math.max(maxDiff, Math.abs(unscaled[i] - w));
+  });
+  assert.ok(maxDiff > 1e-2 * maxAbs, `unscaled rope misses by only ${maxDiff} of ${maxAbs}`);
+});
 
 test('llama-sharded (10 shards + index) loads and matches the llama fixture', () => {
   const ref = reference('llama');
