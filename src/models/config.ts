@@ -115,31 +115,104 @@ export class HfFields {
     return d === 'bfloat16' ? 'bf16' : d === 'float16' ? 'f16' : 'f32';
   }
 
-  /** rope_theta / rope_scaling (older style) or rope_parameters (newer style); also partial_rotary_factor / rotary_pct. */
+  /**
+   * rope_theta / rope_scaling (older style) or rope_parameters (newer style); also partial_rotary_factor / rotary_pct.
+   * As in transformers, a non-empty rope_scaling is read in place of rope_parameters (the two may only both
+   * be present when they agree), and llama3's original_max_position_embeddings comes from the top-level field
+   * of that name when there is one, else from the scaling, else from max_position_embeddings.
+   */
   rope(fallbackTheta = 10000): { theta: number; scaling: RopeScaling | null; partial: number } {
-    const params = (this.json.rope_parameters ?? null) as Record<string, unknown> | null;
-    const scalingJson = (params ?? this.json.rope_scaling ?? null) as Record<string, unknown> | null;
-    const theta = Number(params?.rope_theta ?? this.json.rope_theta ?? this.json.rotary_emb_base ?? fallbackTheta);
+    const dict = (key: string): Record<string, unknown> | null => {
+      const v = this.json[key];
+      if (v === undefined || v === null) return null;
+      if (typeof v !== 'object' || Array.isArray(v)) throw new ConfigError('bad_value', `${this.what}: "${key}" must be an object, got ${JSON.stringify(v)}`, key);
+      return Object.keys(v).length > 0 ? (v as Record<string, unknown>) : null;
+    };
+    const params = dict('rope_parameters'), legacy = dict('rope_scaling');
+    // rope parameters per layer type ({ full_attention: {...}, sliding_attention: {...} }): not one rotary embedding
+    const nested = params ? Object.keys(params).filter((k) => typeof params[k] === 'object' && params[k] !== null && !Array.isArray(params[k])) : [];
+    if (nested.length > 0)
+      throw new ConfigError('unsupported', `${this.what}: rope_parameters per layer type (${nested.join(', ')}) is not supported`, 'rope_parameters');
+    if (params && legacy) {
+      const typed = (o: Record<string, unknown>) => {
+        const { type, ...rest } = o;
+        return { ...rest, rope_type: rest.rope_type ?? type ?? 'default' };
+      };
+      const a = typed(legacy), b = typed(params);
+      const differ = Object.keys(a).filter((k) => k in b && JSON.stringify(a[k as keyof typeof a]) !== JSON.stringify(b[k as keyof typeof b]));
+      if (differ.length > 0)
+        throw new ConfigError('bad_value', `${this.what}: config.json has both "rope_scaling" and "rope_parameters", and they differ in ${differ.join(', ')}; keep one`, 'rope_scaling');
+    }
+    const scalingJson = legacy ?? params;
+    const theta = Number(scalingJson?.rope_theta ?? this.json.rope_theta ?? this.json.rotary_emb_base ?? fallbackTheta);
     if (!Number.isFinite(theta) || theta <= 0) throw new ConfigError('bad_value', `${this.what}: rope theta must be positive, got ${theta}`, 'rope_theta');
-    const partial = Number(params?.partial_rotary_factor ?? this.json.partial_rotary_factor ?? this.json.rotary_pct ?? 1);
+    const partial = Number(scalingJson?.partial_rotary_factor ?? this.json.partial_rotary_factor ?? this.json.rotary_pct ?? 1);
     if (!(partial > 0 && partial <= 1)) throw new ConfigError('bad_value', `${this.what}: partial rotary factor must be in (0, 1], got ${partial}`, 'partial_rotary_factor');
     let scaling: RopeScaling | null = null;
+    const field = legacy ? 'rope_scaling' : 'rope_parameters';
     const type = scalingJson ? String(scalingJson.rope_type ?? scalingJson.type ?? 'default') : 'default';
     if (type === 'linear' || type === 'llama3') {
       const factor = Number(scalingJson!.factor);
-      if (!(factor > 0)) throw new ConfigError('bad_value', `${this.what}: rope scaling factor must be positive`, 'rope_scaling');
+      if (!(factor > 0)) throw new ConfigError('bad_value', `${this.what}: ${type} rope scaling needs a positive "factor" in ${field}`, field);
       scaling = { type, factor };
       if (type === 'llama3') {
         scaling.lowFreqFactor = Number(scalingJson!.low_freq_factor);
         scaling.highFreqFactor = Number(scalingJson!.high_freq_factor);
-        scaling.originalMaxPositions = Number(scalingJson!.original_max_position_embeddings);
+        scaling.originalMaxPositions = Number(this.json.original_max_position_embeddings ?? scalingJson!.original_max_position_embeddings ?? this.json.max_position_embeddings);
         if (![scaling.lowFreqFactor, scaling.highFreqFactor, scaling.originalMaxPositions].every((x) => x > 0))
-          throw new ConfigError('bad_value', `${this.what}: llama3 rope scaling needs low_freq_factor, high_freq_factor and original_max_position_embeddings`, 'rope_scaling');
+          throw new ConfigError('bad_value', `${this.what}: llama3 rope scaling needs low_freq_factor, high_freq_factor and original_max_position_embeddings`, field);
+        if (!(scaling.highFreqFactor > scaling.lowFreqFactor))
+          throw new ConfigError('bad_value', `${this.what}: llama3 rope scaling needs high_freq_factor > low_freq_factor, got ${scaling.highFreqFactor} and ${scaling.lowFreqFactor}`, field);
       }
     } else if (type !== 'default') {
-      throw new ConfigError('unsupported', `${this.what}: rope type "${type}" is not supported (default, linear, llama3)`, 'rope_scaling');
+      throw new ConfigError('unsupported', `${this.what}: rope type "${type}" is not supported (default, linear, llama3)`, field);
     }
     return { theta, scaling, partial };
+  }
+}
+
+/**
+ * Refuses, by name, config fields that change a model's math and that rrt does not implement, so a
+ * checkpoint that needs them fails to load instead of running with different outputs. Values that
+ * leave the math unchanged (a multiplier of 1, a disabled flag, sliding attention whose window
+ * covers the whole context) are accepted.
+ */
+export function refuseUnimplemented(json: Record<string, unknown>, cfg: ModelConfig): void {
+  const what = cfg.arch;
+  const set = (k: string) => json[k] !== undefined && json[k] !== null;
+  const refuse = (k: string, detail: string) => {
+    throw new ConfigError('unsupported', `${what}: ${k} ${detail} is not supported`, k);
+  };
+  // any value changes the math (tanh capping of the attention scores or of the logits)
+  for (const k of ['attn_logit_softcapping', 'final_logit_softcapping']) if (set(k)) refuse(k, `(${JSON.stringify(json[k])})`);
+  // flags: normalised q and k, non-causal attention, attention temperature
+  for (const k of ['qk_norm', 'use_qk_norm', 'qk_layernorm', 'use_qk_layernorm', 'qk_norm_type', 'use_bidirectional_attention', 'attn_temperature_tuning'])
+    if (set(k) && json[k] !== false && json[k] !== 0) refuse(k, `(${JSON.stringify(json[k])})`);
+  // multipliers that are 1 in the architectures rrt runs
+  for (const k of ['embedding_multiplier', 'residual_multiplier', 'attention_multiplier', 'logits_scaling', 'logit_scale'])
+    if (set(k) && json[k] !== 1) refuse(k, `${JSON.stringify(json[k])} (only 1)`);
+  if (set('query_pre_attn_scalar') && json.query_pre_attn_scalar !== cfg.headDim)
+    refuse('query_pre_attn_scalar', `${JSON.stringify(json.query_pre_attn_scalar)} (only head_dim, ${cfg.headDim})`);
+  // no_rope_layers: 1 where a layer applies rotary embeddings, 0 where it does not
+  if (set('no_rope_layers') && (!Array.isArray(json.no_rope_layers) || json.no_rope_layers.some((x) => x !== 1 && x !== true)))
+    refuse('no_rope_layers', '(layers without rotary embeddings)');
+  // Sliding-window attention equals full attention while the context is no longer than the window
+  // (a query at position q sees keys at q - window + 1 .. q), so it runs where the context is capped
+  // there (the llama profile caps it); anything else would need the window in the kernels.
+  const window = json.sliding_window;
+  if (set('sliding_window') && json.use_sliding_window !== false) {
+    if (typeof window !== 'number' || !Number.isInteger(window) || window <= 0)
+      throw new ConfigError('bad_value', `${what}: "sliding_window" must be a positive integer, got ${JSON.stringify(window)}`, 'sliding_window');
+    if (cfg.maxPositions > window) refuse('sliding_window', `${window} with a context of ${cfg.maxPositions} (sliding-window attention)`);
+  }
+  if (set('layer_types')) {
+    const types = json.layer_types;
+    if (!Array.isArray(types) || types.some((t) => typeof t !== 'string'))
+      throw new ConfigError('bad_value', `${what}: "layer_types" must be a list of strings`, 'layer_types');
+    const other = [...new Set(types as string[])].filter((t) => t !== 'full_attention' && t !== 'sliding_attention');
+    if (other.length > 0) refuse('layer_types', `with ${other.join(', ')} layers`);
+    if (types.includes('sliding_attention') && !(typeof window === 'number' && window > 0 && cfg.maxPositions <= window))
+      refuse('layer_types', `with sliding_attention layers (sliding_window ${JSON.stringify(window ?? null)}, context ${cfg.maxPositions})`);
   }
 }
 

@@ -151,6 +151,20 @@ test('an unsupported hidden_act, a bad RRT_THREADS and a non-recursive model for
   assertOneErrorLine(rrt('bench', 'throughput', join(HF, 'llama')), /^error: .*llama is not a recursive checkpoint: bench throughput needs a model made by rrt convert/, 'bench throughput');
 });
 
+test('config fields rrt does not implement (a yarn rope, logit softcapping) get one error line naming the field', () => {
+  const cfg = JSON.parse(readFileSync(join(HF, 'llama/config.json'), 'utf8'));
+  const cases: [Record<string, unknown>, RegExp][] = [
+    [{ ...cfg, rope_parameters: { rope_type: 'yarn', rope_theta: 10000, factor: 4 } }, /^error: llama: rope type "yarn" is not supported/],
+    [{ ...cfg, final_logit_softcapping: 30 }, /^error: llama: final_logit_softcapping \(30\) is not supported/],
+  ];
+  cases.forEach(([json, pattern], i) => {
+    const dir = join(tmp, `unimplemented-${i}`);
+    cpSync(join(HF, 'llama'), dir, { recursive: true });
+    writeFileSync(join(dir, 'config.json'), JSON.stringify(json));
+    assertOneErrorLine(rrt('info', dir), pattern, String(pattern));
+  });
+});
+
 test('a checkout whose src/ changed after dist/ was compiled is detected (the rrt command then warns)', async () => {
   const { staleDist } = await import('../../src/cli/stale-dist.js');
   const dir = mkdtempSync(join(tmp, 'stale-'));

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { ConfigError } from '../../src/errors.js';
 import { ropeInvFreq } from '../../src/models/config.js';
-import { configFromHf } from '../../src/models/profiles/index.js';
+import { configFromHf, profiles } from '../../src/models/profiles/index.js';
 import { actFromHf } from '../../src/models/profiles/profile.js';
 
 const HF = new URL('../../fixtures/hf/', import.meta.url).pathname;
@@ -19,6 +19,7 @@ test('every fixture config reads into the expected profile', () => {
     qwen3: ['qwen3', 'rms', false, false],
     gpt2: ['gpt2', 'layer', true, false],
     'gpt-neox': ['gpt-neox', 'layer', false, true],
+    'llama3-rope': ['llama', 'rms', false, false],
   };
   for (const [name, [arch, norm, tied, parallel]] of Object.entries(expect)) {
     const c = configFromHf(load(name));
@@ -75,7 +76,7 @@ test('missing fields, bad values and unknown architectures are named', () => {
     [{ ...cfg, hidden_size: undefined }, /no "hidden_size"/],
     [{ ...cfg, num_attention_heads: -4 }, /"num_attention_heads" must be a positive integer/],
     [{ ...cfg, num_key_value_heads: 3 }, /not a multiple of num_key_value_heads 3/],
-    [{ ...cfg, model_type: 'mamba' }, /model_type "mamba" is not supported/],
+    [{ ...cfg, model_type: 'mamba' }, new RegExp(`model_type "mamba" is not supported \\(supported: ${profiles.flatMap((p) => p.modelTypes).join(', ')}\\)`)],
     [{ ...cfg, model_type: undefined }, /no "model_type"/],
     [{ ...cfg, hidden_act: 'swoosh' }, /activation "swoosh" is not supported/],
     [{ ...cfg, rope_parameters: { rope_type: 'yarn', rope_theta: 10000, factor: 2 } }, /rope type "yarn" is not supported/],
@@ -96,5 +97,94 @@ test('an unsupported activation is a ConfigError naming the config field it came
       assert.match(e.message, new RegExp(`^${what}: activation "swiglu_x" is not supported`));
       return true;
     });
+  }
+});
+
+// Fields that change the math and that rrt does not implement: each is refused with its name (a
+// ConfigError with code 'unsupported' and that field), never read past.
+test('config fields that change the math but are not implemented are refused by name', () => {
+  const llama = load('llama'), qwen2 = load('qwen2'), gemma = load('gemma'), gpt2 = load('gpt2');
+  const rope = (extra: Record<string, unknown>) => ({ ...llama, rope_parameters: { rope_theta: 10000, ...extra } });
+  const cases: [Record<string, unknown>, string, RegExp][] = [
+    [rope({ rope_type: 'yarn', factor: 4, original_max_position_embeddings: 64 }), 'rope_parameters', /^llama: rope type "yarn" is not supported \(default, linear, llama3\)/],
+    [rope({ rope_type: 'longrope', short_factor: [1], long_factor: [2] }), 'rope_parameters', /rope type "longrope" is not supported/],
+    [rope({ rope_type: 'dynamic', factor: 2 }), 'rope_parameters', /rope type "dynamic" is not supported/],
+    [{ ...llama, rope_parameters: undefined, rope_scaling: { type: 'dynamic', factor: 2 } }, 'rope_scaling', /rope type "dynamic" is not supported/],
+    [{ ...llama, rope_parameters: { full_attention: { rope_type: 'default', rope_theta: 1e6 }, sliding_attention: { rope_type: 'default', rope_theta: 1e4 } } }, 'rope_parameters', /rope_parameters per layer type \(full_attention, sliding_attention\) is not supported/],
+    [{ ...gemma, attn_logit_softcapping: 50 }, 'attn_logit_softcapping', /^gemma: attn_logit_softcapping \(50\) is not supported/],
+    [{ ...gemma, final_logit_softcapping: 30 }, 'final_logit_softcapping', /^gemma: final_logit_softcapping \(30\) is not supported/],
+    [{ ...gemma, query_pre_attn_scalar: 256 }, 'query_pre_attn_scalar', /query_pre_attn_scalar 256 \(only head_dim, 16\)/],
+    [{ ...qwen2, layer_types: ['full_attention', 'sliding_attention', 'full_attention', 'sliding_attention', 'full_attention', 'sliding_attention'] }, 'layer_types', /^qwen2: layer_types with sliding_attention layers \(sliding_window null, context 256\) is not supported/],
+    [{ ...qwen2, layer_types: ['full_attention', 'linear_attention', 'full_attention', 'full_attention', 'full_attention', 'full_attention'] }, 'layer_types', /layer_types with linear_attention layers is not supported/],
+    [{ ...gpt2, sliding_window: 128, use_sliding_window: true }, 'sliding_window', /^gpt2: sliding_window 128 with a context of 256 \(sliding-window attention\) is not supported/],
+    [{ ...llama, qk_norm: true }, 'qk_norm', /^llama: qk_norm \(true\) is not supported/],
+    [{ ...llama, use_qk_norm: true }, 'use_qk_norm', /use_qk_norm \(true\)/],
+    [{ ...load('gpt-neox'), qk_layernorm: true }, 'qk_layernorm', /^gpt-neox: qk_layernorm \(true\)/],
+    [{ ...llama, use_bidirectional_attention: true }, 'use_bidirectional_attention', /use_bidirectional_attention/],
+    [{ ...llama, logits_scaling: 8 }, 'logits_scaling', /logits_scaling 8 \(only 1\)/],
+    [{ ...llama, embedding_multiplier: 12 }, 'embedding_multiplier', /embedding_multiplier 12/],
+    [{ ...llama, logit_scale: 0.0625 }, 'logit_scale', /logit_scale 0.0625/],
+    [{ ...llama, no_rope_layers: [1, 1, 1, 0, 1, 1] }, 'no_rope_layers', /no_rope_layers \(layers without rotary embeddings\)/],
+  ];
+  for (const [json, field, pattern] of cases) {
+    assert.throws(() => configFromHf(json), (e: unknown) => {
+      assert.ok(e instanceof ConfigError, `${field}: expected a ConfigError, got ${String(e)}`);
+      assert.equal(e.code, 'unsupported', field);
+      assert.equal(e.field, field);
+      assert.match(e.message, pattern);
+      assert.doesNotMatch(e.message, /\n/);
+      return true;
+    }, field);
+  }
+});
+
+test('the same fields with values that leave the math unchanged are accepted', () => {
+  const llama = load('llama'), qwen2 = load('qwen2'), gemma = load('gemma');
+  const harmless: Record<string, unknown>[] = [
+    { ...gemma, attn_logit_softcapping: null, final_logit_softcapping: null, query_pre_attn_scalar: 16 },
+    { ...llama, qk_norm: false, use_qk_norm: false, use_bidirectional_attention: false, attn_temperature_tuning: false },
+    { ...llama, embedding_multiplier: 1, residual_multiplier: 1, attention_multiplier: 1, logits_scaling: 1, logit_scale: 1 },
+    { ...llama, no_rope_layers: [1, 1, 1, 1, 1, 1] },
+    { ...qwen2, sliding_window: 4096, use_sliding_window: false, max_window_layers: 2 },
+    { ...llama, rope_parameters: { rope_theta: 10000, rope_type: 'default' }, rope_scaling: null },
+  ];
+  for (const json of harmless) assert.doesNotThrow(() => configFromHf(json));
+  // sliding-window attention equals full attention within its window: the context is capped there
+  // (Mistral 7B v0.1: window 4096, max_position_embeddings 32768)
+  const mistral = configFromHf({ ...llama, model_type: 'mistral', sliding_window: 4096, max_position_embeddings: 32768 });
+  assert.equal(mistral.maxPositions, 4096);
+  const slidingLayers = { ...qwen2, use_sliding_window: true, sliding_window: 64, max_window_layers: 3 };
+  slidingLayers.layer_types = [0, 1, 2, 3, 4, 5].map((i) => (i < 3 ? 'full_attention' : 'sliding_attention'));
+  assert.equal(configFromHf(slidingLayers).maxPositions, 64);
+});
+
+test('rope_scaling and rope_parameters: the older key is read as transformers reads it, and both may only agree', () => {
+  const l3 = load('llama3-rope');
+  const viaParams = configFromHf(l3);
+  const { rope_theta, ...scaling } = l3.rope_parameters;
+  const viaLegacy = configFromHf({ ...l3, rope_parameters: undefined, rope_theta, rope_scaling: { ...scaling, type: scaling.rope_type, rope_type: undefined } });
+  assert.deepEqual(viaLegacy.ropeScaling, viaParams.ropeScaling);
+  assert.deepEqual(ropeInvFreq(viaLegacy), ropeInvFreq(viaParams));
+  assert.deepEqual(configFromHf({ ...l3, rope_scaling: { ...l3.rope_parameters } }).ropeScaling, viaParams.ropeScaling);
+  assert.throws(
+    () => configFromHf({ ...l3, rope_scaling: { type: 'linear', factor: 2 } }),
+    (e: unknown) => e instanceof ConfigError && /both "rope_scaling" and "rope_parameters", and they differ in factor, rope_type; keep one/.test(e.message),
+  );
+});
+
+test("llama3 rope: original_max_position_embeddings from the top-level field, else the scaling's, else max_position_embeddings (transformers 5.23's inv_freq)", () => {
+  const l3 = load('llama3-rope');
+  const { original_max_position_embeddings: _, ...noOrig } = l3.rope_parameters;
+  // the first four inverse frequencies transformers 5.23 computes for each config
+  const cases: [Record<string, unknown>, number, number[]][] = [
+    [l3, 32, [1.0, 0.3760157525539398, 0.0958399772644043, 0.02222849242389202]],
+    [{ ...l3, original_max_position_embeddings: 64 }, 64, [1.0, 0.5623413324356079, 0.24438458681106567, 0.06430987268686295]],
+    [{ ...l3, rope_parameters: noOrig }, 256, [1.0, 0.5623413324356079, 0.3162277638912201, 0.17782793939113617]],
+  ];
+  for (const [json, orig, want] of cases) {
+    const c = configFromHf(json);
+    assert.equal(c.ropeScaling?.originalMaxPositions, orig);
+    const got = ropeInvFreq(c);
+    want.forEach((w, i) => assert.ok(Math.abs(got[i] - w) <= 1e-6 * w, `original ${orig}, inv_freq[${i}]: ${got[i]} vs ${w}`));
   }
 });

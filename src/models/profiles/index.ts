@@ -1,5 +1,5 @@
 import { ConfigError } from '../../errors.js';
-import type { Arch, ModelConfig } from '../config.js';
+import { type Arch, type ModelConfig, refuseUnimplemented } from '../config.js';
 import { gpt2 } from './gpt2.js';
 import { gptNeox } from './gpt-neox.js';
 import { gemma, llama, qwen2, qwen3 } from './llama.js';
@@ -26,6 +26,7 @@ export function configFromHf(json: unknown): ModelConfig {
     throw new ConfigError('unknown_architecture', `model_type "${type}" is not supported (supported: ${known})`, 'model_type');
   }
   const cfg = profile.configFromHf(obj);
+  refuseUnimplemented(obj, cfg);
   if (obj.recursive !== undefined) cfg.recursive = parseRecursiveSpec(obj.recursive, cfg.nLayers);
   return cfg;
 }
