@@ -192,8 +192,9 @@ export class BatchForward {
   }
 
   /**
-   * Qwen3's per-head norm of q or k ([rows, heads, Dh]): each group's rows with its depth's norm
-   * over every head's Dh values; one call for consecutive groups sharing the norm.
+   * The norm of q or k ([rows, heads, Dh]): each group's rows with its depth's norm, over every
+   * head's Dh values (Qwen3) or over each row's heads·Dh values at once (OLMo-2); one call for
+   * consecutive groups sharing the norm.
    */
   private headNormGroups(x: Float32Array, groups: DepthGroup[], which: 'qNorm' | 'kNorm', heads: number): Float32Array {
     const cfg = this.decoder.config, layers = this.decoder.weights.layers;
@@ -205,7 +206,8 @@ export class BatchForward {
       const n = normOf(groups[i]);
       let rows = 0;
       for (; i < groups.length && normOf(groups[i]).w === n.w; i++) rows += segTokens(groups[i].segs);
-      kernels.rmsnorm_fwd_f32(y.subarray(r * width, (r + rows) * width), null, x.subarray(r * width, (r + rows) * width), n.w.f32, rows * heads, Dh, cfg.normEps, cfg.normKind === 'rmsPlusOne' ? 1 : 0);
+      const [normRows, normWidth] = cfg.qkNormWhole ? [rows, width] : [rows * heads, Dh];
+      kernels.rmsnorm_fwd_f32(y.subarray(r * width, (r + rows) * width), null, x.subarray(r * width, (r + rows) * width), n.w.f32, normRows, normWidth, cfg.normEps, cfg.normKind === 'rmsPlusOne' ? 1 : 0);
       r += rows;
     }
     return y;
@@ -365,7 +367,8 @@ export class BatchForward {
     const cfg = this.decoder.config, layers = this.decoder.weights.layers;
     const { nHeads: H, nKvHeads: Hkv, headDim: Dh } = cfg;
     const N = x.length / this.D;
-    const h = this.normGroups(kvX, kvGroups, 'attnNorm');
+    // OLMo-2 norms the sublayers' outputs, not their inputs
+    const h = cfg.postNorms ? kvX : this.normGroups(kvX, kvGroups, 'attnNorm');
     const { q, k, v } = this.qkv(h, groups, kvGroups);
     this.pool.write(k, v, kvRuns(kvGroups));
     const a = this.buf.get('attention', N * H * Dh);
@@ -390,6 +393,11 @@ export class BatchForward {
     flush();
     const o = this.project(a, groups, (d) => layers[d].proj.o!, 'o');
     const x1 = this.buf.get('x1', x.length);
+    if (cfg.postNorms) {
+      kernels.add_f32(x1, x, this.normGroups(o, groups, 'attnNorm'), x.length);
+      kernels.add_f32(out, x1, this.normGroups(this.mlp(x1, groups), groups, 'mlpNorm'), x.length);
+      return;
+    }
     kernels.add_f32(x1, x, o, x.length);
     const m = this.mlp(this.normGroups(cfg.parallelResidual ? x : x1, groups, 'mlpNorm'), groups);
     kernels.add_f32(out, x1, m, x.length);

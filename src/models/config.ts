@@ -4,7 +4,7 @@ import { ConfigError } from '../errors.js';
 import type { RecursiveSpec } from './recursive-spec.js';
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../formats/tensor-source.js';
 
-export type Arch = 'llama' | 'gemma' | 'qwen2' | 'qwen3' | 'gpt2' | 'gpt-neox';
+export type Arch = 'llama' | 'gemma' | 'qwen2' | 'qwen3' | 'olmo2' | 'gpt2' | 'gpt-neox';
 export type NormKind = 'rms' | 'rmsPlusOne' | 'layer';
 export type ActName = 'silu' | 'geluTanh' | 'geluErf' | 'relu';
 /** How q, k, v come out of the attention input projection(s). */
@@ -39,6 +39,13 @@ export interface ModelConfig {
   qkvLayout: QkvLayout;
   /** Qwen3: an RMSNorm over each query and key head (weights qNorm/kNorm, [headDim]) after the projection, before rotary */
   qkNorm?: boolean;
+  /** OLMo-2: the q/k norms are over the whole projection (qNorm [nHeads·headDim], kNorm [nKvHeads·headDim]), before the head split */
+  qkNormWhole?: boolean;
+  /**
+   * OLMo-2: no norm before attention or the MLP; attnNorm norms the attention output and mlpNorm
+   * the MLP output, each before its residual add: x + attnNorm(attn(x)), then h + mlpNorm(mlp(h))
+   */
+  postNorms?: boolean;
   /** rotary dims per head (0: no rotary, learned positions instead) */
   rotaryDim: number;
   ropeTheta: number;

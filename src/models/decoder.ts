@@ -56,8 +56,9 @@ export class Decoder {
     this.qkvCols = config.qkvLayout === 'separate' ? null : fusedQkvColumns(config);
     const c = config;
     this.fusedSpec =
-      // the native layer has no per-head q/k norm (Qwen3): such layers run the composed ops
-      decodeLayerAvailable && c.normKind !== 'layer' && c.qkvLayout === 'separate' && c.gated && !c.qkNorm
+      // the native layer has no q/k norm (Qwen3, OLMo-2) and norms before each sublayer, not after
+      // (OLMo-2): such layers run the composed ops
+      decodeLayerAvailable && c.normKind !== 'layer' && c.qkvLayout === 'separate' && c.gated && !c.qkNorm && !c.postNorms
         ? { H: c.nHeads, Hkv: c.nKvHeads, Dh: c.headDim, F: c.intermediate, eps: c.normEps, plusOne: c.normKind === 'rmsPlusOne', act: Act[c.act], parallelResidual: c.parallelResidual, scale: c.attnScale, rope: this.rope }
         : null;
   }
@@ -165,7 +166,7 @@ export class Decoder {
     const { nHeads: H, nKvHeads: Hkv, headDim: Dh } = cfg;
 
     // attention: norm, q/k/v [N, H|Hkv, Dh], rotary, causal attention, output projection
-    const h = this.norm(layer.attnNorm, x);
+    const h = cfg.postNorms ? x : this.norm(layer.attnNorm, x);
     let q: Tensor, k: Tensor, v: Tensor;
     if (this.qkvCols) {
       const qkv = linearWithLora(layer.proj.qkv!, h);
@@ -177,15 +178,26 @@ export class Decoder {
       k = ops.reshape(linearWithLora(layer.proj.k!, h), [N, Hkv, Dh]);
       v = ops.reshape(linearWithLora(layer.proj.v!, h), [N, Hkv, Dh]);
     }
-    // Qwen3: RMSNorm over each head's Dh values, before rotary
-    if (layer.qNorm) q = this.norm(layer.qNorm, q);
-    if (layer.kNorm) k = this.norm(layer.kNorm, k);
+    // Qwen3: RMSNorm over each head's Dh values; OLMo-2: over the whole projection; before rotary
+    if (cfg.qkNormWhole) {
+      if (layer.qNorm) q = ops.reshape(this.norm(layer.qNorm, ops.reshape(q, [N, H * Dh])), [N, H, Dh]);
+      if (layer.kNorm) k = ops.reshape(this.norm(layer.kNorm, ops.reshape(k, [N, Hkv * Dh])), [N, Hkv, Dh]);
+    } else {
+      if (layer.qNorm) q = this.norm(layer.qNorm, q);
+      if (layer.kNorm) k = this.norm(layer.kNorm, k);
+    }
     if (this.rope) {
       q = ops.rope(q, pos, this.rope);
       k = ops.rope(k, pos, this.rope);
     }
     const a = caches ? attendCached(cfg, q, k, v, l, B, T, caches) : ops.causalAttention(q, k, v, B, T, cfg.attnScale);
     const o = linearWithLora(layer.proj.o!, ops.reshape(a, [N, H * Dh]));
+
+    // OLMo-2: each sublayer's output normed before its residual add
+    if (cfg.postNorms) {
+      const x1 = ops.add(x, this.norm(layer.attnNorm, o));
+      return ops.add(x1, this.norm(layer.mlpNorm, this.mlp(layer, x1)));
+    }
 
     // MLP, sequential or parallel residual
     if (cfg.parallelResidual) return ops.add(ops.add(x, o), this.mlp(layer, this.norm(layer.mlpNorm, x)));
@@ -200,7 +212,7 @@ export class Decoder {
   fusedWeights(layer: Layer): DecodeLayerWeights | null {
     const { hidden: D, intermediate: F, nHeads: H, nKvHeads: Hkv, headDim: Dh } = this.config;
     const { q, k, v, o, gate, up, down } = layer.proj;
-    if (layer.qNorm || layer.kNorm) return null;
+    if (layer.qNorm || layer.kNorm || this.config.postNorms) return null;
     const storable = (t: Tensor) => t.dtype === 'f32' || t.dtype === 'bf16';
     const adapterFits = (p: Linear, n: number, m: number) =>
       !p.lora || (storable(p.lora.a) && storable(p.lora.b) && p.lora.a.shape[1] === m && p.lora.b.shape[0] === n && p.lora.b.shape[1] === p.lora.a.shape[0]);

@@ -34,7 +34,7 @@ export interface Norm {
 export interface Layer {
   attnNorm: Norm;
   mlpNorm: Norm;
-  /** Qwen3: RMSNorm of each query head / key head ([headDim]) after the projection, before rotary */
+  /** Qwen3: RMSNorm of each query head / key head ([headDim]) after the projection, before rotary; OLMo-2: of the whole q / k projection ([nHeads·headDim] / [nKvHeads·headDim]) */
   qNorm?: Norm | null;
   kNorm?: Norm | null;
   proj: Partial<Record<ProjName, Linear>>;
@@ -91,7 +91,7 @@ export function expectedShape(cfg: ModelConfig, key: string): number[] {
   if (key === 'embed' || key === 'head') return [V, D];
   if (key === 'pos') return [cfg.maxPositions, D];
   if (name === 'attnNorm' || name === 'mlpNorm' || name === 'finalNorm') return [D];
-  if (name === 'qNorm' || name === 'kNorm') return [Dh];
+  if (name === 'qNorm' || name === 'kNorm') return cfg.qkNormWhole ? [(name === 'qNorm' ? cfg.nHeads : cfg.nKvHeads) * Dh] : [Dh];
   if (part === 'w') return [out[name], inp[name]];
   return [out[name]];
 }

@@ -1,7 +1,9 @@
 // The Llama family: Llama, Mistral, SmolLM, TinyLlama (model_type llama/mistral),
-// Qwen2 (q/k/v biases), Qwen3 (per-head RMSNorm of q and k, head_dim of its own) and
-// Gemma (RMSNorm ·(1+w), √D embedding scale, GeGLU). Mirrors transformers'
-// models/llama/modeling_llama.py, qwen2/modeling_qwen2.py, qwen3/modeling_qwen3.py, gemma/modeling_gemma.py.
+// Qwen2 (q/k/v biases), Qwen3 (per-head RMSNorm of q and k, head_dim of its own), OLMo-2
+// (RMSNorm of the whole q and k projections; each sublayer's output normed before its residual
+// add, no norm before it) and Gemma (RMSNorm ·(1+w), √D embedding scale, GeGLU). Mirrors
+// transformers' models/llama/modeling_llama.py, qwen2/modeling_qwen2.py, qwen3/modeling_qwen3.py,
+// olmo2/modeling_olmo2.py, gemma/modeling_gemma.py.
 import { ConfigError } from '../../errors.js';
 import { type Arch, HfFields, type ModelConfig } from '../config.js';
 import { actFromHf, type Profile, type WeightEntry } from './profile.js';
@@ -11,22 +13,42 @@ import { actFromHf, type Profile, type WeightEntry } from './profile.js';
  * writes, and rrt's `recursive`. Anything else may change the math, so it is refused by name
  * rather than ignored.
  */
-const QWEN3_FIELDS = new Set([
-  'vocab_size', 'hidden_size', 'intermediate_size', 'num_hidden_layers', 'num_attention_heads', 'num_key_value_heads', 'head_dim',
-  'hidden_act', 'max_position_embeddings', 'initializer_range', 'rms_norm_eps', 'use_cache', 'tie_word_embeddings', 'rope_theta',
-  'rope_scaling', 'rope_parameters', 'attention_bias', 'use_sliding_window', 'sliding_window', 'max_window_layers', 'layer_types',
-  'attention_dropout', 'pad_token_id', 'bos_token_id', 'eos_token_id', 'model_type', 'architectures', 'dtype', 'torch_dtype',
+/** The fields every config.json may hold besides its class's own: transformers' generic ones and rrt's `recursive`. */
+const GENERIC_FIELDS = [
+  'model_type', 'architectures', 'dtype', 'torch_dtype',
   'transformers_version', 'output_attentions', 'output_hidden_states', 'return_dict', 'use_return_dict', 'id2label', 'label2id',
   'problem_type', 'tokenizer_class', 'is_encoder_decoder', 'is_decoder', 'tie_encoder_decoder', 'chunk_size_feed_forward',
   'pruned_heads', 'torchscript', 'task_specific_params', 'finetuning_task', 'prefix', 'sep_token_id', 'decoder_start_token_id',
   'add_cross_attention', 'cross_attention_hidden_size', 'recursive',
+];
+
+const QWEN3_FIELDS = new Set([
+  'vocab_size', 'hidden_size', 'intermediate_size', 'num_hidden_layers', 'num_attention_heads', 'num_key_value_heads', 'head_dim',
+  'hidden_act', 'max_position_embeddings', 'initializer_range', 'rms_norm_eps', 'use_cache', 'tie_word_embeddings', 'rope_theta',
+  'rope_scaling', 'rope_parameters', 'attention_bias', 'use_sliding_window', 'sliding_window', 'max_window_layers', 'layer_types',
+  'attention_dropout', 'pad_token_id', 'bos_token_id', 'eos_token_id', ...GENERIC_FIELDS,
 ]);
 
-function checkQwen3Fields(json: Record<string, unknown>): void {
+/**
+ * Every field an OLMo-2 config.json may hold: Olmo2Config's own (head_dim too, which
+ * modeling_olmo2 reads when present), the legacy rope fields, and the generic ones.
+ */
+const OLMO2_FIELDS = new Set([
+  'vocab_size', 'hidden_size', 'intermediate_size', 'num_hidden_layers', 'num_attention_heads', 'num_key_value_heads', 'head_dim',
+  'hidden_act', 'max_position_embeddings', 'initializer_range', 'use_cache', 'pad_token_id', 'bos_token_id', 'eos_token_id',
+  'tie_word_embeddings', 'rope_theta', 'rope_scaling', 'rope_parameters', 'attention_bias', 'attention_dropout', 'rms_norm_eps',
+  ...GENERIC_FIELDS,
+]);
+
+function checkFields(arch: Arch, known: Set<string>, json: Record<string, unknown>): void {
   for (const key of Object.keys(json)) {
-    if (key.startsWith('_') || QWEN3_FIELDS.has(key)) continue;
-    throw new ConfigError('unsupported', `qwen3: config field "${key}" is not supported (rrt does not know how it changes the model)`, key);
+    if (key.startsWith('_') || known.has(key)) continue;
+    throw new ConfigError('unsupported', `${arch}: config field "${key}" is not supported (rrt does not know how it changes the model)`, key);
   }
+}
+
+function checkQwen3Fields(json: Record<string, unknown>): void {
+  checkFields('qwen3', QWEN3_FIELDS, json);
   const types = json.layer_types;
   if (types !== undefined && types !== null) {
     if (!Array.isArray(types)) throw new ConfigError('bad_value', 'qwen3: "layer_types" must be a list', 'layer_types');
@@ -39,6 +61,7 @@ function checkQwen3Fields(json: Record<string, unknown>): void {
 function llamaConfig(arch: Arch, json: Record<string, unknown>): ModelConfig {
   const f = new HfFields(json, arch);
   if (arch === 'qwen3') checkQwen3Fields(json);
+  if (arch === 'olmo2') checkFields('olmo2', OLMO2_FIELDS, json);
   const hidden = f.int('hidden_size');
   const nHeads = f.int('num_attention_heads');
   const nKvHeads = f.int('num_key_value_heads', nHeads);
@@ -67,7 +90,9 @@ function llamaConfig(arch: Arch, json: Record<string, unknown>): ModelConfig {
     gated: true,
     parallelResidual: false,
     qkvLayout: 'separate',
-    qkNorm: arch === 'qwen3',
+    qkNorm: arch === 'qwen3' || arch === 'olmo2',
+    qkNormWhole: arch === 'olmo2',
+    postNorms: arch === 'olmo2',
     rotaryDim: rotaryDim - (rotaryDim % 2),
     ropeTheta: rope.theta,
     ropeScaling: rope.scaling,
@@ -89,10 +114,16 @@ function llamaLayer(cfg: ModelConfig, i: number): WeightEntry[] {
   const qkvBias = cfg.arch === 'qwen2' || json.attention_bias === true;
   const oBias = cfg.arch !== 'qwen2' && json.attention_bias === true;
   const mlpBias = json.mlp_bias === true;
-  const e: WeightEntry[] = [
-    { key: 'attnNorm.w', hf: `${p}.input_layernorm.weight` },
-    { key: 'mlpNorm.w', hf: `${p}.post_attention_layernorm.weight` },
-  ];
+  // OLMo-2 norms each sublayer's output: post_attention_layernorm is its attention norm
+  const e: WeightEntry[] = cfg.postNorms
+    ? [
+        { key: 'attnNorm.w', hf: `${p}.post_attention_layernorm.weight` },
+        { key: 'mlpNorm.w', hf: `${p}.post_feedforward_layernorm.weight` },
+      ]
+    : [
+        { key: 'attnNorm.w', hf: `${p}.input_layernorm.weight` },
+        { key: 'mlpNorm.w', hf: `${p}.post_attention_layernorm.weight` },
+      ];
   for (const [k, m] of [['q', 'q_proj'], ['k', 'k_proj'], ['v', 'v_proj']]) {
     e.push({ key: `${k}.w`, hf: `${p}.self_attn.${m}.weight` });
     if (qkvBias) e.push({ key: `${k}.b`, hf: `${p}.self_attn.${m}.bias` });
@@ -125,4 +156,5 @@ function familyMember(arch: Arch, modelTypes: string[]): Profile {
 export const llama = familyMember('llama', ['llama', 'mistral']);
 export const qwen2 = familyMember('qwen2', ['qwen2']);
 export const qwen3 = familyMember('qwen3', ['qwen3']);
+export const olmo2 = familyMember('olmo2', ['olmo2']);
 export const gemma = familyMember('gemma', ['gemma']);
