@@ -2,6 +2,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { FormatError } from '../src/errors.js';
+import { backward, noGrad } from '../src/tensor/autograd.js';
+import type { Tensor } from '../src/tensor/tensor.js';
 
 /** Deterministic PRNG (mulberry32). */
 export function rng(seed: number): () => number {
@@ -144,5 +146,30 @@ export function withThreads(addon: { get_threads(): number; set_threads(n: numbe
     fn();
   } finally {
     addon.set_threads(prev);
+  }
+}
+
+/**
+ * A leaf's gradient from backward(loss()) against central finite differences at some indices
+ * (the leaf is made trainable for the check and frozen again). It must be nonzero somewhere.
+ */
+export function assertGradMatchesFd(p: Tensor, loss: () => Tensor, indices: number[], label: string): void {
+  p.requiresGrad = true;
+  p.grad = null;
+  try {
+    backward(loss());
+    const g = p.grad!;
+    assert.ok(g.some((v) => Math.abs(v) > 1e-6), `${label}: the tensor reaches the loss`);
+    for (const i of indices) {
+      const x = p.f32, h = 1e-2, x0 = x[i];
+      x[i] = x0 + h;
+      const up = noGrad(() => loss().f32[0]);
+      x[i] = x0 - h;
+      const down = noGrad(() => loss().f32[0]);
+      x[i] = x0;
+      assertClose([g[i]], [(up - down) / (2 * h)], { rel: 2e-2, abs: 1e-4, label: `${label} grad ${i}` });
+    }
+  } finally {
+    p.requiresGrad = false;
   }
 }
