@@ -406,6 +406,15 @@ export class BatchForward {
   private mlp(h: Float32Array, groups: DepthGroup[]): Float32Array {
     const cfg = this.decoder.config, layers = this.decoder.weights.layers;
     const act = Act[cfg.act];
+    if (layers[groups[0].depth].proj.gateUp) {
+      // Phi-3: one projection to [gate | up] per row, each F wide
+      const F = cfg.intermediate;
+      const gu = this.project(h, groups, (d) => layers[d].proj.gateUp!, 'gateUp');
+      const N = gu.length / (2 * F);
+      const inner = this.buf.get('inner', N * F);
+      for (let r = 0; r < N; r++) kernels.glu_fwd_f32(inner.subarray(r * F, (r + 1) * F), gu.subarray(r * 2 * F, r * 2 * F + F), gu.subarray(r * 2 * F + F, (r + 1) * 2 * F), F, act);
+      return this.project(inner, groups, (d) => layers[d].proj.down!, 'down');
+    }
     const up = this.project(h, groups, (d) => layers[d].proj.up!, 'up');
     const inner = this.buf.get('inner', up.length);
     if (cfg.gated) kernels.glu_fwd_f32(inner, this.project(h, groups, (d) => layers[d].proj.gate!, 'gate'), up, up.length, act);

@@ -4,12 +4,13 @@ import { ConfigError } from '../errors.js';
 import type { RecursiveSpec } from './recursive-spec.js';
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../formats/tensor-source.js';
 
-export type Arch = 'llama' | 'gemma' | 'qwen2' | 'qwen3' | 'olmo2' | 'gpt2' | 'gpt-neox';
+export type Arch = 'llama' | 'gemma' | 'qwen2' | 'qwen3' | 'olmo2' | 'phi3' | 'gpt2' | 'gpt-neox';
 export type NormKind = 'rms' | 'rmsPlusOne' | 'layer';
 export type ActName = 'silu' | 'geluTanh' | 'geluErf' | 'relu';
 /** How q, k, v come out of the attention input projection(s). */
 export type QkvLayout = 'separate' | 'fusedBlocks' | 'fusedPerHead';
-export type ProjName = 'q' | 'k' | 'v' | 'qkv' | 'o' | 'gate' | 'up' | 'down';
+/** gateUp: Phi-3's fused gate_up_proj, [gate; up] rows ([2·intermediate, hidden]) */
+export type ProjName = 'q' | 'k' | 'v' | 'qkv' | 'o' | 'gate' | 'up' | 'gateUp' | 'down';
 
 export interface RopeScaling {
   type: 'linear' | 'llama3';

@@ -226,10 +226,28 @@ export class Decoder {
 
   private mlp(layer: Layer, h: Tensor): Tensor {
     const act = Act[this.config.act];
-    const inner = this.config.gated
-      ? ops.glu(linearWithLora(layer.proj.gate!, h), linearWithLora(layer.proj.up!, h), act)
-      : ops.activation(linearWithLora(layer.proj.up!, h), act);
+    let inner: Tensor;
+    if (layer.proj.gateUp) {
+      // Phi-3: one projection to [gate | up], each intermediate wide
+      const [g, u] = this.gateUpColumns();
+      const y = linearWithLora(layer.proj.gateUp, h);
+      inner = ops.glu(ops.gatherCols(y, g), ops.gatherCols(y, u), act);
+    } else
+      inner = this.config.gated
+        ? ops.glu(linearWithLora(layer.proj.gate!, h), linearWithLora(layer.proj.up!, h), act)
+        : ops.activation(linearWithLora(layer.proj.up!, h), act);
     return linearWithLora(layer.proj.down!, inner);
+  }
+
+  private gateUpCols: [Int32Array, Int32Array] | null = null;
+
+  /** Column indices of gate and up inside a fused gate_up projection's output ([gate | up]). */
+  gateUpColumns(): [Int32Array, Int32Array] {
+    if (!this.gateUpCols) {
+      const F = this.config.intermediate;
+      this.gateUpCols = [Int32Array.from({ length: F }, (_, i) => i), Int32Array.from({ length: F }, (_, i) => F + i)];
+    }
+    return this.gateUpCols;
   }
 
   private norm(n: Norm, x: Tensor): Tensor {

@@ -86,8 +86,8 @@ function matrixDtype(plan: WeightPlan, key: string, stored: string): WeightDType
 export function expectedShape(cfg: ModelConfig, key: string): number[] {
   const { hidden: D, intermediate: F, nHeads: H, nKvHeads: Hkv, headDim: Dh, vocabSize: V } = cfg;
   const [name, part] = key.split('.');
-  const out: Record<string, number> = { q: H * Dh, k: Hkv * Dh, v: Hkv * Dh, qkv: (H + 2 * Hkv) * Dh, o: D, gate: F, up: F, down: D };
-  const inp: Record<string, number> = { q: D, k: D, v: D, qkv: D, o: H * Dh, gate: D, up: D, down: F };
+  const out: Record<string, number> = { q: H * Dh, k: Hkv * Dh, v: Hkv * Dh, qkv: (H + 2 * Hkv) * Dh, o: D, gate: F, up: F, gateUp: 2 * F, down: D };
+  const inp: Record<string, number> = { q: D, k: D, v: D, qkv: D, o: H * Dh, gate: D, up: D, gateUp: D, down: F };
   if (key === 'embed' || key === 'head') return [V, D];
   if (key === 'pos') return [cfg.maxPositions, D];
   if (name === 'attnNorm' || name === 'mlpNorm' || name === 'finalNorm') return [D];

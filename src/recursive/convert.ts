@@ -36,7 +36,7 @@ export interface ConvertOptions {
   loraRankMlp?: number;
   /** @default 'svd' */
   loraInit?: 'svd' | 'zero';
-  /** projections that get adapters, by rrt name (q, k, v, qkv, o, gate, up, down) or HF module name; @default all */
+  /** projections that get adapters, by rrt name (q, k, v, qkv, o, gate, up, gateUp, down) or HF module name; @default all */
   loraModules?: string[];
   /** keep one copy of every norm and bias per unrolled depth instead of sharing them */
   untieNorms?: boolean;

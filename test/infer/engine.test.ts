@@ -48,6 +48,10 @@ function model(name: string): LoadedModel {
       // per-depth q/k norms (untied), shared projections with LoRA
       path = join(tmp, name);
       convertToRecursive(join(root, 'fixtures/hf/qwen3'), path, { nLoops: 2, strategy: 'cycle', init: 'stepwise', loraRank: 8, untieNorms: true });
+    } else if (name === 'phi3-c2') {
+      // fused qkv and gate_up projections shared with per-loop LoRA, per-depth norms (untied)
+      path = join(tmp, name);
+      convertToRecursive(join(root, 'fixtures/hf/phi3'), path, { nLoops: 2, strategy: 'cycle', init: 'stepwise', loraRank: 8, untieNorms: true });
     } else if (name === 'olmo2-c2') {
       // per-depth post-norms and whole-projection q/k norms (untied), shared projections with LoRA
       path = join(tmp, name);
@@ -89,7 +93,7 @@ function countMixedLoopSteps(engine: BatchEngine): { steps: number } {
   return count;
 }
 
-for (const name of ['llama', 'gpt2', 'qwen3', 'stories-mc3', 'stories-c2', 'stories-c2-loopnorm', 'qwen3-c2', 'olmo2', 'olmo2-c2']) {
+for (const name of ['llama', 'gpt2', 'qwen3', 'stories-mc3', 'stories-c2', 'stories-c2-loopnorm', 'qwen3-c2', 'olmo2', 'olmo2-c2', 'phi3', 'phi3-c2']) {
   test(`${name}: continuous batching (3 slots, prefill chunks of 8, requests one step apart) gives the greedy tokens of one-at-a-time decoding`, async () => {
     const m = model(name);
     const ps = prompts(m.config.vocabSize);

@@ -34,7 +34,7 @@ export function registerConvert(program: Command): void {
     .option('--lora-rank-attn <r>', 'LoRA rank of the attention projections', int(0))
     .option('--lora-rank-mlp <r>', 'LoRA rank of the MLP projections', int(0))
     .option('--lora-init <i>', 'svd (top-r SVD of W − W\') or zero (B = 0)', choice(['svd', 'zero'] as const), 'svd')
-    .option('--lora-modules <list>', 'comma-separated projections to relax (rrt names q,k,v,qkv,o,gate,up,down or HF module names)')
+    .option('--lora-modules <list>', 'comma-separated projections to relax (rrt names q,k,v,qkv,o,gate,up,gateUp,down or HF module names)')
     .option('--untie-norms', 'one copy of every norm and bias per unrolled layer (default: shared)')
     .option('--seed <s>', 'seed for --init random and zero-init adapters', int(0, 2 ** 31 - 1))
     .option('--tokenizer <path>', 'tokenizer of a llama2.c source')

@@ -1,9 +1,9 @@
 // The Llama family: Llama, Mistral, SmolLM, TinyLlama (model_type llama/mistral),
 // Qwen2 (q/k/v biases), Qwen3 (per-head RMSNorm of q and k, head_dim of its own), OLMo-2
 // (RMSNorm of the whole q and k projections; each sublayer's output normed before its residual
-// add, no norm before it) and Gemma (RMSNorm ·(1+w), √D embedding scale, GeGLU). Mirrors
+// add, no norm before it), Phi-3 (fused qkv_proj [q; k; v] and gate_up_proj [gate; up]) and Gemma (RMSNorm ·(1+w), √D embedding scale, GeGLU). Mirrors
 // transformers' models/llama/modeling_llama.py, qwen2/modeling_qwen2.py, qwen3/modeling_qwen3.py,
-// olmo2/modeling_olmo2.py, gemma/modeling_gemma.py.
+// olmo2/modeling_olmo2.py, phi3/modeling_phi3.py, gemma/modeling_gemma.py.
 import { ConfigError } from '../../errors.js';
 import { type Arch, HfFields, type ModelConfig } from '../config.js';
 import { actFromHf, type Profile, type WeightEntry } from './profile.js';
@@ -40,6 +40,17 @@ const OLMO2_FIELDS = new Set([
   ...GENERIC_FIELDS,
 ]);
 
+/**
+ * Every field a Phi-3 config.json may hold: Phi3Config's own (head_dim and partial_rotary_factor
+ * too, which modeling_phi3 reads when present), the legacy rope fields, and the generic ones.
+ */
+const PHI3_FIELDS = new Set([
+  'vocab_size', 'hidden_size', 'intermediate_size', 'num_hidden_layers', 'num_attention_heads', 'num_key_value_heads', 'head_dim',
+  'resid_pdrop', 'embd_pdrop', 'attention_dropout', 'hidden_act', 'max_position_embeddings', 'original_max_position_embeddings',
+  'initializer_range', 'rms_norm_eps', 'use_cache', 'tie_word_embeddings', 'rope_theta', 'rope_scaling', 'rope_parameters',
+  'partial_rotary_factor', 'bos_token_id', 'eos_token_id', 'pad_token_id', 'sliding_window', ...GENERIC_FIELDS,
+]);
+
 function checkFields(arch: Arch, known: Set<string>, json: Record<string, unknown>): void {
   for (const key of Object.keys(json)) {
     if (key.startsWith('_') || known.has(key)) continue;
@@ -62,6 +73,7 @@ function llamaConfig(arch: Arch, json: Record<string, unknown>): ModelConfig {
   const f = new HfFields(json, arch);
   if (arch === 'qwen3') checkQwen3Fields(json);
   if (arch === 'olmo2') checkFields('olmo2', OLMO2_FIELDS, json);
+  if (arch === 'phi3') checkFields('phi3', PHI3_FIELDS, json);
   const hidden = f.int('hidden_size');
   const nHeads = f.int('num_attention_heads');
   const nKvHeads = f.int('num_key_value_heads', nHeads);
@@ -89,7 +101,8 @@ function llamaConfig(arch: Arch, json: Record<string, unknown>): ModelConfig {
     act,
     gated: true,
     parallelResidual: false,
-    qkvLayout: 'separate',
+    // Phi-3: qkv_proj's rows are [q; k; v], each block whole
+    qkvLayout: arch === 'phi3' ? 'fusedBlocks' : 'separate',
     qkNorm: arch === 'qwen3' || arch === 'olmo2',
     qkNormWhole: arch === 'olmo2',
     postNorms: arch === 'olmo2',
@@ -124,6 +137,16 @@ function llamaLayer(cfg: ModelConfig, i: number): WeightEntry[] {
         { key: 'attnNorm.w', hf: `${p}.input_layernorm.weight` },
         { key: 'mlpNorm.w', hf: `${p}.post_attention_layernorm.weight` },
       ];
+  if (cfg.arch === 'phi3') {
+    // no biases: Phi3Attention and Phi3MLP build their linears with bias=False
+    e.push(
+      { key: 'qkv.w', hf: `${p}.self_attn.qkv_proj.weight` },
+      { key: 'o.w', hf: `${p}.self_attn.o_proj.weight` },
+      { key: 'gateUp.w', hf: `${p}.mlp.gate_up_proj.weight` },
+      { key: 'down.w', hf: `${p}.mlp.down_proj.weight` },
+    );
+    return e;
+  }
   for (const [k, m] of [['q', 'q_proj'], ['k', 'k_proj'], ['v', 'v_proj']]) {
     e.push({ key: `${k}.w`, hf: `${p}.self_attn.${m}.weight` });
     if (qkvBias) e.push({ key: `${k}.b`, hf: `${p}.self_attn.${m}.bias` });
@@ -149,12 +172,13 @@ function llamaGlobals(cfg: ModelConfig): WeightEntry[] {
 
 const modules = { q: 'q_proj', k: 'k_proj', v: 'v_proj', o: 'o_proj', gate: 'gate_proj', up: 'up_proj', down: 'down_proj' } as const;
 
-function familyMember(arch: Arch, modelTypes: string[]): Profile {
-  return { arch, modelTypes, configFromHf: (json) => llamaConfig(arch, json), globals: llamaGlobals, layer: llamaLayer, modules };
+function familyMember(arch: Arch, modelTypes: string[], mods: Profile['modules'] = modules): Profile {
+  return { arch, modelTypes, configFromHf: (json) => llamaConfig(arch, json), globals: llamaGlobals, layer: llamaLayer, modules: mods };
 }
 
 export const llama = familyMember('llama', ['llama', 'mistral']);
 export const qwen2 = familyMember('qwen2', ['qwen2']);
 export const qwen3 = familyMember('qwen3', ['qwen3']);
 export const olmo2 = familyMember('olmo2', ['olmo2']);
+export const phi3 = familyMember('phi3', ['phi3'], { qkv: 'qkv_proj', o: 'o_proj', gateUp: 'gate_up_proj', down: 'down_proj' });
 export const gemma = familyMember('gemma', ['gemma']);

@@ -1,0 +1,114 @@
+// Phi-3: its config (fused qkv_proj [q; k; v] and gate_up_proj [gate; up], no biases, partial
+// rotary) is read, rope types it does not implement and unknown fields are refused by name; a
+// recursive model puts its adapters on the fused projections, trains them (gradients match finite
+// differences), and survives a save and reload and an export under Phi-3's tensor names.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { ConfigError } from '../../src/errors.js';
+import { openSafetensors } from '../../src/formats/safetensors.js';
+import { loadModel } from '../../src/models/load.js';
+import { configFromHf, profileForArch } from '../../src/models/profiles/index.js';
+import { saveModel } from '../../src/models/save.js';
+import { convertToRecursive } from '../../src/recursive/convert.js';
+import { exportUnrolled } from '../../src/recursive/export.js';
+import { backward, noGrad } from '../../src/tensor/autograd.js';
+import * as ops from '../../src/tensor/ops/index.js';
+import { assertClose, randint } from '../helpers.js';
+
+const HF = new URL('../../fixtures/hf/', import.meta.url).pathname;
+const PHI3 = join(HF, 'phi3');
+const json = () => JSON.parse(readFileSync(join(PHI3, 'config.json'), 'utf8')) as Record<string, unknown>;
+const tmp = mkdtempSync(join(tmpdir(), 'rrt-phi3-'));
+
+test('phi3 config: fused qkv and gate_up projections, GQA, partial rotary', () => {
+  const c = configFromHf(json());
+  assert.equal(c.arch, 'phi3');
+  assert.equal(c.qkvLayout, 'fusedBlocks');
+  assert.equal(c.gated, true);
+  assert.equal(c.act, 'silu');
+  assert.equal(c.nHeads, 4);
+  assert.equal(c.nKvHeads, 2);
+  assert.equal(c.headDim, 16);
+  assert.equal(c.rotaryDim, 8, 'partial_rotary_factor 0.5 of head_dim 16');
+  const names = profileForArch('phi3').layer(c, 1).map((e) => `${e.key}=${e.hf}`);
+  assert.deepEqual(names, [
+    'attnNorm.w=model.layers.1.input_layernorm.weight',
+    'mlpNorm.w=model.layers.1.post_attention_layernorm.weight',
+    'qkv.w=model.layers.1.self_attn.qkv_proj.weight',
+    'o.w=model.layers.1.self_attn.o_proj.weight',
+    'gateUp.w=model.layers.1.mlp.gate_up_proj.weight',
+    'down.w=model.layers.1.mlp.down_proj.weight',
+  ]);
+  const m = loadModel(PHI3);
+  const l = m.decoder.weights.layers[0];
+  assert.deepEqual(l.proj.qkv!.w.shape, [(4 + 2 * 2) * 16, 64]);
+  assert.deepEqual(l.proj.gateUp!.w.shape, [2 * 160, 64]);
+  assert.equal(l.proj.qkv!.b, null);
+  assert.equal(m.decoder.fusedSpec, null, 'the native fused layer takes separate q/k/v and gate/up projections');
+  assert.equal(m.decoder.fusedWeights(l), null);
+});
+
+test('phi3 config: longrope (and its old name su) and unknown fields are refused by name', () => {
+  const refused = (extra: Record<string, unknown>, field: string, words: string) =>
+    assert.throws(() => configFromHf({ ...json(), ...extra }), (e: unknown) => e instanceof ConfigError && e.field === field && e.message.includes(words), `${field} ${words}`);
+  const factors = Array.from({ length: 4 }, () => 1);
+  refused({ rope_parameters: null, rope_scaling: { type: 'longrope', short_factor: factors, long_factor: factors } }, 'rope_scaling', 'longrope');
+  refused({ rope_parameters: null, rope_scaling: { type: 'su', short_factor: factors, long_factor: factors } }, 'rope_scaling', 'su');
+  refused({ rope_parameters: { rope_type: 'longrope', rope_theta: 10000, short_factor: factors, long_factor: factors } }, 'rope_parameters', 'longrope');
+  refused({ mlp_bias: true }, 'mlp_bias', 'mlp_bias');
+  refused({ attention_bias: true }, 'attention_bias', 'attention_bias');
+  // rope_scaling null is default rope; known fields that do not change the math are read as usual
+  const c = configFromHf({ ...json(), rope_parameters: null, rope_scaling: null, rope_theta: 10000, partial_rotary_factor: 1, use_cache: false, _name_or_path: 'x' });
+  assert.equal(c.ropeScaling, null);
+  assert.equal(c.rotaryDim, 16);
+});
+
+test('phi3 recursive: LoRA on the fused projections; its gradients match finite differences; save, reload and export keep the model', () => {
+  const rec = join(tmp, 'r4');
+  convertToRecursive(PHI3, rec, { nLoops: 2, init: 'stepwise', loraRank: 4 });
+  const m = loadModel(rec);
+  const layers = m.decoder.weights.layers;
+  for (const p of ['qkv', 'o', 'gateUp', 'down'] as const) {
+    assert.equal(layers[0].proj[p]!.lora!.a.shape[0], 4, `${p} has a rank-4 adapter`);
+    assert.equal(layers[0].proj[p]!.w, layers[2].proj[p]!.w, `${p} shared by slot`);
+  }
+  const ids = randint(2 * 10, m.config.vocabSize, 3), targets = randint(2 * 10, m.config.vocabSize, 4);
+  const loss = () => ops.crossEntropy(ops.reshape(m.decoder.forward(ids, 2, 10).logits, [20, m.config.vocabSize]), targets);
+  for (const p of [layers[1].proj.gateUp!.lora!.b, layers[2].proj.qkv!.lora!.b]) {
+    p.requiresGrad = true;
+    p.grad = null;
+    backward(loss());
+    const g = p.grad!;
+    assert.ok(g.some((v) => Math.abs(v) > 1e-6), 'the adapter reaches the loss');
+    // rows in the gate half and the up half of gate_up (160 rows each), in q, k and v of qkv (64, 32, 32)
+    for (const i of [0, 3 + 4 * 40, 3 + 4 * 170, 4 * 70 + 1, 4 * 100 + 2]) {
+      if (i >= p.size) continue;
+      const x = p.f32, h = 1e-2, x0 = x[i];
+      x[i] = x0 + h;
+      const up = noGrad(() => loss().f32[0]);
+      x[i] = x0 - h;
+      const down = noGrad(() => loss().f32[0]);
+      x[i] = x0;
+      assertClose([g[i]], [(up - down) / (2 * h)], { rel: 2e-2, abs: 1e-4, label: `grad ${i}` });
+    }
+    p.requiresGrad = false;
+  }
+  layers[1].proj.gateUp!.lora!.b.f32[7] += 0.25;
+  const saved = join(tmp, 'saved');
+  saveModel(m.config, m.decoder.weights, saved);
+  const tokens = randint(16, m.config.vocabSize, 9);
+  const before = noGrad(() => m.decoder.forward(tokens, 1, 16).logits.f32);
+  assert.deepEqual(noGrad(() => loadModel(saved).decoder.forward(tokens, 1, 16).logits.f32), before);
+  const exported = join(tmp, 'exported');
+  exportUnrolled(saved, exported);
+  const f = openSafetensors(join(exported, 'model.safetensors'));
+  const names = f.names();
+  f.close();
+  assert.ok(names.includes('model.layers.3.self_attn.qkv_proj.weight'));
+  assert.ok(names.includes('model.layers.3.mlp.gate_up_proj.weight'));
+  assert.ok(!names.some((n) => /\.(q_proj|k_proj|v_proj|gate_proj|up_proj)\./.test(n)), 'no split projection names');
+  assertClose(noGrad(() => loadModel(exported).decoder.forward(tokens, 1, 16).logits.f32), before, { rel: 1e-5, label: 'export vs recursive' });
+});
