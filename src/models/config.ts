@@ -13,8 +13,12 @@ export type QkvLayout = 'separate' | 'fusedBlocks' | 'fusedPerHead';
 export type ProjName = 'q' | 'k' | 'v' | 'qkv' | 'o' | 'gate' | 'up' | 'gateUp' | 'down';
 
 export interface RopeScaling {
-  type: 'linear' | 'llama3';
+  type: 'linear' | 'llama3' | 'longrope';
   factor: number;
+  /** longrope (Phi-3): each inverse frequency divided by its factor, within originalMaxPositions */
+  shortFactor?: number[];
+  /** longrope: what transformers multiplies cos and sin by */
+  attentionFactor?: number;
   lowFreqFactor?: number;
   highFreqFactor?: number;
   originalMaxPositions?: number;
@@ -129,7 +133,7 @@ export class HfFields {
    * be present when they agree), and llama3's original_max_position_embeddings comes from the top-level field
    * of that name when there is one, else from the scaling, else from max_position_embeddings.
    */
-  rope(fallbackTheta = 10000): { theta: number; scaling: RopeScaling | null; partial: number } {
+  rope(fallbackTheta = 10000, opts: { longrope?: boolean } = {}): { theta: number; scaling: RopeScaling | null; partial: number } {
     const dict = (key: string): Record<string, unknown> | null => {
       const v = this.json[key];
       if (v === undefined || v === null) return null;
@@ -159,7 +163,21 @@ export class HfFields {
     let scaling: RopeScaling | null = null;
     const field = legacy ? 'rope_scaling' : 'rope_parameters';
     const type = scalingJson ? String(scalingJson.rope_type ?? scalingJson.type ?? 'default') : 'default';
-    if (type === 'linear' || type === 'llama3') {
+    if ((type === 'longrope' || type === 'su') && opts.longrope) {
+      // as transformers' _compute_longrope_parameters, for sequences within the original context:
+      // short_factor divides the inverse frequencies (long_factor applies only beyond it, which rrt refuses)
+      const short = scalingJson!.short_factor;
+      if (!Array.isArray(short) || !short.every((x) => typeof x === 'number' && x > 0))
+        throw new ConfigError('bad_value', `${this.what}: ${type} rope scaling needs "short_factor", a list of positive numbers, in ${field}`, field);
+      const original = Number(this.json.original_max_position_embeddings ?? scalingJson!.original_max_position_embeddings);
+      if (!(Number.isInteger(original) && original > 0))
+        throw new ConfigError('bad_value', `${this.what}: ${type} rope scaling needs a positive integer original_max_position_embeddings`, 'original_max_position_embeddings');
+      const factor = scalingJson!.factor != null ? Number(scalingJson!.factor) : this.int('max_position_embeddings', 4096) / original;
+      if (!(factor > 0)) throw new ConfigError('bad_value', `${this.what}: ${type} rope scaling needs a positive "factor" in ${field}`, field);
+      const attentionFactor = scalingJson!.attention_factor != null ? Number(scalingJson!.attention_factor) : factor <= 1 ? 1 : Math.sqrt(1 + Math.log(factor) / Math.log(original));
+      if (!(attentionFactor > 0)) throw new ConfigError('bad_value', `${this.what}: ${type} rope scaling needs a positive "attention_factor" in ${field}`, field);
+      scaling = { type: 'longrope', factor, shortFactor: short as number[], attentionFactor, originalMaxPositions: original };
+    } else if (type === 'linear' || type === 'llama3') {
       const factor = Number(scalingJson!.factor);
       if (!(factor > 0)) throw new ConfigError('bad_value', `${this.what}: ${type} rope scaling needs a positive "factor" in ${field}`, field);
       scaling = { type, factor };
@@ -231,6 +249,9 @@ export function ropeInvFreq(cfg: ModelConfig): Float32Array {
   for (let i = 0; i < half; i++) inv[i] = 1 / Math.pow(cfg.ropeTheta, Math.fround((2 * i) / cfg.rotaryDim));
   const s = cfg.ropeScaling;
   if (s?.type === 'linear') for (let i = 0; i < half; i++) inv[i] = inv[i] / s.factor;
+  // longrope: 1 / (short_factor[i] · θ^(2i/d)), in float32 as transformers
+  if (s?.type === 'longrope')
+    for (let i = 0; i < half; i++) inv[i] = 1 / Math.fround(Math.fround(s.shortFactor![i]) * Math.fround(Math.pow(cfg.ropeTheta, Math.fround((2 * i) / cfg.rotaryDim))));
   if (s?.type === 'llama3') {
     const lowWave = s.originalMaxPositions! / s.lowFreqFactor!;
     const highWave = s.originalMaxPositions! / s.highFreqFactor!;

@@ -93,7 +93,7 @@ function countMixedLoopSteps(engine: BatchEngine): { steps: number } {
   return count;
 }
 
-for (const name of ['llama', 'gpt2', 'qwen3', 'stories-mc3', 'stories-c2', 'stories-c2-loopnorm', 'qwen3-c2', 'olmo2', 'olmo2-c2', 'phi3', 'phi3-c2']) {
+for (const name of ['llama', 'gpt2', 'qwen3', 'stories-mc3', 'stories-c2', 'stories-c2-loopnorm', 'qwen3-c2', 'olmo2', 'olmo2-c2', 'phi3', 'phi3-c2', 'phi3-longrope']) {
   test(`${name}: continuous batching (3 slots, prefill chunks of 8, requests one step apart) gives the greedy tokens of one-at-a-time decoding`, async () => {
     const m = model(name);
     const ps = prompts(m.config.vocabSize);

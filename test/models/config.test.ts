@@ -19,6 +19,7 @@ test('every fixture config reads into the expected profile', () => {
     qwen3: ['qwen3', 'rms', false, false],
     olmo2: ['olmo2', 'rms', false, false],
     phi3: ['phi3', 'rms', false, false],
+    'phi3-longrope': ['phi3', 'rms', false, false],
     gpt2: ['gpt2', 'layer', true, false],
     'gpt-neox': ['gpt-neox', 'layer', false, true],
     'llama3-rope': ['llama', 'rms', false, false],

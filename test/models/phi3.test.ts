@@ -1,6 +1,6 @@
 // Phi-3: its config (fused qkv_proj [q; k; v] and gate_up_proj [gate; up], no biases, partial
-// rotary) is read, rope types it does not implement and unknown fields are refused by name; a
-// recursive model puts its adapters on the fused projections, trains them (gradients match finite
+// rotary, longrope within the original context) is read, what it does not implement and unknown
+// fields are refused by name; a recursive model puts its adapters on the fused projections, trains them (gradients match finite
 // differences), and survives a save and reload and an export under Phi-3's tensor names.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -51,19 +51,34 @@ test('phi3 config: fused qkv and gate_up projections, GQA, partial rotary', () =
   assert.equal(m.decoder.fusedWeights(l), null);
 });
 
-test('phi3 config: longrope (and its old name su) and unknown fields are refused by name', () => {
-  const refused = (extra: Record<string, unknown>, field: string, words: string) =>
-    assert.throws(() => configFromHf({ ...json(), ...extra }), (e: unknown) => e instanceof ConfigError && e.field === field && e.message.includes(words), `${field} ${words}`);
-  const factors = Array.from({ length: 4 }, () => 1);
-  refused({ rope_parameters: null, rope_scaling: { type: 'longrope', short_factor: factors, long_factor: factors } }, 'rope_scaling', 'longrope');
-  refused({ rope_parameters: null, rope_scaling: { type: 'su', short_factor: factors, long_factor: factors } }, 'rope_scaling', 'su');
-  refused({ rope_parameters: { rope_type: 'longrope', rope_theta: 10000, short_factor: factors, long_factor: factors } }, 'rope_parameters', 'longrope');
-  refused({ mlp_bias: true }, 'mlp_bias', 'mlp_bias');
-  refused({ attention_bias: true }, 'attention_bias', 'attention_bias');
+test('phi3 config: longrope within the original context; what it cannot do and unknown fields are refused by name', () => {
+  const lr = () => JSON.parse(readFileSync(join(HF, 'phi3-longrope', 'config.json'), 'utf8')) as Record<string, unknown>;
+  const c = configFromHf(lr());
+  const s = c.ropeScaling!;
+  assert.equal(s.type, 'longrope');
+  assert.equal(s.shortFactor!.length, 8);
+  assert.equal(s.factor, 4, 'max_position_embeddings / original_max_position_embeddings');
+  assertClose([s.attentionFactor!], [Math.sqrt(1 + Math.log(4) / Math.log(128))], { rel: 1e-12 });
+  assertClose([c.attnScale], [s.attentionFactor! ** 2 / 4], { rel: 1e-12, label: 'cos and sin scaled: q·k by its square' });
+  assert.equal(c.maxPositions, 128, 'long_factor past the original context is not implemented: the context ends there');
+  // the legacy spelling: rope_scaling of type su
+  const params = lr().rope_parameters as Record<string, unknown>;
+  const legacy = configFromHf({ ...lr(), rope_parameters: null, rope_scaling: { ...params, rope_type: undefined, type: 'su' } });
+  assert.deepEqual(legacy.ropeScaling, s);
+  const refused = (extra: Record<string, unknown>, field: string, words: string, base = lr()) =>
+    assert.throws(() => configFromHf({ ...base, ...extra }), (e: unknown) => e instanceof ConfigError && e.field === field && e.message.includes(words), `${field} ${words}`);
+  refused({ rope_parameters: { ...params, partial_rotary_factor: 0.5, short_factor: [1, 2, 3, 4] } }, 'rope_parameters', 'partial rotary');
+  refused({ rope_parameters: { ...params, short_factor: [1, 2] } }, 'rope_parameters', 'short_factor');
+  refused({ rope_parameters: { ...params, short_factor: undefined } }, 'rope_parameters', 'short_factor');
+  refused({ mlp_bias: true }, 'mlp_bias', 'mlp_bias', json());
+  refused({ attention_bias: true }, 'attention_bias', 'attention_bias', json());
+  // longrope is read for Phi-3 only
+  assert.throws(() => configFromHf({ ...JSON.parse(readFileSync(join(HF, 'llama', 'config.json'), 'utf8')), rope_parameters: null, rope_scaling: params }), /longrope/);
   // rope_scaling null is default rope; known fields that do not change the math are read as usual
-  const c = configFromHf({ ...json(), rope_parameters: null, rope_scaling: null, rope_theta: 10000, partial_rotary_factor: 1, use_cache: false, _name_or_path: 'x' });
-  assert.equal(c.ropeScaling, null);
-  assert.equal(c.rotaryDim, 16);
+  const d = configFromHf({ ...json(), rope_parameters: null, rope_scaling: null, rope_theta: 10000, partial_rotary_factor: 1, use_cache: false, _name_or_path: 'x' });
+  assert.equal(d.ropeScaling, null);
+  assert.equal(d.rotaryDim, 16);
+  assert.equal(d.attnScale, 1 / 4);
 });
 
 test('phi3 recursive: LoRA on the fused projections; its gradients match finite differences; save, reload and export keep the model', () => {

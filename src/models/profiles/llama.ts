@@ -79,13 +79,26 @@ function llamaConfig(arch: Arch, json: Record<string, unknown>): ModelConfig {
   const nKvHeads = f.int('num_key_value_heads', nHeads);
   if (nHeads % nKvHeads !== 0) throw new ConfigError('bad_value', `${arch}: num_attention_heads ${nHeads} is not a multiple of num_key_value_heads ${nKvHeads}`, 'num_key_value_heads');
   const headDim = f.int('head_dim', Math.floor(hidden / nHeads));
-  const rope = f.rope();
+  // Phi-3's longrope, within its original context (checked below)
+  const rope = f.rope(10000, { longrope: arch === 'phi3' });
   const actName = arch === 'gemma' ? String(json.hidden_activation ?? json.hidden_act ?? 'gelu_pytorch_tanh') : String(json.hidden_act ?? 'silu');
   // transformers runs Gemma's "gelu" as the tanh approximation
   const act: ModelConfig['act'] = arch === 'gemma' && actName === 'gelu' ? 'geluTanh' : actFromHf(actName, arch);
   let maxPositions = f.int('max_position_embeddings', 2048);
   if (f.has('sliding_window') && f.bool('use_sliding_window', true)) maxPositions = Math.min(maxPositions, f.int('sliding_window'));
   const rotaryDim = Math.floor(headDim * rope.partial);
+  let attnScale = 1 / Math.sqrt(headDim);
+  if (rope.scaling?.type === 'longrope') {
+    const s = rope.scaling, field = f.has('rope_scaling') ? 'rope_scaling' : 'rope_parameters';
+    if (s.shortFactor!.length !== rotaryDim / 2)
+      throw new ConfigError('bad_value', `${arch}: longrope short_factor has ${s.shortFactor!.length} values, the rotary dims need ${rotaryDim / 2}`, field);
+    // transformers multiplies cos and sin by attention_factor: q·k by its square where every dim rotates
+    if (s.attentionFactor !== 1 && rotaryDim !== headDim)
+      throw new ConfigError('unsupported', `${arch}: longrope with attention_factor ${s.attentionFactor} and partial rotary is not supported`, field);
+    attnScale *= s.attentionFactor! * s.attentionFactor!;
+    // long_factor takes over past original_max_position_embeddings: not implemented, so the context ends there
+    maxPositions = Math.min(maxPositions, s.originalMaxPositions!);
+  }
   return {
     arch,
     vocabSize: f.int('vocab_size'),
@@ -114,7 +127,7 @@ function llamaConfig(arch: Arch, json: Record<string, unknown>): ModelConfig {
     embedScale: arch === 'gemma' ? Math.fround(Math.sqrt(hidden)) : 1,
     tiedHead: f.bool('tie_word_embeddings', arch === 'gemma'),
     learnedPositions: false,
-    attnScale: 1 / Math.sqrt(headDim),
+    attnScale,
     bosId: f.tokenIds('bos_token_id')[0] ?? null,
     eosIds: f.tokenIds('eos_token_id'),
     hf: json,
