@@ -2,10 +2,10 @@
 import { Decoder } from '../src/models/decoder.js';
 import type { ModelConfig } from '../src/models/config.js';
 import { configFromHf } from '../src/models/profiles/index.js';
-import type { Layer, Weights } from '../src/models/weights.js';
+import type { Layer, WeightDType, Weights } from '../src/models/weights.js';
+import { castTo } from '../src/infer/throughput.js';
 import { packTensors } from '../src/tensor/huge-pages.js';
 import { Tensor } from '../src/tensor/tensor.js';
-import { kernels } from '../src/tensor/kernels.js';
 import { uniformArray as rand } from '../src/tensor/random.js';
 
 
@@ -36,19 +36,16 @@ export const llama = (L: number, D: number, H: number, Hkv: number, F: number, V
 });
 
 
-/** The same model with every weight matrix stored as bf16 (shared tensors stay shared). */
-export function toBf16(d: Decoder): Decoder {
-  const conv = new Map<Tensor, Tensor>();
-  const bf = (t: Tensor) => {
-    if (t.shape.length !== 2) return t;
-    if (!conv.has(t)) {
-      const u = new Uint16Array(t.size);
-      kernels.f32_to_bf16(u, t.f32, t.size);
-      conv.set(t, new Tensor(u, t.shape, 'bf16'));
-    }
-    return conv.get(t)!;
-  };
+/**
+ * The same model with its weight matrices in `dtype` (shared tensors stay shared; adapters as
+ * they are): bf16, or q8_0/q4_0 with the embedding and head in q8_0, as loadModel does.
+ */
+export function toDtype(d: Decoder, dtype: WeightDType): Decoder {
+  const cast = castTo(dtype);
   const w = d.weights;
-  const layers = w.layers.map((l) => ({ ...l, proj: Object.fromEntries(Object.entries(l.proj).map(([k, p]) => [k, { ...p, w: bf(p.w) }])) }));
-  return new Decoder(d.config, packTensors({ ...w, embed: bf(w.embed), head: bf(w.head), layers }));
+  const layers = w.layers.map((l) => ({ ...l, proj: Object.fromEntries(Object.entries(l.proj).map(([k, p]) => [k, { ...p, w: cast(p.w) }])) }));
+  return new Decoder(d.config, packTensors({ ...w, embed: cast(w.embed, 'head'), head: cast(w.head, 'head'), layers }));
 }
+
+/** The same model with every weight matrix stored as bf16. */
+export const toBf16 = (d: Decoder): Decoder => toDtype(d, 'bf16');

@@ -12,11 +12,9 @@
 // Usage: npm run bench:residency [-- --tokens N --threads N --rounds N --dtype bf16|q8_0|q4_0 --hidden D --ffn F]
 import { generateIds } from '../src/models/generate.js';
 import { Decoder } from '../src/models/decoder.js';
-import { packTensors } from '../src/tensor/huge-pages.js';
 import { native, setThreads } from '../src/tensor/kernels.js';
-import { quantize } from '../src/tensor/quant.js';
-import type { QuantDType, Tensor } from '../src/tensor/tensor.js';
-import { llama, randomModel, toBf16 } from './random-model.js';
+import type { QuantDType } from '../src/tensor/tensor.js';
+import { llama, randomModel, toDtype } from './random-model.js';
 
 const args = process.argv.slice(2);
 const arg = (name: string, fallback: number) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : fallback);
@@ -28,18 +26,7 @@ if (!['bf16', 'q8_0', 'q4_0'].includes(dtype)) throw new RangeError(`--dtype tak
 const D = arg('--hidden', 512);
 const hf = llama(16, D, D / 64, D / 64, arg('--ffn', 1024), 8192, true);
 
-/** The model with its matrices in the benchmark's dtype (shared tensors stay shared; head q8_0 when quantized). */
-function cast(d: Decoder): Decoder {
-  if (dtype === 'bf16') return toBf16(d);
-  const done = new Map<Tensor, Tensor>();
-  const q = (t: Tensor, to: QuantDType) => {
-    if (!done.has(t)) done.set(t, quantize(t, to));
-    return done.get(t)!;
-  };
-  const w = d.weights;
-  const layers = w.layers.map((l) => ({ ...l, proj: Object.fromEntries(Object.entries(l.proj).map(([k, p]) => [k, { ...p, w: q(p.w, dtype) }])) }));
-  return new Decoder(d.config, packTensors({ ...w, embed: q(w.embed, 'q8_0'), head: q(w.head, 'q8_0'), layers }));
-}
+const cast = (d: Decoder) => toDtype(d, dtype);
 const vanilla = cast(randomModel(hf).decoder);
 const recursive = cast(randomModel(hf, 4).decoder);
 const recursive8 = cast(randomModel(hf, 2).decoder);

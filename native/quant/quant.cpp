@@ -143,33 +143,8 @@ static int64_t packed_size(const Args& a, QType t, int64_t N, int64_t K) {
 
 // ---- JS entry points ----
 
-// quantize_q(dst, src, N, K, qtype): f32 W [N, K] → packed.
-static Napi::Value js_quantize_q(const Napi::CallbackInfo& info) {
-  Args a(info, "quantize_q", 5);
-  const int64_t N = a.size(2, "N"), K = a.size(3, "K");
-  const QType t = read_qtype(a, 4);
-  check_k(a, K);
-  const int64_t bytes = packed_size(a, t, N, K), n = a.mul(N, K);
-  uint8_t* dst = a.u8(0, "dst", bytes, "packed bytes");
-  const float* src = a.f32(1, "src", n, "N·K");
-  a.no_overlap(dst, bytes, "dst", src, n * 4, "src");
-  for (int64_t i = 0; i < n; i++)
-    if (!std::isfinite(src[i]))
-      a.range_error("src[%lld] (row %lld) is %g: only finite weights can be quantized", (long long)i,
-                    (long long)(i / K), (double)src[i]);
-  const int64_t nb = K / kBlock;
-#pragma omp parallel for if (n > kParallelMin) schedule(static)
-  for (int64_t r = 0; r < N; r++)
-    for (int64_t b = 0; b < nb; b++) {
-      uint8_t g[34];
-      quantize_block(g, src + r * K + b * kBlock, t);
-      block_to_panel(panel_block(dst, t, nb, r, b), (int)(r % kPanel), g, t);
-    }
-  pad_panel_rows(dst, t, N, K);
-  return info.Env().Undefined();
-}
-
-// The sizes of a GGUF-blocks ↔ packed conversion: (dst, src, N, K, qtype) with K whole blocks.
+// The sizes every (dst, src, N, K, qtype) entry point takes, K whole blocks: blocks per row, and the
+// bytes of W [N, K] packed and as GGUF blocks.
 struct Repack {
   int64_t N, K, nb, packed, blocks;  // nb blocks per row; bytes of the packed and the GGUF forms
   QType t;
@@ -184,6 +159,30 @@ static Repack read_repack(const Args& a) {
   r.packed = packed_size(a, r.t, r.N, r.K);
   r.blocks = a.mul(r.N, r.nb, ggml_block_bytes(r.t));
   return r;
+}
+
+// quantize_q(dst, src, N, K, qtype): f32 W [N, K] → packed.
+static Napi::Value js_quantize_q(const Napi::CallbackInfo& info) {
+  Args a(info, "quantize_q", 5);
+  const Repack r = read_repack(a);
+  const int64_t N = r.N, K = r.K, nb = r.nb, bytes = r.packed, n = a.mul(N, K);
+  const QType t = r.t;
+  uint8_t* dst = a.u8(0, "dst", bytes, "packed bytes");
+  const float* src = a.f32(1, "src", n, "N·K");
+  a.no_overlap(dst, bytes, "dst", src, n * 4, "src");
+  for (int64_t i = 0; i < n; i++)
+    if (!std::isfinite(src[i]))
+      a.range_error("src[%lld] (row %lld) is %g: only finite weights can be quantized", (long long)i,
+                    (long long)(i / K), (double)src[i]);
+#pragma omp parallel for if (n > kParallelMin) schedule(static)
+  for (int64_t row = 0; row < N; row++)
+    for (int64_t b = 0; b < nb; b++) {
+      uint8_t g[34];
+      quantize_block(g, src + row * K + b * kBlock, t);
+      block_to_panel(panel_block(dst, t, nb, row, b), (int)(row % kPanel), g, t);
+    }
+  pad_panel_rows(dst, t, N, K);
+  return info.Env().Undefined();
 }
 
 // pack_q(dst, src, N, K, qtype): GGUF blocks of W [N, K] (row-major) → packed.
@@ -216,10 +215,9 @@ static Napi::Value js_unpack_q(const Napi::CallbackInfo& info) {
 // dequantize_q(dst, src, N, K, qtype): packed → f32 [N, K].
 static Napi::Value js_dequantize_q(const Napi::CallbackInfo& info) {
   Args a(info, "dequantize_q", 5);
-  const int64_t N = a.size(2, "N"), K = a.size(3, "K");
-  const QType t = read_qtype(a, 4);
-  check_k(a, K);
-  const int64_t bytes = packed_size(a, t, N, K), n = a.mul(N, K);
+  const Repack rp = read_repack(a);
+  const int64_t N = rp.N, K = rp.K, bytes = rp.packed, n = a.mul(N, K);
+  const QType t = rp.t;
   float* dst = a.f32(0, "dst", n, "N·K");
   const uint8_t* src = a.u8(1, "src", bytes, "packed bytes");
   a.no_overlap(dst, n * 4, "dst", src, bytes, "src");

@@ -118,7 +118,7 @@ export interface ThroughputReport {
  * f32 matrices in `dtype`, after merging; one copy per matrix, so shared slots stay shared. As
  * loadModel does: under a quantized dtype the embedding and head are q8_0 and adapters bf16.
  */
-function castTo(dtype: WeightDType): (t: Tensor, role?: 'head' | 'adapter') => Tensor {
+export function castTo(dtype: WeightDType): (t: Tensor, role?: 'head' | 'adapter') => Tensor {
   if (dtype === 'f32') return (t) => t;
   const done = new Map<Tensor, Tensor>();
   const toBf16 = (t: Tensor) => {

@@ -50,6 +50,8 @@ export class Decoder {
 
   /** the fused layer's sizes, when the architecture allows it (layers also pass fusedWeights) */
   readonly fusedSpec: DecodeLayerSpec | null;
+  /** a model that norms between loops (RecursiveSpec.loopNorm): the depths ending every loop but the last */
+  private readonly loopNormAfter: Set<number> | null;
 
   constructor(readonly config: ModelConfig, readonly weights: Weights) {
     this.rope = config.rotaryDim > 0 ? { invFreq: ropeInvFreq(config), rotDim: config.rotaryDim, interleaved: config.ropeInterleaved } : null;
@@ -61,6 +63,7 @@ export class Decoder {
       decodeLayerAvailable && c.normKind !== 'layer' && c.qkvLayout === 'separate' && c.gated && !c.qkNorm && !c.postNorms
         ? { H: c.nHeads, Hkv: c.nKvHeads, Dh: c.headDim, F: c.intermediate, eps: c.normEps, plusOne: c.normKind === 'rmsPlusOne', act: Act[c.act], parallelResidual: c.parallelResidual, scale: c.attnScale, rope: this.rope }
         : null;
+    this.loopNormAfter = config.recursive?.loopNorm ? new Set(this.loopEnds().slice(0, -1)) : null;
   }
 
   get nLayers(): number {
@@ -99,8 +102,6 @@ export class Decoder {
       run = run.filter((l) => l <= ends[b - 1] || (this.isUnique(l) && l > ends[ends.length - 1]));
     }
     const exits: Tensor[] = [];
-    // a looped model that norms between loops: after each loop's last depth but the final one's
-    const loopNormAfter = cfg.recursive?.loopNorm ? new Set(this.loopEnds().slice(0, -1)) : null;
     for (const l of run) {
       x = opts.recompute && !caches ? checkpoint((h) => this.layer(layers[l], l, h, pos, B, T), x) : this.layer(layers[l], l, x, pos, B, T, caches, opts.fused);
       if (opts.hiddenStates && l < layers.length - 1) hidden.push(x);
@@ -111,7 +112,7 @@ export class Decoder {
         for (let u = ends[ends.length - 1] + 1; u < layers.length; u++) e = this.layer(layers[u], u, e, pos, B, T);
         exits.push(this.head(e, B, T, opts.lastOnly));
       }
-      if (loopNormAfter?.has(l)) x = this.norm(this.weights.finalNorm, x);
+      if (this.loopNormAfter?.has(l)) x = this.norm(this.weights.finalNorm, x);
     }
     if (caches) for (const c of caches) c.advance(T);
     const normed = this.norm(this.weights.finalNorm, x);

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { OutputDir } from '../formats/output-dir.js';
 import { QUANTIZED_KEY, SafetensorsWriter, type TensorPlan } from '../formats/safetensors.js';
 import { kernels } from '../tensor/kernels.js';
-import { dequantize, toGgufBlocks } from '../tensor/quant.js';
+import { toGgufBlocks, weightValues } from '../tensor/quant.js';
 import { type Tensor, isQuantized } from '../tensor/tensor.js';
 import type { ModelConfig, ProjName } from './config.js';
 import { profileForArch, type WeightEntry } from './profiles/index.js';
@@ -17,15 +17,6 @@ import { isNormOrBias, type Layer, layerTensor, type Weights } from './weights.j
 import { transpose2d } from '../tensor/transpose.js';
 
 export const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'generation_config.json', 'tokenizer.model', 'tokenizer.bin'];
-
-function f32Of(t: Tensor): Float32Array {
-  if (t.dtype === 'f32') return t.f32;
-  if (isQuantized(t.dtype)) return dequantize(t).f32;
-  const out = new Float32Array(t.size);
-  kernels.bf16_to_f32(out, t.data as Uint16Array, t.size);
-  return out;
-}
-
 
 interface Item {
   name: string;
@@ -96,7 +87,7 @@ export function saveModel(cfg: ModelConfig, w: Weights, dir: string, opts: { for
         writer.write(it.name, toGgufBlocks(it.tensor));
         continue;
       }
-      const data = f32Of(it.tensor);
+      const data = weightValues(it.tensor, 'saveModel');
       writer.write(it.name, it.transpose ? transpose2d(data, it.tensor.shape[0], it.tensor.shape[1]) : data);
     }
     writer.finish();

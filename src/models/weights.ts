@@ -105,16 +105,16 @@ export function expectedShape(cfg: ModelConfig, key: string): number[] {
 export function readWeight(source: TensorSource, cfg: ModelConfig, e: WeightEntry, dtype: WeightDType | WeightPlan): Tensor {
   const plan = typeof dtype === 'string' ? { dtype } : dtype;
   const shape = checkedShape(source, cfg, e);
-  if (shape.length !== 2) return readPlain(source, cfg, e, 'f32');
+  if (shape.length !== 2) return readPlain(source, e, shape, 'f32');
   const stored = source.info(e.hf).dtype;
   const want = matrixDtype(plan, e.key, stored);
-  if (!isQuantized(want)) return readPlain(source, cfg, e, want);
+  if (!isQuantized(want)) return readPlain(source, e, shape, want);
   if (!quantizable(shape)) {
     (plan.unquantized ??= []).push(`${e.hf} [${shape.join(', ')}]`);
-    return readPlain(source, cfg, e, 'bf16');
+    return readPlain(source, e, shape, 'bf16');
   }
   if (stored === want && source.readRaw && !e.transpose) return fromGgufBlocks(source.readRaw(e.hf), shape, want);
-  return quantize(readPlain(source, cfg, e, 'f32'), want);
+  return quantize(readPlain(source, e, shape, 'f32'), want);
 }
 
 /** The tensor's shape as the config implies it; a FormatError when the checkpoint disagrees. */
@@ -127,9 +127,9 @@ function checkedShape(source: TensorSource, cfg: ModelConfig, e: WeightEntry): n
   return want;
 }
 
-function readPlain(source: TensorSource, cfg: ModelConfig, e: WeightEntry, dtype: 'f32' | 'bf16'): Tensor {
+/** The tensor in f32 or (matrices) bf16, its shape `want` already checked against the config. */
+function readPlain(source: TensorSource, e: WeightEntry, want: number[], dtype: 'f32' | 'bf16'): Tensor {
   const info = source.info(e.hf);
-  const want = checkedShape(source, cfg, e);
   const matrix = want.length === 2;
   if (matrix && dtype === 'bf16' && info.dtype === 'bf16' && !e.transpose) {
     return new Tensor(source.read(e.hf).data as Uint16Array, want, 'bf16');

@@ -19,22 +19,22 @@ export function quantizable(shape: readonly number[]): boolean {
   return shape.length === 2 && shape[1] % 32 === 0 && shape[1] > 0;
 }
 
-/** The f32 values of an f32 or bf16 tensor. */
-function f32Values(t: Tensor): Float32Array {
+/** A weight's values in f32: the data itself, bf16 widened, or blocks dequantized; `who` names the caller in the error for other dtypes. */
+export function weightValues(t: Tensor, who: string): Float32Array {
   if (t.dtype === 'f32') return t.data as Float32Array;
-  if (t.dtype === 'bf16') {
-    const out = new Float32Array(t.size);
-    kernels.bf16_to_f32(out, t.data as Uint16Array, t.size);
-    return out;
-  }
-  throw new ShapeError(`quantize: expected an f32 or bf16 matrix, got ${t.dtype}`);
+  if (isQuantized(t.dtype)) return dequantize(t).f32;
+  if (t.dtype !== 'bf16') throw new ShapeError(`${who}: ${t.dtype} weights are not supported`);
+  const out = new Float32Array(t.size);
+  kernels.bf16_to_f32(out, t.data as Uint16Array, t.size);
+  return out;
 }
 
 export function quantize(t: Tensor, dtype: QuantDType): Tensor {
   const [N, K] = matrixShape(t, 'quantize');
+  if (t.dtype !== 'f32' && t.dtype !== 'bf16') throw new ShapeError(`quantize: expected an f32 or bf16 matrix, got ${t.dtype}`);
   if (!quantizable(t.shape)) throw new ShapeError(`quantize: ${dtype} needs rows of whole 32-value blocks; shape [${N}, ${K}]`);
   const out = Tensor.zeros([N, K], dtype);
-  kernels.quantize_q(out.data as Uint8Array, f32Values(t), N, K, qtypeOf(dtype));
+  kernels.quantize_q(out.data as Uint8Array, weightValues(t, 'quantize'), N, K, qtypeOf(dtype));
   return out;
 }
 

@@ -6,7 +6,7 @@
 import { ShapeError } from '../../errors.js';
 import { record } from '../autograd.js';
 import { kernels } from '../kernels.js';
-import { dequantize } from '../quant.js';
+import { weightValues } from '../quant.js';
 import { Tensor, isQuantized, qtypeOf } from '../tensor.js';
 
 /** y[rows, N] = x·Wᵀ (overwrites) for W [N, K] in any weight dtype. */
@@ -34,7 +34,7 @@ export function linear(x: Tensor, w: Tensor, b?: Tensor | null): Tensor {
     let dx: Float32Array | null = null;
     if (x.requiresGrad) {
       dx = new Float32Array(rows * nIn);
-      kernels.gemm_f32(dx, g, f32Weight(w), rows, nIn, nOut, 0, 0, 0);
+      kernels.gemm_f32(dx, g, weightValues(w, 'linear'), rows, nIn, nOut, 0, 0, 0);
     }
     let dw: Float32Array | null = null;
     if (w.requiresGrad) {
@@ -48,13 +48,4 @@ export function linear(x: Tensor, w: Tensor, b?: Tensor | null): Tensor {
     }
     return [dx, dw, db];
   });
-}
-
-function f32Weight(w: Tensor): Float32Array {
-  if (w.dtype === 'f32') return w.f32;
-  if (isQuantized(w.dtype)) return dequantize(w).f32;
-  if (w.dtype !== 'bf16') throw new ShapeError(`linear: ${w.dtype} weights are not supported`);
-  const out = new Float32Array(w.size);
-  kernels.bf16_to_f32(out, w.data as Uint16Array, w.size);
-  return out;
 }
