@@ -35,6 +35,10 @@ ARCHITECTURES = {
         Architecture("llama", "model.layers", _LLAMA_MODULES),
         Architecture("mistral", "model.layers", _LLAMA_MODULES),
         Architecture("qwen2", "model.layers", _LLAMA_MODULES),
+        Architecture("qwen3", "model.layers", _LLAMA_MODULES),
+        Architecture("olmo2", "model.layers", _LLAMA_MODULES),
+        # rrt keeps Phi-3's fused projections fused: one slot tensor, one adapter each
+        Architecture("phi3", "model.layers", {"qkv": "self_attn.qkv_proj", "o": "self_attn.o_proj", "gateUp": "mlp.gate_up_proj", "down": "mlp.down_proj"}),
         Architecture("gemma", "model.layers", _LLAMA_MODULES),
         Architecture("gpt2", "transformer.h", {"qkv": "attn.c_attn", "o": "attn.c_proj", "up": "mlp.c_fc", "down": "mlp.c_proj"}, fan_in_fan_out=True),
         Architecture("gpt_neox", "gpt_neox.layers", {"qkv": "attention.query_key_value", "o": "attention.dense", "up": "mlp.dense_h_to_4h", "down": "mlp.dense_4h_to_h"},
@@ -56,6 +60,8 @@ def layer_count_key(config: dict) -> str:
 
 
 def is_norm_or_bias(suffix: str) -> bool:
-    """rrt's isNormOrBias on HF names: layer norms and every bias (per depth after --untie-norms)."""
-    first = suffix.split(".")[0]
-    return "norm" in first or first.startswith("ln_") or suffix.endswith(".bias")
+    """rrt's isNormOrBias on HF names: every norm of a layer (the block's two, OLMo-2's post-sublayer
+    ones, Qwen3/OLMo-2's q_norm and k_norm inside self_attn) and every bias; per depth after --untie-norms."""
+    *path, _ = suffix.split(".")
+    module = path[-1] if path else ""
+    return "norm" in module or module.startswith("ln_") or suffix.endswith(".bias")

@@ -4,7 +4,8 @@ Depth d is an ordinary decoder layer of the source architecture (so its attentio
 layer_idx = d and uses KV-cache slot d), but its projection weights are the very nn.Parameter
 of its slot: one tensor shared by several modules, so that autograd sums the depths' gradients
 into it as rrt does. Per-depth norms (sharedNorms false) are parameters of their own; every
-relaxed projection gets its own PEFT LoRA adapter at scaling 1 (lora_alpha = r)."""
+relaxed projection gets its own PEFT LoRA adapter at scaling 1 (lora_alpha = r). A loopNorm
+model applies the final norm to the stream after every loop but the last, through forward hooks."""
 
 import json
 import os
@@ -18,7 +19,7 @@ from transformers import CONFIG_MAPPING, AutoModelForCausalLM
 from .architectures import Architecture, architecture_for, is_norm_or_bias, layer_count_key
 from .errors import RrtTorchError
 from .safetensors_io import read_safetensors
-from .spec import lora_ranks, parse_recursive_block
+from .spec import lora_ranks, loop_ends, parse_recursive_block
 
 
 @dataclass
@@ -145,11 +146,38 @@ def load(directory: str, *, trainable: bool = True) -> nn.Module:
 
     info = CheckpointInfo(directory, config, metadata, arch, global_names, suffixes, targets)
     model.rrt_checkpoint = info
+    if block.get("loopNorm"):
+        _norm_between_loops(model, arch, block)
     if targets:
         model = _attach_adapters(model, arch, block, tensors, targets)
     for p in model.parameters():
         p.requires_grad_(trainable)
     return model
+
+
+def final_norm(hf: nn.Module) -> nn.Module:
+    """The norm before the LM head: model.norm, GPT-2's transformer.ln_f, GPT-NeoX's final_layer_norm."""
+    base = hf.get_decoder() if hasattr(hf, "get_decoder") else None
+    for owner, name in ((base, "norm"), (base, "final_layer_norm"), (base, "ln_f"), (getattr(hf, "transformer", None), "ln_f"), (getattr(hf, "gpt_neox", None), "final_layer_norm")):
+        if owner is not None and hasattr(owner, name):
+            return getattr(owner, name)
+    raise RrtTorchError("unsupported", f"no final norm found on {type(hf).__name__}")
+
+
+def _norm_between_loops(hf: nn.Module, arch: Architecture, block: dict) -> None:
+    """rrt's loopNorm: the last depth of every loop but the last hands on the final norm of its
+    output (the same weights as before the head). A forward hook, so that it also holds with a
+    KV cache; transformers' own save_pretrained knows nothing of it."""
+    norm = final_norm(hf)
+    layers = hf.get_submodule(arch.layer_prefix)
+
+    def normed(_module, _args, out):
+        if isinstance(out, tuple):
+            return (norm(out[0]), *out[1:])
+        return norm(out)
+
+    for e in loop_ends(block)[:-1]:
+        layers[e].register_forward_hook(normed)
 
 
 def _adapter_sites(arch: Architecture, block: dict):

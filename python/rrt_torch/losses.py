@@ -5,13 +5,15 @@
     weighted:   α_B·loss + Σ_b<B α_b·CE_b,  α_b = b / Σ_j j
 
 CE is the mean over targets that are not ignored (-100); KL the mean over all rows.
-Exit logits are the final norm and LM head applied after each loop but the last."""
+Exit logits are the final norm and LM head applied after each loop but the last (to the
+stream before a loopNorm model's norm between loops, as rrt's decoder reads it)."""
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .errors import RrtTorchError
+from .load import final_norm
 from .save import unwrap
 from .spec import loop_ends
 
@@ -74,14 +76,6 @@ def training_loss(
     return {"loss": loss, **parts}
 
 
-def _final_norm_and_head(hf: nn.Module):
-    base = hf.get_decoder() if hasattr(hf, "get_decoder") else None
-    for owner, name in ((base, "norm"), (base, "final_layer_norm"), (base, "ln_f"), (getattr(hf, "transformer", None), "ln_f"), (getattr(hf, "gpt_neox", None), "final_layer_norm")):
-        if owner is not None and hasattr(owner, name):
-            return getattr(owner, name), hf.get_output_embeddings()
-    raise RrtTorchError("unsupported", f"no final norm found on {type(hf).__name__}")
-
-
 def forward_with_exits(model: nn.Module, input_ids: torch.Tensor, **kwargs) -> tuple[torch.Tensor, list]:
     """Logits and each intermediate loop's exit logits: after loop b < B, the unique last layer
     (middle-cycle plans) again, then the final norm and LM head, as rrt's decoder computes them."""
@@ -98,14 +92,15 @@ def forward_with_exits(model: nn.Module, input_ids: torch.Tensor, **kwargs) -> t
     def keep_kwargs(u):
         return lambda _m, _args, kw: tail_kwargs.__setitem__(u, kw)
 
-    hooks = [layers[e].register_forward_hook(keep_output(e)) for e in ends[:-1]]
+    # prepended: the stream as the loop left it, before a loopNorm model's norm between loops
+    hooks = [layers[e].register_forward_hook(keep_output(e), prepend=True) for e in ends[:-1]]
     hooks += [layers[u].register_forward_pre_hook(keep_kwargs(u), with_kwargs=True) for u in tail]
     try:
         logits = model(input_ids=input_ids, use_cache=False, **kwargs).logits
     finally:
         for h in hooks:
             h.remove()
-    norm, head = _final_norm_and_head(hf)
+    norm, head = final_norm(hf), hf.get_output_embeddings()
     exits = []
     for e in ends[:-1]:
         h = captured[e]

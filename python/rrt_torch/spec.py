@@ -20,8 +20,11 @@ def parse_recursive_block(block, n_layers: int) -> dict:
             raise bad(f"plan.unrolled[{i}] is not a valid {{slot, loop}}")
     if not isinstance(block.get("sharedNorms"), bool):
         raise bad("sharedNorms must be true or false")
-    if block.get("loopNorm"):
-        raise RrtTorchError("unsupported", "loopNorm models (the final norm between loops) have no transformers equivalent; the bridge does not load them")
+    loop_norm = block.get("loopNorm")
+    if "loopNorm" in block and not isinstance(loop_norm, bool):  # absent or a bool, as rrt reads it
+        raise bad("loopNorm must be true or false")
+    if loop_norm and block["plan"].get("strategy") != "cycle":
+        raise bad(f"loopNorm needs a cycle plan, not {block['plan'].get('strategy')}")
     lora = block.get("lora")
     if lora is not None and not (isinstance(lora, dict) and isinstance(lora.get("ranks"), dict)):
         raise bad("lora must be null or {init, ranks, ...}")

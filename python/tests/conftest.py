@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FIXTURES = os.path.join(REPO, "fixtures", "hf")
 
-# name -> (fixture, rrt convert flags)
+# name -> (fixture, rrt convert flags[, keys set in the "recursive" block after conversion])
 CHECKPOINTS = {
     "llama": ("llama", ["--loops", "2", "--lora-rank", "4"]),
     "llama-strict": ("llama", ["--loops", "2"]),
@@ -28,6 +28,23 @@ CHECKPOINTS = {
     "gemma": ("gemma", ["--loops", "2", "--lora-rank", "4"]),
     "gpt2": ("gpt2", ["--loops", "2", "--lora-rank", "4", "--untie-norms"]),
     "gpt-neox": ("gpt-neox", ["--loops", "2", "--lora-rank", "4"]),
+    # per-head q_norm/k_norm: shared per slot, or per depth with --untie-norms
+    "qwen3": ("qwen3", ["--loops", "2", "--lora-rank", "4"]),
+    "qwen3-strict": ("qwen3", ["--loops", "2"]),
+    "qwen3-untied": ("qwen3", ["--loops", "2", "--lora-rank", "4", "--untie-norms"]),
+    # norms after each sublayer, q_norm/k_norm over the whole projection
+    "olmo2": ("olmo2", ["--loops", "2", "--lora-rank", "4"]),
+    "olmo2-strict": ("olmo2", ["--loops", "2"]),
+    "olmo2-untied": ("olmo2", ["--loops", "2", "--lora-rank", "4", "--untie-norms"]),
+    # fused qkv_proj and gate_up_proj, partial rotary; longrope within its original context
+    "phi3": ("phi3", ["--loops", "2", "--lora-rank", "4"]),
+    "phi3-strict": ("phi3", ["--loops", "2"]),
+    "phi3-untied": ("phi3", ["--loops", "2", "--lora-rank", "4", "--untie-norms"]),
+    "phi3-longrope": ("phi3-longrope", ["--loops", "2", "--lora-rank", "4", "--untie-norms"]),
+    # the final norm between loops, as a looped GGUF without skip_loop_final_norm loads (rrt's
+    # convert never writes it: set in config.json as rrt's own tests do)
+    "llama-loop-norm": ("llama", ["--loops", "3", "--lora-rank", "4"], {"loopNorm": True}),
+    "llama-loop-norm-strict": ("llama", ["--loops", "2", "--untie-norms"], {"loopNorm": True}),
 }
 
 torch.set_num_threads(1)  # the tiny fixtures gain nothing from threads; the machine may be busy
@@ -59,11 +76,25 @@ _converted: dict = {}
 def converted(name: str) -> str:
     """The checkpoint `name` of CHECKPOINTS, converted by rrt once for the whole test run."""
     if name not in _converted:
-        fixture, flags = CHECKPOINTS[name]
+        fixture, flags, *block = CHECKPOINTS[name]
         dst = os.path.join(_CONVERTED_ROOT, name)
         rrt("convert", os.path.join(FIXTURES, fixture), dst, *flags)
+        if block:
+            set_in_block(dst, block[0])
         _converted[name] = dst
     return _converted[name]
+
+
+def set_in_block(model_dir: str, values: dict) -> None:
+    """Sets keys of config.json's "recursive" block, written as rrt writes config.json."""
+    from rrt_torch import js_json
+
+    path = os.path.join(model_dir, "config.json")
+    with open(path, encoding="utf-8") as f:
+        config = json.load(f)
+    config["recursive"].update(values)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(js_json.dumps(config) + "\n")
 
 
 @pytest.fixture

@@ -54,10 +54,34 @@ def test_recursive_block_that_disagrees_with_the_tensors(checkpoints, tmp_path):
 
 
 def test_unknown_architecture(checkpoints, tmp_path):
-    bad = copy_with_config(checkpoints("llama"), tmp_path / "a", lambda c: c.update(model_type="mamba"))
-    with pytest.raises(RrtTorchError, match='architecture "mamba" is not supported; the bridge reads gemma, gpt2, gpt_neox, llama, mistral, qwen2') as e:
+    # Gemma 2 (soft-capping, sliding layers, four norms a layer) is neither rrt's nor the bridge's
+    bad = copy_with_config(checkpoints("gemma"), tmp_path / "a", lambda c: c.update(model_type="gemma2"))
+    with pytest.raises(RrtTorchError, match='architecture "gemma2" is not supported; the bridge reads gemma, gpt2, gpt_neox, llama, mistral, olmo2, phi3, qwen2, qwen3$') as e:
         rrt_torch.load(bad)
     assert e.value.kind == "unsupported"
+    bad = copy_with_config(checkpoints("llama"), tmp_path / "b", lambda c: c.update(model_type="mamba"))
+    with pytest.raises(RrtTorchError, match='architecture "mamba" is not supported'):
+        rrt_torch.load(bad)
+
+
+def test_a_rank_for_a_projection_the_architecture_lacks(checkpoints, tmp_path):
+    # Phi-3's q, k and v are one fused projection: a rank for "q" names nothing
+    def rank_q(c):
+        c["recursive"]["lora"]["ranks"]["q"] = 4
+    with pytest.raises(RrtTorchError, match='LoRA rank for projection "q", which phi3 does not have \\(qkv, o, gateUp, down\\)') as e:
+        rrt_torch.load(copy_with_config(checkpoints("phi3"), tmp_path / "a", rank_q))
+    assert e.value.kind == "format"
+
+
+def test_a_loop_norm_the_plan_cannot_have(checkpoints, tmp_path):
+    def loop_norm_on(c):
+        c["recursive"]["loopNorm"] = True
+    with pytest.raises(RrtTorchError, match="loopNorm needs a cycle plan, not middle-cycle") as e:
+        rrt_torch.load(copy_with_config(checkpoints("llama-middle-cycle"), tmp_path / "a", loop_norm_on))
+    assert e.value.kind == "format"
+    for i, value in enumerate(["yes", None]):
+        with pytest.raises(RrtTorchError, match="loopNorm must be true or false"):
+            rrt_torch.load(copy_with_config(checkpoints("llama"), tmp_path / f"b{i}", lambda c: c["recursive"].update(loopNorm=value)))
 
 
 def test_rank_mismatch(checkpoints, tmp_path):

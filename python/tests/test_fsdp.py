@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -16,8 +17,10 @@ from conftest import rel
 IDS = torch.tensor([[1, 5, 9, 33, 7, 100, 201, 3], [100, 200, 3, 4, 5, 6, 400, 12]])
 
 
-def test_fsdp2_sharded_by_slot_gives_the_one_process_gradients(checkpoints, tmp_path):
-    src = checkpoints("llama-untied")
+# llama-loop-norm: the final norm (root group) also runs inside the slots' groups, between loops
+@pytest.mark.parametrize("name", ["llama-untied", "llama-loop-norm"])
+def test_fsdp2_sharded_by_slot_gives_the_one_process_gradients(checkpoints, tmp_path, name):
+    src = checkpoints(name)
     out = str(tmp_path / "grads.safetensors")
     worker = os.path.join(os.path.dirname(__file__), "fsdp_worker.py")
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", worker, src, out, str(tmp_path / "saved")],

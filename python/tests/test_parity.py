@@ -27,6 +27,19 @@ CASES = [
     ("gemma", dict(exit_loss="aggressive")),
     ("gpt2", dict(exit_loss="aggressive")),
     ("gpt-neox", dict(exit_loss="aggressive")),
+    ("qwen3", dict(exit_loss="aggressive")),
+    ("qwen3-strict", dict(exit_loss="weighted")),
+    ("qwen3-untied", dict(exit_loss="aggressive", distill_weight=0.3, temperature=2.0)),
+    ("olmo2", dict(exit_loss="aggressive")),
+    ("olmo2-strict", dict(exit_loss="weighted")),
+    ("olmo2-untied", dict(exit_loss="aggressive", distill_weight=0.3, temperature=2.0)),
+    ("phi3", dict(exit_loss="aggressive")),
+    ("phi3-strict", dict(exit_loss="weighted")),
+    ("phi3-untied", dict(exit_loss="aggressive", distill_weight=0.3, temperature=2.0)),
+    ("phi3-longrope", dict(exit_loss="aggressive")),
+    ("llama-loop-norm", dict(exit_loss="aggressive")),
+    ("llama-loop-norm", dict(exit_loss="weighted")),
+    ("llama-loop-norm-strict", dict(exit_loss="aggressive")),
 ]
 
 

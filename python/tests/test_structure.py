@@ -56,10 +56,39 @@ def test_all_parameters_train_by_default(checkpoints):
     assert not any(p.requires_grad for p in frozen.parameters())
 
 
-def test_depth_d_uses_cache_slot_d_and_cached_decoding_matches_the_full_pass(checkpoints):
-    model = rrt_torch.load(checkpoints("llama"))
+@pytest.mark.parametrize("name,path", [("qwen3", "self_attn.q_norm"), ("olmo2", "self_attn.k_norm"), ("olmo2", "post_feedforward_layernorm")])
+def test_qk_and_post_sublayer_norms_are_tied_like_the_other_norms(checkpoints, name, path):
+    unrolled = rrt_torch.unwrap(rrt_torch.load(checkpoints(name))).rrt_checkpoint.block["plan"]["unrolled"]
+    shared, untied = rrt_torch.load(checkpoints(name)), rrt_torch.load(checkpoints(f"{name}-untied"))
+    for d, u in enumerate(unrolled):
+        assert depth_module(shared, d, path).weight is depth_module(shared, u["slot"], path).weight
+    assert len({id(depth_module(untied, d, path).weight) for d in range(len(unrolled))}) == len(unrolled)
+
+
+def test_phi3_fused_projections_are_one_slot_tensor_with_one_adapter_per_depth(checkpoints):
+    model = rrt_torch.load(checkpoints("phi3"))
+    for path, rows in (("self_attn.qkv_proj", 4 * 16 + 2 * 2 * 16), ("mlp.gate_up_proj", 2 * 160)):
+        layers = [depth_module(model, d, path) for d in range(4)]
+        assert base_weight(layers[0]) is base_weight(layers[2]) and base_weight(layers[0]) is not base_weight(layers[1])
+        assert base_weight(layers[0]).shape == (rows, 64)
+        assert all(m.r["default"] == 4 and m.scaling["default"] == 1.0 and m.lora_B["default"].weight.shape == (rows, 4) for m in layers)
+        assert layers[0].lora_A["default"].weight is not layers[2].lora_A["default"].weight
+
+
+def test_loop_norm_runs_the_final_norm_after_every_loop_but_the_last(checkpoints):
+    hf = rrt_torch.unwrap(rrt_torch.load(checkpoints("llama-loop-norm")))
+    hooked = [d for d, layer in enumerate(hf.model.layers) if layer._forward_hooks]
+    assert hooked == [1, 3]  # 2 slots × 3 loops: the ends of loops 1 and 2
+    plain = rrt_torch.unwrap(rrt_torch.load(checkpoints("llama")))
+    assert not any(layer._forward_hooks for layer in plain.model.layers)
+
+
+@pytest.mark.parametrize("name", ["llama", "qwen3", "olmo2", "phi3", "phi3-longrope", "llama-loop-norm"])
+def test_depth_d_uses_cache_slot_d_and_cached_decoding_matches_the_full_pass(checkpoints, name):
+    model = rrt_torch.load(checkpoints(name))
     hf = rrt_torch.unwrap(model)
-    assert [layer.self_attn.layer_idx for layer in hf.model.layers] == list(range(6))
+    unrolled = hf.rrt_checkpoint.block["plan"]["unrolled"]
+    assert [layer.self_attn.layer_idx for layer in hf.model.layers] == list(range(len(unrolled)))
     ids = torch.tensor([[1, 7, 42, 300, 12, 9, 77, 5]])
     with torch.no_grad():
         full = model(input_ids=ids).logits
@@ -69,7 +98,8 @@ def test_depth_d_uses_cache_slot_d_and_cached_decoding_matches_the_full_pass(che
             out = model(input_ids=ids[:, t:t + 1], past_key_values=cache, use_cache=True)
             cache = out.past_key_values
             steps.append(out.logits)
-    assert len(cache.layers) == 6  # one KV slot per unrolled depth, not per shared slot
+    assert len(cache.layers) == len(unrolled)  # one KV slot per unrolled depth, not per shared slot
     assert torch.allclose(torch.cat(steps, dim=1), full, atol=1e-5, rtol=1e-5)
-    # slots are shared, caches are not: depth 0 and depth 3 (both slot 0) hold different keys
-    assert not torch.equal(cache.layers[0].keys, cache.layers[3].keys)
+    # slots are shared, caches are not: depth 0 and the next depth of slot 0 hold different keys
+    again = next(d for d, u in enumerate(unrolled) if d > 0 and u["slot"] == unrolled[0]["slot"])
+    assert not torch.equal(cache.layers[0].keys, cache.layers[again].keys)
