@@ -190,13 +190,14 @@ export class KvPool {
   /**
    * Attention of consecutive decode rows, one query each, straight from the pages: row i of the
    * run is the token at position run[i].pos of its sequence at run[i].depth. q and out hold the
-   * run's rows from row run[0].row on ([rows, H·Dh] each).
+   * run's rows from row run[0].row on ([rows, H·Dh] each). window and softcap: as
+   * attention_fwd_f32's (0: none).
    */
-  attendDecode(out: Float32Array, q: Float32Array, run: readonly DecodeRow[], H: number, Hkv: number, Dh: number, scale: number): void {
+  attendDecode(out: Float32Array, q: Float32Array, run: readonly DecodeRow[], H: number, Hkv: number, Dh: number, scale: number, window = 0, softcap = 0): void {
     const n = run.length, width = H * Dh;
     const { pages, start, pos } = this.decodeTables(run);
     const r0 = run[0].row * width;
-    kernels.attention_decode_paged_f32(out.subarray(r0, r0 + n * width), q.subarray(r0, r0 + n * width), this.k, this.v, pages, start, pos, n, H, Hkv, Dh, this.pageSize, scale);
+    kernels.attention_decode_paged_f32(out.subarray(r0, r0 + n * width), q.subarray(r0, r0 + n * width), this.k, this.v, pages, start, pos, n, H, Hkv, Dh, this.pageSize, scale, window, softcap);
   }
 
   /**
