@@ -1,5 +1,6 @@
-// Causal grouped-query attention over a key/value cache, flash-style: attention_fwd_f32 and
-// attention_bwd_f32 (contract in src/tensor/kernels.ts; reference in src/tensor/ref/attention.ts).
+// Causal grouped-query attention over a key/value cache, flash-style, optionally with a sliding
+// window and logit soft-capping (Gemma 2/3): attention_fwd_f32 and attention_bwd_f32 (contract in
+// src/tensor/kernels.ts; reference in src/tensor/ref/attention.ts).
 // This file checks arguments, splits the work into blocks of ≤ R query rows that share a kv head
 // (R = 16, 8 or 4 lanes by ISA), runs them on the OpenMP pool and picks the ISA build of the
 // block kernels (attention_impl.h). No T×S matrix exists: scores live in one (64 × R) tile per
@@ -10,6 +11,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cfloat>
 #include <cmath>
 #include <cstdint>
 #include <initializer_list>
@@ -121,8 +123,18 @@ void merge_partials(float* first, int64_t chunks, int64_t stride, int64_t Dh, in
   }
 }
 
-// Shared size checks: H % Hkv, pos0 + T ≤ S, Dh ≥ 1, a scale that fits a float. Fills the
-// problem's sizes (the caller adds the arrays) and S.
+// window: any non-negative integer (0: none). softcap: 0 (none) or a positive normal float, so
+// that 1/softcap is finite.
+int64_t check_window(const Args& a, size_t i) { return a.size(i, "window"); }
+float check_softcap(const Args& a, size_t i) {
+  const double c = a.number(i, "softcap");
+  if (c < 0) a.range_error("softcap must be ≥ 0 (0: no capping), got %g", c);
+  if (c > 0 && (c < FLT_MIN || c > FLT_MAX)) a.range_error("softcap %g does not fit a normal float", c);
+  return (float)c;
+}
+
+// Shared size checks: H % Hkv, pos0 + T ≤ S, Dh ≥ 1, a scale that fits a float, window and
+// softcap. Fills the problem's sizes and options (the caller adds the arrays) and S.
 AttnProblem check_sizes(const Args& a, size_t i0, int64_t& S) {
   AttnProblem p{};
   p.T = a.size(i0, "T");
@@ -140,6 +152,8 @@ AttnProblem check_sizes(const Args& a, size_t i0, int64_t& S) {
     a.range_error("pos0 + T = %lld exceeds the S = %lld keys in the cache", (long long)(p.pos0 + p.T), (long long)S);
   if (!std::isfinite((float)scale)) a.range_error("scale %g does not fit a float", scale);
   p.scale = (float)scale;
+  p.window = check_window(a, i0 + 7);
+  p.softcap = check_softcap(a, i0 + 8);
   return p;
 }
 
@@ -175,9 +189,9 @@ void attention_decode_heads(float* out, float* lse, const AttnProblem& p, int64_
 // on one thread: waking the pool costs several µs.
 constexpr double kMinParallelDecode = 1 << 18;
 
-// attention_fwd_f32(out, lse|null, q, k, v, T, S, H, Hkv, Dh, pos0, scale)
+// attention_fwd_f32(out, lse|null, q, k, v, T, S, H, Hkv, Dh, pos0, scale, window, softcap)
 static Napi::Value js_attention_fwd_f32(const Napi::CallbackInfo& info) {
-  Args a(info, "attention_fwd_f32", 12);
+  Args a(info, "attention_fwd_f32", 14);
   int64_t S;
   AttnProblem p = check_sizes(a, 5, S);
   const int64_t nq = a.mul(p.T, p.H, p.Dh), nkv = a.mul(S, p.Hkv, p.Dh), nl = a.mul(p.H, p.T);
@@ -192,11 +206,12 @@ static Napi::Value js_attention_fwd_f32(const Napi::CallbackInfo& info) {
   if (p.T == 0) return info.Env().Undefined();
 
   if (p.T == 1) {  // decode: one query per head, vectorised over the head dim
-    const int64_t heads_per_thread = std::max<int64_t>(1, (int64_t)(kMinParallelDecode / ((double)(p.pos0 + 1) * p.Dh)));
+    const int64_t keys = attn_decode_keys(p.pos0, p.window);
+    const int64_t heads_per_thread = std::max<int64_t>(1, (int64_t)(kMinParallelDecode / ((double)keys * p.Dh)));
     const int nt = (int)std::min<int64_t>(omp_get_max_threads(), (p.H + heads_per_thread - 1) / heads_per_thread);
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
-      Scratch scratch(attn_decode_scratch_floats(p.pos0 + 1, p.Dh));
+      Scratch scratch(attn_decode_scratch_floats(keys, p.Dh));
       const int t = omp_get_thread_num(), n = omp_get_num_threads();
       attention_decode_heads(out, lse, p, p.H * t / n, p.H * (t + 1) / n, scratch.data());
     }
@@ -206,7 +221,8 @@ static Napi::Value js_attention_fwd_f32(const Napi::CallbackInfo& info) {
   const FwdFns fwd = pick_fwd();
   const std::vector<AttnBlock> blocks = make_blocks(p.T, p.H, p.Hkv, fwd.lanes);
   const int64_t nblocks = (int64_t)blocks.size(), keys = p.pos0 + p.T, state = attn_fwd_state_floats(p.Dh, fwd.lanes);
-  const bool threaded = (double)p.T * (double)p.H * (double)keys * (double)p.Dh > 65536.0;
+  const int64_t seen = p.window > 0 ? std::min(keys, p.window) : keys;  // keys per query, at most
+  const bool threaded = (double)p.T * (double)p.H * (double)seen * (double)p.Dh > 65536.0;
   const bool decode = std::all_of(blocks.begin(), blocks.end(), [](const AttnBlock& b) { return b.t0 == 0; });
 
   if (!decode) {
@@ -226,19 +242,21 @@ static Napi::Value js_attention_fwd_f32(const Napi::CallbackInfo& info) {
   // Decode-like (each block holds all T queries of its heads: one block per head group, many
   // keys): threads split the keys instead of the blocks, and each walks its key chunk one tile
   // at a time through every block, so the cache is read in memory order (all kv heads of a tile)
-  // rather than one strided head at a time. Chunks are merged afterwards.
+  // rather than one strided head at a time. Chunks are merged afterwards. With a window, keys
+  // before the first query's window are left out of the chunks.
   constexpr int64_t kMinChunkKeys = 256;
-  const int64_t want = threaded ? std::min<int64_t>(omp_get_max_threads(), (keys + kMinChunkKeys - 1) / kMinChunkKeys) : 1;
-  const int64_t chunk_keys = ((keys + want - 1) / want + kAttnKeyTile - 1) / kAttnKeyTile * kAttnKeyTile;
-  const int64_t chunks = (keys + chunk_keys - 1) / chunk_keys;
+  const int64_t klo = attn_first_key(p.pos0, p.window), span = keys - klo;
+  const int64_t want = threaded ? std::min<int64_t>(omp_get_max_threads(), (span + kMinChunkKeys - 1) / kMinChunkKeys) : 1;
+  const int64_t chunk_keys = ((span + want - 1) / want + kAttnKeyTile - 1) / kAttnKeyTile * kAttnKeyTile;
+  const int64_t chunks = (span + chunk_keys - 1) / chunk_keys;
   Scratch states(chunks * nblocks * state);
 #pragma omp parallel for num_threads((int)chunks) schedule(static, 1)
   for (int64_t c = 0; c < chunks; c++) {
     Scratch tile(attn_fwd_tile_floats(fwd.lanes));
     float* mine = states.data() + c * nblocks * state;
     for (int64_t bi = 0; bi < nblocks; bi++) fwd.begin(p, blocks[bi], mine + bi * state);
-    const int64_t end = std::min(keys, (c + 1) * chunk_keys);
-    for (int64_t jt = c * chunk_keys; jt < end; jt += kAttnKeyTile)
+    const int64_t end = std::min(keys, klo + (c + 1) * chunk_keys);
+    for (int64_t jt = klo + c * chunk_keys; jt < end; jt += kAttnKeyTile)
       for (int64_t bi = 0; bi < nblocks; bi++)
         fwd.keys(p, blocks[bi], jt, std::min(end, jt + kAttnKeyTile), mine + bi * state, tile.data());
   }
@@ -250,13 +268,13 @@ static Napi::Value js_attention_fwd_f32(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// attention_bwd_f32(dq, dk, dv, dout, q, k, v, out, lse, T, S, H, Hkv, Dh, pos0, scale)
+// attention_bwd_f32(dq, dk, dv, dout, q, k, v, out, lse, T, S, H, Hkv, Dh, pos0, scale, window, softcap)
 // Two passes, each free of write conflicts (FlashAttention-2 recomputation, no atomics, results
 // independent of the thread count): query blocks compute dq (and D = dout·out per row); then
 // blocks of R keys of one kv head compute dk, dv from every query row of the group that sees
 // them. Scores and dP are recomputed in both passes (7 matrix products instead of 5).
 static Napi::Value js_attention_bwd_f32(const Napi::CallbackInfo& info) {
-  Args a(info, "attention_bwd_f32", 16);
+  Args a(info, "attention_bwd_f32", 18);
   int64_t S;
   AttnProblem p = check_sizes(a, 9, S);
   const int64_t nq = a.mul(p.T, p.H, p.Dh), nkv = a.mul(S, p.Hkv, p.Dh), nl = a.mul(p.H, p.T);
@@ -279,8 +297,10 @@ static Napi::Value js_attention_bwd_f32(const Napi::CallbackInfo& info) {
   const BwdFns bwd = pick_bwd();
   const std::vector<AttnBlock> blocks = make_blocks(p.T, p.H, p.Hkv, bwd.lanes);
   const int64_t nblocks = (int64_t)blocks.size(), keys = p.pos0 + p.T;
-  const int64_t key_blocks = (keys + bwd.lanes - 1) / bwd.lanes;
-  const bool threaded = (double)p.T * (double)p.H * (double)keys * (double)p.Dh > 65536.0;
+  // key blocks from the one holding the first query's first key: earlier keys get no gradient
+  const int64_t kb0 = attn_first_key(p.pos0, p.window) / bwd.lanes, key_blocks = (keys + bwd.lanes - 1) / bwd.lanes - kb0;
+  const int64_t seen = p.window > 0 ? std::min(keys, p.window) : keys;
+  const bool threaded = (double)p.T * (double)p.H * (double)seen * (double)p.Dh > 65536.0;
   std::vector<float> rowdot((size_t)nl);
 
 #pragma omp parallel if (threaded)
@@ -291,7 +311,7 @@ static Napi::Value js_attention_bwd_f32(const Napi::CallbackInfo& info) {
     // Early keys are seen by more queries: with j0 ascending the longest items go first.
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < key_blocks * p.Hkv; item++)
-      bwd.dkv(dk, dv, rowdot.data(), p, item % p.Hkv, item / p.Hkv * bwd.lanes, scratch.data());
+      bwd.dkv(dk, dv, rowdot.data(), p, item % p.Hkv, (kb0 + item / p.Hkv) * bwd.lanes, scratch.data());
   }
   return info.Env().Undefined();
 }
@@ -300,13 +320,16 @@ static Napi::Value js_attention_bwd_f32(const Napi::CallbackInfo& info) {
 // through the cache between layers): threads pay off sooner than for one cache-warm row.
 constexpr double kMinParallelPagedDecode = 1 << 16;
 
-// attention_decode_paged_f32(out, q, k_pool, v_pool, pages, page_start, pos, rows, H, Hkv, Dh, page_rows, scale)
+// attention_decode_paged_f32(out, q, k_pool, v_pool, pages, page_start, pos, rows, H, Hkv, Dh, page_rows, scale,
+//                            window, softcap)
 // One query per row (decode) against a paged KV pool, without gathering it: row r is the token at
 // position pos[r] of a sequence whose page table is pages[page_start[r] ..]; it attends to keys
-// 0..pos[r]. out, q: (rows, H, Dh); pools: (pool pages · page_rows, Hkv, Dh). The same bits as
-// attention_fwd_f32 with T = 1 on the gathered keys. Every page index is checked against the pool.
+// 0..pos[r] (with a window, the last `window` of them). out, q: (rows, H, Dh); pools: (pool pages ·
+// page_rows, Hkv, Dh). The same bits as attention_fwd_f32 with T = 1 on the gathered keys. Every
+// page index it reads is checked against the pool; table entries wholly before a row's window are
+// neither read nor checked (a pool may have reused those pages).
 static Napi::Value js_attention_decode_paged_f32(const Napi::CallbackInfo& info) {
-  Args a(info, "attention_decode_paged_f32", 13);
+  Args a(info, "attention_decode_paged_f32", 15);
   const int64_t rows = a.size(7, "rows"), H = a.size(8, "H"), Hkv = a.size(9, "Hkv"), Dh = a.size(10, "Dh");
   const int64_t P = a.size(11, "page_rows");
   const double scale = a.number(12, "scale");
@@ -315,6 +338,8 @@ static Napi::Value js_attention_decode_paged_f32(const Napi::CallbackInfo& info)
   if (Dh < 1) a.range_error("Dh must be ≥ 1, got %lld", (long long)Dh);
   if (P < 16 || P % 16 != 0) a.range_error("page_rows must be a positive multiple of 16, got %lld", (long long)P);
   if (!std::isfinite((float)scale)) a.range_error("scale %g does not fit a float", scale);
+  const int64_t window = check_window(a, 13);
+  const float softcap = check_softcap(a, 14);
   const int64_t nq = a.mul(rows, H, Dh), page_floats = a.mul(P, Hkv, Dh);
   float* out = a.f32(0, "out", nq, "rows·H·Dh");
   const float* q = a.f32(1, "q", nq, "rows·H·Dh");
@@ -334,7 +359,7 @@ static Napi::Value js_attention_decode_paged_f32(const Napi::CallbackInfo& info)
     if (page_start[r] < 0 || page_start[r] + used > n_pages)
       a.range_error("row %lld needs pages[%d .. %lld), but pages has %lld entries", (long long)r, page_start[r],
                     (long long)(page_start[r] + used), (long long)n_pages);
-    for (int64_t i = 0; i < used; i++) {
+    for (int64_t i = attn_first_key(pos[r], window) / P; i < used; i++) {
       const int32_t pg = pages[page_start[r] + i];
       if (pg < 0 || pg >= pool_pages)
         a.range_error("row %lld: page %d outside the pool's %lld pages", (long long)r, pg, (long long)pool_pages);
@@ -346,22 +371,23 @@ static Napi::Value js_attention_decode_paged_f32(const Napi::CallbackInfo& info)
 
   // (row, head) units split between threads when the whole call is worth a fork
   double work = 0;
-  int64_t max_pos = 0;
+  int64_t max_keys = 0;
   for (int64_t r = 0; r < rows; r++) {
-    work += ((double)pos[r] + 1) * H * Dh;
-    max_pos = std::max<int64_t>(max_pos, pos[r]);
+    const int64_t keys = attn_decode_keys(pos[r], window);
+    work += (double)keys * H * Dh;
+    max_keys = std::max(max_keys, keys);
   }
   const int64_t units = rows * H;
   const int nt = (int)std::min<int64_t>(omp_get_max_threads(), std::max<int64_t>(1, (int64_t)(work / kMinParallelPagedDecode)));
 #pragma omp parallel num_threads(std::max<int64_t>(1, std::min<int64_t>(nt, units))) if (nt > 1)
   {
-    Scratch scratch(attn_decode_scratch_floats(max_pos + 1, Dh));
+    Scratch scratch(attn_decode_scratch_floats(max_keys, Dh));
     const int t = omp_get_thread_num(), n = omp_get_num_threads();
     for (int64_t u = units * t / n, end = units * (t + 1) / n; u < end;) {
       const int64_t r = u / H, h0 = u % H, h1 = std::min(H, h0 + (end - u));
       AttnProblem p{};
       p.q = q + r * H * Dh, p.k = k_pool, p.v = v_pool;
-      p.T = 1, p.H = H, p.Hkv = Hkv, p.Dh = Dh, p.pos0 = pos[r], p.scale = (float)scale;
+      p.T = 1, p.H = H, p.Hkv = Hkv, p.Dh = Dh, p.pos0 = pos[r], p.scale = (float)scale, p.window = window, p.softcap = softcap;
       p.pages = pages + page_start[r], p.page_rows = P;
       attention_decode_heads(out + r * H * Dh, nullptr, p, h0, h1, scratch.data());
       u += h1 - h0;

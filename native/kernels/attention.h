@@ -20,6 +20,14 @@ struct AttnProblem {
   const float* lse;   // (H, T)      backward only
   int64_t T, H, Hkv, Dh, pos0;
   float scale;
+  // Sliding window (0: none): the query at position P sees keys j with P − window < j ≤ P, at most
+  // `window` keys counting itself (transformers' sliding_window). Keys before the window of a
+  // block's first query are not read (decode scores from the group of R keys holding its first
+  // key, on the same page, and masks the ones before it).
+  int64_t window;
+  // Logit soft-capping (0: none): a score x = scale·q·k becomes softcap·tanh(x / softcap) before
+  // the mask and the softmax (Gemma 2).
+  float softcap;
   // decode_heads only, when non-null: k and v are a paged pool, and key j lives in pool row
   // pages[j / page_rows]·page_rows + j % page_rows (page_rows a multiple of 16, so no group of R
   // keys straddles two pages; the results are the bits of the same keys stored contiguously).
@@ -38,7 +46,14 @@ struct AttnBlock {
 inline int64_t attn_fwd_state_floats(int64_t Dh, int R) { return 2 * R + 2 * Dh * R; }
 inline int64_t attn_fwd_tile_floats(int R) { return kAttnKeyTile * R; }
 
-// Decode scratch (one query per head, S = pos0 + 1 keys): the scores padded to R lanes, and scale·q.
+// The first key the query at position pos sees.
+inline int64_t attn_first_key(int64_t pos, int64_t window) { return window > 0 && pos >= window ? pos - window + 1 : 0; }
+
+// Keys a decode query at position pos scores: from its first key rounded down to a multiple of 16
+// (a group of R keys then never straddles a page), to pos. pos + 1 without a window.
+inline int64_t attn_decode_keys(int64_t pos, int64_t window) { return pos + 1 - attn_first_key(pos, window) / 16 * 16; }
+
+// Decode scratch (one query per head, S keys scored): the scores padded to R lanes, and scale·q.
 inline int64_t attn_decode_scratch_floats(int64_t S, int64_t Dh) { return (S + 15) / 16 * 16 + Dh; }
 
 // Backward scratch, either pass: four (Dh × R) transposed tiles and two (BK × R) score tiles.
@@ -48,10 +63,12 @@ inline int64_t attn_bwd_scratch_floats(int64_t Dh, int R) { return 4 * Dh * R + 
 // must be 64-byte aligned.
 //   lanes:         R of this build.
 //   fwd_begin:     initialises the state of block b.
-//   fwd_keys:      online-softmax update of that state with keys [jb, je) ∩ the block's causal range.
-//   decode_heads:  T = 1 (the query at position pos0 sees keys 0..pos0): overwrites the out rows of
-//                  heads [h0, h1) and, when lse is non-null, lse[h]; scratch holds
-//                  attn_decode_scratch_floats(pos0 + 1, Dh) floats (any alignment).
+//   fwd_keys:      online-softmax update of that state with keys [jb, je) ∩ the block's causal
+//                  (and window) range.
+//   decode_heads:  T = 1 (the query at position pos0 sees keys 0..pos0, or its window of them):
+//                  overwrites the out rows of heads [h0, h1) and, when lse is non-null, lse[h];
+//                  scratch holds attn_decode_scratch_floats(attn_decode_keys(pos0, window), Dh)
+//                  floats (any alignment).
 //   bwd_dq_block:  overwrites the dq rows of block b; stores D = dout·out of its rows in rowdot
 //                  (T, H) for the second pass.
 //   bwd_dkv_block: adds to dk, dv the gradients of keys j0..j0+R−1 of kv head kvh, from every

@@ -53,6 +53,26 @@ static inline vf vexp(vf x) {
   return x < lo ? vf{} : y * two_n;
 }
 
+// tanh(x), Cephes tanhf: an odd polynomial below |x| = 0.625, else ±(1 − 2/(e^{2|x|} + 1)). vexp
+// saturates at 88, so a large |x| gives ±1, not NaN.
+static inline vf vtanh(vf x) {
+  const vf ax = x < 0.0f ? -x : x, z = x * x;
+  vf y = splat(-5.70498872745e-3f);
+  y = y * z + 2.06390887954e-2f;
+  y = y * z - 5.37397155531e-2f;
+  y = y * z + 1.33314422036e-1f;
+  y = y * z - 3.33332819422e-1f;
+  const vf small = y * z * x + x;
+  const vf big = 1.0f - 2.0f / (vexp(ax + ax) + 1.0f);
+  return ax < 0.625f ? small : x < 0.0f ? -big : big;
+}
+
+// Calls fn<Win, Cap>(...) for problem p: a window, a softcap, both or neither. The kernels are
+// written once; the plain instantiation compiles to the loops without either feature.
+#define RRT_ATTN_BY_MODE(p, fn, ...)                                                                \
+  ((p).window > 0 ? ((p).softcap > 0 ? fn<true, true>(__VA_ARGS__) : fn<true, false>(__VA_ARGS__)) \
+                  : ((p).softcap > 0 ? fn<false, true>(__VA_ARGS__) : fn<false, false>(__VA_ARGS__)))
+
 // out[i] = Σ_d a[i·lda + d] · b[d], i < n: one vector of lane dot products per key row of a
 // (scores S = K·Qᵀ with b = scaled Qᵀ; dP = V·dOᵀ with b = dOᵀ).
 static void rows_dot(float* out, const float* a, int64_t lda, const float* b, int64_t n, int64_t Dh) {
@@ -114,6 +134,17 @@ static inline vi key_rel(int64_t j, const AttnProblem& p, const AttnBlock& b) {
   int64_t d = j - p.pos0 - b.t0;  // only compared with 0..R−1, so clamping keeps the order
   return splat_i((int32_t)(d < -(1 << 30) ? -(1 << 30) : d));
 }
+// With a window, lane r also needs j ≥ pos0 + t0 + ti − window + 1, i.e. key_lo(j) ≥ rel[r].
+static inline vi key_lo(int64_t j, const AttnProblem& p, const AttnBlock& b) {
+  int64_t d = j - (p.pos0 + b.t0 - p.window + 1);  // compared with 0..R−1 only, as in key_rel
+  return splat_i((int32_t)(d < -(1 << 30) ? -(1 << 30) : d > (1 << 30) ? (1 << 30) : d));
+}
+template <bool Win>
+static inline vi visible(int64_t j, const AttnProblem& p, const AttnBlock& b, vi rel) {
+  vi ok = key_rel(j, p, b) <= rel;
+  if constexpr (Win) ok &= key_lo(j, p, b) >= rel;
+  return ok;
+}
 
 void fwd_begin(const AttnProblem& p, const AttnBlock& b, float* state) {
   float* m = state;              // (R)
@@ -126,7 +157,8 @@ void fwd_begin(const AttnProblem& p, const AttnBlock& b, float* state) {
   gather_t(qt, p.q, p, b, p.scale);
 }
 
-void fwd_keys(const AttnProblem& p, const AttnBlock& b, int64_t jb, int64_t je, float* state, float* s) {
+template <bool Win, bool Cap>
+static void fwd_keys_t(const AttnProblem& p, const AttnBlock& b, int64_t jb, int64_t je, float* state, float* s) {
   const int64_t Dh = p.Dh, ld = p.Hkv * Dh, kvh = b.h0 / (p.H / p.Hkv);
   const float* k = p.k + kvh * Dh;
   const float* v = p.v + kvh * Dh;
@@ -134,15 +166,19 @@ void fwd_keys(const AttnProblem& p, const AttnBlock& b, int64_t jb, int64_t je, 
   const float* qt = acc + Dh * R;
   const vi rel = lane_rel(b);
   const vf ninf = splat(-__builtin_inff());
+  const float cap = p.softcap, inv_cap = Cap ? 1.0f / p.softcap : 0.0f;
   vf mv = vload(state), lv = vload(state + R);
   const int64_t jend = je < p.pos0 + b.t0 + b.nt ? je : p.pos0 + b.t0 + b.nt;
-  for (int64_t jt = jb; jt < jend; jt += BK) {
+  // keys before the window of the block's first query are seen by none of its queries
+  const int64_t jlo = Win ? attn_first_key(p.pos0 + b.t0, p.window) : 0;
+  for (int64_t jt = jb > jlo ? jb : jlo; jt < jend; jt += BK) {
     const int64_t n = jend - jt < BK ? jend - jt : BK;
     rows_dot(s, k + jt * ld, ld, qt, n, Dh);
     vf mx = mv;
     for (int64_t c = 0; c < n; c++) {
       vf x = vload(s + c * R);
-      x = key_rel(jt + c, p, b) <= rel ? x : ninf;
+      if constexpr (Cap) x = cap * vtanh(x * inv_cap);
+      x = visible<Win>(jt + c, p, b, rel) ? x : ninf;
       vstore(s + c * R, x);
       mx = x > mx ? x : mx;
     }
@@ -164,7 +200,14 @@ void fwd_keys(const AttnProblem& p, const AttnBlock& b, int64_t jb, int64_t je, 
   vstore(state + R, lv);
 }
 
-void bwd_dq_block(float* dq, float* rowdot, const AttnProblem& p, const AttnBlock& b, float* scratch) {
+void fwd_keys(const AttnProblem& p, const AttnBlock& b, int64_t jb, int64_t je, float* state, float* s) {
+  RRT_ATTN_BY_MODE(p, fwd_keys_t, p, b, jb, je, state, s);
+}
+
+// With a softcap, c = cap·tanh(u/cap) of the scaled score u: P = exp(c − lse), and the gradient
+// through the cap is dS_u = dS_c·(1 − tanh²).
+template <bool Win, bool Cap>
+static void bwd_dq_block_t(float* dq, float* rowdot, const AttnProblem& p, const AttnBlock& b, float* scratch) {
   const int64_t Dh = p.Dh, ld = p.Hkv * Dh, kvh = b.h0 / (p.H / p.Hkv);
   const float* k = p.k + kvh * Dh;
   const float* v = p.v + kvh * Dh;
@@ -188,14 +231,24 @@ void bwd_dq_block(float* dq, float* rowdot, const AttnProblem& p, const AttnBloc
       lse[r] = p.lse[h * p.T + t];
     }
   const vi rel = lane_rel(b);
+  const float cap = p.softcap, inv_cap = Cap ? 1.0f / p.softcap : 0.0f;
   const int64_t jend = p.pos0 + b.t0 + b.nt;
-  for (int64_t jt = 0; jt < jend; jt += BK) {
+  for (int64_t jt = Win ? attn_first_key(p.pos0 + b.t0, p.window) : 0; jt < jend; jt += BK) {
     const int64_t n = jend - jt < BK ? jend - jt : BK;
     rows_dot(s, k + jt * ld, ld, qt, n, Dh);
-    for (int64_t c = 0; c < n; c++)
-      vstore(s + c * R, key_rel(jt + c, p, b) <= rel ? vexp(vload(s + c * R) - lse) : vf{});
-    rows_dot(ds, v + jt * ld, ld, dot, n, Dh);
-    for (int64_t c = 0; c < n; c++) vstore(ds + c * R, vload(s + c * R) * (vload(ds + c * R) - drow));
+    if constexpr (Cap) {
+      rows_dot(ds, v + jt * ld, ld, dot, n, Dh);
+      for (int64_t c = 0; c < n; c++) {
+        const vf th = vtanh(vload(s + c * R) * inv_cap);
+        const vf pr = visible<Win>(jt + c, p, b, rel) ? vexp(cap * th - lse) : vf{};
+        vstore(ds + c * R, pr * (vload(ds + c * R) - drow) * (1.0f - th * th));
+      }
+    } else {
+      for (int64_t c = 0; c < n; c++)
+        vstore(s + c * R, visible<Win>(jt + c, p, b, rel) ? vexp(vload(s + c * R) - lse) : vf{});
+      rows_dot(ds, v + jt * ld, ld, dot, n, Dh);
+      for (int64_t c = 0; c < n; c++) vstore(ds + c * R, vload(s + c * R) * (vload(ds + c * R) - drow));
+    }
     cols_dot_acc(dqt, k + jt * ld, ld, ds, n, Dh);
   }
   for (int64_t ti = 0; ti < b.nt; ti++)
@@ -206,8 +259,13 @@ void bwd_dq_block(float* dq, float* rowdot, const AttnProblem& p, const AttnBloc
     }
 }
 
-void bwd_dkv_block(float* dk, float* dv, const float* rowdot, const AttnProblem& p, int64_t kvh, int64_t j0,
-                   float* scratch) {
+void bwd_dq_block(float* dq, float* rowdot, const AttnProblem& p, const AttnBlock& b, float* scratch) {
+  RRT_ATTN_BY_MODE(p, bwd_dq_block_t, dq, rowdot, p, b, scratch);
+}
+
+template <bool Win, bool Cap>
+static void bwd_dkv_block_t(float* dk, float* dv, const float* rowdot, const AttnProblem& p, int64_t kvh, int64_t j0,
+                            float* scratch) {
   const int64_t Dh = p.Dh, ld = p.Hkv * Dh, ldq = p.H * Dh, G = p.H / p.Hkv;
   const int64_t nk = p.pos0 + p.T - j0 < R ? p.pos0 + p.T - j0 : R;
   float* kt = scratch;        // (Dh, R) Kᵀ of keys j0..j0+R−1
@@ -216,8 +274,10 @@ void bwd_dkv_block(float* dk, float* dv, const float* rowdot, const AttnProblem&
   float* dvt = dkt + Dh * R;  // (Dh, R) dVᵀ
   float* s = dvt + Dh * R;    // (BK, R) scores, then P, one row per query
   float* ds = s + BK * R;     // (BK, R) dP, then dS
+  // With a window, keys before the first query's first key are seen by no query: not read, no gradient.
+  const int64_t jlo = Win ? attn_first_key(p.pos0, p.window) : 0, c0 = jlo > j0 ? jlo - j0 : 0;
   for (int64_t i = 0; i < 4 * Dh * R; i++) kt[i] = 0.0f;
-  for (int64_t c = 0; c < nk; c++)
+  for (int64_t c = c0; c < nk; c++)
     for (int64_t d = 0; d < Dh; d++) {
       kt[d * R + c] = p.k[(j0 + c) * ld + kvh * Dh + d];
       vt[d * R + c] = p.v[(j0 + c) * ld + kvh * Dh + d];
@@ -225,29 +285,50 @@ void bwd_dkv_block(float* dk, float* dv, const float* rowdot, const AttnProblem&
   vi lane = {};
   for (int c = 0; c < R; c++) lane[c] = c;
   // Query t sees key j0+c iff c ≤ pos0 + t − j0: queries before t_first see none of these keys.
+  // With a window also iff pos0 + t − (j0+c) < window: queries from t_end on see none of them.
   const int64_t t_first = j0 > p.pos0 ? j0 - p.pos0 : 0;
+  int64_t t_end = p.T;
+  if constexpr (Win) t_end = j0 + nk - 1 + p.window - p.pos0 < p.T ? j0 + nk - 1 + p.window - p.pos0 : p.T;
+  const float cap = p.softcap, inv_cap = Cap ? 1.0f / p.softcap : 0.0f;
   for (int64_t h = kvh * G; h < (kvh + 1) * G; h++)
-    for (int64_t t0 = t_first; t0 < p.T; t0 += BK) {
-      const int64_t n = p.T - t0 < BK ? p.T - t0 : BK;
+    for (int64_t t0 = t_first; t0 < t_end; t0 += BK) {
+      const int64_t n = t_end - t0 < BK ? t_end - t0 : BK;
       const float* q = p.q + (t0 * p.H + h) * Dh;
       const float* g = p.dout + (t0 * p.H + h) * Dh;
       rows_dot(s, q, ldq, kt, n, Dh);
       rows_dot(ds, g, ldq, vt, n, Dh);
       for (int64_t i = 0; i < n; i++) {
         const int64_t t = t0 + i, lim = p.pos0 + t - j0;
-        const vi ok = lane <= splat_i((int32_t)(lim < R ? lim : R));
-        const vf pr = ok ? vexp(vload(s + i * R) * p.scale - p.lse[h * p.T + t]) : vf{};
-        vstore(s + i * R, pr);
-        vstore(ds + i * R, pr * (vload(ds + i * R) - rowdot[t * p.H + h]));
+        vi ok = lane <= splat_i((int32_t)(lim < R ? lim : R));
+        if constexpr (Win) {
+          const int64_t lo = lim - p.window + 1;  // the first lane in query t's window
+          ok &= lane >= splat_i((int32_t)(lo < 0 ? 0 : lo > R ? R : lo));
+        }
+        const vf u = vload(s + i * R) * p.scale;
+        if constexpr (Cap) {
+          const vf th = vtanh(u * inv_cap);
+          const vf pr = ok ? vexp(cap * th - p.lse[h * p.T + t]) : vf{};
+          vstore(s + i * R, pr);
+          vstore(ds + i * R, pr * (vload(ds + i * R) - rowdot[t * p.H + h]) * (1.0f - th * th));
+        } else {
+          const vf pr = ok ? vexp(u - p.lse[h * p.T + t]) : vf{};
+          vstore(s + i * R, pr);
+          vstore(ds + i * R, pr * (vload(ds + i * R) - rowdot[t * p.H + h]));
+        }
       }
       cols_dot_acc(dvt, g, ldq, s, n, Dh);
       cols_dot_acc(dkt, q, ldq, ds, n, Dh);
     }
-  for (int64_t c = 0; c < nk; c++)
+  for (int64_t c = c0; c < nk; c++)
     for (int64_t d = 0; d < Dh; d++) {
       dk[(j0 + c) * ld + kvh * Dh + d] += p.scale * dkt[d * R + c];
       dv[(j0 + c) * ld + kvh * Dh + d] += dvt[d * R + c];
     }
+}
+
+void bwd_dkv_block(float* dk, float* dv, const float* rowdot, const AttnProblem& p, int64_t kvh, int64_t j0,
+                   float* scratch) {
+  RRT_ATTN_BY_MODE(p, bwd_dkv_block_t, dk, dv, rowdot, p, kvh, j0, scratch);
 }
 
 // ---- decode: one query per head (T = 1), lanes over the head dim; scores for R keys at a time,
@@ -334,26 +415,32 @@ static inline void prefetch_block(const float* base, const AttnProblem& p, int64
   }
 }
 
-// o[0, NV·R) = inv · Σ_j p[j]·v_j[0, NV·R), NV vectors held in registers; j ascending in runs of
-// contiguous rows, so paged and contiguous storage sum in the same order.
+// o[0, NV·R) = inv · Σ_j p[j − jb]·v_j[0, NV·R) over keys jb ≤ j < S, NV vectors held in
+// registers; j ascending in runs of contiguous rows, so paged and contiguous storage sum in the
+// same order.
 template <int NV>
-static inline void weigh_rows(float* o, const float* v, int64_t ld, const float* p, int64_t S, float inv,
+static inline void weigh_rows(float* o, const float* v, int64_t ld, const float* p, int64_t jb, int64_t S, float inv,
                               const AttnProblem& pr) {
   vf acc[NV] = {};
-  for (int64_t j0 = 0, n; j0 < S; j0 += n) {
+  for (int64_t j0 = jb, n; j0 < S; j0 += n) {
     n = kv_run(pr, j0, S);
     const float* vr = kv_row(v, pr, j0, ld);
+    const float* pj = p + (j0 - jb);
     for (int64_t j = 0; j < n; j++)
-      for (int u = 0; u < NV; u++) acc[u] += p[j0 + j] * vload(vr + j * ld + u * R);
+      for (int u = 0; u < NV; u++) acc[u] += pj[j] * vload(vr + j * ld + u * R);
   }
   for (int u = 0; u < NV; u++) vstore(o + u * R, acc[u] * inv);
 }
 
 void decode_heads(float* out, float* lse, const AttnProblem& p, int64_t h0, int64_t h1, float* scratch) {
   const int64_t Dh = p.Dh, ld = p.Hkv * Dh, G = p.H / p.Hkv, S = p.pos0 + 1;
-  const int64_t Sp = (S + R - 1) / R * R;
-  float* s = scratch;    // (Sp) scores, then probabilities
+  // Keys jw..pos0 are seen; scoring starts at jw rounded down to a multiple of R (groups of R keys
+  // never straddle a page), and the keys below jw in that group are masked.
+  const int64_t jw = attn_first_key(p.pos0, p.window), ja = jw / R * R;
+  const int64_t n = S - ja, Sp = (n + R - 1) / R * R;
+  float* s = scratch;    // (Sp) scores of keys ja.., then probabilities
   float* qs = s + Sp;    // (Dh) scale·q
+  const float cap = p.softcap, inv_cap = cap > 0 ? 1.0f / cap : 0.0f;
   for (int64_t h = h0; h < h1; h++) {
     const float* q = p.q + h * Dh;
     const float* k = p.k + h / G * Dh;
@@ -364,18 +451,21 @@ void decode_heads(float* out, float* lse, const AttnProblem& p, int64_t h0, int6
     // prefetcher: fetch the next block's keys and this block's values while scoring this one.
     // The group's other heads read them from L1/L2.
     const bool cold = h == h0 || h % G == 0;
-    int64_t j = 0;
-    if (cold) prefetch_block(k, p, 0, S, ld, Dh);
+    int64_t j = ja;
+    if (cold) prefetch_block(k, p, ja, S, ld, Dh);
     for (; j + R <= S; j += R) {
       if (cold) {
         prefetch_block(k, p, j + R, S, ld, Dh);
         prefetch_block(v, p, j, S, ld, Dh);
       }
-      dot_keys<true>(s + j, kv_row(k, p, j, ld), ld, qs, Dh, R);
+      dot_keys<true>(s + (j - ja), kv_row(k, p, j, ld), ld, qs, Dh, R);
     }
     if (cold) prefetch_block(v, p, j, S, ld, Dh);
-    if (j < S) dot_keys<false>(s + j, kv_row(k, p, j, ld), ld, qs, Dh, S - j);
-    for (j = S; j < Sp; j++) s[j] = -__builtin_inff();  // exp gives 0
+    if (j < S) dot_keys<false>(s + (j - ja), kv_row(k, p, j, ld), ld, qs, Dh, S - j);
+    if (cap > 0)  // every vector of s was stored by dot_keys
+      for (j = 0; j < Sp; j += R) vstore(s + j, cap * vtanh(vload(s + j) * inv_cap));
+    for (j = 0; j < jw - ja; j++) s[j] = -__builtin_inff();  // before the window: exp gives 0
+    for (j = n; j < Sp; j++) s[j] = -__builtin_inff();
     vf mv = vload(s);
     for (j = R; j < Sp; j += R) {
       const vf x = vload(s + j);
@@ -393,27 +483,30 @@ void decode_heads(float* out, float* lse, const AttnProblem& p, int64_t h0, int6
     for (int i = 0; i < R; i++) l += sum[i];
     const float inv = 1.0f / l;
     float* o = out + h * Dh;
-    // o = Σ_j p_j·v_j, as many vectors of the head dim at a time as fit (≥ 4 hide the FMA latency)
+    // o = Σ_j p_j·v_j over keys jw..pos0 (values before the window are not read), as many vectors
+    // of the head dim at a time as fit (≥ 4 hide the FMA latency)
+    const float* pw = s + (jw - ja);
     int64_t d = 0;
-    for (; d + 8 * R <= Dh; d += 8 * R) weigh_rows<8>(o + d, v + d, ld, s, S, inv, p);
+    for (; d + 8 * R <= Dh; d += 8 * R) weigh_rows<8>(o + d, v + d, ld, pw, jw, S, inv, p);
     if (d + 4 * R <= Dh) {
-      weigh_rows<4>(o + d, v + d, ld, s, S, inv, p);
+      weigh_rows<4>(o + d, v + d, ld, pw, jw, S, inv, p);
       d += 4 * R;
     }
     if (d + 2 * R <= Dh) {
-      weigh_rows<2>(o + d, v + d, ld, s, S, inv, p);
+      weigh_rows<2>(o + d, v + d, ld, pw, jw, S, inv, p);
       d += 2 * R;
     }
     if (d + R <= Dh) {
-      weigh_rows<1>(o + d, v + d, ld, s, S, inv, p);
+      weigh_rows<1>(o + d, v + d, ld, pw, jw, S, inv, p);
       d += R;
     }
     for (; d < Dh; d++) {
       float acc = 0.0f;
-      for (int64_t j0 = 0, n; j0 < S; j0 += n) {  // in runs, one loop body for both storages (FMA contraction alike)
-        n = kv_run(p, j0, S);
+      for (int64_t j0 = jw, m; j0 < S; j0 += m) {  // in runs, one loop body for both storages (FMA contraction alike)
+        m = kv_run(p, j0, S);
         const float* vr = kv_row(v, p, j0, ld);
-        for (int64_t j = 0; j < n; j++) acc += s[j0 + j] * vr[j * ld + d];
+        const float* pj = pw + (j0 - jw);
+        for (int64_t i = 0; i < m; i++) acc += pj[i] * vr[i * ld + d];
       }
       o[d] = acc * inv;
     }
@@ -423,3 +516,5 @@ void decode_heads(float* out, float* lse, const AttnProblem& p, int64_t h0, int6
 
 }  // namespace RRT_ATTN_NS
 }  // namespace rrt
+
+#undef RRT_ATTN_BY_MODE

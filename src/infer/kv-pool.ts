@@ -5,6 +5,9 @@
 // (attention_decode_paged_f32, when the page size is a multiple of 16), and so do prompt chunks in
 // the fused layer (batch_layer_f32); on the composed path prompt chunks gather a
 // sequence's pages into contiguous scratch [S, Hkv, Dh] and run the ordinary attention kernel.
+// Depths with a sliding window (option `windows`) hold only the pages their window can still
+// reach: they bind pages as positions arrive and return the ones behind the window to the free
+// list, so a sequence's memory there is bounded by the window, not its length.
 import { freemem } from 'node:os';
 import { InputError } from '../errors.js';
 import { hugeF32 } from '../tensor/huge-pages.js';
@@ -25,6 +28,22 @@ export interface KvPoolOptions {
    * 2 MB page in ~4 ms, which landed inside decode steps (a 256 MiB pool takes ~0.5 s up front)
    */
   prefault?: boolean;
+  /**
+   * Sliding window per unrolled depth (0: full attention; absent: every depth full). At a depth
+   * with window W, each write of positions from p on first returns to the free list the pages
+   * wholly before p − W + 1 (no query from p on reads them), then binds pages for the new
+   * positions. Such a depth reserves room for W + maxRun − 1 positions per sequence (at most its
+   * own length): pages in use there stay within ⌈(W + maxRun − 2)/pageSize⌉ + 1, with one-token
+   * steps at most the window plus one page. Attention at that depth must pass the same window
+   * (attendDecode's `window`): table entries before it are −1.
+   */
+  windows?: number[];
+  /**
+   * the most positions one step writes to one sequence at one depth (the engine's prefill chunk);
+   * sizes what windowed depths reserve. A longer run takes pages beyond the reservation when the
+   * pool has unpromised ones, else it fails. @default 64
+   */
+  maxRun?: number;
 }
 
 /** T positions from pos0 of one sequence at one depth. */
@@ -45,14 +64,21 @@ export interface DecodeRow {
 
 /** One sequence's share of the pool: a page table per depth, all grown together. */
 export class KvSeq {
-  /** pages[depth][i] holds positions i·pageSize .. (i+1)·pageSize − 1 */
+  /** pages[depth][i] holds positions i·pageSize .. (i+1)·pageSize − 1; −1 at a windowed depth: not bound (yet, or any more) */
   readonly pages: number[][];
   /** debug only: written[depth][pos] */
   readonly written: Uint8Array[] | null = null;
   capacity = 0;
+  /** windowed depths: pages promised to this sequence, pages bound now, and the first table entry that may be bound */
+  readonly reserved: number[];
+  readonly bound: number[];
+  readonly firstBound: number[];
 
   constructor(nDepths: number, debug: boolean) {
     this.pages = Array.from({ length: nDepths }, () => []);
+    this.reserved = new Array<number>(nDepths).fill(0);
+    this.bound = new Array<number>(nDepths).fill(0);
+    this.firstBound = new Array<number>(nDepths).fill(0);
     if (debug) this.written = [];
   }
 }
@@ -65,6 +91,10 @@ export class KvPool {
   readonly k: Float32Array;
   readonly v: Float32Array;
   private readonly free: number[] = [];
+  /** free pages promised to sequences' windowed depths (not bound yet) */
+  private promised = 0;
+  private readonly windows: number[];
+  private readonly maxRun: number;
   private scratchK = new Float32Array(0);
   private scratchV = new Float32Array(0);
   private tables = new Int32Array(0);
@@ -88,11 +118,17 @@ export class KvPool {
       this.k.fill(0);
       this.v.fill(0);
     }
+    this.windows = opts.windows ?? new Array<number>(opts.nDepths).fill(0);
+    this.maxRun = opts.maxRun ?? 64;
+    if (this.windows.length !== opts.nDepths || this.windows.some((w) => !Number.isInteger(w) || w < 0))
+      throw new InputError('bad_option', `KV windows must be ${opts.nDepths} non-negative integers (one per depth), got [${this.windows}]`);
+    if (!Number.isInteger(this.maxRun) || this.maxRun < 1) throw new InputError('bad_option', `KV maxRun must be a positive integer, got ${this.maxRun}`);
     for (let p = this.nPages - 1; p >= 0; p--) this.free.push(p);
   }
 
+  /** Pages neither in use nor promised to a sequence's windowed depth. */
   get freePages(): number {
-    return this.free.length;
+    return this.free.length - this.promised;
   }
 
   get bytesUsed(): number {
@@ -103,38 +139,84 @@ export class KvPool {
     return this.nPages * this.pageBytes;
   }
 
+  /** Pages a sequence of `tokens` positions needs at one depth (a windowed depth: at most what its window and maxRun reach). */
+  private pagesAt(depth: number, tokens: number): number {
+    const full = Math.ceil(tokens / this.pageSize), W = this.windows[depth];
+    return W > 0 ? Math.min(full, Math.ceil((W + this.maxRun - 2) / this.pageSize) + 1) : full;
+  }
+
   /** Pages a sequence of `tokens` positions needs over all depths. */
   pagesFor(tokens: number): number {
-    return Math.ceil(tokens / this.pageSize) * this.opts.nDepths;
+    let n = 0;
+    for (let d = 0; d < this.opts.nDepths; d++) n += this.pagesAt(d, tokens);
+    return n;
   }
 
   /** A sequence with room for `tokens` positions, or null when the pool cannot hold it now. */
   allocate(tokens: number): KvSeq | null {
-    const need = this.pagesFor(tokens);
-    if (need > this.free.length) return null;
+    if (this.pagesFor(tokens) > this.freePages) return null;
     const seq = new KvSeq(this.opts.nDepths, this.opts.debug ?? false);
-    const perDepth = need / this.opts.nDepths;
-    const span = this.pageSize * this.opts.rowSize;
-    for (const table of seq.pages)
-      for (let i = 0; i < perDepth; i++) {
-        const p = this.free.pop()!;
-        if (this.opts.debug) {
-          this.k.fill(NaN, p * span, (p + 1) * span);
-          this.v.fill(NaN, p * span, (p + 1) * span);
-        }
-        table.push(p);
-      }
+    const perDepth = Math.ceil(tokens / this.pageSize);
+    seq.pages.forEach((table, d) => {
+      if (this.windows[d] > 0) {
+        // bound as positions arrive (advance), from pages promised now
+        for (let i = 0; i < perDepth; i++) table.push(-1);
+        seq.reserved[d] = this.pagesAt(d, tokens);
+        this.promised += seq.reserved[d];
+      } else for (let i = 0; i < perDepth; i++) table.push(this.takePage());
+    });
     seq.capacity = perDepth * this.pageSize;
     if (seq.written) for (let d = 0; d < this.opts.nDepths; d++) seq.written.push(new Uint8Array(seq.capacity));
     return seq;
   }
 
-  release(seq: KvSeq): void {
-    for (const table of seq.pages) {
-      for (const p of table) this.free.push(p);
-      table.length = 0;
+  /** A page off the free list (debug pools fill it with NaN, so a read before a write shows). */
+  private takePage(): number {
+    const p = this.free.pop()!;
+    if (this.opts.debug) {
+      const span = this.pageSize * this.opts.rowSize;
+      this.k.fill(NaN, p * span, (p + 1) * span);
+      this.v.fill(NaN, p * span, (p + 1) * span);
     }
+    return p;
+  }
+
+  release(seq: KvSeq): void {
+    seq.pages.forEach((table, d) => {
+      for (const p of table) if (p >= 0) this.free.push(p);
+      table.length = 0;
+      this.promised -= Math.max(0, seq.reserved[d] - seq.bound[d]);
+      seq.reserved[d] = seq.bound[d] = seq.firstBound[d] = 0;
+    });
     seq.capacity = 0;
+  }
+
+  /**
+   * A windowed depth about to hold positions pos0 .. pos0+T−1: the pages wholly before
+   * pos0 − W + 1 go back to the free list (no query from pos0 on reads them), and pages for the
+   * new positions are bound, first from the sequence's reservation.
+   */
+  private advance(seq: KvSeq, depth: number, pos0: number, T: number): void {
+    const P = this.pageSize, table = seq.pages[depth];
+    const keep = Math.floor(Math.max(0, pos0 - this.windows[depth] + 1) / P);
+    if (Math.floor(pos0 / P) < seq.firstBound[depth])
+      throw new Error(`KV write at depth ${depth} position ${pos0}, behind its window: the page was released`);
+    for (let i = seq.firstBound[depth]; i < keep; i++) {
+      if (table[i] < 0) continue;
+      this.free.push(table[i]);
+      table[i] = -1;
+      if (--seq.bound[depth] < seq.reserved[depth]) this.promised++;
+    }
+    seq.firstBound[depth] = Math.max(seq.firstBound[depth], keep);
+    for (let i = Math.floor(pos0 / P); i <= Math.floor((pos0 + T - 1) / P); i++) {
+      if (table[i] >= 0) continue;
+      const promised = seq.bound[depth] < seq.reserved[depth];
+      if (!promised && this.freePages < 1)
+        throw new InputError('context_overflow', `KV pool full: a run of ${T} positions at windowed depth ${depth} needs pages beyond its reservation (maxRun ${this.maxRun})`);
+      table[i] = this.takePage();
+      if (promised) this.promised--;
+      seq.bound[depth]++;
+    }
   }
 
   /**
@@ -158,6 +240,7 @@ export class KvPool {
     let i = 0;
     for (const { seq, depth, pos0, T } of runs) {
       if (pos0 + T > seq.capacity) throw new InputError('context_overflow', `KV write at ${pos0}+${T} past the sequence's ${seq.capacity} reserved positions`);
+      if (this.windows[depth] > 0 && T > 0) this.advance(seq, depth, pos0, T);
       const table = seq.pages[depth];
       for (let pos = pos0; pos < pos0 + T; pos++) this.rowsAt[i++] = table[Math.floor(pos / P)] * P + (pos % P);
     }
@@ -172,6 +255,8 @@ export class KvPool {
   /** Copies position `pos` of depth `from` into depth `to` (the `copy` fill of skipped loops). */
   copyPosition(seq: KvSeq, from: number, to: number, pos: number): void {
     const R = this.opts.rowSize, P = this.pageSize;
+    if (this.windows[to] > 0) this.advance(seq, to, pos, 1);
+    if (seq.pages[from][Math.floor(pos / P)] < 0) throw new Error(`KV copy from depth ${from} position ${pos}, whose page is not bound`);
     const at = (d: number) => (seq.pages[d][Math.floor(pos / P)] * P + (pos % P)) * R;
     const src = at(from), dst = at(to);
     this.k.copyWithin(dst, src, src + R);
@@ -190,19 +275,21 @@ export class KvPool {
   /**
    * Attention of consecutive decode rows, one query each, straight from the pages: row i of the
    * run is the token at position run[i].pos of its sequence at run[i].depth. q and out hold the
-   * run's rows from row run[0].row on ([rows, H·Dh] each).
+   * run's rows from row run[0].row on ([rows, H·Dh] each). window and softcap: as
+   * attention_fwd_f32's (0: none).
    */
-  attendDecode(out: Float32Array, q: Float32Array, run: readonly DecodeRow[], H: number, Hkv: number, Dh: number, scale: number): void {
+  attendDecode(out: Float32Array, q: Float32Array, run: readonly DecodeRow[], H: number, Hkv: number, Dh: number, scale: number, window = 0, softcap = 0): void {
     const n = run.length, width = H * Dh;
     const { pages, start, pos } = this.decodeTables(run);
     const r0 = run[0].row * width;
-    kernels.attention_decode_paged_f32(out.subarray(r0, r0 + n * width), q.subarray(r0, r0 + n * width), this.k, this.v, pages, start, pos, n, H, Hkv, Dh, this.pageSize, scale);
+    kernels.attention_decode_paged_f32(out.subarray(r0, r0 + n * width), q.subarray(r0, r0 + n * width), this.k, this.v, pages, start, pos, n, H, Hkv, Dh, this.pageSize, scale, window, softcap);
   }
 
   /**
    * The page tables of decode rows, for attention_decode_paged_f32 and batch_layer_f32: row i's
    * table is pages[start[i] ..], covering positions 0..pos[i] (debug pools check that each was
-   * written). pages is valid until the next call.
+   * written); at a windowed depth entries before the window are −1. pages is valid until the next
+   * call.
    */
   decodeTables(run: readonly DecodeRow[]): { pages: Int32Array; start: Int32Array; pos: Int32Array } {
     const P = this.pageSize, n = run.length;
@@ -222,12 +309,18 @@ export class KvPool {
     return { pages: this.tables, start, pos };
   }
 
+  /** Positions 0..S−1 of `depth` were written (at a windowed depth: those on pages still held). */
   private checkWritten(seq: KvSeq, depth: number, S: number): void {
     const w = seq.written![depth];
-    for (let p = 0; p < S; p++) if (!w[p]) throw new Error(`attention at depth ${depth} reads position ${p}, which was never written (a hole in the KV cache)`);
+    for (let p = seq.firstBound[depth] * this.pageSize; p < S; p++)
+      if (!w[p]) throw new Error(`attention at depth ${depth} reads position ${p}, which was never written (a hole in the KV cache)`);
   }
 
-  /** Keys and values of positions 0..S−1 of `depth`, contiguous [S, rowSize] (valid until the next gather). */
+  /**
+   * Keys and values of positions 0..S−1 of `depth`, contiguous [S, rowSize] (valid until the next
+   * gather). At a windowed depth, positions whose pages were released read as NaN: attention with
+   * the depth's window never reads them.
+   */
   gather(seq: KvSeq, depth: number, S: number): { k: Float32Array; v: Float32Array } {
     const R = this.opts.rowSize, P = this.pageSize;
     if (seq.written) this.checkWritten(seq, depth, S);
@@ -238,6 +331,11 @@ export class KvPool {
     const table = seq.pages[depth];
     for (let i = 0; i * P < S; i++) {
       const n = Math.min(P, S - i * P) * R;
+      if (table[i] < 0) {
+        this.scratchK.fill(NaN, i * P * R, i * P * R + n);
+        this.scratchV.fill(NaN, i * P * R, i * P * R + n);
+        continue;
+      }
       const src = table[i] * P * R;
       this.scratchK.set(this.k.subarray(src, src + n), i * P * R);
       this.scratchV.set(this.v.subarray(src, src + n), i * P * R);

@@ -274,7 +274,7 @@ function attendCached(cfg: ModelConfig, q: Tensor, k: Tensor, v: Tensor, l: numb
     const c = caches[b];
     c.write(l, k.f32.subarray(b * kRow, (b + 1) * kRow), v.f32.subarray(b * kRow, (b + 1) * kRow), T);
     const pos0 = c.length;
-    kernels.attention_fwd_f32(out.subarray(b * qRow, (b + 1) * qRow), null, q.f32.subarray(b * qRow, (b + 1) * qRow), c.k[l], c.v[l], T, pos0 + T, H, Hkv, Dh, pos0, cfg.attnScale);
+    kernels.attention_fwd_f32(out.subarray(b * qRow, (b + 1) * qRow), null, q.f32.subarray(b * qRow, (b + 1) * qRow), c.k[l], c.v[l], T, pos0 + T, H, Hkv, Dh, pos0, cfg.attnScale, 0, 0);
   }
   return new Tensor(out, q.shape);
 }

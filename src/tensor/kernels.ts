@@ -129,19 +129,24 @@ export interface Kernels {
    * Causal attention with grouped-query heads over a key/value cache, flash-style (no T×S matrix).
    * q[T,H,Dh]; k,v[S,Hkv,Dh] hold keys for absolute positions 0..S−1; query t sits at position pos0+t
    * and attends keys 0..pos0+t (pos0+T ≤ S). Head h reads kv head h/(H/Hkv). lse[H,T] (log-sum-exp of
-   * the scaled scores) is saved when non-null, for the backward pass.
+   * the scores) is saved when non-null, for the backward pass.
+   * window > 0: a sliding window, query position p sees only keys j > p − window (transformers'
+   * sliding_window: `window` keys counting its own); earlier keys are not read. 0: none.
+   * softcap > 0: a score x = scale·q·k becomes softcap·tanh(x/softcap) before the mask and the softmax
+   * (Gemma 2's attn_logit_softcapping). 0: none.
    */
-  attention_fwd_f32(out: F32, lse: F32 | null, q: F32, k: F32, v: F32, T: number, S: number, H: number, Hkv: number, Dh: number, pos0: number, scale: number): void;
+  attention_fwd_f32(out: F32, lse: F32 | null, q: F32, k: F32, v: F32, T: number, S: number, H: number, Hkv: number, Dh: number, pos0: number, scale: number, window: number, softcap: number): void;
   /**
    * One decode query per row against a paged KV pool (no gather): row r sits at position pos[r] of a
    * sequence whose page table starts at pages[pageStart[r]]; key j of that row is pool row
    * pages[pageStart[r] + ⌊j/pageRows⌋]·pageRows + j mod pageRows. out, q [rows,H,Dh]; kPool, vPool
    * [poolPages·pageRows, Hkv, Dh]; pageRows a multiple of 16. The bits of attention_fwd_f32 with
-   * T = 1 on the same keys stored contiguously.
+   * T = 1 on the same keys stored contiguously. window and softcap as attention_fwd_f32's; table
+   * entries of pages wholly before a row's window are neither read nor checked.
    */
-  attention_decode_paged_f32(out: F32, q: F32, kPool: F32, vPool: F32, pages: I32, pageStart: I32, pos: I32, rows: number, H: number, Hkv: number, Dh: number, pageRows: number, scale: number): void;
-  /** dq overwritten; dk, dv accumulated. */
-  attention_bwd_f32(dq: F32, dk: F32, dv: F32, dout: F32, q: F32, k: F32, v: F32, out: F32, lse: F32, T: number, S: number, H: number, Hkv: number, Dh: number, pos0: number, scale: number): void;
+  attention_decode_paged_f32(out: F32, q: F32, kPool: F32, vPool: F32, pages: I32, pageStart: I32, pos: I32, rows: number, H: number, Hkv: number, Dh: number, pageRows: number, scale: number, window: number, softcap: number): void;
+  /** dq overwritten; dk, dv accumulated. window and softcap as the forward's (the gradient goes through the cap's tanh). */
+  attention_bwd_f32(dq: F32, dk: F32, dv: F32, dout: F32, q: F32, k: F32, v: F32, out: F32, lse: F32, T: number, S: number, H: number, Hkv: number, Dh: number, pos0: number, scale: number, window: number, softcap: number): void;
 
   // ---- optimizer (native/kernels/adamw.cpp) ----
   /** One AdamW step (decoupled weight decay, bias-corrected with `step` ≥ 1), in place on param, m, v. */

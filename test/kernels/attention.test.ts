@@ -69,14 +69,14 @@ test('native forward matches the reference (out and lse) on MHA, GQA, MQA, decod
   for (const c of CASES) {
     const { q, k, v, scale } = inputs(c, 11);
     const wantOut = new Float32Array(c.T * c.H * c.Dh), wantLse = new Float32Array(c.H * c.T);
-    ref.attention_fwd_f32(wantOut, wantLse, q, k, v, c.T, c.S, c.H, c.Hkv, c.Dh, c.pos0, scale);
+    ref.attention_fwd_f32(wantOut, wantLse, q, k, v, c.T, c.S, c.H, c.Hkv, c.Dh, c.pos0, scale, 0, 0);
     forEachIsa(nat, (isa) => {
       const out = new Float32Array(wantOut.length).fill(NaN), lse = new Float32Array(wantLse.length).fill(NaN);
-      nat.attention_fwd_f32(out, lse, q, k, v, c.T, c.S, c.H, c.Hkv, c.Dh, c.pos0, scale);
+      nat.attention_fwd_f32(out, lse, q, k, v, c.T, c.S, c.H, c.Hkv, c.Dh, c.pos0, scale, 0, 0);
       assertClose(out, wantOut, { rel: 1e-5, label: `out ${name(c)} ${isa}` });
       assertClose(lse, wantLse, { rel: 1e-6, abs: 1e-5, label: `lse ${name(c)} ${isa}` });
       const outNoLse = new Float32Array(wantOut.length);
-      nat.attention_fwd_f32(outNoLse, null, q, k, v, c.T, c.S, c.H, c.Hkv, c.Dh, c.pos0, scale);
+      nat.attention_fwd_f32(outNoLse, null, q, k, v, c.T, c.S, c.H, c.Hkv, c.Dh, c.pos0, scale, 0, 0);
       assert.deepEqual(outNoLse, out, `lse=null changes out: ${name(c)} ${isa}`);
     });
   }
@@ -87,13 +87,13 @@ test('native backward matches the reference (dq, dk, dv) on the same cases, for 
   for (const c of CASES) {
     const { q, k, v, dout, scale } = inputs(c, 23);
     const out = new Float32Array(c.T * c.H * c.Dh), lse = new Float32Array(c.H * c.T);
-    ref.attention_fwd_f32(out, lse, q, k, v, c.T, c.S, c.H, c.Hkv, c.Dh, c.pos0, scale);
+    ref.attention_fwd_f32(out, lse, q, k, v, c.T, c.S, c.H, c.Hkv, c.Dh, c.pos0, scale, 0, 0);
     const dk0 = randn(c.S * c.Hkv * c.Dh, 5), dv0 = randn(c.S * c.Hkv * c.Dh, 6);
     const want = { dq: new Float32Array(out.length), dk: dk0.slice(), dv: dv0.slice() };
-    ref.attention_bwd_f32(want.dq, want.dk, want.dv, dout, q, k, v, out, lse, c.T, c.S, c.H, c.Hkv, c.Dh, c.pos0, scale);
+    ref.attention_bwd_f32(want.dq, want.dk, want.dv, dout, q, k, v, out, lse, c.T, c.S, c.H, c.Hkv, c.Dh, c.pos0, scale, 0, 0);
     forEachIsa(nat, (isa) => {
       const dq = new Float32Array(out.length).fill(NaN), dk = dk0.slice(), dv = dv0.slice();
-      nat.attention_bwd_f32(dq, dk, dv, dout, q, k, v, out, lse, c.T, c.S, c.H, c.Hkv, c.Dh, c.pos0, scale);
+      nat.attention_bwd_f32(dq, dk, dv, dout, q, k, v, out, lse, c.T, c.S, c.H, c.Hkv, c.Dh, c.pos0, scale, 0, 0);
       assertClose(dq, want.dq, { rel: 2e-5, label: `dq ${name(c)} ${isa}` });
       assertClose(dk, want.dk, { rel: 2e-5, label: `dk ${name(c)} ${isa}` });
       assertClose(dv, want.dv, { rel: 2e-5, label: `dv ${name(c)} ${isa}` });
@@ -108,11 +108,11 @@ test('native: results do not depend on the thread count (backward bit-identical;
     const c: Case = { T: 33, S: 40, H: 6, Hkv: 2, Dh: 33, pos0: 7 };
     const { q, k, v, dout, scale } = inputs(c, 81);
     const out = new Float32Array(q.length), lse = new Float32Array(c.H * c.T);
-    ref.attention_fwd_f32(out, lse, q, k, v, c.T, c.S, c.H, c.Hkv, c.Dh, c.pos0, scale);
+    ref.attention_fwd_f32(out, lse, q, k, v, c.T, c.S, c.H, c.Hkv, c.Dh, c.pos0, scale, 0, 0);
     const grads = [1, 3].map((n) => {
       nat.set_threads(n);
       const g = { dq: new Float32Array(q.length), dk: new Float32Array(k.length), dv: new Float32Array(v.length) };
-      nat.attention_bwd_f32(g.dq, g.dk, g.dv, dout, q, k, v, out, lse, c.T, c.S, c.H, c.Hkv, c.Dh, c.pos0, scale);
+      nat.attention_bwd_f32(g.dq, g.dk, g.dv, dout, q, k, v, out, lse, c.T, c.S, c.H, c.Hkv, c.Dh, c.pos0, scale, 0, 0);
       return g;
     });
     assert.deepEqual(grads[1], grads[0]);
@@ -121,9 +121,9 @@ test('native: results do not depend on the thread count (backward bit-identical;
     const d: Case = { T: 5, S: 770, H: 6, Hkv: 3, Dh: 16, pos0: 765 };
     const x = inputs(d, 91);
     const want = new Float32Array(x.q.length), wantLse = new Float32Array(d.H * d.T);
-    ref.attention_fwd_f32(want, wantLse, x.q, x.k, x.v, d.T, d.S, d.H, d.Hkv, d.Dh, d.pos0, x.scale);
+    ref.attention_fwd_f32(want, wantLse, x.q, x.k, x.v, d.T, d.S, d.H, d.Hkv, d.Dh, d.pos0, x.scale, 0, 0);
     const got = new Float32Array(x.q.length), gotLse = new Float32Array(d.H * d.T);
-    nat.attention_fwd_f32(got, gotLse, x.q, x.k, x.v, d.T, d.S, d.H, d.Hkv, d.Dh, d.pos0, x.scale);
+    nat.attention_fwd_f32(got, gotLse, x.q, x.k, x.v, d.T, d.S, d.H, d.Hkv, d.Dh, d.pos0, x.scale, 0, 0);
     assertClose(got, want, { rel: 1e-5, label: 'out, 8 threads' });
     assertClose(gotLse, wantLse, { rel: 1e-6, abs: 1e-5, label: 'lse, 8 threads' });
   } finally {
@@ -166,13 +166,13 @@ test('native: one decode query (T = 1) split across threads by head gives the sa
     const runs = [1, 2, 3].map((n) => {
       nat.set_threads(n);
       const out = new Float32Array(q.length), lse = new Float32Array(c.H);
-      nat.attention_fwd_f32(out, lse, q, k, v, c.T, c.S, c.H, c.Hkv, c.Dh, c.pos0, scale);
+      nat.attention_fwd_f32(out, lse, q, k, v, c.T, c.S, c.H, c.Hkv, c.Dh, c.pos0, scale, 0, 0);
       return { out, lse };
     });
     assert.deepEqual(runs[1], runs[0]);
     assert.deepEqual(runs[2], runs[0]);
     const want = new Float32Array(q.length), wantLse = new Float32Array(c.H);
-    ref.attention_fwd_f32(want, wantLse, q, k, v, c.T, c.S, c.H, c.Hkv, c.Dh, c.pos0, scale);
+    ref.attention_fwd_f32(want, wantLse, q, k, v, c.T, c.S, c.H, c.Hkv, c.Dh, c.pos0, scale, 0, 0);
     assertClose(runs[0].out, want, { rel: 1e-5, label: 'out' });
     assertClose(runs[0].lse, wantLse, { rel: 1e-6, abs: 1e-5, label: 'lse' });
   } finally {
@@ -205,19 +205,19 @@ test('paged decode: the bits of gather + attention_fwd_f32 (T = 1), per row, for
             k.set(kPool.subarray(src, src + R), j * R);
             v.set(vPool.subarray(src, src + R), j * R);
           }
-          nat.attention_fwd_f32(out.subarray(r * H * Dh, (r + 1) * H * Dh), null, q.subarray(r * H * Dh, (r + 1) * H * Dh), k, v, 1, S, H, Hkv, Dh, p, 0.125);
+          nat.attention_fwd_f32(out.subarray(r * H * Dh, (r + 1) * H * Dh), null, q.subarray(r * H * Dh, (r + 1) * H * Dh), k, v, 1, S, H, Hkv, Dh, p, 0.125, 0, 0);
         });
         return out;
       };
       const want = gathered();
       const refOut = new Float32Array(want.length);
-      ref.attention_decode_paged_f32(refOut, q, kPool, vPool, pages, start, pos, rows, H, Hkv, Dh, P, 0.125);
+      ref.attention_decode_paged_f32(refOut, q, kPool, vPool, pages, start, pos, rows, H, Hkv, Dh, P, 0.125, 0, 0);
       assertClose(refOut, want, { rel: 1e-5, label: `reference H=${H} Hkv=${Hkv} Dh=${Dh} P=${P}` });
       forEachIsa(nat, (isa) => {
         for (const n of [1, 2, 3]) {
           nat.set_threads(n);
           const got = new Float32Array(want.length);
-          nat.attention_decode_paged_f32(got, q, kPool, vPool, pages, start, pos, rows, H, Hkv, Dh, P, 0.125);
+          nat.attention_decode_paged_f32(got, q, kPool, vPool, pages, start, pos, rows, H, Hkv, Dh, P, 0.125, 0, 0);
           assert.deepEqual(got, gathered(), `${isa} threads=${n} H=${H} Hkv=${Hkv} Dh=${Dh} P=${P}`);
         }
       });
@@ -232,7 +232,7 @@ test('paged decode rejects page indices outside the pool, short tables, bad page
   const H = 2, Hkv = 1, Dh = 4, P = 16, R = Hkv * Dh;
   const kPool = new Float32Array(3 * P * R), vPool = new Float32Array(3 * P * R), q = new Float32Array(H * Dh), out = new Float32Array(H * Dh);
   const call = (o: Partial<{ out: Float32Array; k: Float32Array; v: Float32Array; pages: Int32Array; start: Int32Array; pos: Int32Array; P: number }>) =>
-    nat.attention_decode_paged_f32(o.out ?? out, q, o.k ?? kPool, o.v ?? vPool, o.pages ?? Int32Array.of(0, 1), o.start ?? Int32Array.of(0), o.pos ?? Int32Array.of(20), 1, H, Hkv, Dh, o.P ?? P, 0.5);
+    nat.attention_decode_paged_f32(o.out ?? out, q, o.k ?? kPool, o.v ?? vPool, o.pages ?? Int32Array.of(0, 1), o.start ?? Int32Array.of(0), o.pos ?? Int32Array.of(20), 1, H, Hkv, Dh, o.P ?? P, 0.5, 0, 0);
   call({}); // valid
   const range = (fn: () => void, msg: RegExp) => assert.throws(fn, { name: 'RangeError', message: msg });
   range(() => call({ pages: Int32Array.of(0, 3) }), /row 0: page 3 outside the pool's 3 pages/);
@@ -260,9 +260,9 @@ test('reference backward equals central finite differences of loss = Σ out·r (
     const { q, k, v, dout: r } = inputs(c, 31);
     const scale = 0.7;
     const out = new Float32Array(q.length), lse = new Float32Array(c.H * c.T);
-    ref.attention_fwd_f32(out, lse, q, k, v, c.T, c.S, c.H, c.Hkv, c.Dh, c.pos0, scale);
+    ref.attention_fwd_f32(out, lse, q, k, v, c.T, c.S, c.H, c.Hkv, c.Dh, c.pos0, scale, 0, 0);
     const dq = new Float32Array(q.length), dk = new Float32Array(k.length), dv = new Float32Array(v.length);
-    ref.attention_bwd_f32(dq, dk, dv, r, q, k, v, out, lse, c.T, c.S, c.H, c.Hkv, c.Dh, c.pos0, scale);
+    ref.attention_bwd_f32(dq, dk, dv, r, q, k, v, out, lse, c.T, c.S, c.H, c.Hkv, c.Dh, c.pos0, scale, 0, 0);
     const x = { q: Float64Array.from(q), k: Float64Array.from(k), v: Float64Array.from(v) };
     const eps = 1e-4;
     for (const [which, grad] of [['q', dq], ['k', dk], ['v', dv]] as const) {
@@ -286,11 +286,11 @@ for (const [label, impl] of [['native', native], ['reference', ref]] as const) {
     const c: Case = { T: 33, S: 40, H: 4, Hkv: 2, Dh: 33, pos0: 7 };
     const { q, k, v, dout, scale } = inputs(c, 41);
     const out = new Float32Array(q.length), lse = new Float32Array(c.H * c.T);
-    ref.attention_fwd_f32(out, lse, q, k, v, c.T, c.S, c.H, c.Hkv, c.Dh, c.pos0, scale);
+    ref.attention_fwd_f32(out, lse, q, k, v, c.T, c.S, c.H, c.Hkv, c.Dh, c.pos0, scale, 0, 0);
     const dq1 = new Float32Array(q.length), dk1 = new Float32Array(k.length), dv1 = new Float32Array(v.length);
-    impl!.attention_bwd_f32(dq1, dk1, dv1, dout, q, k, v, out, lse, c.T, c.S, c.H, c.Hkv, c.Dh, c.pos0, scale);
+    impl!.attention_bwd_f32(dq1, dk1, dv1, dout, q, k, v, out, lse, c.T, c.S, c.H, c.Hkv, c.Dh, c.pos0, scale, 0, 0);
     const dq = randn(q.length, 9), dk = dk1.slice(), dv = dv1.slice();
-    impl!.attention_bwd_f32(dq, dk, dv, dout, q, k, v, out, lse, c.T, c.S, c.H, c.Hkv, c.Dh, c.pos0, scale);
+    impl!.attention_bwd_f32(dq, dk, dv, dout, q, k, v, out, lse, c.T, c.S, c.H, c.Hkv, c.Dh, c.pos0, scale, 0, 0);
     assert.deepEqual(dq, dq1, 'dq must be overwritten');
     assertClose(dk, dk1.map((x) => 2 * x), { rel: 1e-6, label: 'dk twice' });
     assertClose(dv, dv1.map((x) => 2 * x), { rel: 1e-6, label: 'dv twice' });
@@ -302,7 +302,7 @@ for (const [label, impl] of [['native', native], ['reference', ref]] as const) {
     const { q, k, v, scale } = inputs(c, 51);
     const run = (kk: Float32Array, vv: Float32Array) => {
       const out = new Float32Array(q.length);
-      impl!.attention_fwd_f32(out, null, q, kk, vv, c.T, c.S, c.H, c.Hkv, c.Dh, c.pos0, scale);
+      impl!.attention_fwd_f32(out, null, q, kk, vv, c.T, c.S, c.H, c.Hkv, c.Dh, c.pos0, scale, 0, 0);
       return out;
     };
     const before = run(k, v);
@@ -320,7 +320,7 @@ for (const [label, impl] of [['native', native], ['reference', ref]] as const) {
   test(`${label}: rejects pos0+T > S, H not a multiple of Hkv, bad sizes, short arrays and wrong array types`, { skip: impl === null ? skipNative : false }, () => {
     const f = new Float32Array(4096);
     const fwd = (out: unknown, q: unknown, T: number, S: number, H: number, Hkv: number, Dh: number, pos0: number, scale = 1) =>
-      () => impl!.attention_fwd_f32(out as Float32Array, null, q as Float32Array, f, f.slice(), T, S, H, Hkv, Dh, pos0, scale);
+      () => impl!.attention_fwd_f32(out as Float32Array, null, q as Float32Array, f, f.slice(), T, S, H, Hkv, Dh, pos0, scale, 0, 0);
     const out = new Float32Array(4096);
     assert.throws(fwd(out, f, 3, 4, 2, 1, 8, 2), RangeError, 'pos0 + T > S');
     assert.throws(fwd(out, f, 1, 4, 6, 4, 8, 0), RangeError, 'H % Hkv != 0');
@@ -335,7 +335,7 @@ for (const [label, impl] of [['native', native], ['reference', ref]] as const) {
     assert.throws(fwd(new Float64Array(4096), f, 1, 4, 2, 1, 8, 0), TypeError, 'Float64Array out');
     assert.throws(fwd(out, new Float64Array(4096), 1, 4, 2, 1, 8, 0), TypeError, 'Float64Array q');
     const g = new Float32Array(64);
-    const bwdShortLse = () => impl!.attention_bwd_f32(g.slice(), g.slice(), g.slice(), g, g, g, g, g, new Float32Array(3), 2, 2, 2, 1, 8, 0, 1);
+    const bwdShortLse = () => impl!.attention_bwd_f32(g.slice(), g.slice(), g.slice(), g, g, g, g, g, new Float32Array(3), 2, 2, 2, 1, 8, 0, 1, 0, 0);
     assert.throws(bwdShortLse, (e: Error) => e instanceof RangeError && /lse has 3 elements/.test(e.message));
   });
 }
@@ -345,16 +345,16 @@ test('native: rejects outputs that overlap inputs or each other, and wrong argum
   const T = 2, S = 2, H = 2, Hkv = 1, Dh = 4, n = T * H * Dh;
   const buf = new Float32Array(1024);
   const q = buf.subarray(0, n), k = buf.subarray(n, 2 * n), v = buf.subarray(2 * n, 3 * n);
-  assert.throws(() => nat.attention_fwd_f32(q, null, q, k, v, T, S, H, Hkv, Dh, 0, 1), /out and q must not overlap/);
-  assert.throws(() => nat.attention_fwd_f32(buf.subarray(n - 1, 2 * n), null, q, k, v, T, S, H, Hkv, Dh, 0, 1), /out and q/);
-  assert.throws(() => nat.attention_fwd_f32(new Float32Array(n), v, q, k, v, T, S, H, Hkv, Dh, 0, 1), /lse and v/);
+  assert.throws(() => nat.attention_fwd_f32(q, null, q, k, v, T, S, H, Hkv, Dh, 0, 1, 0, 0), /out and q must not overlap/);
+  assert.throws(() => nat.attention_fwd_f32(buf.subarray(n - 1, 2 * n), null, q, k, v, T, S, H, Hkv, Dh, 0, 1, 0, 0), /out and q/);
+  assert.throws(() => nat.attention_fwd_f32(new Float32Array(n), v, q, k, v, T, S, H, Hkv, Dh, 0, 1, 0, 0), /lse and v/);
   const fresh = () => new Float32Array(n);
   const [dout, out, lse] = [fresh(), fresh(), fresh()];
   const dk = fresh();
-  assert.throws(() => nat.attention_bwd_f32(fresh(), dk, dk, dout, q, k, v, out, lse, T, S, H, Hkv, Dh, 0, 1), /dk and dv/);
-  assert.throws(() => nat.attention_bwd_f32(fresh(), k, fresh(), dout, q, k, v, out, lse, T, S, H, Hkv, Dh, 0, 1), /dk and k/);
-  assert.throws(() => nat.attention_bwd_f32(lse, fresh(), fresh(), dout, q, k, v, out, lse, T, S, H, Hkv, Dh, 0, 1), /dq and lse/);
-  assert.throws(() => nat.attention_bwd_f32(fresh(), fresh(), out, dout, q, k, v, out, lse, T, S, H, Hkv, Dh, 0, 1), /dv and out/);
-  assert.throws(() => (nat.attention_fwd_f32 as (...a: unknown[]) => void)(fresh(), null, q, k, v, T, S, H, Hkv, Dh, 0), TypeError);
-  assert.throws(() => nat.attention_fwd_f32(fresh(), null, q, k, v, T, S, H, Hkv, Dh, 0, 1e300), RangeError);
+  assert.throws(() => nat.attention_bwd_f32(fresh(), dk, dk, dout, q, k, v, out, lse, T, S, H, Hkv, Dh, 0, 1, 0, 0), /dk and dv/);
+  assert.throws(() => nat.attention_bwd_f32(fresh(), k, fresh(), dout, q, k, v, out, lse, T, S, H, Hkv, Dh, 0, 1, 0, 0), /dk and k/);
+  assert.throws(() => nat.attention_bwd_f32(lse, fresh(), fresh(), dout, q, k, v, out, lse, T, S, H, Hkv, Dh, 0, 1, 0, 0), /dq and lse/);
+  assert.throws(() => nat.attention_bwd_f32(fresh(), fresh(), out, dout, q, k, v, out, lse, T, S, H, Hkv, Dh, 0, 1, 0, 0), /dv and out/);
+  assert.throws(() => (nat.attention_fwd_f32 as (...a: unknown[]) => void)(fresh(), null, q, k, v, T, S, H, Hkv, Dh, 0, 1, 0), TypeError);
+  assert.throws(() => nat.attention_fwd_f32(fresh(), null, q, k, v, T, S, H, Hkv, Dh, 0, 1e300, 0, 0), RangeError);
 });

@@ -133,7 +133,7 @@ function composed(kern: Kernels, c: Case, a: Inputs) {
   kc.set(kk, c.pos * kvd);
   vc.set(v, c.pos * kvd);
   const att = new Float32Array(qd);
-  kern.attention_fwd_f32(att, null, q, kc, vc, 1, c.pos + 1, c.H, c.Hkv, c.Dh, c.pos, 1 / Math.sqrt(c.Dh));
+  kern.attention_fwd_f32(att, null, q, kc, vc, 1, c.pos + 1, c.H, c.Hkv, c.Dh, c.pos, 1 / Math.sqrt(c.Dh), 0, 0);
   const x1 = add(a.x, linear(att, a.wo, a.bo, c.D, qd, 3));
   const h2 = norm(c.parallel ? a.x : x1, a.mlpNorm);
   const g = new Float32Array(c.F);

@@ -4,7 +4,7 @@ export { linear } from './linear.js';
 export { add, mul, scale, reshape, gatherCols, gatherRows, sum } from './elementwise.js';
 export { rmsNorm, layerNorm } from './norm.js';
 export { rope, type RopeSpec } from './rope.js';
-export { causalAttention } from './attention.js';
+export { causalAttention, type AttentionOptions } from './attention.js';
 export { activation, glu } from './activation.js';
 export { embedding } from './embedding.js';
 export { crossEntropy, klDivergence, IGNORE_INDEX } from './loss.js';
