@@ -12,6 +12,7 @@ import { splitDocuments, tokenizeDocuments, tokenizeFile } from '../eval/text.js
 import { BatchEngine } from '../infer/engine.js';
 import { benchThroughput, type ThroughputReport } from '../infer/throughput.js';
 import { BUNDLED_MODEL, loadModel, type LoadedModel } from '../models/load.js';
+import { LAYER_NORMS } from '../models/weights.js';
 import { convertToRecursive, type ConvertSummary } from '../recursive/convert.js';
 import { reduceModel } from '../recursive/reduce.js';
 import { noGrad } from '../tensor/autograd.js';
@@ -130,7 +131,7 @@ function checkOut(out: string, force: boolean): void {
 /** Unique non-embedding parameters of a loaded model: shared tensors counted once. */
 export function uniqueNonEmbedding(m: LoadedModel): number {
   const w = m.decoder.weights;
-  const tensors = new Set(w.layers.flatMap((l) => [l.attnNorm.w, l.attnNorm.b, l.mlpNorm.w, l.mlpNorm.b, l.qNorm?.w, l.qNorm?.b, l.kNorm?.w, l.kNorm?.b, ...Object.values(l.proj).flatMap((p) => [p?.w, p?.b, p?.lora?.a, p?.lora?.b])]));
+  const tensors = new Set(w.layers.flatMap((l) => [...LAYER_NORMS.flatMap((n) => [l[n]?.w, l[n]?.b]), ...Object.values(l.proj).flatMap((p) => [p?.w, p?.b, p?.lora?.a, p?.lora?.b])]));
   tensors.add(w.finalNorm.w);
   tensors.add(w.finalNorm.b);
   let n = 0;

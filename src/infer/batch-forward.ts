@@ -6,12 +6,13 @@
 // row's depth. Same kernels, same operation order per row as Decoder.layer, so each row's
 // numbers match the single-stream decoder whenever the GEMM takes the same path.
 import { InputError } from '../errors.js';
-import { ropeInvFreq } from '../models/config.js';
 import type { Decoder } from '../models/decoder.js';
-import type { Linear, Norm } from '../models/weights.js';
+import { type LayerOps, runLayer } from '../models/layer.js';
+import type { LayerNormName, Linear, Norm } from '../models/weights.js';
 import { Act, kernels, native } from '../tensor/kernels.js';
 import { adapterArgs, type DecodeLayerWeights, type DecodeProj, qtypeArgs, storage } from '../tensor/ops/decode-layer.js';
 import { embeddingRows } from '../tensor/ops/embedding.js';
+import { softcapInPlace } from '../tensor/ops/elementwise.js';
 import { matmulWeight } from '../tensor/ops/linear.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { DecodeRow, KvPool, KvRun, KvSeq } from './kv-pool.js';
@@ -124,7 +125,6 @@ class StepBuffers {
 export class BatchForward {
   readonly plan: DepthPlan;
   private readonly D: number;
-  private readonly invFreq: Float32Array | null;
   private readonly qkvCols: [Int32Array, Int32Array, Int32Array] | null;
   private readonly buf = new StepBuffers();
 
@@ -137,7 +137,6 @@ export class BatchForward {
     this.plan = depthPlan(decoder);
     const cfg = decoder.config;
     this.D = cfg.hidden;
-    this.invFreq = cfg.rotaryDim > 0 ? ropeInvFreq(cfg) : null;
     // The decoder's own column map of fused qkv layouts (GPT-2, NeoX); read rather than re-derived.
     this.qkvCols = decoder.qkvCols;
   }
@@ -176,11 +175,11 @@ export class BatchForward {
   }
 
   /** Per group, its depth's norm of its rows; one call for consecutive groups sharing a norm (a recursive model's shared norms). */
-  private normGroups(x: Float32Array, groups: DepthGroup[], which: 'attnNorm' | 'mlpNorm'): Float32Array {
+  private normGroups(x: Float32Array, groups: DepthGroup[], which: LayerNormName): Float32Array {
     const D = this.D, layers = this.decoder.weights.layers;
     const y = this.buf.get(which, x.length);
     let r = 0;
-    const normOf = (g: DepthGroup) => layers[g.depth][which];
+    const normOf = (g: DepthGroup) => layers[g.depth][which]!;
     for (let i = 0; i < groups.length;) {
       const n = normOf(groups[i]);
       let rows = 0;
@@ -196,7 +195,7 @@ export class BatchForward {
    * head's Dh values (Qwen3) or over each row's heads·Dh values at once (OLMo-2); one call for
    * consecutive groups sharing the norm.
    */
-  private headNormGroups(x: Float32Array, groups: DepthGroup[], which: 'qNorm' | 'kNorm', heads: number): Float32Array {
+  private headNormGroups(x: Float32Array, groups: DepthGroup[], which: 'qNorm' | 'kNorm', heads: number, whole: boolean): Float32Array {
     const cfg = this.decoder.config, layers = this.decoder.weights.layers;
     const Dh = cfg.headDim, width = heads * Dh;
     const y = this.buf.get(which, x.length);
@@ -206,7 +205,7 @@ export class BatchForward {
       const n = normOf(groups[i]);
       let rows = 0;
       for (; i < groups.length && normOf(groups[i]).w === n.w; i++) rows += segTokens(groups[i].segs);
-      const [normRows, normWidth] = cfg.qkNormWhole ? [rows, width] : [rows * heads, Dh];
+      const [normRows, normWidth] = whole ? [rows, width] : [rows * heads, Dh];
       kernels.rmsnorm_fwd_f32(y.subarray(r * width, (r + rows) * width), null, x.subarray(r * width, (r + rows) * width), n.w.f32, normRows, normWidth, cfg.normEps, cfg.normKind === 'rmsPlusOne' ? 1 : 0);
       r += rows;
     }
@@ -238,44 +237,6 @@ export class BatchForward {
       r += n;
     });
     return y;
-  }
-
-  /**
-   * q of `groups`' rows, and k, v of all of `all`'s rows (`groups` first, then rows that need
-   * keys and values only) ([rows, H|Hkv, Dh] each, rotated), from their attention-input norm h.
-   */
-  private qkv(h: Float32Array, groups: DepthGroup[], all: DepthGroup[]): { q: Float32Array; k: Float32Array; v: Float32Array } {
-    const cfg = this.decoder.config, layers = this.decoder.weights.layers;
-    const nQ = rowsOf(groups);
-    let q: Float32Array, k: Float32Array, v: Float32Array;
-    if (this.qkvCols) {
-      const fused = this.project(h, all, (d) => layers[d].proj.qkv!, 'qkv');
-      const width = (cfg.nHeads + 2 * cfg.nKvHeads) * cfg.headDim;
-      const take = (cols: Int32Array, N: number) => {
-        const out = new Float32Array(N * cols.length);
-        for (let r = 0; r < N; r++) for (let c = 0; c < cols.length; c++) out[r * cols.length + c] = fused[r * width + cols[c]];
-        return out;
-      };
-      const N = fused.length / width;
-      q = take(this.qkvCols[0], nQ);
-      k = take(this.qkvCols[1], N);
-      v = take(this.qkvCols[2], N);
-    } else {
-      q = this.project(h.subarray(0, nQ * this.D), groups, (d) => layers[d].proj.q!, 'q');
-      k = this.project(h, all, (d) => layers[d].proj.k!, 'k');
-      v = this.project(h, all, (d) => layers[d].proj.v!, 'v');
-    }
-    if (cfg.qkNorm) {
-      q = this.headNormGroups(q, groups, 'qNorm', cfg.nHeads);
-      k = this.headNormGroups(k, all, 'kNorm', cfg.nKvHeads);
-    }
-    if (this.invFreq) {
-      const pos = rowPositions(all);
-      const il = cfg.ropeInterleaved ? 1 : 0;
-      kernels.rope_f32(q, pos, this.invFreq, nQ, cfg.nHeads, cfg.headDim, cfg.rotaryDim, il, 0);
-      kernels.rope_f32(k, pos, this.invFreq, pos.length, cfg.nKvHeads, cfg.headDim, cfg.rotaryDim, il, 0);
-    }
-    return { q, k, v };
   }
 
   /**
@@ -362,64 +323,123 @@ export class BatchForward {
     return true;
   }
 
-  /** The layer as composed kernel calls into out: any architecture, any rows. */
+  /**
+   * The layer as composed kernel calls into out: any architecture, any rows. The architecture's
+   * layer (models/layer.ts) over row groups: a value's groups follow from its row count (the
+   * layer's own rows, or those plus the fill rows that need keys and values only).
+   */
   private composedLayer({ x, groups, kvX, kvGroups }: LayerRows, out: Float32Array): void {
     const cfg = this.decoder.config, layers = this.decoder.weights.layers;
     const { nHeads: H, nKvHeads: Hkv, headDim: Dh } = cfg;
-    const N = x.length / this.D;
-    // OLMo-2 norms the sublayers' outputs, not their inputs
-    const h = cfg.postNorms ? kvX : this.normGroups(kvX, kvGroups, 'attnNorm');
-    const { q, k, v } = this.qkv(h, groups, kvGroups);
-    this.pool.write(k, v, kvRuns(kvGroups));
-    const a = this.buf.get('attention', N * H * Dh);
+    const D = this.D, nOwn = rowsOf(groups), nAll = rowsOf(kvGroups);
+    const groupsOf = (values: number, width: number): DepthGroup[] => {
+      const rows = values / width;
+      if (rows === nOwn) return groups;
+      if (rows === nAll) return kvGroups;
+      throw new Error(`batch layer: ${rows} rows of ${width} are neither the ${nOwn} own rows nor the ${nAll} with fills`);
+    };
+    const act = Act[cfg.act];
+    const ops: LayerOps<Float32Array> = {
+      attnInput: () => kvX,
+      queryRows: (h) => h.subarray(0, nOwn * D),
+      norm: (v, which) => this.normGroups(v, groupsOf(v.length, D), which),
+      project: (v, which) => this.project(v, groupsOf(v.length, layers[groups[0].depth].proj[which]!.w.shape[1]), (d) => layers[d].proj[which]!, which),
+      splitQkv: (qkv) => {
+        const cols = this.qkvCols!;
+        const width = (H + 2 * Hkv) * Dh, N = qkv.length / width;
+        const take = (c: Int32Array, rows: number) => {
+          const t = new Float32Array(rows * c.length);
+          for (let r = 0; r < rows; r++) for (let i = 0; i < c.length; i++) t[r * c.length + i] = qkv[r * width + c[i]];
+          return t;
+        };
+        return [take(cols[0], nOwn), take(cols[1], N), take(cols[2], N)];
+      },
+      qkNorm: (v, which, whole) => {
+        const heads = which === 'qNorm' ? H : Hkv;
+        return this.headNormGroups(v, groupsOf(v.length, heads * Dh), which, heads, whole);
+      },
+      rope: (v, which) => {
+        this.ropeGroups(v, which === 'q' ? groups : kvGroups, which === 'q' ? H : Hkv);
+        return v;
+      },
+      attend: (q, k, v) => {
+        this.pool.write(k, v, kvRuns(kvGroups));
+        return this.attend(q, groups);
+      },
+      add: (a, b, last) => {
+        const y = last ? out : this.buf.get('x1', a.length);
+        kernels.add_f32(y, a, b, a.length);
+        return y;
+      },
+      glu: (gate, up) => {
+        const inner = this.buf.get('inner', up.length);
+        kernels.glu_fwd_f32(inner, gate, up, up.length, act);
+        return inner;
+      },
+      gluFused: (gu) => {
+        // Phi-3: per row [gate | up], each F wide
+        const F = cfg.intermediate, N = gu.length / (2 * F);
+        const inner = this.buf.get('inner', N * F);
+        for (let r = 0; r < N; r++) kernels.glu_fwd_f32(inner.subarray(r * F, (r + 1) * F), gu.subarray(r * 2 * F, r * 2 * F + F), gu.subarray(r * 2 * F + F, (r + 1) * 2 * F), F, act);
+        return inner;
+      },
+      act: (v) => {
+        const inner = this.buf.get('inner', v.length);
+        kernels.act_fwd_f32(inner, v, v.length, act);
+        return inner;
+      },
+    };
+    const y = runLayer(this.decoder.description, ops, x);
+    if (y !== out) out.set(y);
+  }
+
+  /** Rotary embedding of the groups' rows of x [rows, heads, Dh], in place; one call for consecutive groups sharing frequencies. */
+  private ropeGroups(x: Float32Array, groups: DepthGroup[], heads: number): void {
+    const cfg = this.decoder.config;
+    const pos = rowPositions(groups), width = heads * cfg.headDim;
+    let r = 0;
+    for (let i = 0; i < groups.length;) {
+      const spec = this.decoder.ropeAt(groups[i].depth);
+      let rows = 0;
+      for (; i < groups.length && this.decoder.ropeAt(groups[i].depth) === spec; i++) rows += segTokens(groups[i].segs);
+      if (spec) kernels.rope_f32(x.subarray(r * width, (r + rows) * width), pos.subarray(r, r + rows), spec.invFreq, rows, heads, cfg.headDim, spec.rotDim, spec.interleaved ? 1 : 0, 0);
+      r += rows;
+    }
+  }
+
+  /** Attention of the groups' rows (q [rows, H·Dh]) over their paged keys and values: [rows, H·Dh]. */
+  private attend(q: Float32Array, groups: DepthGroup[]): Float32Array {
+    const cfg = this.decoder.config;
+    const { nHeads: H, nKvHeads: Hkv, headDim: Dh } = cfg;
+    const a = this.buf.get('attention', q.length);
     // consecutive decode rows attend in one call straight from the pages; prompt chunks gather
-    const run: { seq: KvSeq; depth: number; pos: number; row: number }[] = [];
+    // (a run shares one attention variant: depths with different windows flush between them)
+    const run: DecodeRow[] = [];
+    let runWindow = 0;
+    const softcap = cfg.attnSoftcap ?? 0;
     const flush = () => {
-      if (run.length > 0) this.pool.attendDecode(a, q, run, H, Hkv, Dh, cfg.attnScale);
+      if (run.length > 0) this.pool.attendDecode(a, q, run, H, Hkv, Dh, cfg.attnScale, runWindow, softcap);
       run.length = 0;
     };
     let r = 0;
-    for (const g of groups)
+    for (const g of groups) {
+      const window = this.decoder.attentionAt(g.depth).window ?? 0;
       for (const s of g.segs) {
         const S = s.pos0 + s.T;
-        if (s.T === 1 && this.pool.paged) run.push({ seq: s.kv, depth: g.depth, pos: s.pos0, row: r });
-        else {
+        if (s.T === 1 && this.pool.paged) {
+          if (window !== runWindow) flush();
+          runWindow = window;
+          run.push({ seq: s.kv, depth: g.depth, pos: s.pos0, row: r });
+        } else {
           flush();
           const kv = this.pool.gather(s.kv, g.depth, S);
-          kernels.attention_fwd_f32(a.subarray(r * H * Dh, (r + s.T) * H * Dh), null, q.subarray(r * H * Dh, (r + s.T) * H * Dh), kv.k, kv.v, s.T, S, H, Hkv, Dh, s.pos0, cfg.attnScale, 0, 0);
+          kernels.attention_fwd_f32(a.subarray(r * H * Dh, (r + s.T) * H * Dh), null, q.subarray(r * H * Dh, (r + s.T) * H * Dh), kv.k, kv.v, s.T, S, H, Hkv, Dh, s.pos0, cfg.attnScale, window, softcap);
         }
         r += s.T;
       }
+    }
     flush();
-    const o = this.project(a, groups, (d) => layers[d].proj.o!, 'o');
-    const x1 = this.buf.get('x1', x.length);
-    if (cfg.postNorms) {
-      kernels.add_f32(x1, x, this.normGroups(o, groups, 'attnNorm'), x.length);
-      kernels.add_f32(out, x1, this.normGroups(this.mlp(x1, groups), groups, 'mlpNorm'), x.length);
-      return;
-    }
-    kernels.add_f32(x1, x, o, x.length);
-    const m = this.mlp(this.normGroups(cfg.parallelResidual ? x : x1, groups, 'mlpNorm'), groups);
-    kernels.add_f32(out, x1, m, x.length);
-  }
-
-  private mlp(h: Float32Array, groups: DepthGroup[]): Float32Array {
-    const cfg = this.decoder.config, layers = this.decoder.weights.layers;
-    const act = Act[cfg.act];
-    if (layers[groups[0].depth].proj.gateUp) {
-      // Phi-3: one projection to [gate | up] per row, each F wide
-      const F = cfg.intermediate;
-      const gu = this.project(h, groups, (d) => layers[d].proj.gateUp!, 'gateUp');
-      const N = gu.length / (2 * F);
-      const inner = this.buf.get('inner', N * F);
-      for (let r = 0; r < N; r++) kernels.glu_fwd_f32(inner.subarray(r * F, (r + 1) * F), gu.subarray(r * 2 * F, r * 2 * F + F), gu.subarray(r * 2 * F + F, (r + 1) * 2 * F), F, act);
-      return this.project(inner, groups, (d) => layers[d].proj.down!, 'down');
-    }
-    const up = this.project(h, groups, (d) => layers[d].proj.up!, 'up');
-    const inner = this.buf.get('inner', up.length);
-    if (cfg.gated) kernels.glu_fwd_f32(inner, this.project(h, groups, (d) => layers[d].proj.gate!, 'gate'), up, up.length, act);
-    else kernels.act_fwd_f32(inner, up, up.length, act);
-    return this.project(inner, groups, (d) => layers[d].proj.down!, 'down');
+    return a;
   }
 
   /** The final norm of `rows` rows of x, in place: what a model with `loopNorm` applies between loops. */
@@ -438,6 +458,7 @@ export class BatchForward {
     this.norm(h, sel, w.finalNorm, rows.length);
     const logits = this.buf.get('logits', rows.length * this.decoder.config.vocabSize);
     matmulWeight(logits, h, w.head, rows.length);
+    if (this.decoder.config.finalSoftcap) softcapInPlace(logits, this.decoder.config.finalSoftcap);
     return logits;
   }
 }

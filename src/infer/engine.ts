@@ -80,7 +80,11 @@ export class BatchEngine implements Engine {
     for (const [name, v] of [['maxBatch', maxBatch], ['prefillChunk', this.prefillChunk]] as const)
       if (!Number.isInteger(v) || v < 1) throw new InputError('bad_option', `${name} must be a positive integer, got ${v}`);
     if (!Number.isInteger(maxQueue) || maxQueue < 0) throw new InputError('bad_option', `maxQueue must be a non-negative integer, got ${maxQueue}`);
-    this.pool = new KvPool({ budgetBytes: opts.kvBudgetBytes ?? 256 * 2 ** 20, nDepths: decoder.nLayers, rowSize: cfg.nKvHeads * cfg.headDim, pageSize: opts.pageSize, debug: opts.debugKv, prefault: opts.prefaultKv });
+    // sliding-window depths (Gemma 2/3) keep only their window's pages: memory per sequence bounded there
+    this.pool = new KvPool({
+      budgetBytes: opts.kvBudgetBytes ?? 256 * 2 ** 20, nDepths: decoder.nLayers, rowSize: cfg.nKvHeads * cfg.headDim, pageSize: opts.pageSize,
+      debug: opts.debugKv, prefault: opts.prefaultKv, windows: cfg.windows, maxRun: this.prefillChunk,
+    });
     this.fwd = new BatchForward(decoder, this.pool, opts.fusedLayers ?? true);
     this.blockLoops = this.fwd.plan.nLoops;
     this.loopNorm = decoder.config.recursive?.loopNorm === true;

@@ -4,7 +4,7 @@ import { ConfigError } from '../errors.js';
 import type { RecursiveSpec } from './recursive-spec.js';
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../formats/tensor-source.js';
 
-export type Arch = 'llama' | 'gemma' | 'qwen2' | 'qwen3' | 'olmo2' | 'phi3' | 'gpt2' | 'gpt-neox';
+export type Arch = 'llama' | 'gemma' | 'gemma2' | 'gemma3' | 'qwen2' | 'qwen3' | 'olmo2' | 'phi3' | 'gpt2' | 'gpt-neox';
 export type NormKind = 'rms' | 'rmsPlusOne' | 'layer';
 export type ActName = 'silu' | 'geluTanh' | 'geluErf' | 'relu';
 /** How q, k, v come out of the attention input projection(s). */
@@ -42,15 +42,31 @@ export interface ModelConfig {
   /** GPT-NeoX: x + attn(ln1(x)) + mlp(ln2(x)) */
   parallelResidual: boolean;
   qkvLayout: QkvLayout;
-  /** Qwen3: an RMSNorm over each query and key head (weights qNorm/kNorm, [headDim]) after the projection, before rotary */
-  qkNorm?: boolean;
-  /** OLMo-2: the q/k norms are over the whole projection (qNorm [nHeads·headDim], kNorm [nKvHeads·headDim]), before the head split */
-  qkNormWhole?: boolean;
   /**
-   * OLMo-2: no norm before attention or the MLP; attnNorm norms the attention output and mlpNorm
-   * the MLP output, each before its residual add: x + attnNorm(attn(x)), then h + mlpNorm(mlp(h))
+   * RMSNorm of q and k after the projection, before rotary: 'perHead' over each head's headDim
+   * values (Qwen3, Gemma 3; qNorm/kNorm [headDim]), 'whole' over each row's whole projection
+   * (OLMo-2; qNorm [nHeads·headDim], kNorm [nKvHeads·headDim]). Absent: none.
    */
-  postNorms?: boolean;
+  qkNorm?: 'perHead' | 'whole';
+  /**
+   * Where each sublayer's norm sits. 'pre' (default): attnNorm/mlpNorm on the sublayer's input.
+   * 'post' (OLMo-2): attnNorm/mlpNorm on its output, before the residual add. 'sandwich'
+   * (Gemma 2/3): attnNorm/mlpNorm on the input and postAttnNorm/postMlpNorm on the output.
+   */
+  normPlacement?: 'pre' | 'post' | 'sandwich';
+  /** Phi-3: the gated MLP's gate and up are one projection, gateUp [2·intermediate, hidden] = [gate; up] */
+  gateUpFused?: boolean;
+  /** Gemma 2: attention scores capped as cap·tanh(s/cap) before the mask and softmax (absent: none) */
+  attnSoftcap?: number;
+  /** Gemma 2: the logits capped as cap·tanh(z/cap) */
+  finalSoftcap?: number;
+  /**
+   * Per depth, how many positions a query sees (itself and window − 1 before it); 0 for full
+   * causal attention. Gemma 2/3's sliding-window layers. Absent: every layer full.
+   */
+  windows?: number[];
+  /** Gemma 3: the sliding-window layers' rotary base (their rotary has no scaling) */
+  localRopeTheta?: number;
   /** rotary dims per head (0: no rotary, learned positions instead) */
   rotaryDim: number;
   ropeTheta: number;
@@ -209,16 +225,19 @@ export function refuseUnimplemented(json: Record<string, unknown>, cfg: ModelCon
   const refuse = (k: string, detail: string) => {
     throw new ConfigError('unsupported', `${what}: ${k} ${detail} is not supported`, k);
   };
-  // any value changes the math (tanh capping of the attention scores or of the logits)
-  for (const k of ['attn_logit_softcapping', 'final_logit_softcapping']) if (set(k)) refuse(k, `(${JSON.stringify(json[k])})`);
+  // any value changes the math (tanh capping of the attention scores or of the logits), unless the profile read it
+  if (set('attn_logit_softcapping') && cfg.attnSoftcap === undefined) refuse('attn_logit_softcapping', `(${JSON.stringify(json.attn_logit_softcapping)})`);
+  if (set('final_logit_softcapping') && cfg.finalSoftcap === undefined) refuse('final_logit_softcapping', `(${JSON.stringify(json.final_logit_softcapping)})`);
   // flags: normalised q and k, non-causal attention, attention temperature
   for (const k of ['qk_norm', 'use_qk_norm', 'qk_layernorm', 'use_qk_layernorm', 'qk_norm_type', 'use_bidirectional_attention', 'attn_temperature_tuning'])
     if (set(k) && json[k] !== false && json[k] !== 0) refuse(k, `(${JSON.stringify(json[k])})`);
   // multipliers that are 1 in the architectures rrt runs
   for (const k of ['embedding_multiplier', 'residual_multiplier', 'attention_multiplier', 'logits_scaling', 'logit_scale'])
     if (set(k) && json[k] !== 1) refuse(k, `${JSON.stringify(json[k])} (only 1)`);
-  if (set('query_pre_attn_scalar') && json.query_pre_attn_scalar !== cfg.headDim)
+  if (set('query_pre_attn_scalar') && !(Math.abs(cfg.attnScale - 1 / Math.sqrt(Number(json.query_pre_attn_scalar))) <= 1e-12 * cfg.attnScale))
     refuse('query_pre_attn_scalar', `${JSON.stringify(json.query_pre_attn_scalar)} (only head_dim, ${cfg.headDim})`);
+  // a profile that reads sliding windows (Gemma 2/3) has checked them
+  if (cfg.windows || cfg.arch === 'gemma2' || cfg.arch === 'gemma3') return;
   // no_rope_layers: 1 where a layer applies rotary embeddings, 0 where it does not
   if (set('no_rope_layers') && (!Array.isArray(json.no_rope_layers) || json.no_rope_layers.some((x) => x !== 1 && x !== true)))
     refuse('no_rope_layers', '(layers without rotary embeddings)');

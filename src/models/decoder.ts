@@ -12,7 +12,9 @@ import * as ops from '../tensor/ops/index.js';
 import { Tensor, isQuantized } from '../tensor/tensor.js';
 import { type ModelConfig, ropeInvFreq } from './config.js';
 import type { KvCache } from './kv-cache.js';
-import type { Layer, Linear, Norm, Weights } from './weights.js';
+import { describeLayer, type LayerDescription, type LayerOps, runLayer } from './layer.js';
+import type { Layer, LayerNormName, Linear, Norm, Weights } from './weights.js';
+import type { ProjName } from './config.js';
 
 export interface ForwardOptions {
   /** one cache per sequence: the new tokens attend to it and are appended to it */
@@ -45,6 +47,7 @@ export interface ForwardResult {
 
 export class Decoder {
   private readonly rope: ops.RopeSpec | null;
+  private readonly localRope: ops.RopeSpec | null;
   /** column indices of q, k, v in a fused qkv projection's output (null when separate) */
   readonly qkvCols: [Int32Array, Int32Array, Int32Array] | null;
 
@@ -52,18 +55,37 @@ export class Decoder {
   readonly fusedSpec: DecodeLayerSpec | null;
   /** a model that norms between loops (RecursiveSpec.loopNorm): the depths ending every loop but the last */
   private readonly loopNormAfter: Set<number> | null;
+  /** the architecture's layer, which every depth runs (layer.ts) */
+  readonly description: LayerDescription;
 
   constructor(readonly config: ModelConfig, readonly weights: Weights) {
     this.rope = config.rotaryDim > 0 ? { invFreq: ropeInvFreq(config), rotDim: config.rotaryDim, interleaved: config.ropeInterleaved } : null;
+    this.localRope =
+      config.localRopeTheta !== undefined && config.windows && this.rope
+        ? { ...this.rope, invFreq: ropeInvFreq({ ...config, ropeTheta: config.localRopeTheta, ropeScaling: null }) }
+        : null;
+    if (config.windows && config.windows.length !== config.nLayers)
+      throw new InputError('bad_option', `the config gives sliding windows for ${config.windows.length} layers, the model has ${config.nLayers}`);
     this.qkvCols = config.qkvLayout === 'separate' ? null : fusedQkvColumns(config);
     const c = config;
     this.fusedSpec =
-      // the native layer has no q/k norm (Qwen3, OLMo-2) and norms before each sublayer, not after
-      // (OLMo-2): such layers run the composed ops
-      decodeLayerAvailable && c.normKind !== 'layer' && c.qkvLayout === 'separate' && c.gated && !c.qkNorm && !c.postNorms
+      // the native layer has no q/k norm (Qwen3, OLMo-2), no fused gate_up (Phi-3) and norms before
+      // each sublayer only (not OLMo-2's after, nor Gemma 2/3's both): such layers run the composed ops
+      decodeLayerAvailable && c.normKind !== 'layer' && c.qkvLayout === 'separate' && c.gated && !c.gateUpFused && !c.qkNorm && (c.normPlacement ?? 'pre') === 'pre' && !c.windows && !c.attnSoftcap
         ? { H: c.nHeads, Hkv: c.nKvHeads, Dh: c.headDim, F: c.intermediate, eps: c.normEps, plusOne: c.normKind === 'rmsPlusOne', act: Act[c.act], parallelResidual: c.parallelResidual, scale: c.attnScale, rope: this.rope }
         : null;
+    this.description = describeLayer(config);
     this.loopNormAfter = config.recursive?.loopNorm ? new Set(this.loopEnds().slice(0, -1)) : null;
+  }
+
+  /** The rotary embedding at a depth (null without rotary): Gemma 3's sliding-window layers have a base of their own. */
+  ropeAt(depth: number): ops.RopeSpec | null {
+    return this.localRope && this.config.windows![depth] > 0 ? this.localRope : this.rope;
+  }
+
+  /** The attention variant at a depth: its sliding window (0: full) and score soft-cap (0: none). */
+  attentionAt(depth: number): ops.AttentionOptions {
+    return { window: this.config.windows?.[depth] ?? 0, softcap: this.config.attnSoftcap ?? 0 };
   }
 
   get nLayers(): number {
@@ -128,7 +150,9 @@ export class Decoder {
       for (let b = 0; b < B; b++) last[b] = b * T + T - 1;
       h = ops.gatherRows(h, last);
     }
-    return ops.reshape(ops.linear(h, this.weights.head), [B, lastOnly ? 1 : T, this.config.vocabSize]);
+    let logits = ops.linear(h, this.weights.head);
+    if (this.config.finalSoftcap) logits = ops.softcap(logits, this.config.finalSoftcap);
+    return ops.reshape(logits, [B, lastOnly ? 1 : T, this.config.vocabSize]);
   }
 
   private isUnique(l: number): boolean {
@@ -164,46 +188,7 @@ export class Decoder {
         return decodeLayer(x, w, c.k[l], c.v[l], c.length, this.fusedSpec);
       }
     }
-    const { nHeads: H, nKvHeads: Hkv, headDim: Dh } = cfg;
-
-    // attention: norm, q/k/v [N, H|Hkv, Dh], rotary, causal attention, output projection
-    const h = cfg.postNorms ? x : this.norm(layer.attnNorm, x);
-    let q: Tensor, k: Tensor, v: Tensor;
-    if (this.qkvCols) {
-      const qkv = linearWithLora(layer.proj.qkv!, h);
-      q = ops.reshape(ops.gatherCols(qkv, this.qkvCols[0]), [N, H, Dh]);
-      k = ops.reshape(ops.gatherCols(qkv, this.qkvCols[1]), [N, Hkv, Dh]);
-      v = ops.reshape(ops.gatherCols(qkv, this.qkvCols[2]), [N, Hkv, Dh]);
-    } else {
-      q = ops.reshape(linearWithLora(layer.proj.q!, h), [N, H, Dh]);
-      k = ops.reshape(linearWithLora(layer.proj.k!, h), [N, Hkv, Dh]);
-      v = ops.reshape(linearWithLora(layer.proj.v!, h), [N, Hkv, Dh]);
-    }
-    // Qwen3: RMSNorm over each head's Dh values; OLMo-2: over the whole projection; before rotary
-    if (cfg.qkNormWhole) {
-      if (layer.qNorm) q = ops.reshape(this.norm(layer.qNorm, ops.reshape(q, [N, H * Dh])), [N, H, Dh]);
-      if (layer.kNorm) k = ops.reshape(this.norm(layer.kNorm, ops.reshape(k, [N, Hkv * Dh])), [N, Hkv, Dh]);
-    } else {
-      if (layer.qNorm) q = this.norm(layer.qNorm, q);
-      if (layer.kNorm) k = this.norm(layer.kNorm, k);
-    }
-    if (this.rope) {
-      q = ops.rope(q, pos, this.rope);
-      k = ops.rope(k, pos, this.rope);
-    }
-    const a = caches ? attendCached(cfg, q, k, v, l, B, T, caches) : ops.causalAttention(q, k, v, B, T, cfg.attnScale);
-    const o = linearWithLora(layer.proj.o!, ops.reshape(a, [N, H * Dh]));
-
-    // OLMo-2: each sublayer's output normed before its residual add
-    if (cfg.postNorms) {
-      const x1 = ops.add(x, this.norm(layer.attnNorm, o));
-      return ops.add(x1, this.norm(layer.mlpNorm, this.mlp(layer, x1)));
-    }
-
-    // MLP, sequential or parallel residual
-    if (cfg.parallelResidual) return ops.add(ops.add(x, o), this.mlp(layer, this.norm(layer.mlpNorm, x)));
-    const x1 = ops.add(x, o);
-    return ops.add(x1, this.mlp(layer, this.norm(layer.mlpNorm, x1)));
+    return runLayer(this.description, new TensorLayerOps(this, layer, l, pos, B, T, caches), x);
   }
 
   /**
@@ -213,7 +198,7 @@ export class Decoder {
   fusedWeights(layer: Layer): DecodeLayerWeights | null {
     const { hidden: D, intermediate: F, nHeads: H, nKvHeads: Hkv, headDim: Dh } = this.config;
     const { q, k, v, o, gate, up, down } = layer.proj;
-    if (layer.qNorm || layer.kNorm || this.config.postNorms) return null;
+    if (layer.qNorm || layer.kNorm || layer.postAttnNorm || layer.postMlpNorm || (this.config.normPlacement ?? 'pre') !== 'pre') return null;
     const storable = (t: Tensor) => t.dtype === 'f32' || t.dtype === 'bf16';
     const adapterFits = (p: Linear, n: number, m: number) =>
       !p.lora || (storable(p.lora.a) && storable(p.lora.b) && p.lora.a.shape[1] === m && p.lora.b.shape[0] === n && p.lora.b.shape[1] === p.lora.a.shape[0]);
@@ -223,21 +208,6 @@ export class Decoder {
     if (!fits(q, H * Dh, D) || !fits(k, Hkv * Dh, D) || !fits(v, Hkv * Dh, D) || !fits(o, D, H * Dh)) return null;
     if (!fits(gate, F, D) || !fits(up, F, D) || !fits(down, D, F) || !norm(layer.attnNorm) || !norm(layer.mlpNorm)) return null;
     return { attnNorm: layer.attnNorm.w, mlpNorm: layer.mlpNorm.w, q, k, v, o, gate, up, down };
-  }
-
-  private mlp(layer: Layer, h: Tensor): Tensor {
-    const act = Act[this.config.act];
-    let inner: Tensor;
-    if (layer.proj.gateUp) {
-      // Phi-3: one projection to [gate | up], each intermediate wide
-      const [g, u] = this.gateUpColumns();
-      const y = linearWithLora(layer.proj.gateUp, h);
-      inner = ops.glu(ops.gatherCols(y, g), ops.gatherCols(y, u), act);
-    } else
-      inner = this.config.gated
-        ? ops.glu(linearWithLora(layer.proj.gate!, h), linearWithLora(layer.proj.up!, h), act)
-        : ops.activation(linearWithLora(layer.proj.up!, h), act);
-    return linearWithLora(layer.proj.down!, inner);
   }
 
   private gateUpCols: [Int32Array, Int32Array] | null = null;
@@ -251,10 +221,83 @@ export class Decoder {
     return this.gateUpCols;
   }
 
-  private norm(n: Norm, x: Tensor): Tensor {
+  norm(n: Norm, x: Tensor): Tensor {
     const cfg = this.config;
     if (cfg.normKind === 'layer') return ops.layerNorm(x, n.w, n.b, cfg.normEps);
     return ops.rmsNorm(x, n.w, cfg.normEps, cfg.normKind === 'rmsPlusOne');
+  }
+}
+
+/**
+ * The layer's operations on autograd tensors, for one depth: B sequences of T tokens, every row
+ * its own query. Projections are [N, width]; q, k, v become [N, heads, Dh] where heads matter.
+ */
+class TensorLayerOps implements LayerOps<Tensor> {
+  private readonly cfg: ModelConfig;
+
+  constructor(private readonly dec: Decoder, private readonly layer: Layer, private readonly depth: number, private readonly pos: Int32Array, private readonly B: number, private readonly T: number, private readonly caches?: KvCache[]) {
+    this.cfg = dec.config;
+  }
+
+  attnInput(x: Tensor): Tensor {
+    return x;
+  }
+
+  queryRows(h: Tensor): Tensor {
+    return h;
+  }
+
+  norm(x: Tensor, which: LayerNormName): Tensor {
+    return this.dec.norm(this.layer[which]!, x);
+  }
+
+  project(x: Tensor, which: ProjName): Tensor {
+    return linearWithLora(this.layer.proj[which]!, x);
+  }
+
+  splitQkv(qkv: Tensor): [Tensor, Tensor, Tensor] {
+    const [q, k, v] = this.dec.qkvCols!;
+    return [ops.gatherCols(qkv, q), ops.gatherCols(qkv, k), ops.gatherCols(qkv, v)];
+  }
+
+  private heads(x: Tensor, which: 'q' | 'k' | 'v'): Tensor {
+    const n = which === 'q' ? this.cfg.nHeads : this.cfg.nKvHeads;
+    return x.shape.length === 3 ? x : ops.reshape(x, [x.shape[0], n, this.cfg.headDim]);
+  }
+
+  qkNorm(x: Tensor, which: 'qNorm' | 'kNorm', whole: boolean): Tensor {
+    const n = this.layer[which]!;
+    if (!whole) return this.dec.norm(n, this.heads(x, which === 'qNorm' ? 'q' : 'k'));
+    return this.dec.norm(n, x.shape.length === 2 ? x : ops.reshape(x, [x.shape[0], x.shape[1] * x.shape[2]]));
+  }
+
+  rope(x: Tensor, which: 'q' | 'k'): Tensor {
+    const spec = this.dec.ropeAt(this.depth);
+    return spec ? ops.rope(this.heads(x, which), this.pos, spec) : x;
+  }
+
+  attend(q: Tensor, k: Tensor, v: Tensor): Tensor {
+    const [q3, k3, v3] = [this.heads(q, 'q'), this.heads(k, 'k'), this.heads(v, 'v')];
+    const variant = this.dec.attentionAt(this.depth);
+    const a = this.caches ? attendCached(this.cfg, q3, k3, v3, this.depth, this.B, this.T, this.caches, variant) : ops.causalAttention(q3, k3, v3, this.B, this.T, this.cfg.attnScale, variant);
+    return ops.reshape(a, [a.shape[0], this.cfg.nHeads * this.cfg.headDim]);
+  }
+
+  add(a: Tensor, b: Tensor): Tensor {
+    return ops.add(a, b);
+  }
+
+  glu(gate: Tensor, up: Tensor): Tensor {
+    return ops.glu(gate, up, Act[this.cfg.act]);
+  }
+
+  gluFused(gateUp: Tensor): Tensor {
+    const [g, u] = this.dec.gateUpColumns();
+    return ops.glu(ops.gatherCols(gateUp, g), ops.gatherCols(gateUp, u), Act[this.cfg.act]);
+  }
+
+  act(x: Tensor): Tensor {
+    return ops.activation(x, Act[this.cfg.act]);
   }
 }
 
@@ -266,7 +309,7 @@ export function linearWithLora(p: Linear, x: Tensor): Tensor {
 }
 
 /** Inference attention over each sequence's KV cache (no gradient): append this step's keys/values, attend to all. */
-function attendCached(cfg: ModelConfig, q: Tensor, k: Tensor, v: Tensor, l: number, B: number, T: number, caches: KvCache[]): Tensor {
+function attendCached(cfg: ModelConfig, q: Tensor, k: Tensor, v: Tensor, l: number, B: number, T: number, caches: KvCache[], variant: ops.AttentionOptions): Tensor {
   const { nHeads: H, nKvHeads: Hkv, headDim: Dh } = cfg;
   const out = new Float32Array(q.size);
   const qRow = T * H * Dh, kRow = T * Hkv * Dh;
@@ -274,7 +317,7 @@ function attendCached(cfg: ModelConfig, q: Tensor, k: Tensor, v: Tensor, l: numb
     const c = caches[b];
     c.write(l, k.f32.subarray(b * kRow, (b + 1) * kRow), v.f32.subarray(b * kRow, (b + 1) * kRow), T);
     const pos0 = c.length;
-    kernels.attention_fwd_f32(out.subarray(b * qRow, (b + 1) * qRow), null, q.f32.subarray(b * qRow, (b + 1) * qRow), c.k[l], c.v[l], T, pos0 + T, H, Hkv, Dh, pos0, cfg.attnScale, 0, 0);
+    kernels.attention_fwd_f32(out.subarray(b * qRow, (b + 1) * qRow), null, q.f32.subarray(b * qRow, (b + 1) * qRow), c.k[l], c.v[l], T, pos0 + T, H, Hkv, Dh, pos0, cfg.attnScale, variant.window ?? 0, variant.softcap ?? 0);
   }
   return new Tensor(out, q.shape);
 }

@@ -34,14 +34,17 @@ export interface Norm {
 export interface Layer {
   attnNorm: Norm;
   mlpNorm: Norm;
+  /** Gemma 2/3 (normPlacement 'sandwich'): the norms of the attention and MLP outputs, before their residual adds */
+  postAttnNorm?: Norm | null;
+  postMlpNorm?: Norm | null;
   /** Qwen3: RMSNorm of each query head / key head ([headDim]) after the projection, before rotary; OLMo-2: of the whole q / k projection ([nHeads·headDim] / [nKvHeads·headDim]) */
   qNorm?: Norm | null;
   kNorm?: Norm | null;
   proj: Partial<Record<ProjName, Linear>>;
 }
 
-/** A layer's norms by canonical name: the block's two, and the per-head q/k norms some architectures have. */
-export const LAYER_NORMS = ['attnNorm', 'mlpNorm', 'qNorm', 'kNorm'] as const;
+/** A layer's norms by canonical name: the block's two, the post-sublayer and q/k norms some architectures have. */
+export const LAYER_NORMS = ['attnNorm', 'mlpNorm', 'postAttnNorm', 'postMlpNorm', 'qNorm', 'kNorm'] as const;
 export type LayerNormName = (typeof LAYER_NORMS)[number];
 
 export function isLayerNorm(name: string): name is LayerNormName {
@@ -90,8 +93,8 @@ export function expectedShape(cfg: ModelConfig, key: string): number[] {
   const inp: Record<string, number> = { q: D, k: D, v: D, qkv: D, o: H * Dh, gate: D, up: D, gateUp: D, down: F };
   if (key === 'embed' || key === 'head') return [V, D];
   if (key === 'pos') return [cfg.maxPositions, D];
-  if (name === 'attnNorm' || name === 'mlpNorm' || name === 'finalNorm') return [D];
-  if (name === 'qNorm' || name === 'kNorm') return cfg.qkNormWhole ? [(name === 'qNorm' ? cfg.nHeads : cfg.nKvHeads) * Dh] : [Dh];
+  if (name === 'attnNorm' || name === 'mlpNorm' || name === 'postAttnNorm' || name === 'postMlpNorm' || name === 'finalNorm') return [D];
+  if (name === 'qNorm' || name === 'kNorm') return cfg.qkNorm === 'whole' ? [(name === 'qNorm' ? cfg.nHeads : cfg.nKvHeads) * Dh] : [Dh];
   if (part === 'w') return [out[name], inp[name]];
   return [out[name]];
 }
@@ -234,7 +237,7 @@ export function layerFrom(t: Map<string, Tensor>): Layer {
     mlpNorm: { w: t.get('mlpNorm.w')!, b: t.get('mlpNorm.b') ?? null },
     proj,
   };
-  for (const n of ['qNorm', 'kNorm'] as const) if (t.has(`${n}.w`)) layer[n] = { w: t.get(`${n}.w`)!, b: t.get(`${n}.b`) ?? null };
+  for (const n of ['postAttnNorm', 'postMlpNorm', 'qNorm', 'kNorm'] as const) if (t.has(`${n}.w`)) layer[n] = { w: t.get(`${n}.w`)!, b: t.get(`${n}.b`) ?? null };
   return layer;
 }
 
@@ -247,14 +250,10 @@ export function namedTensors(w: Weights): Map<Tensor, string> {
   add(w.embed, 'embed');
   add(w.pos, 'pos');
   w.layers.forEach((l, i) => {
-    add(l.attnNorm.w, `layers.${i}.attnNorm.w`);
-    add(l.attnNorm.b, `layers.${i}.attnNorm.b`);
-    add(l.mlpNorm.w, `layers.${i}.mlpNorm.w`);
-    add(l.mlpNorm.b, `layers.${i}.mlpNorm.b`);
-    add(l.qNorm?.w, `layers.${i}.qNorm.w`);
-    add(l.qNorm?.b, `layers.${i}.qNorm.b`);
-    add(l.kNorm?.w, `layers.${i}.kNorm.w`);
-    add(l.kNorm?.b, `layers.${i}.kNorm.b`);
+    for (const n of LAYER_NORMS) {
+      add(l[n]?.w, `layers.${i}.${n}.w`);
+      add(l[n]?.b, `layers.${i}.${n}.b`);
+    }
     for (const [p, lin] of Object.entries(l.proj)) {
       add(lin.w, `layers.${i}.${p}.w`);
       add(lin.b, `layers.${i}.${p}.b`);

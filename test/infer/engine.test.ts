@@ -56,6 +56,10 @@ function model(name: string): LoadedModel {
       // per-depth post-norms and whole-projection q/k norms (untied), shared projections with LoRA
       path = join(tmp, name);
       convertToRecursive(join(root, 'fixtures/hf/olmo2'), path, { nLoops: 2, strategy: 'cycle', init: 'stepwise', loraRank: 8, untieNorms: true });
+    } else if (name === 'gemma3-c2' || name === 'gemma2-c2') {
+      // sliding windows and global layers at different depths of one loop, per-depth sandwich norms
+      path = join(tmp, name);
+      convertToRecursive(join(root, 'fixtures/hf', name.slice(0, 6)), path, { nLoops: 2, strategy: 'cycle', init: 'stepwise', loraRank: 8, untieNorms: true });
     } else path = join(root, 'fixtures/hf', name);
     cache.set(name, loadModel(path));
   }
@@ -93,7 +97,7 @@ function countMixedLoopSteps(engine: BatchEngine): { steps: number } {
   return count;
 }
 
-for (const name of ['llama', 'gpt2', 'qwen3', 'stories-mc3', 'stories-c2', 'stories-c2-loopnorm', 'qwen3-c2', 'olmo2', 'olmo2-c2', 'phi3', 'phi3-c2', 'phi3-longrope']) {
+for (const name of ['llama', 'gpt2', 'qwen3', 'stories-mc3', 'stories-c2', 'stories-c2-loopnorm', 'qwen3-c2', 'olmo2', 'olmo2-c2', 'phi3', 'phi3-c2', 'phi3-longrope', 'gemma2', 'gemma2-c2', 'gemma3', 'gemma3-c2']) {
   test(`${name}: continuous batching (3 slots, prefill chunks of 8, requests one step apart) gives the greedy tokens of one-at-a-time decoding`, async () => {
     const m = model(name);
     const ps = prompts(m.config.vocabSize);

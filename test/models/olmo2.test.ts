@@ -23,9 +23,8 @@ const tmp = mkdtempSync(join(tmpdir(), 'rrt-olmo2-'));
 test('olmo2 config: norms after each sublayer, q/k norms over the whole projection, GQA', () => {
   const c = configFromHf(json());
   assert.equal(c.arch, 'olmo2');
-  assert.equal(c.postNorms, true);
-  assert.equal(c.qkNorm, true);
-  assert.equal(c.qkNormWhole, true);
+  assert.equal(c.normPlacement, 'post');
+  assert.equal(c.qkNorm, 'whole');
   assert.equal(c.headDim, 16);
   assert.equal(c.nHeads, 4);
   assert.equal(c.nKvHeads, 2);

@@ -1,4 +1,4 @@
-// Parity with Hugging Face transformers (5.17; the qwen3, olmo2, phi3, phi3-longrope and llama3-rope fixtures 5.23, see versions.json): every
+// Parity with Hugging Face transformers (5.17; the qwen3, olmo2, phi3, phi3-longrope, llama3-rope, gemma2 and gemma3 fixtures 5.23, see versions.json): every
 // fixture's logits, hidden states and greedy generations (made by transformers, fixtures/hf/*/reference.safetensors).
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -31,7 +31,7 @@ const LOGIT_TOL = 1e-4;
 
 // llama3-rope: Llama 3's rope scaling (rope_type llama3, original_max_position_embeddings 32 under
 // 48-token sequences, wavelengths in all three bands); made by scripts/fixtures/make_hf_fixtures_llama3.py
-for (const name of ['llama', 'llama-tied', 'gemma', 'qwen2', 'qwen3', 'olmo2', 'phi3', 'phi3-longrope', 'gpt2', 'gpt-neox', 'llama3-rope']) {
+for (const name of ['llama', 'llama-tied', 'gemma', 'gemma2', 'gemma3', 'qwen2', 'qwen3', 'olmo2', 'phi3', 'phi3-longrope', 'gpt2', 'gpt-neox', 'llama3-rope']) {
   test(`${name}: logits and every hidden state match transformers within 1e-4 of the max`, () => {
     const ref = reference(name);
     const m = loadModel(`${HF}${name}`);

@@ -23,7 +23,7 @@ const tmp = mkdtempSync(join(tmpdir(), 'rrt-qwen3-'));
 test('qwen3 config: per-head q/k norms, head_dim 16 beside hidden 64 / 8 heads, no projection biases', () => {
   const c = configFromHf(json());
   assert.equal(c.arch, 'qwen3');
-  assert.equal(c.qkNorm, true);
+  assert.equal(c.qkNorm, 'perHead');
   assert.equal(c.headDim, 16);
   assert.equal(c.nHeads, 8);
   assert.equal(c.nKvHeads, 2);

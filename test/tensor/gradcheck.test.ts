@@ -1,6 +1,7 @@
 // Finite-difference gradient checks for every differentiable primitive, through the
 // autograd tape: loss = Σ op(inputs)·r for a fixed random r; each analytic gradient
 // element is compared with a central difference of the same loss.
+import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { backward, noGrad } from '../../src/tensor/autograd.js';
 import { Act } from '../../src/tensor/kernels.js';
@@ -54,6 +55,12 @@ test('add, mul, scale gradients match finite differences', () => {
   gradcheck('add', ([a, b]) => ops.add(a, b), [p(12, [3, 4], 6), p(12, [3, 4], 7)]);
   gradcheck('mul', ([a, b]) => ops.mul(a, b), [p(12, [3, 4], 8), p(12, [3, 4], 9)]);
   gradcheck('scale', ([a]) => ops.scale(a, -1.7), [p(12, [3, 4], 10)]);
+});
+
+test('softcap gradient matches finite differences, where the cap bites and where it does not', () => {
+  gradcheck('softcap', ([a]) => ops.softcap(a, 1.5), [p(12, [3, 4], 12, 3)]);
+  const y = ops.softcap(Tensor.param(new Float32Array([0, 0.01, -100, 100]), [4]), 2);
+  assert.ok(Math.abs(y.f32[1] - 0.01) < 1e-6 && y.f32[0] === 0 && Math.abs(y.f32[2] + 2) < 1e-6 && Math.abs(y.f32[3] - 2) < 1e-6, `${y.f32}`);
 });
 
 test('a tensor used twice gets the sum of both gradients (x·x and x + x)', () => {

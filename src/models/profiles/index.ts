@@ -2,13 +2,14 @@ import { ConfigError } from '../../errors.js';
 import { type Arch, type ModelConfig, refuseUnimplemented } from '../config.js';
 import { gpt2 } from './gpt2.js';
 import { gptNeox } from './gpt-neox.js';
+import { gemma2, gemma3 } from './gemma2.js';
 import { gemma, llama, olmo2, phi3, qwen2, qwen3 } from './llama.js';
 import type { Profile } from './profile.js';
 import { parseRecursiveSpec } from '../recursive-spec.js';
 
 export type { Profile, WeightEntry } from './profile.js';
 
-export const profiles: readonly Profile[] = [llama, qwen2, qwen3, olmo2, phi3, gemma, gpt2, gptNeox];
+export const profiles: readonly Profile[] = [llama, qwen2, qwen3, olmo2, phi3, gemma, gemma2, gemma3, gpt2, gptNeox];
 
 export function profileForArch(arch: Arch): Profile {
   return profiles.find((p) => p.arch === arch)!;

@@ -6,22 +6,9 @@
 // olmo2/modeling_olmo2.py, phi3/modeling_phi3.py, gemma/modeling_gemma.py.
 import { ConfigError } from '../../errors.js';
 import { type Arch, HfFields, type ModelConfig } from '../config.js';
-import { actFromHf, type Profile, type WeightEntry } from './profile.js';
+import { actFromHf, checkFields, GENERIC_FIELDS, type Profile, type WeightEntry } from './profile.js';
 
-/**
- * Every field a Qwen3 config.json may hold: Qwen3Config's own, the generic ones transformers
- * writes, and rrt's `recursive`. Anything else may change the math, so it is refused by name
- * rather than ignored.
- */
-/** The fields every config.json may hold besides its class's own: transformers' generic ones and rrt's `recursive`. */
-const GENERIC_FIELDS = [
-  'model_type', 'architectures', 'dtype', 'torch_dtype',
-  'transformers_version', 'output_attentions', 'output_hidden_states', 'return_dict', 'use_return_dict', 'id2label', 'label2id',
-  'problem_type', 'tokenizer_class', 'is_encoder_decoder', 'is_decoder', 'tie_encoder_decoder', 'chunk_size_feed_forward',
-  'pruned_heads', 'torchscript', 'task_specific_params', 'finetuning_task', 'prefix', 'sep_token_id', 'decoder_start_token_id',
-  'add_cross_attention', 'cross_attention_hidden_size', 'recursive',
-];
-
+/** Every field a Qwen3 config.json may hold: Qwen3Config's own and the generic ones. */
 const QWEN3_FIELDS = new Set([
   'vocab_size', 'hidden_size', 'intermediate_size', 'num_hidden_layers', 'num_attention_heads', 'num_key_value_heads', 'head_dim',
   'hidden_act', 'max_position_embeddings', 'initializer_range', 'rms_norm_eps', 'use_cache', 'tie_word_embeddings', 'rope_theta',
@@ -50,13 +37,6 @@ const PHI3_FIELDS = new Set([
   'initializer_range', 'rms_norm_eps', 'use_cache', 'tie_word_embeddings', 'rope_theta', 'rope_scaling', 'rope_parameters',
   'partial_rotary_factor', 'bos_token_id', 'eos_token_id', 'pad_token_id', 'sliding_window', ...GENERIC_FIELDS,
 ]);
-
-function checkFields(arch: Arch, known: Set<string>, json: Record<string, unknown>): void {
-  for (const key of Object.keys(json)) {
-    if (key.startsWith('_') || known.has(key)) continue;
-    throw new ConfigError('unsupported', `${arch}: config field "${key}" is not supported (rrt does not know how it changes the model)`, key);
-  }
-}
 
 function checkQwen3Fields(json: Record<string, unknown>): void {
   checkFields('qwen3', QWEN3_FIELDS, json);
@@ -116,9 +96,9 @@ function llamaConfig(arch: Arch, json: Record<string, unknown>): ModelConfig {
     parallelResidual: false,
     // Phi-3: qkv_proj's rows are [q; k; v], each block whole
     qkvLayout: arch === 'phi3' ? 'fusedBlocks' : 'separate',
-    qkNorm: arch === 'qwen3' || arch === 'olmo2',
-    qkNormWhole: arch === 'olmo2',
-    postNorms: arch === 'olmo2',
+    qkNorm: arch === 'qwen3' ? 'perHead' : arch === 'olmo2' ? 'whole' : undefined,
+    normPlacement: arch === 'olmo2' ? 'post' : 'pre',
+    gateUpFused: arch === 'phi3',
     rotaryDim: rotaryDim - (rotaryDim % 2),
     ropeTheta: rope.theta,
     ropeScaling: rope.scaling,
@@ -141,7 +121,7 @@ function llamaLayer(cfg: ModelConfig, i: number): WeightEntry[] {
   const oBias = cfg.arch !== 'qwen2' && json.attention_bias === true;
   const mlpBias = json.mlp_bias === true;
   // OLMo-2 norms each sublayer's output: post_attention_layernorm is its attention norm
-  const e: WeightEntry[] = cfg.postNorms
+  const e: WeightEntry[] = cfg.normPlacement === 'post'
     ? [
         { key: 'attnNorm.w', hf: `${p}.post_attention_layernorm.weight` },
         { key: 'mlpNorm.w', hf: `${p}.post_feedforward_layernorm.weight` },

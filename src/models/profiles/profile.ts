@@ -42,3 +42,21 @@ export function actFromHf(name: string, what: string, field = 'hidden_act'): Mod
   }
   throw new ConfigError('unsupported', `${what}: activation "${name}" is not supported (silu, gelu, gelu_new, gelu_pytorch_tanh, relu)`, field);
 }
+
+/** The fields every config.json may hold besides its class's own: transformers' generic ones and rrt's `recursive`. */
+export const GENERIC_FIELDS = [
+  'model_type', 'architectures', 'dtype', 'torch_dtype',
+  'transformers_version', 'output_attentions', 'output_hidden_states', 'return_dict', 'use_return_dict', 'id2label', 'label2id',
+  'problem_type', 'tokenizer_class', 'is_encoder_decoder', 'is_decoder', 'tie_encoder_decoder', 'chunk_size_feed_forward',
+  'pruned_heads', 'torchscript', 'task_specific_params', 'finetuning_task', 'prefix', 'sep_token_id', 'decoder_start_token_id',
+  'add_cross_attention', 'cross_attention_hidden_size', 'recursive',
+];
+
+/** Refuses, by name, a config field outside `known`: it may change the math. */
+export function checkFields(arch: Arch, known: Set<string>, json: Record<string, unknown>): void {
+  for (const key of Object.keys(json)) {
+    if (key.startsWith('_') || known.has(key)) continue;
+    throw new ConfigError('unsupported', `${arch}: config field "${key}" is not supported (rrt does not know how it changes the model)`, key);
+  }
+}
+

@@ -92,3 +92,25 @@ export function gatherRows(x: Tensor, rows: Int32Array): Tensor {
     return [dx];
   });
 }
+
+/** tanh(x/cap) in float32 steps as transformers: the soft-cap's value is cap times it. */
+const capTanh = (x: number, cap: number) => Math.fround(Math.tanh(Math.fround(x / cap)));
+
+/** cap·tanh(x/cap) in place, without gradient (the serving engine's logits): the same numbers as softcap. */
+export function softcapInPlace(x: Float32Array, cap: number): void {
+  for (let i = 0; i < x.length; i++) x[i] = capTanh(x[i], cap) * cap;
+}
+
+/** cap·tanh(a/cap), elementwise (Gemma 2's logit soft-capping). */
+export function softcap(a: Tensor, cap: number): Tensor {
+  const x = a.f32, y = new Float32Array(a.size), t = new Float32Array(a.size);
+  for (let i = 0; i < x.length; i++) {
+    t[i] = capTanh(x[i], cap);
+    y[i] = t[i] * cap;
+  }
+  return record(new Tensor(y, a.shape), 'softcap', [a], (g) => {
+    const d = new Float32Array(a.size);
+    for (let i = 0; i < d.length; i++) d[i] = g[i] * (1 - t[i] * t[i]);
+    return [d];
+  });
+}

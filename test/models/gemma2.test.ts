@@ -1,0 +1,127 @@
+// Gemma 2 and Gemma 3 (text): their configs (sandwich norms, soft-caps, sliding-window layers,
+// Gemma 3's per-type rotary bases) are read and unknown fields refused by name; the windows and
+// caps matter on the fixtures (switching them off moves the logits); the post-sublayer norms and
+// the caps train (gradients match finite differences); the norms are shared or per depth in a
+// recursive model and survive a save and reload. Parity with transformers: parity.test.ts.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { ConfigError } from '../../src/errors.js';
+import { Decoder } from '../../src/models/decoder.js';
+import { loadModel } from '../../src/models/load.js';
+import { configFromHf } from '../../src/models/profiles/index.js';
+import { saveModel } from '../../src/models/save.js';
+import { convertToRecursive } from '../../src/recursive/convert.js';
+import { noGrad } from '../../src/tensor/autograd.js';
+import * as ops from '../../src/tensor/ops/index.js';
+import { assertGradMatchesFd, randint } from '../helpers.js';
+
+const HF = new URL('../../fixtures/hf/', import.meta.url).pathname;
+const json = (name: string) => JSON.parse(readFileSync(join(HF, name, 'config.json'), 'utf8')) as Record<string, unknown>;
+const tmp = mkdtempSync(join(tmpdir(), 'rrt-gemma2-'));
+
+test('gemma2 config: sandwich norms, both soft-caps, query_pre_attn_scalar, a window on alternate layers', () => {
+  const c = configFromHf(json('gemma2'));
+  assert.equal(c.arch, 'gemma2');
+  assert.equal(c.normPlacement, 'sandwich');
+  assert.equal(c.normKind, 'rmsPlusOne');
+  assert.equal(c.attnSoftcap, 2);
+  assert.equal(c.finalSoftcap, 10);
+  assert.equal(c.attnScale, 1 / Math.sqrt(24));
+  assert.deepEqual(c.windows, [6, 0, 6, 0]);
+  assert.equal(c.qkNorm, undefined);
+  const m = loadModel(join(HF, 'gemma2'));
+  const l = m.decoder.weights.layers[1];
+  assert.deepEqual([l.attnNorm, l.postAttnNorm!, l.mlpNorm, l.postMlpNorm!].map((n) => n.w.shape), [[64], [64], [64], [64]]);
+  assert.equal(m.decoder.fusedSpec, null, 'the native fused layer norms before each sublayer only');
+});
+
+test('gemma3 config: per-head q/k norms, the layer_types pattern, a rotary base per layer type (legacy fields too)', () => {
+  const c = configFromHf(json('gemma3'));
+  assert.equal(c.arch, 'gemma3');
+  assert.equal(c.qkNorm, 'perHead');
+  assert.deepEqual(c.windows, [5, 5, 0, 5, 5, 0]);
+  assert.equal(c.attnSoftcap, undefined);
+  assert.equal(c.ropeTheta, 1e6);
+  assert.deepEqual(c.ropeScaling, { type: 'linear', factor: 2 });
+  assert.equal(c.localRopeTheta, 1e4);
+  // the older form of the same config: rope_theta, rope_scaling and rope_local_base_freq at the top level
+  const { rope_parameters: _, layer_types: __, ...rest } = json('gemma3');
+  const legacy = configFromHf({ ...rest, rope_theta: 1e6, rope_scaling: { rope_type: 'linear', factor: 2 }, rope_local_base_freq: 1e4, sliding_window_pattern: 3 });
+  assert.deepEqual([legacy.ropeTheta, legacy.ropeScaling, legacy.localRopeTheta, legacy.windows], [c.ropeTheta, c.ropeScaling, c.localRopeTheta, c.windows]);
+});
+
+test('gemma2/3 config: what rrt does not implement is refused by name', () => {
+  const refused = (name: string, extra: Record<string, unknown>, field: string) =>
+    assert.throws(() => configFromHf({ ...json(name), ...extra }), (e: unknown) => e instanceof ConfigError && e.field === field && e.message.includes(field), field);
+  refused('gemma2', { use_bidirectional_attention: true }, 'use_bidirectional_attention');
+  refused('gemma2', { attention_bias: true }, 'attention_bias');
+  refused('gemma2', { some_new_scale: 2 }, 'some_new_scale');
+  refused('gemma2', { layer_types: ['sliding_attention', 'chunked_attention', 'sliding_attention', 'full_attention'] }, 'layer_types');
+  refused('gemma3', { rope_parameters: { full_attention: { rope_type: 'default', rope_theta: 1e6 }, sliding_attention: { rope_type: 'yarn', factor: 2 } } }, 'rope_parameters');
+  refused('gemma2', { attn_logit_softcapping: -1 }, 'attn_logit_softcapping');
+  // and a model type rrt does not read at all lists the ones it does
+  assert.throws(() => configFromHf({ ...json('gemma3'), model_type: 'gemma3n_text' }), /gemma2, gemma3_text/);
+});
+
+/** The fixture's logits with the config changed: windows or caps off must move them (they matter on this input). */
+function logitsWith(name: string, change: (c: ReturnType<typeof configFromHf>) => void): Float32Array {
+  const m = loadModel(join(HF, name));
+  change(m.config);
+  const dec = new Decoder(m.config, m.decoder.weights);
+  const ids = randint(24, m.config.vocabSize, 5);
+  return noGrad(() => dec.forward(ids, 1, 24).logits.f32);
+}
+
+test('gemma2/3: on the fixtures (24 tokens), the sliding windows, the caps and the local rotary base each change the logits', () => {
+  const maxDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i])), 0);
+  const base2 = logitsWith('gemma2', () => {});
+  for (const [what, change] of [
+    ['windows', (c) => (c.windows = undefined)],
+    ['attention cap', (c) => (c.attnSoftcap = undefined)],
+    ['final cap', (c) => (c.finalSoftcap = undefined)],
+  ] as [string, (c: ReturnType<typeof configFromHf>) => void][])
+    assert.ok(maxDiff(base2, logitsWith('gemma2', change)) > 0.05, `gemma2 without its ${what}`);
+  const base3 = logitsWith('gemma3', () => {});
+  assert.ok(maxDiff(base3, logitsWith('gemma3', (c) => (c.windows = undefined))) > 0.05, 'gemma3 without its windows');
+  assert.ok(maxDiff(base3, logitsWith('gemma3', (c) => (c.localRopeTheta = undefined))) > 0.05, 'gemma3 without its local rotary base');
+});
+
+test('gemma2/3: gradients of the post-sublayer and q/k norms, through windows and both caps, match finite differences', () => {
+  for (const name of ['gemma2', 'gemma3']) {
+    const m = loadModel(join(HF, name));
+    const ids = randint(2 * 12, m.config.vocabSize, 3), targets = randint(2 * 12, m.config.vocabSize, 4);
+    const loss = () => ops.crossEntropy(ops.reshape(m.decoder.forward(ids, 2, 12).logits, [24, m.config.vocabSize]), targets);
+    const layers = m.decoder.weights.layers;
+    assertGradMatchesFd(layers[0].postAttnNorm!.w, loss, [0, 9, 33], `${name} postAttnNorm`);
+    assertGradMatchesFd(layers[1].postMlpNorm!.w, loss, [2, 40], `${name} postMlpNorm`);
+    // v: linear up to the attention (Gemma 3's per-head q norm makes a 1e-2 step's difference quotient too coarse for q)
+    assertGradMatchesFd(layers[0].proj[name === 'gemma2' ? 'q' : 'v']!.w, loss, [0, 100, 700], `${name} (through the window${name === 'gemma2' ? ' and the attention cap' : ''})`);
+    if (name === 'gemma3') assertGradMatchesFd(layers[2].kNorm!.w, loss, [1, 11], `${name} kNorm`);
+  }
+});
+
+test('gemma2/3 recursive: the four norms per depth when untied, shared by slot otherwise; save and reload keep the model', () => {
+  for (const name of ['gemma2', 'gemma3']) {
+    const shared = join(tmp, `${name}-shared`);
+    convertToRecursive(join(HF, name), shared, { nLoops: 2, init: 'average', loraRank: 4 });
+    const s = loadModel(shared).decoder.weights.layers;
+    const half = s.length / 2;
+    assert.equal(s[0].postMlpNorm!.w, s[half].postMlpNorm!.w, `${name}: depths 0 and ${half} share slot 0`);
+    const untied = join(tmp, `${name}-untied`);
+    convertToRecursive(join(HF, name), untied, { nLoops: 2, init: 'stepwise', loraRank: 4, untieNorms: true });
+    const m = loadModel(untied);
+    const u = m.decoder.weights.layers;
+    assert.notEqual(u[0].postAttnNorm!.w, u[half].postAttnNorm!.w, `${name} untied: each depth its own`);
+    assert.deepEqual(u[1].postAttnNorm!.w.f32, loadModel(join(HF, name)).decoder.weights.layers[1].postAttnNorm!.w.f32, 'a copy of the layer the depth replaces');
+    u[half].postMlpNorm!.w.f32[3] += 0.25;
+    const saved = join(tmp, `${name}-saved`);
+    saveModel(m.config, m.decoder.weights, saved);
+    const ids = randint(20, m.config.vocabSize, 9);
+    const before = noGrad(() => m.decoder.forward(ids, 1, 20).logits.f32);
+    const after = noGrad(() => loadModel(saved).decoder.forward(ids, 1, 20).logits.f32);
+    assert.deepEqual(after, before, name);
+  }
+});
