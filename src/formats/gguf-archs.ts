@@ -47,12 +47,30 @@ export interface GgufArch {
   partialRotary?: boolean;
   /** rope scaling types besides linear (which every entry writes) that extras() writes */
   ropeScaling?: readonly string[];
+  /** why the model's block is not the one llama.cpp's graph runs for this architecture, or null; default llamaBlock */
+  block?(cfg: ModelConfig): string | null;
   /** why this model cannot be written as this architecture beyond the checks every entry shares, or null */
   unsupported?(cfg: ModelConfig): string | null;
   /** metadata and top-level tensors beyond the common ones */
   extras?(cfg: ModelConfig): { kvs: GgufKv[]; tensors: GgufTensorToWrite[] };
   /** HF config fields beyond the common ones, read from the file */
   hfFields?(f: GgufArchFile): Record<string, unknown>;
+}
+
+/**
+ * Why cfg's block is not the one llama.cpp runs for llama, qwen3, olmo2 and phi3 (RMSNorm,
+ * SiLU-gated MLP, unscaled embeddings, rotate-half rotary, attention at 1/√head size, times
+ * longrope's attention factor squared as it multiplies cos and sin), or null.
+ */
+export function llamaBlock(cfg: ModelConfig): string | null {
+  const s = cfg.ropeScaling;
+  const scale = (s?.type === 'longrope' ? s.attentionFactor! ** 2 : 1) / Math.sqrt(cfg.headDim);
+  if (cfg.normKind !== 'rms') return `${cfg.normKind} norms`;
+  if (cfg.act !== 'silu' || !cfg.gated) return `a ${cfg.gated ? 'gated ' : ''}${cfg.act} MLP`;
+  if (cfg.parallelResidual || cfg.learnedPositions || cfg.ropeInterleaved) return 'a GPT-style block';
+  if (cfg.embedScale !== 1) return `embeddings scaled by ${cfg.embedScale}`;
+  if (Math.abs(cfg.attnScale - scale) > 1e-12 * scale) return `attention scaled by ${cfg.attnScale}, not ${scale}`;
+  return null;
 }
 
 const LLAMA_LAYER = {

@@ -9,7 +9,7 @@
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { InputError } from '../errors.js';
-import { GGUF_ARCH_NAMES, type GgufArch, type GgufKv, ggufArchFor } from '../formats/gguf-archs.js';
+import { GGUF_ARCH_NAMES, type GgufArch, type GgufKv, ggufArchFor, llamaBlock } from '../formats/gguf-archs.js';
 import { ggufMetadataEntries, openGguf, writeGguf, type GgufTensorToWrite, type GgufValue } from '../formats/gguf.js';
 import { tokenizerFromGgufMetadata, type Tokenizer } from '../formats/tokenizers/index.js';
 import { PieceType } from '../formats/tokenizers/sentencepiece-bpe.js';
@@ -87,9 +87,9 @@ export function halfSplitToInterleaved(w: Float32Array, rows: number, cols: numb
 }
 
 /**
- * Why `cfg` cannot be written as llama.cpp's `spec` architecture, or null when it can: the block
- * every entry runs (RMSNorm, SiLU-gated MLP, no biases, rotary at the usual scale), then the
- * entry's own limits.
+ * Why `cfg` cannot be written as llama.cpp's `spec` architecture, or null when it can: no biases,
+ * every tensor named by the entry, rotary and query sizes its loader takes, the block its graph
+ * runs, then the entry's own limits.
  */
 function unsupportedReason(cfg: ModelConfig, spec: GgufArch): string | null {
   const keys = profileForArch(cfg.arch).layer(cfg, 0).map((e) => e.key);
@@ -101,11 +101,7 @@ function unsupportedReason(cfg: ModelConfig, spec: GgufArch): string | null {
   if (scaling && scaling.type !== 'linear' && !spec.ropeScaling?.includes(scaling.type)) return `${scaling.type} rope scaling`;
   if (spec.qIsHidden && cfg.nHeads * cfg.headDim !== cfg.hidden)
     return `${cfg.nHeads} heads × ${cfg.headDim} = ${cfg.nHeads * cfg.headDim} query dims ≠ hidden ${cfg.hidden} (llama.cpp's ${spec.name} needs them equal)`;
-  // longrope folds its attention factor into the scale (squared: it multiplies cos and sin)
-  const scale = (scaling?.type === 'longrope' ? scaling.attentionFactor! ** 2 : 1) / Math.sqrt(cfg.headDim);
-  if (cfg.normKind !== 'rms' || cfg.act !== 'silu' || !cfg.gated || cfg.parallelResidual || cfg.learnedPositions || cfg.ropeInterleaved
-    || cfg.embedScale !== 1 || Math.abs(cfg.attnScale - scale) > 1e-12 * scale) return `a block llama.cpp's ${spec.name} does not run`;
-  return spec.unsupported?.(cfg) ?? null;
+  return (spec.block ?? llamaBlock)(cfg) ?? spec.unsupported?.(cfg) ?? null;
 }
 
 /** Why a recursive model cannot be written looped (llama.cpp's nanbeige), or null when it can. */

@@ -158,7 +158,7 @@ test('Q8_0 files of the new architectures: matrices Q8_0, norms and rope factors
   }
 });
 
-test('refusals name the supported architectures and leave no file: other architectures, biases, partial rotary outside phi3, query dims ≠ hidden for olmo2/phi3', () => {
+test('refusals name the supported architectures and leave no file: other architectures, biases, partial rotary outside phi3, query dims ≠ hidden for olmo2/phi3, another MLP, llama3 rope', () => {
   const refused = (model: string, ...mentions: RegExp[]) => {
     const out = join(tmp, 'refused.gguf');
     assert.throws(() => exportGguf(model, out, { tokenizer: TOK }), (e: unknown) => e instanceof InputError && /llama, qwen3, olmo2, phi3/.test(e.message) && mentions.every((m) => m.test(e.message)));
@@ -172,6 +172,7 @@ test('refusals name the supported architectures and leave no file: other archite
   // 4 heads × 8 = 32 query dims: llama.cpp's olmo2 and phi3 size q and o [hidden, hidden]
   refused(randomCheckpoint('olmo2-hd8', cfg('olmo2', { head_dim: 8 })), /4 heads × 8 = 32 query dims ≠ hidden 64 \(llama.cpp's olmo2 needs them equal\)/);
   refused(randomCheckpoint('phi3-hd8', cfg('phi3', { head_dim: 8 })), /llama.cpp's phi3 needs them equal/);
+  refused(randomCheckpoint('qwen3-gelu', cfg('qwen3', { hidden_act: 'gelu' })), /this qwen3 model has a gated geluErf MLP/);
   refused(randomCheckpoint('llama3-rope', cfg('qwen3', { rope_parameters: { rope_theta: 1e6, rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 64 } })), /llama3 rope scaling/);
 });
 
