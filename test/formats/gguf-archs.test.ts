@@ -76,6 +76,9 @@ test('the HF config of llama.cpp\'s files: head_dim, partial rotary, longrope fa
   assert.deepEqual([s.factor, l.config.original_max_position_embeddings, s.long_factor[0]], [4, 128, 4]);
   assert.ok(Math.abs(s.short_factor[1] - 2.9403) < 1e-6 && Math.abs(s.attention_factor - Math.sqrt(1 + Math.log(4) / Math.log(128))) < 1e-6);
   assert.equal(loadModel(llamacpp('phi3-longrope')).config.maxPositions, 128, 'the context ends at the original one (long factors are not run)');
+  // llama.cpp runs Phi-3 without its sliding window; rrt stops at the window, where the two agree
+  const windowed = rewrite(llamacpp('phi3'), join(tmp, 'phi3-window.gguf'), () => {}, (kv) => kv.set('phi3.attention.sliding_window', [100, 'u32']));
+  assert.equal(loadModel(windowed).config.maxPositions, 100);
 });
 
 /** `src` rewritten with its tensors' bytes as they are (F32, F16, Q8_0), through `edit`: name → [ggml type, shape, raw bytes]. */
