@@ -9,9 +9,21 @@ import { pathToFileURL } from 'node:url';
 export const LLAMA_CPP_VERSION = '3.22.1';
 
 // the slice of node-llama-cpp's API rrt uses
-export interface LlamaSequence { evaluate(tokens: number[], opts?: { temperature?: number }): AsyncGenerator<number, void, void> }
+export interface LlamaSequence {
+  evaluate(tokens: number[], opts?: { temperature?: number }): AsyncGenerator<number, void, void>;
+  /** probabilities: the softmax of the logits over the whole vocabulary, after the sampler chain (greedy leaves the logits as they are) */
+  evaluateWithMetadata(tokens: number[], meta: { probabilities: true }, opts?: { temperature?: number }): AsyncGenerator<{ token: number; probabilities: Map<number, number> }, void, void>;
+}
 export interface LlamaContext { getSequence(): LlamaSequence; dispose(): Promise<void> }
-export interface LlamaModel { size: number; createContext(o: { threads: number | { ideal: number; min: number }; contextSize: number; batchSize: number }): Promise<LlamaContext>; dispose(): Promise<void> }
+export interface LlamaContextOptions {
+  threads: number | { ideal: number; min: number };
+  contextSize: number;
+  batchSize: number;
+  flashAttention?: boolean;
+  experimentalKvCacheKeyType?: 'F32' | 'F16';
+  experimentalKvCacheValueType?: 'F32' | 'F16';
+}
+export interface LlamaModel { size: number; createContext(o: LlamaContextOptions): Promise<LlamaContext>; dispose(): Promise<void> }
 export interface Llama { loadModel(o: { modelPath: string }): Promise<LlamaModel>; dispose(): Promise<void> }
 export interface NodeLlamaCpp { getLlama(o: { gpu: false; build: 'never'; logLevel?: string }): Promise<Llama> }
 
@@ -27,6 +39,33 @@ export async function importLlamaCpp(): Promise<NodeLlamaCpp> {
     if (version() !== LLAMA_CPP_VERSION) throw new Error(`npm did not leave node-llama-cpp@${LLAMA_CPP_VERSION} in ${pkg}`);
   }
   return (await import(pathToFileURL(join(pkg, 'dist', 'index.js')).href)) as NodeLlamaCpp;
+}
+
+/**
+ * llama.cpp's arithmetic made f32 throughout: a K/V cache in F32 and no flash attention (on the
+ * CPU both otherwise round K and V to f16), so that an f32 file's outputs can be compared with rrt's.
+ */
+export const F32_ATTENTION = { flashAttention: false, experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32' } as const;
+
+/**
+ * llama.cpp's greedy continuation of `prompt` (token ids), n tokens, with each step's next-token
+ * probabilities over the vocabulary (probs[s][id]); `f32` runs with F32_ATTENTION.
+ */
+export async function llamaGreedyProbs(lm: LlamaModel, prompt: number[], n: number, vocab: number, f32 = true): Promise<{ ids: number[]; probs: Float64Array[] }> {
+  const ctx = await lm.createContext({ threads: { ideal: 1, min: 1 }, contextSize: prompt.length + n + 16, batchSize: prompt.length, ...(f32 ? F32_ATTENTION : {}) });
+  try {
+    const ids: number[] = [], probs: Float64Array[] = [];
+    for await (const o of ctx.getSequence().evaluateWithMetadata(prompt, { probabilities: true }, { temperature: 0 })) {
+      const p = new Float64Array(vocab);
+      for (const [id, v] of o.probabilities) p[id] = v;
+      ids.push(o.token);
+      probs.push(p);
+      if (ids.length === n) break;
+    }
+    return { ids, probs };
+  } finally {
+    await ctx.dispose();
+  }
 }
 
 /** llama.cpp's greedy continuation of `prompt` (token ids), n tokens. */

@@ -1,17 +1,16 @@
 // GGUF v2/v3 (llama.cpp's format): a bounded, defensive reader (F32/F16/BF16, the integer
 // types, and the ggml block types of ggml-quants.ts, dequantised), an atomic v3 writer
-// (F32/F16/BF16/Q8_0), and ggufToHf, which presents a llama-architecture file as an HF
-// config plus HF-named tensors with q/k rows back in HF's rotate-half order. Layout:
+// (F32/F16/BF16/Q8_0), and (from gguf-hf.ts) ggufToHf, which presents a file of an
+// architecture rrt runs as an HF config plus HF-named tensors. Layout:
 // 'GGUF', u32 version, u64 n_tensors, u64 n_kv, the key/values, the tensor infos (name,
 // n_dims, ne[] fastest first, ggml type, offset), then aligned data. Checks follow ggml's gguf.cpp.
 import { closeSync, fsyncSync, ftruncateSync, openSync, renameSync, unlinkSync } from 'node:fs';
-import { ConfigError, FormatError, type FormatErrorCode } from '../errors.js';
+import { FormatError, type FormatErrorCode } from '../errors.js';
 import { type GgmlBlockType, blockLayout } from './ggml-quants.js';
 import { QTYPE, quantizeBlock } from '../tensor/ref/quant.js';
 import {
   type DType, type FileEntry, type LoadedTensor, type TensorData, type TensorInfo, type TensorSource,
-  FileTensorSource, dtypeByteLength, encodeData, f32ToF16, interleavedToHalfSplit,
-  openReadOnly, readExactly, shapeNumel, toF32, writeFully,
+  FileTensorSource, dtypeByteLength, encodeData, f32ToF16, openReadOnly, readExactly, shapeNumel, writeFully,
 } from './tensor-source.js';
 
 export type GgufValue = number | bigint | boolean | string | GgufValue[];
@@ -574,193 +573,6 @@ export function writeGguf(
   renameSync(tmp, path);
 }
 
-// ---- GGUF (llama architecture) → HF ----
+// ---- GGUF → HF (gguf-hf.ts; the architectures in gguf-archs.ts) ----
 
-const LAYER_MAP: Record<string, string> = {
-  attn_q: 'self_attn.q_proj', attn_k: 'self_attn.k_proj', attn_v: 'self_attn.v_proj', attn_output: 'self_attn.o_proj',
-  ffn_gate: 'mlp.gate_proj', ffn_up: 'mlp.up_proj', ffn_down: 'mlp.down_proj',
-  attn_norm: 'input_layernorm', ffn_norm: 'post_attention_layernorm',
-};
-const TOP_MAP: Record<string, string> = { 'token_embd.weight': 'model.embed_tokens.weight', 'output_norm.weight': 'model.norm.weight', 'output.weight': 'lm_head.weight' };
-
-/** The shortest decimal that rounds to the same f32 (GGUF stores eps 1e-5 as 9.99999974e-6). */
-function shortestF32(x: number): number {
-  for (let p = 1; p <= 9; p++) {
-    const y = Number(x.toPrecision(p));
-    if (Math.fround(y) === Math.fround(x)) return y;
-  }
-  return x;
-}
-
-/**
- * Presents a llama-architecture GGUF as an HF LlamaForCausalLM checkpoint: an HF config.json
- * object and the same tensors under HF names, with q_proj/k_proj rows un-permuted from the
- * interleaved layout llama.cpp's converter writes. Unmapped tensors, missing tensors and
- * shapes that disagree with the metadata are errors, never silently dropped.
- */
-/** llama.cpp's LLAMA_MAX_LAYERS: a looped file may not unroll past it. */
-const MAX_UNROLLED_LAYERS = 512;
-
-/**
- * A looped ('nanbeige') file as a recursive rrt model: its block_count physical layers are the
- * slots, run num_loops times in order (cycle), each loop with its own KV cache; without
- * skip_loop_final_norm the output norm's weights norm the stream between loops (loopNorm).
- */
-function loopedConfig(file: GgufFile, blocks: number, num: (key: string, fallback?: number) => number): Record<string, unknown> {
-  const loops = num('nanbeige.num_loops');
-  if (!Number.isSafeInteger(loops) || loops < 1) throw new ConfigError('bad_value', `${file.path}: nanbeige.num_loops is ${loops}, expected a positive integer`, 'nanbeige.num_loops');
-  if (blocks * loops > MAX_UNROLLED_LAYERS)
-    throw new ConfigError('bad_value', `${file.path}: ${blocks} blocks × ${loops} loops = ${blocks * loops} layers, more than the ${MAX_UNROLLED_LAYERS} a looped model may unroll to`, 'nanbeige.num_loops');
-  const skip = file.metadata.get('nanbeige.skip_loop_final_norm');
-  if (skip !== undefined && typeof skip !== 'boolean') throw new ConfigError('bad_value', `${file.path}: nanbeige.skip_loop_final_norm is ${typeof skip}, expected a bool`, 'nanbeige.skip_loop_final_norm');
-  const unrolled = Array.from({ length: blocks * loops }, (_, l) => ({ slot: l % blocks, loop: Math.floor(l / blocks), unique: false, sourceLayer: l % blocks }));
-  return {
-    num_hidden_layers: blocks * loops,
-    recursive: {
-      version: 1,
-      source: { model: file.path, modelType: 'llama', numHiddenLayers: blocks * loops, nonEmbeddingParameters: 0 },
-      plan: { strategy: 'cycle', nLoops: loops, nShared: blocks, unrolled, init: 'pretrained looped model' },
-      sharedNorms: true,
-      lora: null,
-      loopNorm: skip !== true,
-    },
-  };
-}
-
-export function ggufToHf(file: GgufFile): { config: Record<string, unknown>; source: TensorSource } {
-  const md = file.metadata;
-  const arch = md.get('general.architecture');
-  if (arch !== 'llama' && arch !== 'nanbeige')
-    throw new ConfigError('unknown_architecture', `${file.path}: GGUF architecture ${JSON.stringify(arch)}; ggufToHf maps 'llama' and the looped 'nanbeige'`, 'general.architecture');
-  const num = (key: string, fallback?: number): number => {
-    const v = md.get(key);
-    if (v === undefined) {
-      if (fallback !== undefined) return fallback;
-      throw new ConfigError('missing_field', `${file.path}: GGUF key '${key}' is missing`, key);
-    }
-    if (typeof v !== 'number' && typeof v !== 'bigint') throw new ConfigError('bad_value', `${file.path}: GGUF key '${key}' is ${Array.isArray(v) ? 'an array' : typeof v}, expected a number`, key);
-    return file.metadataTypes.get(key) === 'f32' ? shortestF32(Number(v)) : Number(v);
-  };
-  const hidden = num(`${arch}.embedding_length`);
-  const layers = num(`${arch}.block_count`);
-  const heads = num(`${arch}.attention.head_count`);
-  const kvHeads = num(`${arch}.attention.head_count_kv`, heads);
-  const headDim = num(`${arch}.attention.key_length`, hidden / heads);
-  const ffn = num(`${arch}.feed_forward_length`);
-  for (const [key, v] of [[`${arch}.embedding_length`, hidden], [`${arch}.block_count`, layers], [`${arch}.attention.head_count`, heads],
-    [`${arch}.attention.head_count_kv`, kvHeads], [`${arch}.feed_forward_length`, ffn]] as const) {
-    if (!Number.isSafeInteger(v) || v <= 0) throw new ConfigError('bad_value', `${file.path}: GGUF key '${key}' is ${v}, expected a positive integer`, key);
-  }
-  // every block needs 9 tensors, so a block count above the tensor count is corrupt (and must not drive the loops below)
-  if (layers * 9 > file.names().length) {
-    throw new FormatError('missing_tensor', `${arch}.block_count is ${layers} but the file has only ${file.names().length} tensors; no tensor 'blk.${layers - 1}.attn_q.weight'`, { file: file.path, tensor: `blk.${layers - 1}.attn_q.weight` });
-  }
-  if (!Number.isInteger(headDim) || headDim % 2 !== 0 || heads % kvHeads !== 0) {
-    throw new ConfigError('bad_value', `${file.path}: ${heads} heads, ${kvHeads} kv heads and head size ${headDim} do not make a llama attention layout`, `${arch}.attention.head_count`);
-  }
-  const rotary = num(`${arch}.rope.dimension_count`, headDim);
-  if (rotary !== headDim) throw new ConfigError('unsupported', `${file.path}: rotary dims ${rotary} ≠ head size ${headDim} (partial rotary is not llama)`, `${arch}.rope.dimension_count`);
-  const scaling = md.get(`${arch}.rope.scaling.type`);
-  if (scaling !== undefined && scaling !== 'none' && scaling !== 'linear') {
-    throw new ConfigError('unsupported', `${file.path}: rope scaling '${String(scaling)}' has no HF llama mapping in rrt`, `${arch}.rope.scaling.type`);
-  }
-
-  const hfNames = new Map<string, string>(); // HF name → GGUF name
-  for (const g of file.names()) {
-    let hf = TOP_MAP[g];
-    const m = /^blk\.(\d+)\.(\w+)\.weight$/.exec(g);
-    if (m && Object.hasOwn(LAYER_MAP, m[2]) && Number(m[1]) < layers) hf = `model.layers.${Number(m[1])}.${LAYER_MAP[m[2]]}.weight`;
-    if (!hf) throw new ConfigError('unsupported', `${file.path}: GGUF tensor '${g}' has no HF llama equivalent (block_count ${layers})`);
-    hfNames.set(hf, g);
-  }
-  const present = new Set(file.names());
-  if (!present.has('token_embd.weight')) throw new FormatError('missing_tensor', `${arch} GGUF has no token_embd.weight`, { file: file.path, tensor: 'token_embd.weight' });
-  const vocab = file.info('token_embd.weight').shape[0];
-  const tied = !present.has('output.weight');
-  const q = heads * headDim, kv = kvHeads * headDim;
-  const layerShapes: Record<string, number[]> = {
-    attn_q: [q, hidden], attn_k: [kv, hidden], attn_v: [kv, hidden], attn_output: [hidden, q],
-    ffn_gate: [ffn, hidden], ffn_up: [ffn, hidden], ffn_down: [hidden, ffn], attn_norm: [hidden], ffn_norm: [hidden],
-  };
-  const want = new Map<string, number[]>([['token_embd.weight', [vocab, hidden]], ['output_norm.weight', [hidden]]]);
-  if (!tied) want.set('output.weight', [vocab, hidden]);
-  for (let l = 0; l < layers; l++) for (const [k, shape] of Object.entries(layerShapes)) want.set(`blk.${l}.${k}.weight`, shape);
-  for (const [g, shape] of want) {
-    if (!present.has(g)) throw new FormatError('missing_tensor', `${arch} GGUF with ${layers} blocks has no tensor '${g}'`, { file: file.path, tensor: g });
-    const got = file.info(g).shape;
-    if (got.length !== shape.length || got.some((d, i) => d !== shape[i])) {
-      throw new FormatError('shape_size_mismatch', `tensor '${g}' has shape ${JSON.stringify(got)} (row-major), the metadata implies ${JSON.stringify(shape)}`, { file: file.path, tensor: g });
-    }
-  }
-
-  const config: Record<string, unknown> = {
-    architectures: ['LlamaForCausalLM'],
-    model_type: 'llama',
-    hidden_size: hidden,
-    intermediate_size: ffn,
-    num_hidden_layers: layers,
-    num_attention_heads: heads,
-    num_key_value_heads: kvHeads,
-    head_dim: headDim,
-    hidden_act: 'silu',
-    rms_norm_eps: num(`${arch}.attention.layer_norm_rms_epsilon`),
-    rope_theta: num(`${arch}.rope.freq_base`, 10000),
-    max_position_embeddings: num(`${arch}.context_length`),
-    vocab_size: vocab,
-    tie_word_embeddings: tied,
-    attention_bias: false,
-    mlp_bias: false,
-  };
-  for (const [hf, key] of [['bos_token_id', 'bos_token_id'], ['eos_token_id', 'eos_token_id'], ['pad_token_id', 'padding_token_id']]) {
-    if (md.has(`tokenizer.ggml.${key}`)) config[hf] = num(`tokenizer.ggml.${key}`);
-  }
-  if (scaling === 'linear') config.rope_scaling = { rope_type: 'linear', factor: num(`${arch}.rope.scaling.factor`) };
-  if (arch === 'nanbeige') Object.assign(config, loopedConfig(file, layers, num));
-  const permuteHeads = new Map<string, number>();
-  for (let l = 0; l < layers; l++) {
-    permuteHeads.set(`model.layers.${l}.self_attn.q_proj.weight`, heads);
-    permuteHeads.set(`model.layers.${l}.self_attn.k_proj.weight`, kvHeads);
-  }
-  return { config, source: new GgufHfSource(file, hfNames, permuteHeads) };
-}
-
-class GgufHfSource implements TensorSource {
-  readonly path: string;
-  constructor(private readonly file: GgufFile, private readonly toGguf: Map<string, string>, private readonly permuteHeads: Map<string, number>) {
-    this.path = file.path;
-  }
-  names(): string[] {
-    return [...this.toGguf.keys()];
-  }
-  info(name: string): TensorInfo {
-    const { dtype, shape, byteLength } = this.file.info(this.gguf(name));
-    return { name, dtype, shape, byteLength };
-  }
-  read(name: string): LoadedTensor {
-    const t = this.file.read(this.gguf(name));
-    const nHeads = this.permuteHeads.get(name);
-    if (nHeads === undefined) return t;
-    const [rows, cols] = t.shape;
-    return { ...t, data: interleavedToHalfSplit(t.data, rows, cols, nHeads) };
-  }
-  readF32(name: string): Float32Array {
-    return toF32(this.read(name));
-  }
-  /** The file's bytes; q/k rows are reordered like read()'s values (a row is a whole number of blocks). */
-  readRaw(name: string): Uint8Array {
-    const g = this.gguf(name);
-    const raw = this.file.readRaw(g);
-    const nHeads = this.permuteHeads.get(name);
-    if (nHeads === undefined) return raw;
-    const rows = this.file.info(g).shape[0];
-    return interleavedToHalfSplit(raw, rows, raw.length / rows, nHeads);
-  }
-  close(): void {
-    this.file.close();
-  }
-  private gguf(name: string): string {
-    const g = this.toGguf.get(name);
-    if (g === undefined) throw new FormatError('missing_tensor', `no tensor named '${name}' in the HF view of this GGUF`, { file: this.path, tensor: name });
-    return g;
-  }
-}
+export { ggufToHf } from './gguf-hf.js';

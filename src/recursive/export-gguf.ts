@@ -1,13 +1,16 @@
-// Export of a llama-architecture model (plain or relaxed recursive) as one GGUF file llama.cpp
-// loads: unrolled, adapters merged (mergedLayerTensor, as the HF export), q/k rows permuted into the
-// interleaved rotary order llama.cpp's converter writes, matrices in F32, F16, Q8_0 or Q4_0 (norms
-// stay F32; quantized files keep the token embedding / output in Q8_0, with the same blocks rrt's
-// q8_0/q4_0 loading makes), and the tokenizer embedded as tokenizer.ggml.* metadata. Other
-// architectures are refused.
+// Export of a model (plain or relaxed recursive) as one GGUF file llama.cpp loads, in one of the
+// architectures of formats/gguf-archs.ts (llama, qwen3, olmo2, phi3): unrolled, adapters merged
+// (mergedLayerTensor, as the HF export), llama's q/k rows permuted into the interleaved rotary
+// order llama.cpp's converter writes (the other architectures rotate HF's halves as they are),
+// matrices in F32, F16, Q8_0 or Q4_0 (norms stay F32; quantized files keep the token embedding /
+// output in Q8_0, with the same blocks rrt's q8_0/q4_0 loading makes), and the tokenizer embedded
+// as tokenizer.ggml.* metadata. A strictly recursive llama model may be written looped instead
+// (llama.cpp's nanbeige). Other architectures are refused, naming the supported ones.
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { InputError } from '../errors.js';
-import { ggufMetadataEntries, openGguf, writeGguf, type GgufTensorToWrite, type GgufType, type GgufValue } from '../formats/gguf.js';
+import { GGUF_ARCH_NAMES, type GgufArch, type GgufKv, ggufArchFor, llamaBlock } from '../formats/gguf-archs.js';
+import { ggufMetadataEntries, openGguf, writeGguf, type GgufTensorToWrite, type GgufValue } from '../formats/gguf.js';
 import { tokenizerFromGgufMetadata, type Tokenizer } from '../formats/tokenizers/index.js';
 import { PieceType } from '../formats/tokenizers/sentencepiece-bpe.js';
 import type { ModelConfig } from '../models/config.js';
@@ -38,7 +41,7 @@ export interface GgufExportOptions {
 
 export interface GgufExportSummary {
   dst: string;
-  /** 'llama' (unrolled) or 'nanbeige' (looped) */
+  /** llama.cpp's architecture: 'llama', 'qwen3', 'olmo2', 'phi3', or 'nanbeige' (llama looped) */
   architecture: string;
   /** blocks written: the unrolled depth, or the shared slots of a looped file */
   layers: number;
@@ -51,15 +54,10 @@ export interface GgufExportSummary {
   warnings: string[];
 }
 
-type Kv = [string, GgufValue, GgufType];
+type Kv = GgufKv;
 export type GgufExportDtype = 'f32' | 'f16' | 'q8_0' | 'q4_0';
 export const GGUF_EXPORT_DTYPES: readonly GgufExportDtype[] = ['f32', 'f16', 'q8_0', 'q4_0'];
 
-/** llama.cpp's tensor name of each canonical per-layer key. */
-const LAYER_NAMES: Record<string, string> = {
-  'attnNorm.w': 'attn_norm', 'mlpNorm.w': 'ffn_norm', 'q.w': 'attn_q', 'k.w': 'attn_k', 'v.w': 'attn_v', 'o.w': 'attn_output',
-  'gate.w': 'ffn_gate', 'up.w': 'ffn_up', 'down.w': 'ffn_down',
-};
 /** llama_ftype: LLAMA_FTYPE_ALL_F32, _MOSTLY_F16, _MOSTLY_Q8_0, _MOSTLY_Q4_0 */
 const FILE_TYPE = { f32: 0, f16: 1, q8_0: 7, q4_0: 2 } as const;
 /** Text the embedded tokenizer must encode exactly as the source tokenizer does (contractions, digit runs, newlines, non-ASCII). */
@@ -88,20 +86,30 @@ export function halfSplitToInterleaved(w: Float32Array, rows: number, cols: numb
   return out;
 }
 
-/** Why `cfg` cannot be written as a llama.cpp 'llama' model, or null when it can. */
-function unsupportedReason(cfg: ModelConfig): string | null {
-  if (cfg.arch !== 'llama') return `architecture ${cfg.arch}`;
-  if (cfg.hf.attention_bias === true || cfg.hf.mlp_bias === true) return 'projection biases (rrt reads llama GGUF files without them)';
-  if (cfg.rotaryDim !== cfg.headDim) return `partial rotary (${cfg.rotaryDim} of ${cfg.headDim} dims)`;
-  if (cfg.ropeScaling && cfg.ropeScaling.type !== 'linear') return `${cfg.ropeScaling.type} rope scaling`;
-  if (cfg.normKind !== 'rms' || cfg.act !== 'silu' || !cfg.gated || cfg.embedScale !== 1 || cfg.attnScale !== 1 / Math.sqrt(cfg.headDim)) return 'a non-llama block';
-  return null;
+/**
+ * Why `cfg` cannot be written as llama.cpp's `spec` architecture, or null when it can: no biases,
+ * every tensor named by the entry, rotary and query sizes its loader takes, the block its graph
+ * runs, then the entry's own limits.
+ */
+function unsupportedReason(cfg: ModelConfig, spec: GgufArch): string | null {
+  const keys = profileForArch(cfg.arch).layer(cfg, 0).map((e) => e.key);
+  if (keys.some((k) => k.endsWith('.b'))) return 'projection biases';
+  const stray = keys.filter((k) => !(k in spec.layer));
+  if (stray.length) return `tensors ${stray.join(', ')}, which ${spec.name} has no place for`;
+  if (cfg.rotaryDim !== cfg.headDim && !spec.partialRotary) return `partial rotary (${cfg.rotaryDim} of ${cfg.headDim} dims; llama.cpp's ${spec.name} rotates whole heads)`;
+  const scaling = cfg.ropeScaling;
+  if (scaling && scaling.type !== 'linear' && !spec.ropeScaling?.includes(scaling.type)) return `${scaling.type} rope scaling`;
+  if (spec.qIsHidden && cfg.nHeads * cfg.headDim !== cfg.hidden)
+    return `${cfg.nHeads} heads × ${cfg.headDim} = ${cfg.nHeads * cfg.headDim} query dims ≠ hidden ${cfg.hidden} (llama.cpp's ${spec.name} needs them equal)`;
+  return (spec.block ?? llamaBlock)(cfg) ?? spec.unsupported?.(cfg) ?? null;
 }
 
 /** Why a recursive model cannot be written looped (llama.cpp's nanbeige), or null when it can. */
 export function loopedReason(cfg: ModelConfig): string | null {
   const rec = cfg.recursive;
   if (!rec) return 'it is not recursive';
+  const looped = ggufArchFor(cfg.arch)?.looped;
+  if (!looped) return `llama.cpp's looped architecture runs llama blocks, not ${cfg.arch} ones`;
   if (rec.plan.strategy !== 'cycle') return `its ${rec.plan.strategy} sharing (llama.cpp loops the whole block: cycle only)`;
   if (rec.lora && Object.values(rec.lora.ranks).some((r) => (r ?? 0) > 0)) return 'it is relaxed (per-loop LoRA adapters, which llama.cpp\'s looped architecture has no place for)';
   if (!rec.sharedNorms) return 'its norms are untied per loop';
@@ -110,9 +118,9 @@ export function loopedReason(cfg: ModelConfig): string | null {
 }
 
 /**
- * Writes `model` (HF directory, llama2.c .bin, GGUF, or a recursive checkpoint of one) as a
- * llama-architecture GGUF file, atomically: looped (llama.cpp's nanbeige, the shared block once)
- * for a strictly recursive cycle model, else unrolled.
+ * Writes `model` (HF directory, llama2.c .bin, GGUF, or a recursive checkpoint of one) as a GGUF
+ * file of llama.cpp's architecture for it, atomically: looped (llama.cpp's nanbeige, the shared
+ * block once) for a strictly recursive llama cycle model, else unrolled.
  * @example
  * exportGguf('out/tinyllama-rrt', 'out/tinyllama-rrt.gguf', { dtype: 'f16' });
  */
@@ -126,8 +134,11 @@ export function exportGguf(model: string, dst: string, opts: GgufExportOptions =
   if (existsSync(dst) && statSync(dst).isDirectory()) throw new InputError('exists', `${dst} is a directory; GGUF export writes one file`);
   const m = loadModel(model, { tokenizer: opts.tokenizer, hugePages: false });
   const cfg = m.config;
-  const why = unsupportedReason(cfg);
-  if (why) throw new InputError('bad_option', `${model}: GGUF export supports llama-architecture models (Llama, Mistral, SmolLM, TinyLlama, llama2.c, and recursive models converted from them); this one has ${why}. Use \`rrt export\` to a directory for a Hugging Face checkpoint instead`);
+  const spec = ggufArchFor(cfg.arch);
+  const supported = `GGUF export writes llama.cpp's ${GGUF_ARCH_NAMES} architectures (Llama, Mistral, SmolLM, TinyLlama, llama2.c, Qwen3, OLMo-2, Phi-3, and recursive models converted from them)`;
+  if (!spec) throw new InputError('bad_option', `${model}: ${supported}; this one is ${cfg.arch}. Use \`rrt export\` to a directory for a Hugging Face checkpoint instead`);
+  const why = unsupportedReason(cfg, spec);
+  if (why) throw new InputError('bad_option', `${model}: ${supported}; this ${cfg.arch} model has ${why}. Use \`rrt export\` to a directory for a Hugging Face checkpoint instead`);
   if (!m.tokenizer) throw new InputError('not_found', `${model} has no tokenizer, and a GGUF file must carry one; pass --tokenizer (a tokenizer.json, llama2.c tokenizer.bin or .gguf)`);
 
   const warnings: string[] = [];
@@ -138,13 +149,11 @@ export function exportGguf(model: string, dst: string, opts: GgufExportOptions =
   if (layout === 'looped' && notLooped) throw new InputError('bad_option', `${model} cannot be exported looped: ${notLooped}; pass --unrolled to write every loop's layers`);
   if (layout === 'auto' && cfg.recursive && notLooped) warnings.push(`written unrolled (each loop's layers stored again, adapters merged): ${notLooped}`);
   const looped = !notLooped;
-  const arch = looped ? 'nanbeige' : 'llama';
+  const arch = looped ? spec.looped! : spec.name;
   const loops = looped ? cfg.recursive!.plan.nLoops : 1;
   // looped: the slots, which depths 0..K-1 use in order
   const layers = looped ? w.layers.slice(0, cfg.recursive!.plan.nShared) : w.layers;
   const layerKeys = profileForArch(cfg.arch).layer(cfg, 0).map((e) => e.key);
-  const stray = layerKeys.filter((k) => !(k in LAYER_NAMES));
-  if (stray.length) throw new InputError('bad_option', `${model}: tensors ${stray.join(', ')} have no llama GGUF name`);
 
   const matrix = (name: string, shape: number[], data: Float32Array, want: GgufExportDtype = dtype): GgufTensorToWrite => {
     if (want !== 'q8_0' && want !== 'q4_0') return { name, dtype: want, shape, data };
@@ -155,31 +164,32 @@ export function exportGguf(model: string, dst: string, opts: GgufExportOptions =
     return { name, dtype: want, shape, data: toGgufBlocks(quantize(new Tensor(data, shape), want)) };
   };
   const vector = (name: string, data: Float32Array): GgufTensorToWrite => ({ name, dtype: 'f32', shape: [data.length], data });
-  const tensors: GgufTensorToWrite[] = [matrix('token_embd.weight', [...w.embed.shape], w.embed.f32, headDtype)];
+  const extras = spec.extras?.(cfg) ?? { kvs: [], tensors: [] };
+  const tensors: GgufTensorToWrite[] = [matrix('token_embd.weight', [...w.embed.shape], w.embed.f32, headDtype), ...extras.tensors];
   layers.forEach((layer, i) => {
     for (const key of layerKeys) {
       let t = mergedLayerTensor(layer, key);
       if (!t) throw new InputError('bad_option', `${model}: layer ${i} has no tensor ${key}`);
-      const name = `blk.${i}.${LAYER_NAMES[key]}.weight`;
+      const name = `blk.${i}.${spec.layer[key]}.weight`;
       const shape = expectedShape(cfg, key);
       if (shape.length === 1) {
         tensors.push(vector(name, t));
         continue;
       }
-      if (key === 'q.w' || key === 'k.w') t = halfSplitToInterleaved(t, shape[0], shape[1], key === 'q.w' ? cfg.nHeads : cfg.nKvHeads);
+      if (spec.interleavedRope && (key === 'q.w' || key === 'k.w')) t = halfSplitToInterleaved(t, shape[0], shape[1], key === 'q.w' ? cfg.nHeads : cfg.nKvHeads);
       tensors.push(matrix(name, shape, t));
     }
     opts.onProgress?.(i + 1, layers.length, `blk.${i}`);
   });
   tensors.push(vector('output_norm.weight', w.finalNorm.w.f32));
-  if (!cfg.tiedHead) tensors.push(matrix('output.weight', [...w.head.shape], w.head.f32, headDtype));
+  if (!cfg.tiedHead || spec.outputRequired) tensors.push(matrix('output.weight', [...w.head.shape], w.head.f32, headDtype));
 
   const u32 = (k: string, v: number): Kv => [k, v, 'u32'];
   const f32 = (k: string, v: number): Kv => [k, v, 'f32'];
-  const name = basename(model.replace(/\/+$/, '')).replace(/\.(gguf|bin)$/, '');
+  const name = modelName(model, vocab.kvs, warnings);
   const meta: Kv[] = [
     ['general.architecture', arch, 'string'],
-    ['general.name', name, 'string'],
+    ...(name === null ? [] : [['general.name', name, 'string'] as Kv]),
     u32('general.file_type', FILE_TYPE[dtype]),
     u32(`${arch}.vocab_size`, cfg.vocabSize),
     u32(`${arch}.context_length`, cfg.maxPositions),
@@ -193,14 +203,28 @@ export function exportGguf(model: string, dst: string, opts: GgufExportOptions =
     u32(`${arch}.rope.dimension_count`, cfg.rotaryDim),
   ];
   // rrt's own recursion has no norm between loops; a model read from a looped file may
-  if (looped) meta.push(u32('nanbeige.num_loops', loops), ['nanbeige.skip_loop_final_norm', cfg.recursive!.loopNorm !== true, 'bool']);
+  if (looped) meta.push(u32(`${arch}.num_loops`, loops), [`${arch}.skip_loop_final_norm`, cfg.recursive!.loopNorm !== true, 'bool']);
   if (cfg.headDim * cfg.nHeads !== cfg.hidden) meta.push(u32(`${arch}.attention.key_length`, cfg.headDim), u32(`${arch}.attention.value_length`, cfg.headDim));
   if (cfg.ropeScaling?.type === 'linear') meta.push([`${arch}.rope.scaling.type`, 'linear', 'string'], f32(`${arch}.rope.scaling.factor`, cfg.ropeScaling.factor));
-  meta.push(...vocab.kvs);
+  meta.push(...extras.kvs, ...vocab.kvs);
 
   mkdirSync(dirname(dst), { recursive: true });
   writeGguf(dst, meta, tensors);
   return { dst, architecture: arch, layers: layers.length, loops, tensors: tensors.length, tokenizerModel: vocab.model, warnings };
+}
+
+/** Tokens llama.cpp looks up by text in a model whose general.name says Phi-3 (llama-vocab.cpp), failing to load without them. */
+const PHI3_NAMED_TOKENS = ['<unk>', '<s>', '</s>', '<|endoftext|>'];
+
+/** general.name from the model's file or directory name, or null where llama.cpp would refuse the vocabulary under it. */
+function modelName(model: string, vocab: Kv[], warnings: string[]): string | null {
+  const name = basename(model.replace(/\/+$/, '')).replace(/\.(gguf|bin)$/, '');
+  if (!/phi-?3/i.test(name)) return name;
+  const tokens = new Set(vocab.find(([k]) => k === 'tokenizer.ggml.tokens')?.[1] as string[]);
+  const missing = PHI3_NAMED_TOKENS.filter((t) => !tokens.has(t));
+  if (missing.length === 0) return name;
+  warnings.push(`general.name "${name}" left out: llama.cpp treats a model named Phi-3 as having Phi-3's special tokens, and this vocabulary lacks ${missing.join(', ')}`);
+  return null;
 }
 
 // ---- the vocabulary as tokenizer.ggml.* metadata ----

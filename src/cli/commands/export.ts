@@ -29,7 +29,7 @@ export function registerExport(program: Command): void {
           const r = exportGguf(model, dst, { force: o.force, tokenizer: o.tokenizer, dtype: o.dtype, layout, onProgress });
           bar.stop();
           for (const w of r.warnings) process.stderr.write(`warning: ${w}\n`);
-          const shape = r.architecture === 'nanbeige' ? `looped (nanbeige), ${r.layers} shared blocks × ${r.loops} loops` : `llama, ${r.layers} blocks, adapters merged`;
+          const shape = r.architecture === 'nanbeige' ? `looped (nanbeige), ${r.layers} shared blocks × ${r.loops} loops` : `${r.architecture}, ${r.layers} blocks, adapters merged`;
           process.stdout.write(`wrote ${r.dst}: ${shape}, ${o.dtype ?? 'f32'}, ${r.tensors} tensors, '${r.tokenizerModel}' tokenizer\n`);
           return;
         }

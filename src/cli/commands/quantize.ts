@@ -12,7 +12,7 @@ export function registerQuantize(program: Command): void {
     .command('quantize')
     .description('store a model\'s weight matrices as q8_0 or q4_0 blocks: an rrt checkpoint directory, or (DST ending in .gguf) a llama.cpp GGUF file')
     .argument('<model>', 'HF model directory, recursive checkpoint, .gguf file or llama2.c .bin')
-    .argument('<dst>', 'output directory, or a .gguf file (llama-architecture models)')
+    .argument('<dst>', 'output directory, or a .gguf file (llama, qwen3, olmo2 and phi3 models)')
     .requiredOption('--dtype <dtype>', 'block type of the projections: q8_0 or q4_0', choice(QUANT_DTYPES))
     .option('--head-dtype <dtype>', 'block type of the token embedding and LM head', choice(QUANT_DTYPES), 'q8_0')
     .option('--tokenizer <path>', 'tokenizer of a llama2.c model')
