@@ -78,6 +78,7 @@ function longrope(): string {
 /** What each architecture is checked on; an architecture joins with its fixture here. */
 const ARCHITECTURES: { check: string; model: () => string }[] = [
   { check: 'llama (fixtures/hf/llama: 6 layers, GQA)', model: () => fixture('llama') },
+  { check: 'llama 3 rope (fixtures/hf/llama3-rope: llama3 scaling, original context 32)', model: () => fixture('llama3-rope') },
   { check: 'qwen3 (fixtures/hf/qwen3: per-head q/k norm, head_dim 16 ≠ 64/8)', model: () => fixture('qwen3') },
   { check: 'olmo2 (fixtures/hf/olmo2: post-sublayer norms, whole q/k norm)', model: () => fixture('olmo2') },
   { check: 'phi3 (fixtures/hf/phi3: fused qkv and gate_up, partial rotary 0.5, GQA)', model: () => fixture('phi3') },

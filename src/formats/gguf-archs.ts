@@ -5,6 +5,7 @@
 import { ConfigError } from '../errors.js';
 import type { Arch, ModelConfig } from '../models/config.js';
 import type { GgufTensorToWrite, GgufType, GgufValue } from './gguf.js';
+import { llama3FromRopeFreqs, llama3RopeFreqs } from './gguf-rope.js';
 
 export type GgufKv = [string, GgufValue, GgufType];
 
@@ -129,8 +130,16 @@ export function rotaryFraction(r: number, h: number): number {
 export const GGUF_ARCHS: readonly GgufArch[] = [
   {
     name: 'llama', arch: 'llama', hfClass: 'LlamaForCausalLM', modelType: 'llama', layer: LLAMA_LAYER,
-    interleavedRope: true, looped: 'nanbeige',
-    hfFields: () => ({ attention_bias: false, mlp_bias: false }),
+    interleavedRope: true, looped: 'nanbeige', ropeScaling: ['llama3'],
+    extras: (cfg) => ({
+      kvs: [],
+      tensors: cfg.ropeScaling?.type === 'llama3' ? [{ name: 'rope_freqs.weight', dtype: 'f32', shape: [cfg.rotaryDim / 2], data: llama3RopeFreqs(cfg) }] : [],
+    }),
+    hfFields: (f) => {
+      const freqs = f.vector('rope_freqs.weight');
+      const llama3 = freqs && llama3FromRopeFreqs(freqs, f.num('rope.freq_base', 10000), f.rotary, f.path);
+      return { attention_bias: false, mlp_bias: false, ...(llama3 ? { rope_scaling: { rope_type: 'llama3', ...llama3 } } : {}) };
+    },
   },
   {
     // per-head q/k RMSNorm ([head size])

@@ -158,7 +158,7 @@ test('Q8_0 files of the new architectures: matrices Q8_0, norms and rope factors
   }
 });
 
-test('refusals name the supported architectures and leave no file: other architectures, biases, partial rotary outside phi3, query dims ≠ hidden for olmo2/phi3, another MLP, llama3 rope', () => {
+test('refusals name the supported architectures and leave no file: other architectures, biases, partial rotary outside phi3, query dims ≠ hidden for olmo2/phi3, another MLP, llama3 rope outside llama', () => {
   const refused = (model: string, ...mentions: RegExp[]) => {
     const out = join(tmp, 'refused.gguf');
     assert.throws(() => exportGguf(model, out, { tokenizer: TOK }), (e: unknown) => e instanceof InputError && /llama, qwen3, olmo2, phi3/.test(e.message) && mentions.every((m) => m.test(e.message)));
