@@ -30,11 +30,15 @@ const FIXTURES: [string, string][] = [
   ['gpt-neox', 'GPT-NeoX / Pythia'],
 ];
 
-interface LlamaCppRow { architecture: string; fixture?: string; idsAgree: number; idsTotal: number; maxProbDiff?: number | null }
-const llamacpp: LlamaCppRow[] = llamacppFile && existsSync(llamacppFile) ? JSON.parse(readFileSync(llamacppFile, 'utf8')).rows ?? [] : [];
+/** check:llamacpp's rows (--json): each names its fixture as fixtures/hf/NAME; conversions carry '→'. */
+interface LlamaCppRow { check: string; idsAgree: number[]; tokens: number; maxProbDiff: number; ok: boolean }
+const llamacpp: LlamaCppRow[] = llamacppFile && existsSync(llamacppFile) ? JSON.parse(readFileSync(llamacppFile, 'utf8')).checks ?? [] : [];
+const fixtureOf = (r: LlamaCppRow) => /fixtures\/hf\/([\w-]+)/.exec(r.check)?.[1] ?? (/^([\w-]+) → /.exec(r.check)?.[1] ?? null);
+const cell = (r: LlamaCppRow | undefined) =>
+  r ? `${r.idsAgree.reduce((a, b) => a + b, 0)}/${r.idsAgree.length * r.tokens}, max Δp ${r.maxProbDiff.toExponential(1)}` : '—';
 
-console.log('| architecture | model_type | layers | max logit error vs transformers | greedy ids vs transformers | greedy ids vs llama.cpp (rrt GGUF export) |');
-console.log('| --- | --- | --- | --- | --- | --- |');
+console.log("| architecture | model_type | layers | max logit error vs transformers | greedy ids vs transformers | llama.cpp on rrt's GGUF: ids, max Δp | the same, 2-loop conversion |");
+console.log('| --- | --- | --- | --- | --- | --- | --- |');
 for (const [name, label] of FIXTURES) {
   const dir = `${HF}${name}`;
   const f = openSafetensors(`${dir}/reference.safetensors`);
@@ -57,7 +61,7 @@ for (const [name, label] of FIXTURES) {
     const ref = Array.from((greedy.data as Int32Array).subarray(b * L + P, (b + 1) * L));
     same += out.filter((t, i) => t === ref[i]).length;
   }
-  const lc = llamacpp.find((r) => r.fixture === name) ?? llamacpp.find((r) => r.architecture === m.config.arch && !r.fixture);
-  const lcCell = lc ? `${lc.idsAgree}/${lc.idsTotal}${lc.maxProbDiff != null ? `, max Δp ${lc.maxProbDiff.toExponential(1)}` : ''}` : '—';
-  console.log(`| ${label} | ${String(m.config.hf.model_type)} | ${m.config.nLayers} | ${(maxErr / maxRef).toExponential(1)} | ${same}/${PB * (L - P)} | ${lcCell} |`);
+  const lc = llamacpp.find((r) => !r.check.includes('→') && fixtureOf(r) === name);
+  const looped = llamacpp.find((r) => r.check.includes('→') && fixtureOf(r) === name);
+  console.log(`| ${label} | ${String(m.config.hf.model_type)} | ${m.config.nLayers} | ${(maxErr / maxRef).toExponential(1)} | ${same}/${PB * (L - P)} | ${cell(lc)} | ${cell(looped)} |`);
 }

@@ -83,6 +83,8 @@ const ARCHITECTURES: { check: string; model: () => string }[] = [
   { check: 'olmo2 (fixtures/hf/olmo2: post-sublayer norms, whole q/k norm)', model: () => fixture('olmo2') },
   { check: 'phi3 (fixtures/hf/phi3: fused qkv and gate_up, partial rotary 0.5, GQA)', model: () => fixture('phi3') },
   { check: 'phi3 longrope (fixtures/hf/phi3-longrope, original context 256)', model: longrope },
+  { check: 'llama → 2 loops (cycle, stepwise, strict), looped', model: () => converted(fixture('llama'), 'llama-c2', STRICT) },
+  { check: 'llama3-rope → 2 loops, relaxed (rank-4 LoRA merged per depth), unrolled', model: () => converted(fixture('llama3-rope'), 'llama3-r4', RELAXED) },
   { check: 'qwen3 → 2 loops (cycle, stepwise, strict), unrolled', model: () => converted(fixture('qwen3'), 'qwen3-c2', STRICT) },
   { check: 'phi3 → 2 loops (cycle, stepwise, strict), unrolled', model: () => converted(fixture('phi3'), 'phi3-c2', STRICT) },
   { check: 'olmo2 → 2 loops, relaxed (rank-4 LoRA merged per depth), unrolled', model: () => converted(fixture('olmo2'), 'olmo2-r4', RELAXED) },
