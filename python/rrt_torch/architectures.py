@@ -19,6 +19,8 @@ class Architecture:
     fan_in_fan_out: bool = False
     # transformers' parameter name -> the checkpoint's, where transformers renamed a module
     renames: dict = field(default_factory=dict)
+    # config.json's layer_types gives each depth full or sliding-window attention (Gemma 2/3)
+    sliding_layers: bool = False
 
     def checkpoint_name(self, param_name: str) -> str:
         return self.renames.get(param_name, param_name)
@@ -40,6 +42,10 @@ ARCHITECTURES = {
         # rrt keeps Phi-3's fused projections fused: one slot tensor, one adapter each
         Architecture("phi3", "model.layers", {"qkv": "self_attn.qkv_proj", "o": "self_attn.o_proj", "gateUp": "mlp.gate_up_proj", "down": "mlp.down_proj"}),
         Architecture("gemma", "model.layers", _LLAMA_MODULES),
+        # Gemma 2/3's four norms a layer and Gemma 3's q_norm/k_norm are norms of the layer like
+        # any other (is_norm_or_bias); the projections are Llama's
+        Architecture("gemma2", "model.layers", _LLAMA_MODULES, sliding_layers=True),
+        Architecture("gemma3_text", "model.layers", _LLAMA_MODULES, sliding_layers=True),
         Architecture("gpt2", "transformer.h", {"qkv": "attn.c_attn", "o": "attn.c_proj", "up": "mlp.c_fc", "down": "mlp.c_proj"}, fan_in_fan_out=True),
         Architecture("gpt_neox", "gpt_neox.layers", {"qkv": "attention.query_key_value", "o": "attention.dense", "up": "mlp.dense_h_to_4h", "down": "mlp.dense_4h_to_h"},
                      renames={"lm_head.weight": "embed_out.weight"}),
@@ -61,7 +67,8 @@ def layer_count_key(config: dict) -> str:
 
 def is_norm_or_bias(suffix: str) -> bool:
     """rrt's isNormOrBias on HF names: every norm of a layer (the block's two, OLMo-2's post-sublayer
-    ones, Qwen3/OLMo-2's q_norm and k_norm inside self_attn) and every bias; per depth after --untie-norms."""
+    ones, Gemma 2/3's four, Qwen3/OLMo-2/Gemma 3's q_norm and k_norm inside self_attn) and every
+    bias; per depth after --untie-norms."""
     *path, _ = suffix.split(".")
     module = path[-1] if path else ""
     return "norm" in module or module.startswith("ln_") or suffix.endswith(".bias")

@@ -7,9 +7,11 @@ into it as rrt does. Per-depth norms (sharedNorms false) are parameters of their
 relaxed projection gets its own PEFT LoRA adapter at scaling 1 (lora_alpha = r). A loopNorm
 model applies the final norm to the stream after every loop but the last, through forward hooks."""
 
+import dataclasses
 import json
 import os
 import re
+import typing
 from dataclasses import dataclass, field
 
 import torch
@@ -70,14 +72,50 @@ def _read_config(directory: str) -> dict:
         return json.load(f)
 
 
+def _check_layer_types(arch: Architecture, config: dict, n_layers: int) -> None:
+    """rrt gives depth d the attention of layer_types[d] (Gemma 2/3's sliding windows), as transformers
+    gives layer d: the list must name full or sliding attention for every depth. rrt convert keeps
+    the source's list, so a plan that dropped layers leaves one that rrt itself refuses to load."""
+    types = config.get("layer_types")
+    if not arch.sliding_layers or types is None:
+        return
+    if not isinstance(types, list) or len(types) != n_layers:
+        got = f"{len(types)} entries" if isinstance(types, list) else json.dumps(types)
+        raise RrtTorchError("unsupported", f'config.json: "layer_types" has {got} for {n_layers} depths; rrt gives depth d the attention of layer_types[d], so it needs one entry per depth')
+    other = sorted({json.dumps(t) for t in types if t not in ("full_attention", "sliding_attention")})
+    if other:
+        raise RrtTorchError("unsupported", f'config.json: "layer_types" holds {", ".join(other)}; rrt runs full_attention and sliding_attention layers only')
+    # rrt treats a window at least as long as the context as full attention, and Gemma 3's sliding
+    # layers then lose their rotary base of their own; transformers keeps it (defaults: rrt's)
+    window, context = config.get("sliding_window", 4096), config.get("max_position_embeddings", 8192)
+    if arch.model_type == "gemma3_text" and "sliding_attention" in types and isinstance(window, int) and isinstance(context, int) and window >= context:
+        raise RrtTorchError("unsupported", f"gemma3_text: sliding_window {window} ≥ max_position_embeddings {context}: rrt gives the sliding layers the full layers' rotary base there, transformers their own")
+
+
+def _floats(config_class, hf_dict: dict) -> None:
+    """rrt writes config.json from JavaScript, where 10.0 comes out as 10, and transformers' strict
+    configs refuse an int in a field typed float (Gemma 2's final_logit_softcapping)."""
+    if not dataclasses.is_dataclass(config_class):
+        return
+    for f in dataclasses.fields(config_class):
+        v = hf_dict.get(f.name)
+        allowed = typing.get_args(f.type) or (f.type,)
+        if isinstance(v, int) and not isinstance(v, bool) and float in allowed and int not in allowed:
+            hf_dict[f.name] = float(v)
+
+
 def build_unrolled_model(config: dict) -> nn.Module:
     """The source architecture at the unrolled depth, f32, eager attention (the one that matches
-    rrt's order of operations), dropout 0: rrt trains without it, and GPT-2's configs ask for 0.1."""
+    rrt's order of operations, with Gemma's score soft-cap and sliding-window masks), dropout 0:
+    rrt trains without it, and GPT-2's configs ask for 0.1. config.json already counts the
+    unrolled depths, and its per-layer lists (layer_types) are indexed by depth as rrt reads them."""
     hf_dict = {k: v for k, v in config.items() if k != "recursive"}
     for k, v in hf_dict.items():
         if (k.endswith("dropout") or k.endswith("pdrop")) and isinstance(v, (int, float)):
             hf_dict[k] = 0.0
-    hf_config = CONFIG_MAPPING[config["model_type"]].from_dict(hf_dict)
+    config_class = CONFIG_MAPPING[config["model_type"]]
+    _floats(config_class, hf_dict)
+    hf_config = config_class.from_dict(hf_dict)
     model = AutoModelForCausalLM.from_config(hf_config, attn_implementation="eager", dtype=torch.float32)
     return model.float().eval()
 
@@ -94,6 +132,7 @@ def load(directory: str, *, trainable: bool = True) -> nn.Module:
     arch = architecture_for(str(model_type))
     n_layers = config.get(layer_count_key(config))
     block = parse_recursive_block(config.get("recursive"), n_layers)
+    _check_layer_types(arch, config, n_layers)
     tensors, metadata = read_safetensors(os.path.join(directory, "model.safetensors"))
 
     model = build_unrolled_model(config)

@@ -78,7 +78,8 @@ def training_loss(
 
 def forward_with_exits(model: nn.Module, input_ids: torch.Tensor, **kwargs) -> tuple[torch.Tensor, list]:
     """Logits and each intermediate loop's exit logits: after loop b < B, the unique last layer
-    (middle-cycle plans) again, then the final norm and LM head, as rrt's decoder computes them."""
+    (middle-cycle plans) again, then the final norm, LM head and any final soft-cap (Gemma 2), as
+    rrt's decoder computes them."""
     hf = unwrap(model)
     block = hf.rrt_checkpoint.block
     ends = loop_ends(block)
@@ -108,8 +109,13 @@ def forward_with_exits(model: nn.Module, input_ids: torch.Tensor, **kwargs) -> t
             kw = {k: v for k, v in tail_kwargs[u].items() if k != "hidden_states"}
             out = layers[u](h, **kw)
             h = out[0] if isinstance(out, tuple) else out
-        exits.append(head(norm(h)))
+        exits.append(_softcap(head(norm(h)), getattr(hf.config, "final_logit_softcapping", None)))
     return logits, exits
+
+
+def _softcap(logits: torch.Tensor, cap) -> torch.Tensor:
+    """Gemma 2's final logit soft-cap, cap·tanh(x/cap), which rrt applies to every exit as to the output."""
+    return logits if not cap else torch.tanh(logits / cap) * cap
 
 
 def _decoder_layers(hf: nn.Module):

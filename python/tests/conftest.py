@@ -41,6 +41,17 @@ CHECKPOINTS = {
     "phi3-strict": ("phi3", ["--loops", "2"]),
     "phi3-untied": ("phi3", ["--loops", "2", "--lora-rank", "4", "--untie-norms"]),
     "phi3-longrope": ("phi3-longrope", ["--loops", "2", "--lora-rank", "4", "--untie-norms"]),
+    # sandwich norms (four a layer), attention and final soft-caps, sliding windows per
+    # layer_types; Gemma 3: per-head q_norm/k_norm, the sliding layers' rotary base of their own
+    "gemma2": ("gemma2", ["--loops", "2", "--lora-rank", "4"]),
+    "gemma2-strict": ("gemma2", ["--loops", "2"]),
+    "gemma2-untied": ("gemma2", ["--loops", "2", "--lora-rank", "4", "--untie-norms"]),
+    "gemma3": ("gemma3", ["--loops", "2", "--lora-rank", "4"]),
+    "gemma3-strict": ("gemma3", ["--loops", "2"]),
+    "gemma3-untied": ("gemma3", ["--loops", "2", "--lora-rank", "4", "--untie-norms"]),
+    # 2 slots × 3 loops over layer types S S F S S F: slot 0 runs sliding at depths 0 and 4,
+    # full at depth 2 (a depth's attention is layer_types[depth], not its slot's)
+    "gemma3-loops3": ("gemma3", ["--loops", "3", "--lora-rank", "4"]),
     # the final norm between loops, as a looped GGUF without skip_loop_final_norm loads (rrt's
     # convert never writes it: set in config.json as rrt's own tests do)
     "llama-loop-norm": ("llama", ["--loops", "3", "--lora-rank", "4"], {"loopNorm": True}),
@@ -87,12 +98,18 @@ def converted(name: str) -> str:
 
 def set_in_block(model_dir: str, values: dict) -> None:
     """Sets keys of config.json's "recursive" block, written as rrt writes config.json."""
+    set_config(model_dir, recursive=values)
+
+
+def set_config(model_dir: str, recursive: dict | None = None, **values) -> None:
+    """Sets top-level keys of config.json (and keys of its "recursive" block), written as rrt writes config.json."""
     from rrt_torch import js_json
 
     path = os.path.join(model_dir, "config.json")
     with open(path, encoding="utf-8") as f:
         config = json.load(f)
-    config["recursive"].update(values)
+    config.update(values)
+    config["recursive"].update(recursive or {})
     with open(path, "w", encoding="utf-8") as f:
         f.write(js_json.dumps(config) + "\n")
 

@@ -10,7 +10,7 @@ import torch
 
 import rrt_torch
 from rrt_torch import RrtTorchError
-from conftest import rrt
+from conftest import FIXTURES, rrt
 
 
 def copy_with_config(src, dst, edit):
@@ -54,14 +54,39 @@ def test_recursive_block_that_disagrees_with_the_tensors(checkpoints, tmp_path):
 
 
 def test_unknown_architecture(checkpoints, tmp_path):
-    # Gemma 2 (soft-capping, sliding layers, four norms a layer) is neither rrt's nor the bridge's
-    bad = copy_with_config(checkpoints("gemma"), tmp_path / "a", lambda c: c.update(model_type="gemma2"))
-    with pytest.raises(RrtTorchError, match='architecture "gemma2" is not supported; the bridge reads gemma, gpt2, gpt_neox, llama, mistral, olmo2, phi3, qwen2, qwen3$') as e:
+    # Gemma 3's multimodal model (model_type gemma3) is neither rrt's nor the bridge's: both read its text model, gemma3_text
+    bad = copy_with_config(checkpoints("gemma3"), tmp_path / "a", lambda c: c.update(model_type="gemma3"))
+    with pytest.raises(RrtTorchError, match='architecture "gemma3" is not supported; the bridge reads gemma, gemma2, gemma3_text, gpt2, gpt_neox, llama, mistral, olmo2, phi3, qwen2, qwen3$') as e:
         rrt_torch.load(bad)
     assert e.value.kind == "unsupported"
     bad = copy_with_config(checkpoints("llama"), tmp_path / "b", lambda c: c.update(model_type="mamba"))
     with pytest.raises(RrtTorchError, match='architecture "mamba" is not supported'):
         rrt_torch.load(bad)
+
+
+def test_gemma_layer_types_that_do_not_give_each_depth_its_attention(checkpoints, tmp_path):
+    # 6 layers over 4 loops: rrt keeps 4 of them but the source's 6 layer types (and refuses it too)
+    dropped = str(tmp_path / "dropped")
+    rrt("convert", os.path.join(FIXTURES, "gemma3"), dropped, "--loops", "4", "--lora-rank", "2")
+    with pytest.raises(RrtTorchError, match=r'"layer_types" has 6 entries for 4 depths; rrt gives depth d the attention of layer_types\[d\]') as e:
+        rrt_torch.load(dropped)
+    assert e.value.kind == "unsupported"
+    with pytest.raises(RrtTorchError, match='"layer_types" has "sliding_attention" for 4 depths'):
+        rrt_torch.load(copy_with_config(checkpoints("gemma2"), tmp_path / "a", lambda c: c.update(layer_types="sliding_attention")))
+    def chunked(c):
+        c["layer_types"][1] = "chunked_attention"
+    with pytest.raises(RrtTorchError, match='"layer_types" holds "chunked_attention"; rrt runs full_attention and sliding_attention layers only'):
+        rrt_torch.load(copy_with_config(checkpoints("gemma2"), tmp_path / "b", chunked))
+
+
+def test_gemma3_windows_as_long_as_the_context(checkpoints, tmp_path):
+    # rrt runs such sliding layers as full ones with the full layers' rotary base, transformers with their own
+    long_window = copy_with_config(checkpoints("gemma3"), tmp_path / "a", lambda c: c.update(sliding_window=c["max_position_embeddings"]))
+    with pytest.raises(RrtTorchError, match="gemma3_text: sliding_window 256 ≥ max_position_embeddings 256") as e:
+        rrt_torch.load(long_window)
+    assert e.value.kind == "unsupported"
+    # Gemma 2 has one rotary base: such a window is full attention in both
+    assert rrt_torch.load(copy_with_config(checkpoints("gemma2"), tmp_path / "b", lambda c: c.update(sliding_window=c["max_position_embeddings"])))
 
 
 def test_a_rank_for_a_projection_the_architecture_lacks(checkpoints, tmp_path):

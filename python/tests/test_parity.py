@@ -1,13 +1,15 @@
 """PyTorch forward, loss and gradients against rrt's own, on checkpoints rrt converted."""
 
+import json
 import os
+import shutil
 
 import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
 import rrt_torch
-from conftest import FIXTURES, CHECKPOINTS, reference, rel, targets_of
+from conftest import FIXTURES, CHECKPOINTS, reference, rel, set_config, targets_of
 
 IDS = torch.tensor([[1, 5, 9, 33, 7, 100, 201, 3], [100, 200, 3, 4, 5, 6, 400, 12]])
 
@@ -37,6 +39,13 @@ CASES = [
     ("phi3-strict", dict(exit_loss="weighted")),
     ("phi3-untied", dict(exit_loss="aggressive", distill_weight=0.3, temperature=2.0)),
     ("phi3-longrope", dict(exit_loss="aggressive")),
+    ("gemma2", dict(exit_loss="aggressive")),
+    ("gemma2-strict", dict(exit_loss="weighted")),
+    ("gemma2-untied", dict(exit_loss="aggressive", distill_weight=0.3, temperature=2.0)),
+    ("gemma3", dict(exit_loss="aggressive")),
+    ("gemma3-strict", dict(exit_loss="weighted")),
+    ("gemma3-untied", dict(exit_loss="aggressive", distill_weight=0.3, temperature=2.0)),
+    ("gemma3-loops3", dict(exit_loss="aggressive")),
     ("llama-loop-norm", dict(exit_loss="aggressive")),
     ("llama-loop-norm", dict(exit_loss="weighted")),
     ("llama-loop-norm-strict", dict(exit_loss="aggressive")),
@@ -75,3 +84,22 @@ def test_logits_loss_and_gradients_match_rrt(checkpoints, tmp_path, name, opts):
     worst = {n: rel(t.grad, ref[f"grad.{n}"]) for n, t in tensors.items()}
     bad = {n: r for n, r in worst.items() if not r < 1e-4}
     assert not bad, f"gradients off: {bad}"
+
+
+@pytest.mark.parametrize("name", ["gemma2", "gemma3"])
+def test_the_gemma_windows_matter_on_the_test_sequence(checkpoints, tmp_path, name):
+    """IDS is longer than the fixtures' sliding windows (6 and 5), so the parity above holds only
+    with the windows applied: the same checkpoint with windows longer than the sequence gives other
+    logits after the window, the same within it."""
+    src = checkpoints(name)
+    with open(os.path.join(src, "config.json")) as f:
+        config = json.load(f)
+    w = config["sliding_window"]
+    assert "sliding_attention" in config["layer_types"] and w < IDS.shape[1]
+    wide = str(tmp_path / "wide")
+    shutil.copytree(src, wide)
+    set_config(wide, sliding_window=config["max_position_embeddings"] - 1)
+    with torch.no_grad():
+        windowed, unwindowed = rrt_torch.load(src)(input_ids=IDS).logits, rrt_torch.load(wide)(input_ids=IDS).logits
+    assert rel(unwindowed[:, w:], windowed[:, w:]) > 1e-2
+    assert torch.equal(unwindowed[:, :w], windowed[:, :w])

@@ -36,7 +36,7 @@ def test_round_trip_of_a_llama2c_conversion_keeps_its_tokenizer(tmp_path):
         assert filecmp.cmp(os.path.join(src, f), os.path.join(dst, f), shallow=False), f
 
 
-@pytest.mark.parametrize("name", ["llama", "llama-untied", "gpt2", "qwen3-untied", "olmo2", "phi3-untied", "llama-loop-norm"])
+@pytest.mark.parametrize("name", ["llama", "llama-untied", "gpt2", "qwen3-untied", "olmo2", "phi3-untied", "gemma2-untied", "gemma3", "llama-loop-norm"])
 def test_rrt_reads_back_what_pytorch_trained(checkpoints, tmp_path, name):
     model = rrt_torch.load(checkpoints(name))
     opt = torch.optim.SGD(model.parameters(), lr=0.5)
