@@ -85,12 +85,6 @@ def _check_layer_types(arch: Architecture, config: dict, n_layers: int) -> None:
     other = sorted({json.dumps(t) for t in types if t not in ("full_attention", "sliding_attention")})
     if other:
         raise RrtTorchError("unsupported", f'config.json: "layer_types" holds {", ".join(other)}; rrt runs full_attention and sliding_attention layers only')
-    # rrt treats a window at least as long as the context as full attention, and Gemma 3's sliding
-    # layers then lose their rotary base of their own; transformers keeps it (defaults: rrt's)
-    window, context = config.get("sliding_window", 4096), config.get("max_position_embeddings", 8192)
-    if arch.model_type == "gemma3_text" and "sliding_attention" in types and isinstance(window, int) and isinstance(context, int) and window >= context:
-        raise RrtTorchError("unsupported", f"gemma3_text: sliding_window {window} ≥ max_position_embeddings {context}: rrt gives the sliding layers the full layers' rotary base there, transformers their own")
-
 
 def _floats(config_class, hf_dict: dict) -> None:
     """rrt writes config.json from JavaScript, where 10.0 comes out as 10, and transformers' strict

@@ -65,11 +65,15 @@ def test_unknown_architecture(checkpoints, tmp_path):
 
 
 def test_gemma_layer_types_that_do_not_give_each_depth_its_attention(checkpoints, tmp_path):
-    # 6 layers over 4 loops: rrt keeps 4 of them but the source's 6 layer types (and refuses it too)
+    # 6 layers over 4 loops: rrt keeps 4 of them, each depth with its source layer's type; the
+    # source's 6 types on those 4 depths are refused
     dropped = str(tmp_path / "dropped")
     rrt("convert", os.path.join(FIXTURES, "gemma3"), dropped, "--loops", "4", "--lora-rank", "2")
+    assert rrt_torch.load(dropped)
+    with open(os.path.join(FIXTURES, "gemma3", "config.json")) as f:
+        source_types = json.load(f)["layer_types"]
     with pytest.raises(RrtTorchError, match=r'"layer_types" has 6 entries for 4 depths; rrt gives depth d the attention of layer_types\[d\]') as e:
-        rrt_torch.load(dropped)
+        rrt_torch.load(copy_with_config(dropped, tmp_path / "c", lambda c: c.update(layer_types=source_types)))
     assert e.value.kind == "unsupported"
     with pytest.raises(RrtTorchError, match='"layer_types" has "sliding_attention" for 4 depths'):
         rrt_torch.load(copy_with_config(checkpoints("gemma2"), tmp_path / "a", lambda c: c.update(layer_types="sliding_attention")))
@@ -77,16 +81,6 @@ def test_gemma_layer_types_that_do_not_give_each_depth_its_attention(checkpoints
         c["layer_types"][1] = "chunked_attention"
     with pytest.raises(RrtTorchError, match='"layer_types" holds "chunked_attention"; rrt runs full_attention and sliding_attention layers only'):
         rrt_torch.load(copy_with_config(checkpoints("gemma2"), tmp_path / "b", chunked))
-
-
-def test_gemma3_windows_as_long_as_the_context(checkpoints, tmp_path):
-    # rrt runs such sliding layers as full ones with the full layers' rotary base, transformers with their own
-    long_window = copy_with_config(checkpoints("gemma3"), tmp_path / "a", lambda c: c.update(sliding_window=c["max_position_embeddings"]))
-    with pytest.raises(RrtTorchError, match="gemma3_text: sliding_window 256 ≥ max_position_embeddings 256") as e:
-        rrt_torch.load(long_window)
-    assert e.value.kind == "unsupported"
-    # Gemma 2 has one rotary base: such a window is full attention in both
-    assert rrt_torch.load(copy_with_config(checkpoints("gemma2"), tmp_path / "b", lambda c: c.update(sliding_window=c["max_position_embeddings"])))
 
 
 def test_a_rank_for_a_projection_the_architecture_lacks(checkpoints, tmp_path):

@@ -103,3 +103,17 @@ def test_the_gemma_windows_matter_on_the_test_sequence(checkpoints, tmp_path, na
         windowed, unwindowed = rrt_torch.load(src)(input_ids=IDS).logits, rrt_torch.load(wide)(input_ids=IDS).logits
     assert rel(unwindowed[:, w:], windowed[:, w:]) > 1e-2
     assert torch.equal(unwindowed[:, :w], windowed[:, :w])
+
+
+@pytest.mark.parametrize("name", ["gemma2", "gemma3"])
+def test_gemma_windows_as_long_as_the_context(checkpoints, tmp_path, name):
+    """A window spanning the whole context is full attention; Gemma 3's sliding layers keep their
+    own rotary base there, in rrt as in transformers."""
+    wide = str(tmp_path / "wide")
+    shutil.copytree(checkpoints(name), wide)
+    with open(os.path.join(wide, "config.json")) as f:
+        set_config(wide, sliding_window=json.load(f)["max_position_embeddings"])
+    ref, _ = reference(wide, IDS, str(tmp_path / "ref.safetensors"))
+    with torch.no_grad():
+        logits = rrt_torch.load(wide)(input_ids=IDS).logits
+    assert rel(logits, ref["logits"]) < 1e-5

@@ -239,7 +239,13 @@ export function convertToRecursive(src: string, dst: string, opts: ConvertOption
       sharedNorms: !untie,
       lora: hasLora ? { init: loraInit, ranks, meanRelResidual } : null,
     };
-    const hf = { ...cfg.hf, [layerCountKey(cfg)]: depth, recursive: spec };
+    const hf: Record<string, unknown> = { ...cfg.hf, [layerCountKey(cfg)]: depth, recursive: spec };
+    // per-layer attention types belong to depths: with layers dropped, each depth keeps its source layer's
+    if (plan.selectedLayers.length !== cfg.nLayers || plan.selectedLayers.some((l, i) => l !== i)) {
+      const types = Array.isArray(cfg.hf.layer_types) && cfg.hf.layer_types.length === cfg.nLayers ? (cfg.hf.layer_types as unknown[])
+        : cfg.windows?.map((w) => (w > 0 ? 'sliding_attention' : 'full_attention'));
+      if (types) hf.layer_types = plan.selectedLayers.map((l) => types[l]);
+    }
     writeFileSync(join(out.tmp, 'config.json'), JSON.stringify(hf, null, 2) + '\n');
     copyTokenizer(src, format, tokenizerPath, out.tmp);
     const after = recursiveParameterCount(planned, before);

@@ -125,3 +125,27 @@ test('gemma2/3 recursive: the four norms per depth when untied, shared by slot o
     assert.deepEqual(after, before, name);
   }
 });
+
+test('gemma3: a window spanning the whole context is full attention that keeps the local rotary base', () => {
+  const m = loadModel(join(HF, 'gemma3'));
+  const ids = randint(24, m.config.vocabSize, 5);
+  const logits = (window: number) => {
+    const cfg = configFromHf({ ...json('gemma3'), sliding_window: window });
+    return noGrad(() => new Decoder(cfg, m.decoder.weights).forward(ids, 1, 24).logits.f32.slice());
+  };
+  const maxPositions = m.config.maxPositions;
+  // both windows cover the 24 tokens, so they must give the same logits
+  assert.deepEqual(logits(maxPositions), logits(30));
+  assert.notDeepEqual(logits(30), logits(5));
+});
+
+test('gemma3 converted with layers dropped: each depth keeps its source layer type', () => {
+  const dst = join(tmp, 'gemma3-4loops');
+  const r = convertToRecursive(join(HF, 'gemma3'), dst, { nLoops: 4, strategy: 'cycle', init: 'stepwise' });
+  const source = configFromHf(json('gemma3')).windows!;
+  const selected = r.plan.selectedLayers;
+  assert.equal(selected.length, 4);
+  const m = loadModel(dst);
+  assert.deepEqual(m.config.windows, selected.map((l) => source[l]));
+  assert.ok(m.config.windows!.includes(0) && m.config.windows!.some((w) => w > 0), JSON.stringify({ selected, windows: m.config.windows }));
+});

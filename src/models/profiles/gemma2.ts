@@ -91,8 +91,8 @@ function configFromHf(arch: 'gemma2' | 'gemma3', json: Record<string, unknown>):
     normPlacement: 'sandwich',
     attnSoftcap: optionalCap(f, 'attn_logit_softcapping'),
     finalSoftcap: optionalCap(f, 'final_logit_softcapping'),
-    // a window at least as long as the context is full attention
-    windows: windows.some((w) => w > 0 && w < maxPositions) ? windows.map((w) => (w < maxPositions ? w : 0)) : undefined,
+    // kept even when a window spans the whole context: a sliding layer still takes Gemma 3's local rotary base
+    windows: windows.some((w) => w > 0) ? windows : undefined,
     localRopeTheta: rope.localTheta,
     rotaryDim: headDim,
     ropeTheta: rope.full.theta,
