@@ -8,11 +8,14 @@ import { pathToFileURL } from 'node:url';
 
 export const LLAMA_CPP_VERSION = '3.22.1';
 
+/** greedy, and on past end-of-generation tokens as rrt's generateIds with no EOS ids goes on */
+const GREEDY = { temperature: 0, yieldEogToken: true } as const;
+
 // the slice of node-llama-cpp's API rrt uses
 export interface LlamaSequence {
-  evaluate(tokens: number[], opts?: { temperature?: number }): AsyncGenerator<number, void, void>;
+  evaluate(tokens: number[], opts?: { temperature?: number; yieldEogToken?: boolean }): AsyncGenerator<number, void, void>;
   /** probabilities: the softmax of the logits over the whole vocabulary, after the sampler chain (greedy leaves the logits as they are) */
-  evaluateWithMetadata(tokens: number[], meta: { probabilities: true }, opts?: { temperature?: number }): AsyncGenerator<{ token: number; probabilities: Map<number, number> }, void, void>;
+  evaluateWithMetadata(tokens: number[], meta: { probabilities: true }, opts?: { temperature?: number; yieldEogToken?: boolean }): AsyncGenerator<{ token: number; probabilities: Map<number, number> }, void, void>;
 }
 export interface LlamaContext { getSequence(): LlamaSequence; dispose(): Promise<void> }
 export interface LlamaContextOptions {
@@ -55,7 +58,7 @@ export async function llamaGreedyProbs(lm: LlamaModel, prompt: number[], n: numb
   const ctx = await lm.createContext({ threads: { ideal: 1, min: 1 }, contextSize: prompt.length + n + 16, batchSize: prompt.length, ...(f32 ? F32_ATTENTION : {}) });
   try {
     const ids: number[] = [], probs: Float64Array[] = [];
-    for await (const o of ctx.getSequence().evaluateWithMetadata(prompt, { probabilities: true }, { temperature: 0 })) {
+    for await (const o of ctx.getSequence().evaluateWithMetadata(prompt, { probabilities: true }, GREEDY)) {
       const p = new Float64Array(vocab);
       for (const [id, v] of o.probabilities) p[id] = v;
       ids.push(o.token);
@@ -73,7 +76,7 @@ export async function llamaGreedy(lm: LlamaModel, prompt: number[], n: number, t
   const ctx = await lm.createContext({ threads: { ideal: threads, min: threads }, contextSize: prompt.length + n + 16, batchSize: prompt.length });
   try {
     const ids: number[] = [];
-    for await (const id of ctx.getSequence().evaluate(prompt, { temperature: 0 })) {
+    for await (const id of ctx.getSequence().evaluate(prompt, GREEDY)) {
       ids.push(id);
       if (ids.length === n) break;
     }

@@ -3,8 +3,10 @@
 // share, llama.cpp's next-token probabilities over the whole vocabulary must agree with rrt's
 // within 1e-3. llama.cpp runs f32 throughout for that (F32 K/V cache, no flash attention: on the
 // CPU its defaults round K and V to f16); the ids under its defaults are reported, not checked.
-//   1. each architecture rrt exports (ARCHITECTURES below; gemma2/gemma3 join there): a small
-//      f32 model from fixtures/hf, and recursive conversions of the newer ones, written unrolled;
+// Both go on past end-of-generation tokens. Gemma's probabilities differ by more (up to 7.6e-4,
+// within the same tolerance): llama.cpp's CPU GELU is an f16 lookup table (docs/llamacpp.md).
+//   1. each architecture rrt exports (ARCHITECTURES below): a small f32 model from fixtures/hf,
+//      and recursive conversions of the newer ones, written unrolled;
 //   2. looped GGUF (llama.cpp's nanbeige: the shared block once, run num_loops times), whose file
 //      must also be within 5 % of the unique parameters' bytes: stories260K converted to 2 loops,
 //      a random SmolLM-135M-shaped model converted to 15 shared layers × 2 loops, and a looped
@@ -75,6 +77,21 @@ function longrope(): string {
   return dir;
 }
 
+/**
+ * fixtures/hf/gemma2 with query_pre_attn_scalar 16, its head size: llama.cpp's gemma2 scales
+ * attention by 1/√head size and its GGUF has no key for another scalar, so rrt refuses the 24.
+ */
+let gemma2Dir: string | null = null;
+function gemma2(): string {
+  if (gemma2Dir) return gemma2Dir;
+  const dir = join(tmp, 'gemma2-qpas16');
+  mkdirSync(dir);
+  copyFileSync(join(fixture('gemma2'), 'model.safetensors'), join(dir, 'model.safetensors'));
+  const cfg = JSON.parse(readFileSync(join(fixture('gemma2'), 'config.json'), 'utf8'));
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...cfg, query_pre_attn_scalar: cfg.head_dim }));
+  return (gemma2Dir = dir);
+}
+
 /** What each architecture is checked on; an architecture joins with its fixture here. */
 const ARCHITECTURES: { check: string; model: () => string }[] = [
   { check: 'llama (fixtures/hf/llama: 6 layers, GQA)', model: () => fixture('llama') },
@@ -88,6 +105,11 @@ const ARCHITECTURES: { check: string; model: () => string }[] = [
   { check: 'qwen3 → 2 loops (cycle, stepwise, strict), unrolled', model: () => converted(fixture('qwen3'), 'qwen3-c2', STRICT) },
   { check: 'phi3 → 2 loops (cycle, stepwise, strict), unrolled', model: () => converted(fixture('phi3'), 'phi3-c2', STRICT) },
   { check: 'olmo2 → 2 loops, relaxed (rank-4 LoRA merged per depth), unrolled', model: () => converted(fixture('olmo2'), 'olmo2-r4', RELAXED) },
+  { check: 'gemma2 (fixtures/hf/gemma2, query_pre_attn_scalar 16: window 6 on alternate layers, soft-caps 2 and 10)', model: gemma2 },
+  { check: 'gemma3 (fixtures/hf/gemma3: window 5 on layers 0, 1, 3, 4 with θ 1e4; θ 1e6 linear ×2 on 2, 5; per-head q/k norm)', model: () => fixture('gemma3') },
+  { check: 'gemma2 → 2 loops (cycle, stepwise, strict), unrolled', model: () => converted(gemma2(), 'gemma2-c2', STRICT) },
+  // relaxed: the strict conversion's ids part at a near tie that llama.cpp's f16 GELU table flips (docs/llamacpp.md)
+  { check: 'gemma3 → 2 loops, relaxed (rank-4 LoRA merged per depth), unrolled', model: () => converted(fixture('gemma3'), 'gemma3-r4', RELAXED) },
 ];
 
 /** Unique parameter bytes of a model as the file stores them (f32: 4 bytes each). */

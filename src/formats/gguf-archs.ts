@@ -18,6 +18,12 @@ export interface GgufArchFile {
   get(key: string): GgufValue | undefined;
   /** a top-level tensor's values (marked as used, so it is not reported as unmapped); null when absent */
   vector(name: string): Float32Array | null;
+  /** whether the file holds tensor `name` */
+  has(name: string): boolean;
+  /** embedding_length, head_count, block_count, key_length */
+  hidden: number;
+  heads: number;
+  layers: number;
   headDim: number;
   /** rope.dimension_count (the head size when absent) */
   rotary: number;
@@ -42,6 +48,11 @@ export interface GgufArch {
   looped?: string;
   /** llama.cpp loads output.weight as required: a tied head is written again as output.weight */
   outputRequired?: boolean;
+  /**
+   * Norm weights are stored as w + normShift: the model's RMSNorm multiplies by 1 + w (Gemma),
+   * llama.cpp's by the stored weight, so its converter adds 1 (subtracted again on import).
+   */
+  normShift?: number;
   /** llama.cpp sizes q and o [hidden, hidden]: heads × head size must equal hidden */
   qIsHidden?: boolean;
   /** llama.cpp rotates only rope.dimension_count dims of each head (others assert it equals the head size) */
@@ -127,6 +138,124 @@ export function rotaryFraction(r: number, h: number): number {
   return p;
 }
 
+type GemmaArch = 'gemma2' | 'gemma3';
+
+/**
+ * The query_pre_attn_scalar llama.cpp runs a Gemma model at: its GGUF has no key for it, and its
+ * loaders (gemma2.cpp, gemma3.cpp) take hidden / heads (integer division) for the 27B sizes,
+ * which they know by the block count (46 for Gemma 2, 62 for Gemma 3), and the head size otherwise.
+ */
+export function gemmaQueryScalar(arch: GemmaArch, layers: number, hidden: number, heads: number, headDim: number): number {
+  return layers === (arch === 'gemma2' ? 46 : 62) ? Math.floor(hidden / heads) : headDim;
+}
+
+/**
+ * Why cfg's block is not the one llama.cpp runs for Gemma 2 / Gemma 3 (RMSNorm ·(1+w) before and
+ * after each sublayer, GELU-tanh gated MLP, embeddings ×√hidden, rotate-half rotary, attention at
+ * 1/√gemmaQueryScalar; Gemma 2 caps the attention scores and the logits, always; Gemma 3 norms q
+ * and k per head and may cap the logits), or null.
+ */
+function gemmaBlock(arch: GemmaArch): (cfg: ModelConfig) => string | null {
+  return (cfg) => {
+    if (cfg.normKind !== 'rmsPlusOne') return `${cfg.normKind} norms (llama.cpp's ${arch} runs Gemma's RMSNorm, its weights stored as 1 + w)`;
+    if (cfg.act !== 'geluTanh' || !cfg.gated) return `a ${cfg.gated ? 'gated ' : ''}${cfg.act} MLP (llama.cpp's ${arch} runs a GELU-tanh gated one; hidden_activation)`;
+    if (cfg.normPlacement !== 'sandwich') return `${cfg.normPlacement ?? 'pre'} norms (llama.cpp's ${arch} norms each sublayer's input and output)`;
+    if (cfg.parallelResidual || cfg.learnedPositions || cfg.ropeInterleaved) return 'a GPT-style block';
+    if (cfg.embedScale !== Math.fround(Math.sqrt(cfg.hidden))) return `embeddings scaled by ${cfg.embedScale}, not √${cfg.hidden}`;
+    if (arch === 'gemma3' && cfg.qkNorm !== 'perHead') return `${cfg.qkNorm ?? 'no'} q/k norms (llama.cpp's gemma3 norms q and k per head)`;
+    const qpas = gemmaQueryScalar(arch, cfg.nLayers, cfg.hidden, cfg.nHeads, cfg.headDim);
+    if (Math.abs(cfg.attnScale * Math.sqrt(qpas) - 1) > 1e-12) {
+      const given = typeof cfg.hf.query_pre_attn_scalar === 'number' ? cfg.hf.query_pre_attn_scalar : Number((1 / cfg.attnScale ** 2).toPrecision(12));
+      return `query_pre_attn_scalar ${given} (llama.cpp's ${arch} scales attention by 1/√${qpas} for ${cfg.nLayers} blocks of head size ${cfg.headDim}, and its GGUF has no key for it)`;
+    }
+    if (arch === 'gemma2' && cfg.attnSoftcap === undefined) return 'no attn_logit_softcapping (llama.cpp\'s gemma2 always caps the attention scores)';
+    if (arch === 'gemma2' && cfg.finalSoftcap === undefined) return 'no final_logit_softcapping (llama.cpp\'s gemma2 always caps the logits)';
+    if (arch === 'gemma3' && cfg.attnSoftcap !== undefined) return `attn_logit_softcapping ${cfg.attnSoftcap} (llama.cpp's gemma3 does not cap the attention scores)`;
+    return null;
+  };
+}
+
+function gemmaUnsupported(arch: GemmaArch): (cfg: ModelConfig) => string | null {
+  return (cfg) => {
+    const windows = new Set(cfg.windows?.filter((w) => w > 0));
+    if (windows.size > 1) return `sliding windows of ${[...windows].join(', ')} positions (llama.cpp's ${arch} has one sliding_window)`;
+    if (arch === 'gemma2' && !cfg.tiedHead) return 'an untied lm_head (llama.cpp\'s gemma2 runs the token embedding as the output; tie_word_embeddings false)';
+    return null;
+  };
+}
+
+/** Soft-caps, the window and which layers slide (one bool per block, read by llama.cpp before its default pattern), Gemma 3's local rotary base. */
+function gemmaExtras(arch: GemmaArch): (cfg: ModelConfig) => { kvs: GgufKv[]; tensors: GgufTensorToWrite[] } {
+  return (cfg) => {
+    const kvs: GgufKv[] = [];
+    if (arch === 'gemma2') kvs.push([`${arch}.attn_logit_softcapping`, cfg.attnSoftcap!, 'f32']);
+    if (cfg.finalSoftcap !== undefined) kvs.push([`${arch}.final_logit_softcapping`, cfg.finalSoftcap, 'f32']);
+    const window = Math.max(0, ...(cfg.windows ?? []));
+    if (window > 0) {
+      kvs.push([`${arch}.attention.sliding_window`, window, 'u32'], [`${arch}.attention.sliding_window_pattern`, cfg.windows!.map((w) => w > 0), 'bool']);
+    } else if (arch === 'gemma2') {
+      // llama.cpp's gemma2 always slides (4096 when the key is absent); every window here covers the context
+      const w = cfg.hf.sliding_window;
+      kvs.push([`${arch}.attention.sliding_window`, typeof w === 'number' && w >= cfg.maxPositions ? w : cfg.maxPositions, 'u32']);
+    }
+    if (arch === 'gemma3' && cfg.localRopeTheta !== undefined) kvs.push([`${arch}.rope.freq_base_swa`, cfg.localRopeTheta, 'f32']);
+    return { kvs, tensors: [] };
+  };
+}
+
+/** The HF Gemma 2 / Gemma 3 fields of a file, as llama.cpp reads it (its defaults where a key is absent). */
+function gemmaFields(arch: GemmaArch): (f: GgufArchFile) => Record<string, unknown> {
+  return (f) => {
+    const key = (k: string) => `${arch}.${k}`;
+    const window = f.num('attention.sliding_window', arch === 'gemma2' ? 4096 : 0);
+    if (arch === 'gemma2' && !(window > 0)) throw new ConfigError('bad_value', `${f.path}: ${key('attention.sliding_window')} is ${window}; llama.cpp's gemma2 slides every other layer and needs a positive window`, key('attention.sliding_window'));
+    const sliding = window > 0 ? slidingLayers(f, arch === 'gemma2' ? 2 : 6, key('attention.sliding_window_pattern')) : new Array<boolean>(f.layers).fill(false);
+    const out: Record<string, unknown> = {
+      hidden_act: 'gelu_pytorch_tanh',
+      hidden_activation: 'gelu_pytorch_tanh',
+      attention_bias: false,
+      query_pre_attn_scalar: gemmaQueryScalar(arch, f.layers, f.hidden, f.heads, f.headDim),
+      layer_types: sliding.map((s) => (s ? 'sliding_attention' : 'full_attention')),
+      ...(window > 0 ? { sliding_window: window } : {}),
+    };
+    if (arch === 'gemma2') {
+      if (f.has('output.weight')) throw new ConfigError('unsupported', `${f.path}: output.weight in a gemma2 file (llama.cpp's gemma2 runs the token embedding as the output)`, 'output.weight');
+      const base = f.num('rope.freq_base', 10000);
+      if (f.num('rope.freq_base_swa', base) !== base)
+        throw new ConfigError('unsupported', `${f.path}: ${key('rope.freq_base_swa')} ${f.num('rope.freq_base_swa')} ≠ rope.freq_base ${base} (a rotary base of the sliding layers' own is Gemma 3's)`, key('rope.freq_base_swa'));
+      // llama.cpp's defaults when the keys are absent
+      out.attn_logit_softcapping = f.num('attn_logit_softcapping', 50);
+      out.final_logit_softcapping = f.num('final_logit_softcapping', 30);
+    } else {
+      // 0: no cap; llama.cpp's gemma3 never caps the attention scores, whatever the file says
+      const cap = f.num('final_logit_softcapping', 0);
+      if (cap > 0) out.final_logit_softcapping = cap;
+      out.rope_local_base_freq = f.num('rope.freq_base_swa', 10000);
+    }
+    return out;
+  };
+}
+
+/**
+ * Which blocks slide, as llama.cpp's load_swa_pattern reads them: one bool (or integer) per block,
+ * else a period n (the key as one integer, or the architecture's default) of which every n-th block is full.
+ */
+function slidingLayers(f: GgufArchFile, period: number, key: string): boolean[] {
+  const p = f.get('attention.sliding_window_pattern');
+  if (Array.isArray(p)) {
+    if (p.length !== f.layers || p.some((x) => typeof x !== 'boolean' && typeof x !== 'number'))
+      throw new ConfigError('bad_value', `${f.path}: ${key} must hold one bool per block (${f.layers}), got ${p.length} values`, key);
+    return p.map((x) => x !== false && x !== 0);
+  }
+  const n = p === undefined ? period : f.num('attention.sliding_window_pattern');
+  return Array.from({ length: f.layers }, (_, il) => n === 0 || il % n < n - 1);
+}
+
+const GEMMA_LAYER = {
+  'attnNorm.w': 'attn_norm', 'postAttnNorm.w': 'post_attention_norm', 'mlpNorm.w': 'ffn_norm', 'postMlpNorm.w': 'post_ffw_norm',
+  'q.w': 'attn_q', 'k.w': 'attn_k', 'v.w': 'attn_v', 'o.w': 'attn_output', 'gate.w': 'ffn_gate', 'up.w': 'ffn_up', 'down.w': 'ffn_down',
+} as const;
+
 export const GGUF_ARCHS: readonly GgufArch[] = [
   {
     name: 'llama', arch: 'llama', hfClass: 'LlamaForCausalLM', modelType: 'llama', layer: LLAMA_LAYER,
@@ -167,6 +296,17 @@ export const GGUF_ARCHS: readonly GgufArch[] = [
     qIsHidden: true, partialRotary: true, ropeScaling: ['longrope'],
     extras: phi3Extras, hfFields: phi3Fields,
   },
+  {
+    // sandwich norms (post_attention_norm, post_ffw_norm after the sublayers), soft-caps; the head is always the token embedding
+    name: 'gemma2', arch: 'gemma2', hfClass: 'Gemma2ForCausalLM', modelType: 'gemma2', layer: GEMMA_LAYER, normShift: 1,
+    block: gemmaBlock('gemma2'), unsupported: gemmaUnsupported('gemma2'), extras: gemmaExtras('gemma2'), hfFields: gemmaFields('gemma2'),
+  },
+  {
+    // Gemma 2's block with per-head q/k norms; the sliding layers' rotary base is rope.freq_base_swa, their rotary unscaled
+    name: 'gemma3', arch: 'gemma3', hfClass: 'Gemma3ForCausalLM', modelType: 'gemma3_text',
+    layer: { ...GEMMA_LAYER, 'qNorm.w': 'attn_q_norm', 'kNorm.w': 'attn_k_norm' }, normShift: 1,
+    block: gemmaBlock('gemma3'), unsupported: gemmaUnsupported('gemma3'), extras: gemmaExtras('gemma3'), hfFields: gemmaFields('gemma3'),
+  },
 ];
 
 /** The entry for a file's general.architecture (its own name or its looped form). */
@@ -179,5 +319,5 @@ export function ggufArchFor(arch: Arch): GgufArch | undefined {
   return GGUF_ARCHS.find((a) => a.arch === arch);
 }
 
-/** "llama, qwen3, olmo2, phi3", for messages. */
+/** "llama, qwen3, olmo2, phi3, gemma2, gemma3", for messages. */
 export const GGUF_ARCH_NAMES = GGUF_ARCHS.map((a) => a.name).join(', ');

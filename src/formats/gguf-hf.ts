@@ -1,6 +1,7 @@
 // ggufToHf: a GGUF file of an architecture in gguf-archs.ts (or llama's looped 'nanbeige')
 // presented as an HF checkpoint: a config.json object and the same tensors under the HF names
-// rrt's profile of that architecture reads. llama's q/k rows go back to HF's rotate-half order;
+// rrt's profile of that architecture reads. llama's q/k rows go back to HF's rotate-half order,
+// Gemma's norms (stored as 1 + w, as llama.cpp's converter writes them) to HF's w;
 // a fused attn_qkv is split for architectures that read q, k, v apart, and separate ones are
 // stacked for Phi-3's fused qkv_proj. Unmapped tensors, missing tensors and shapes that
 // disagree with the metadata are errors, never silently dropped.
@@ -59,10 +60,12 @@ interface View {
   shape: number[];
   /** llama: un-interleave the rotary rows over this many heads */
   heads?: number;
+  /** subtracted from every value (a norm stored as w + shift, Gemma's) */
+  shift?: number;
 }
 
 /**
- * Presents a GGUF file (llama, qwen3, olmo2, phi3, or llama's looped nanbeige) as an HF checkpoint
+ * Presents a GGUF file (llama, qwen3, olmo2, phi3, gemma2, gemma3, or llama's looped nanbeige) as an HF checkpoint
  * of that architecture: the config.json object, and its tensors under HF names.
  */
 export function ggufToHf(file: GgufFile): { config: Record<string, unknown>; source: TensorSource } {
@@ -127,6 +130,10 @@ export function ggufToHf(file: GgufFile): { config: Record<string, unknown>; sou
       used.add(name);
       return file.readF32(name);
     },
+    has: (name) => present.has(name),
+    hidden,
+    heads,
+    layers,
     headDim,
     rotary,
   };
@@ -157,12 +164,13 @@ export function ggufToHf(file: GgufFile): { config: Record<string, unknown>; sou
   const views = new Map<string, View>();
   const profile = profileForArch(cfg.arch);
   const top: Record<string, string> = { embed: 'token_embd.weight', 'finalNorm.w': 'output_norm.weight', head: 'output.weight' };
+  const shifted = (key: string, v: View): View => (spec.normShift && key.endsWith('Norm.w') ? { ...v, shift: spec.normShift } : v);
   for (const e of profile.globals(cfg)) {
     if (!top[e.key]) throw new ConfigError('unsupported', `${file.path}: ${spec.name} has no GGUF name for ${e.key}`);
-    views.set(e.hf, whole(file, present, top[e.key], expectedShape(cfg, e.key)));
+    views.set(e.hf, shifted(e.key, whole(file, present, top[e.key], expectedShape(cfg, e.key))));
   }
   for (let l = 0; l < layers; l++) {
-    for (const e of profile.layer(cfg, l)) views.set(e.hf, layerView(file, present, spec, cfg, l, e.key));
+    for (const e of profile.layer(cfg, l)) views.set(e.hf, shifted(e.key, layerView(file, present, spec, cfg, l, e.key)));
   }
   for (const v of views.values()) for (const p of v.parts) used.add(p.name);
   for (const g of file.names()) {
@@ -214,13 +222,19 @@ class GgufHfSource implements TensorSource {
   info(name: string): TensorInfo {
     const v = this.view(name);
     const dtypes = new Set(v.parts.map((p) => this.file.info(p.name).dtype));
-    // stacked tensors of different types read as f32
-    const dtype: DType = dtypes.size === 1 ? [...dtypes][0] : 'f32';
+    // stacked tensors of different types, and shifted norms, read as f32
+    const dtype: DType = dtypes.size === 1 && !v.shift ? [...dtypes][0] : 'f32';
     return { name, dtype, shape: [...v.shape], byteLength: dtypeByteLength(dtype, shapeNumel(v.shape)) };
   }
   read(name: string): LoadedTensor {
     const v = this.view(name);
     const p0 = v.parts[0];
+    if (v.shift) {
+      // f32(w + 1) − 1 is exact, so the model's own 1 + w comes back bit for bit
+      const w = toF32(this.file.read(p0.name)).slice();
+      for (let i = 0; i < w.length; i++) w[i] -= v.shift;
+      return { dtype: 'f32', shape: [...v.shape], data: w };
+    }
     if (v.parts.length === 1 && p0.start === 0 && p0.rows === this.file.info(p0.name).shape[0] && !v.heads) return this.file.read(p0.name);
     const loaded = v.parts.map((p) => ({ p, t: this.file.read(p.name) }));
     const same = loaded.every(({ t }) => t.dtype === loaded[0].t.dtype);
@@ -239,6 +253,7 @@ class GgufHfSource implements TensorSource {
   /** The file's bytes, rows cut, stacked and reordered like read()'s values (a row is a whole number of blocks). */
   readRaw(name: string): Uint8Array {
     const v = this.view(name);
+    if (v.shift) throw new FormatError('unknown_dtype', `'${name}' is a shifted norm; read it as f32`, { file: this.path, tensor: name });
     const types = new Set(v.parts.map((p) => this.file.info(p.name).ggmlType));
     if (types.size > 1) throw new FormatError('unknown_dtype', `'${name}' stacks tensors of types ${[...types].join(', ')}; read it as f32`, { file: this.path, tensor: name });
     const data = stacked(v.parts.map((p) => {

@@ -1,7 +1,8 @@
 // Export of a model (plain or relaxed recursive) as one GGUF file llama.cpp loads, in one of the
-// architectures of formats/gguf-archs.ts (llama, qwen3, olmo2, phi3): unrolled, adapters merged
-// (mergedLayerTensor, as the HF export), llama's q/k rows permuted into the interleaved rotary
-// order llama.cpp's converter writes (the other architectures rotate HF's halves as they are),
+// architectures of formats/gguf-archs.ts (llama, qwen3, olmo2, phi3, gemma2, gemma3): unrolled,
+// adapters merged (mergedLayerTensor, as the HF export), llama's q/k rows permuted into the
+// interleaved rotary order llama.cpp's converter writes (the other architectures rotate HF's halves
+// as they are), Gemma's norm weights w written as 1 + w (what llama.cpp's RMSNorm multiplies by),
 // matrices in F32, F16, Q8_0 or Q4_0 (norms stay F32; quantized files keep the token embedding /
 // output in Q8_0, with the same blocks rrt's q8_0/q4_0 loading makes), and the tokenizer embedded
 // as tokenizer.ggml.* metadata. A strictly recursive llama model may be written looped instead
@@ -41,7 +42,7 @@ export interface GgufExportOptions {
 
 export interface GgufExportSummary {
   dst: string;
-  /** llama.cpp's architecture: 'llama', 'qwen3', 'olmo2', 'phi3', or 'nanbeige' (llama looped) */
+  /** llama.cpp's architecture: 'llama', 'qwen3', 'olmo2', 'phi3', 'gemma2', 'gemma3', or 'nanbeige' (llama looped) */
   architecture: string;
   /** blocks written: the unrolled depth, or the shared slots of a looped file */
   layers: number;
@@ -135,7 +136,7 @@ export function exportGguf(model: string, dst: string, opts: GgufExportOptions =
   const m = loadModel(model, { tokenizer: opts.tokenizer, hugePages: false });
   const cfg = m.config;
   const spec = ggufArchFor(cfg.arch);
-  const supported = `GGUF export writes llama.cpp's ${GGUF_ARCH_NAMES} architectures (Llama, Mistral, SmolLM, TinyLlama, llama2.c, Qwen3, OLMo-2, Phi-3, and recursive models converted from them)`;
+  const supported = `GGUF export writes llama.cpp's ${GGUF_ARCH_NAMES} architectures (Llama, Mistral, SmolLM, TinyLlama, llama2.c, Qwen3, OLMo-2, Phi-3, Gemma 2, Gemma 3 text, and recursive models converted from them)`;
   if (!spec) throw new InputError('bad_option', `${model}: ${supported}; this one is ${cfg.arch}. Use \`rrt export\` to a directory for a Hugging Face checkpoint instead`);
   const why = unsupportedReason(cfg, spec);
   if (why) throw new InputError('bad_option', `${model}: ${supported}; this ${cfg.arch} model has ${why}. Use \`rrt export\` to a directory for a Hugging Face checkpoint instead`);
@@ -164,6 +165,8 @@ export function exportGguf(model: string, dst: string, opts: GgufExportOptions =
     return { name, dtype: want, shape, data: toGgufBlocks(quantize(new Tensor(data, shape), want)) };
   };
   const vector = (name: string, data: Float32Array): GgufTensorToWrite => ({ name, dtype: 'f32', shape: [data.length], data });
+  // norms stored as w + normShift (Gemma: the 1 + w its RMSNorm multiplies by, in f32 as llama.cpp's converter adds it)
+  const norm = (name: string, w: Float32Array): GgufTensorToWrite => vector(name, spec.normShift ? w.map((x) => x + spec.normShift!) : w);
   const extras = spec.extras?.(cfg) ?? { kvs: [], tensors: [] };
   const tensors: GgufTensorToWrite[] = [matrix('token_embd.weight', [...w.embed.shape], w.embed.f32, headDtype), ...extras.tensors];
   layers.forEach((layer, i) => {
@@ -173,7 +176,7 @@ export function exportGguf(model: string, dst: string, opts: GgufExportOptions =
       const name = `blk.${i}.${spec.layer[key]}.weight`;
       const shape = expectedShape(cfg, key);
       if (shape.length === 1) {
-        tensors.push(vector(name, t));
+        tensors.push(norm(name, t));
         continue;
       }
       if (spec.interleavedRope && (key === 'q.w' || key === 'k.w')) t = halfSplitToInterleaved(t, shape[0], shape[1], key === 'q.w' ? cfg.nHeads : cfg.nKvHeads);
@@ -181,7 +184,7 @@ export function exportGguf(model: string, dst: string, opts: GgufExportOptions =
     }
     opts.onProgress?.(i + 1, layers.length, `blk.${i}`);
   });
-  tensors.push(vector('output_norm.weight', w.finalNorm.w.f32));
+  tensors.push(norm('output_norm.weight', w.finalNorm.w.f32));
   if (!cfg.tiedHead || spec.outputRequired) tensors.push(matrix('output.weight', [...w.head.shape], w.head.f32, headDtype));
 
   const u32 = (k: string, v: number): Kv => [k, v, 'u32'];
@@ -204,7 +207,8 @@ export function exportGguf(model: string, dst: string, opts: GgufExportOptions =
   ];
   // rrt's own recursion has no norm between loops; a model read from a looped file may
   if (looped) meta.push(u32(`${arch}.num_loops`, loops), [`${arch}.skip_loop_final_norm`, cfg.recursive!.loopNorm !== true, 'bool']);
-  if (cfg.headDim * cfg.nHeads !== cfg.hidden) meta.push(u32(`${arch}.attention.key_length`, cfg.headDim), u32(`${arch}.attention.value_length`, cfg.headDim));
+  // always, as llama.cpp's converter writes them for Gemma (it takes hidden / heads when absent)
+  meta.push(u32(`${arch}.attention.key_length`, cfg.headDim), u32(`${arch}.attention.value_length`, cfg.headDim));
   if (cfg.ropeScaling?.type === 'linear') meta.push([`${arch}.rope.scaling.type`, 'linear', 'string'], f32(`${arch}.rope.scaling.factor`, cfg.ropeScaling.factor));
   meta.push(...extras.kvs, ...vocab.kvs);
 

@@ -1,10 +1,11 @@
 // ggufToHf on the architectures beside llama: files written by llama.cpp's own converter from the
 // HF fixtures (fixtures/gguf/*-llamacpp.gguf, F16; scripts/fixtures/make_llamacpp_gguf_fixtures.py)
-// read as the fixture with its matrices rounded to f16, logits bit for bit; q, k, v fused into one
+// read as the fixture with its matrices rounded to f16, logits bit for bit (Gemma's as llama.cpp
+// runs its converter's files, which leave out query_pre_attn_scalar and layer_types); q, k, v fused into one
 // attn_qkv or kept apart read alike whichever form the architecture's profile wants (values and
 // Q8_0 blocks); files rrt cannot run the same way are refused with the reason.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -33,9 +34,9 @@ function run(m: LoadedModel, hf: string): { got: Float32Array; transformers: Flo
   return { got: noGrad(() => m.decoder.forward(ids, 2, ids.length / 2).logits.f32.slice()), transformers };
 }
 
-/** The HF fixture with every matrix rounded to f16 (what an F16 GGUF holds), norms as they are. */
-function roundedToF16(hf: string): LoadedModel {
-  const m = loadModel(fixture(hf), { tokenizer: TOK });
+/** An HF checkpoint (a fixture) with every matrix rounded to f16 (what an F16 GGUF holds), norms as they are. */
+function roundedToF16(dir: string): LoadedModel {
+  const m = loadModel(dir, { tokenizer: TOK });
   const w = m.decoder.weights;
   const round = (a: Float32Array) => a.set(f16ArrayToF32(f32ArrayToF16(a)));
   for (const t of new Set([w.embed, w.head])) round(t.f32);
@@ -48,10 +49,62 @@ test('llama.cpp\'s own files (qwen3; olmo2 with fused attn_qkv; phi3 with partia
     const m = loadModel(llamacpp(file));
     assert.equal(m.config.arch, hf.startsWith('phi3') ? 'phi3' : hf, file);
     const { got, transformers } = run(m, hf);
-    assert.deepEqual(got, run(roundedToF16(hf), hf).got, `${file} vs the f16-rounded fixture`);
+    assert.deepEqual(got, run(roundedToF16(fixture(hf)), hf).got, `${file} vs the f16-rounded fixture`);
     // and near transformers' f32 logits: f16 weights move them by up to 1.1e-3 of the largest (measured)
     assertClose(got, transformers, { rel: 2.5e-3, label: `${file} vs transformers` });
   }
+});
+
+/** fixtures/hf/`hf` with config fields replaced, in tmp. */
+function edited(hf: string, edit: Record<string, unknown>): string {
+  const dir = mkdtempSync(join(tmp, `${hf}-`));
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...JSON.parse(readFileSync(join(fixture(hf), 'config.json'), 'utf8')), ...edit }));
+  copyFileSync(join(fixture(hf), 'model.safetensors'), join(dir, 'model.safetensors'));
+  return dir;
+}
+
+const SIX = ['sliding_attention', 'sliding_attention', 'sliding_attention', 'sliding_attention', 'sliding_attention', 'full_attention'];
+
+test('llama.cpp\'s own Gemma files read as llama.cpp runs them: gemma2 at 1/√head size (its converter drops query_pre_attn_scalar 24), gemma3 with every 6th layer full (it drops layer_types); f16-rounded logits bit for bit', () => {
+  for (const [name, edit] of [['gemma2', { query_pre_attn_scalar: 16 }], ['gemma3', { layer_types: SIX }]] as const) {
+    const m = loadModel(llamacpp(name));
+    assert.equal(m.config.arch, name);
+    assert.deepEqual(run(m, name).got, run(roundedToF16(edited(name, edit)), name).got, name);
+  }
+  // with the pattern given (rrt writes one bool per block; here the period), the file is the fixture: near transformers' logits,
+  // which f16 weights move by up to 1.5 % of the largest in this sensitive fixture (measured)
+  const period3 = rewrite(llamacpp('gemma3'), join(tmp, 'gemma3-period3.gguf'), () => {}, (kv) => kv.set('gemma3.attention.sliding_window_pattern', [3, 'u32']));
+  const { got, transformers } = run(loadModel(period3), 'gemma3');
+  assert.deepEqual(got, run(roundedToF16(fixture('gemma3')), 'gemma3').got);
+  assertClose(got, transformers, { rel: 2.5e-2, label: 'gemma3 with its pattern vs transformers' });
+});
+
+test('the HF config of llama.cpp\'s Gemma files: norms back to HF\'s w, soft-caps (llama.cpp\'s 50 and 30 when absent), windows, per-type rotary bases', () => {
+  const read = (path: string) => {
+    const { config, source } = ggufToHf(openGguf(path));
+    return { config, source };
+  };
+  const g2 = read(llamacpp('gemma2'));
+  assert.deepEqual(['model_type', 'query_pre_attn_scalar', 'attn_logit_softcapping', 'final_logit_softcapping', 'sliding_window', 'hidden_activation', 'tie_word_embeddings'].map((k) => g2.config[k]),
+    ['gemma2', 16, 2, 10, 6, 'gelu_pytorch_tanh', true]);
+  assert.deepEqual(g2.config.layer_types, ['sliding_attention', 'full_attention', 'sliding_attention', 'full_attention']);
+  // stored 1 + w: what comes back gives the model's own 1 + w exactly
+  const st = openSafetensors(join(fixture('gemma2'), 'model.safetensors'));
+  for (const n of ['model.layers.1.post_attention_layernorm.weight', 'model.norm.weight']) assert.deepEqual(g2.source.readF32(n).map((w) => w + 1), st.readF32(n).map((w) => w + 1), n);
+  st.close();
+  g2.source.close();
+  const g3 = read(llamacpp('gemma3'));
+  assert.deepEqual(['model_type', 'rope_theta', 'rope_local_base_freq', 'sliding_window', 'final_logit_softcapping'].map((k) => g3.config[k]), ['gemma3_text', 1e6, 1e4, 5, undefined]);
+  assert.deepEqual([g3.config.rope_scaling, g3.config.layer_types], [{ rope_type: 'linear', factor: 2 }, SIX]);
+  assert.ok(g3.source.names().includes('model.layers.5.self_attn.k_norm.weight'));
+  g3.source.close();
+  const noCaps = rewrite(llamacpp('gemma2'), join(tmp, 'gemma2-nocaps.gguf'), () => {}, (kv) => {
+    kv.delete('gemma2.attn_logit_softcapping');
+    kv.delete('gemma2.final_logit_softcapping');
+  });
+  const c = read(noCaps);
+  c.source.close();
+  assert.deepEqual([c.config.attn_logit_softcapping, c.config.final_logit_softcapping], [50, 30]);
 });
 
 test('the HF config of llama.cpp\'s files: head_dim, partial rotary, longrope factors and attention factor, the window where rrt stops', () => {
@@ -158,7 +211,12 @@ test('files rrt would run differently are refused with the reason; missing, unma
       f.close();
     }
   };
-  configError(variant(base, () => {}, (kv) => kv.set('general.architecture', ['gemma2', 'string'])), 'unknown_architecture', '"gemma2"', 'llama, qwen3, olmo2, phi3');
+  configError(variant(base, () => {}, (kv) => kv.set('general.architecture', ['gemma', 'string'])), 'unknown_architecture', '"gemma"', 'llama, qwen3, olmo2, phi3, gemma2, gemma3');
+  const g2 = llamacpp('gemma2'), g3 = llamacpp('gemma3');
+  configError(variant(g2, (t) => t.set('output.weight', t.get('token_embd.weight')!)), 'unsupported', 'output.weight in a gemma2 file');
+  configError(variant(g2, () => {}, (kv) => kv.set('gemma2.rope.freq_base_swa', [5e5, 'f32'])), 'unsupported', 'gemma2.rope.freq_base_swa 500000 ≠ rope.freq_base 10000');
+  configError(variant(g2, () => {}, (kv) => kv.set('gemma2.attention.sliding_window', [0, 'u32'])), 'bad_value', 'gemma2.attention.sliding_window is 0');
+  configError(variant(g3, () => {}, (kv) => kv.set('gemma3.attention.sliding_window_pattern', [[true, false], 'bool'])), 'bad_value', 'gemma3.attention.sliding_window_pattern must hold one bool per block (6)');
   configError(variant(base, () => {}, (kv) => kv.set('qwen3.rope.dimension_count', [8, 'u32'])), 'unsupported', 'rotary dims 8 of head size 16', 'qwen3 rotates whole heads');
   configError(variant(base, () => {}, (kv) => kv.set('qwen3.rope.scaling.type', ['yarn', 'string'])), 'unsupported', "rope scaling 'yarn'");
   configError(variant(base, () => {}, (kv) => kv.set('qwen3.attention.value_length', [32, 'u32'])), 'unsupported', 'value head size 32');
