@@ -1,7 +1,8 @@
-"""A plain uptraining loop for an rrt checkpoint in PyTorch, single process or DDP:
+"""A plain uptraining loop for an rrt checkpoint in PyTorch, single process, DDP or DeepSpeed ZeRO-1/2:
 
     python -m rrt_torch.train --model DIR --data X.bin --out RUN --steps 100
     torchrun --nproc_per_node 2 -m rrt_torch.train --model DIR --data X.bin --out RUN --steps 100
+    torchrun --nproc_per_node 2 -m rrt_torch.train --zero 2 --model DIR --data X.bin --out RUN --steps 100
 
 (python/rrt_torch/train.py runs the same way as a script.) The objective is rrt train's: CE mixed
 with forward-KL distillation from the teacher, optional exit losses; AdamW (β 0.9/0.95, weight
@@ -53,6 +54,9 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch threads per process")
     p.add_argument("--force", action="store_true", help="replace an existing run directory's model")
+    p.add_argument("--zero", type=int, choices=(1, 2), default=None,
+                   help="train through DeepSpeed's engine with ZeRO stage 1 or 2 (under torchrun or the deepspeed launcher)")
+    p.add_argument("--local_rank", "--local-rank", type=int, help=argparse.SUPPRESS)  # the deepspeed launcher's; LOCAL_RANK is read instead
     return p.parse_args(argv)
 
 
@@ -111,10 +115,35 @@ def param_groups(model, weight_decay: float):
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+def deepspeed_config(a, world: int) -> dict:
+    """The engine's config: fp32, one micro-batch per step, train.py's clipping. The optimizer and
+    the learning rate stay train.py's (torch's AdamW, set each step), so the math is the same."""
+    return {
+        "train_batch_size": a.batch_size,
+        "train_micro_batch_size_per_gpu": a.batch_size // world,
+        "gradient_accumulation_steps": 1,
+        "gradient_clipping": max(a.clip, 0.0),  # 0: off, as --clip 0
+        "zero_optimization": {"stage": a.zero},
+        "steps_per_print": 2 ** 31 - 1,  # train.py reports its own metrics
+    }
+
+
 def main(argv=None):
     a = parse_args(argv)
-    distributed = "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
-    if distributed:
+    if a.zero:
+        import deepspeed
+
+        if "WORLD_SIZE" not in os.environ:
+            raise RrtTorchError("unsupported", "--zero runs under a launcher (torchrun or deepspeed), which sets WORLD_SIZE and RANK")
+        accelerator = deepspeed.get_accelerator().device_name()
+        if accelerator != "cpu":  # the engine would move the model there, the batches stay here
+            raise RrtTorchError("unsupported", f"train.py trains on the CPU and DeepSpeed chose its {accelerator} accelerator: set DS_ACCELERATOR=cpu")
+        # DeepSpeed would compile its shared-memory all-reduce here (g++, ~40 s): only its inference
+        # kernels use it, ZeRO's collectives are gloo's. Marked unbuildable, it is skipped.
+        deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False
+        deepspeed.init_distributed()  # gloo, the CPU accelerator's backend
+    distributed = a.zero is not None or ("WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1)
+    if distributed and not dist.is_initialized():
         dist.init_process_group("gloo" if not torch.cuda.is_available() else "nccl")
     rank = dist.get_rank() if distributed else 0
     world = dist.get_world_size() if distributed else 1
@@ -128,10 +157,19 @@ def main(argv=None):
     teacher_dir = default_teacher(model, a.teacher)
     teacher = load_teacher(teacher_dir) if teacher_dir else None
     groups = param_groups(model, a.weight_decay)
-    if distributed:
-        model = torch.nn.parallel.DistributedDataParallel(model)
-    opt = torch.optim.AdamW(groups, lr=a.lr, betas=(0.9, 0.95), eps=a.adam_eps)
     params = [p for g in groups for p in g["params"]]
+    opt = torch.optim.AdamW(groups, lr=a.lr, betas=(0.9, 0.95), eps=a.adam_eps)
+    engine = None
+    if a.zero:
+        # each shared parameter once (param_groups dedups); ZeRO flattens them into its own
+        # buffers and steps `opt` on this rank's partition, so `opt`'s lr is still the one to set
+        engine, _, _, _ = deepspeed.initialize(model=model, optimizer=opt, config=deepspeed_config(a, world))
+        model = engine
+        if rank == 0:
+            print(f"DeepSpeed {deepspeed.__version__}: ZeRO stage {engine.zero_optimization_stage()} "
+                  f"({type(engine.optimizer).__name__} over torch's AdamW) on {world} processes", flush=True)
+    elif distributed:
+        model = torch.nn.parallel.DistributedDataParallel(model)
 
     tokens = open_tokens(a.data)
     T = a.seq_len
@@ -164,10 +202,15 @@ def main(argv=None):
         loss = parts["loss"]
         if not torch.isfinite(loss):
             raise RrtTorchError("format", f"loss became {loss.item()} at step {step + 1}: try a lower learning rate or more warm-up")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()  # DDP averages the gradients over ranks here: equal shares make it the global mean
-        norm = torch.nn.utils.clip_grad_norm_(params, a.clip if a.clip > 0 else float("inf"))
-        opt.step()
+        if engine is not None:
+            engine.backward(loss)  # ZeRO reduces the averaged gradients to the rank that owns each partition
+            engine.step()  # clips by the global norm, steps the partitions, gathers the parameters back
+            norm = engine.get_global_grad_norm()
+        else:
+            opt.zero_grad(set_to_none=True)
+            loss.backward()  # DDP averages the gradients over ranks here: equal shares make it the global mean
+            norm = torch.nn.utils.clip_grad_norm_(params, a.clip if a.clip > 0 else float("inf"))
+            opt.step()
         logged = {"loss": loss.item(), "ce": parts["ce"], "kd": parts["kd"], "exitCe": parts["exit_ce"]}
         if distributed:  # metrics of the global batch: the mean of the ranks' equal shares
             names = [k for k, v in logged.items() if v is not None]
@@ -176,7 +219,7 @@ def main(argv=None):
             logged.update({k: v / world for k, v in zip(names, values.tolist())})
         if metrics:
             line = {"step": step + 1, **logged,
-                    "lr": lr, "gradNorm": norm.item(), "seconds": time.time() - start}
+                    "lr": lr, "gradNorm": float(norm), "seconds": time.time() - start}
             metrics.write(json.dumps(line) + "\n")
             metrics.flush()
             if (step + 1) % 10 == 0 or step + 1 == a.steps:
