@@ -53,6 +53,7 @@ def parse_args(argv=None):
     p.add_argument("--exit-weight", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch threads per process")
+    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N; default: this process's GPU (LOCAL_RANK) when CUDA is available, else the CPU")
     p.add_argument("--force", action="store_true", help="replace an existing run directory's model")
     p.add_argument("--zero", type=int, choices=(1, 2), default=None,
                    help="train through DeepSpeed's engine with ZeRO stage 1 or 2 (under torchrun or the deepspeed launcher)")
@@ -128,23 +129,42 @@ def deepspeed_config(a, world: int) -> dict:
     }
 
 
+def pick_device(arg):
+    """The device this process trains on; under a launcher, GPU LOCAL_RANK."""
+    if arg:
+        device = torch.device(arg)
+        if device.type == "cuda" and device.index is None:
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    else:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0))) if torch.cuda.is_available() else torch.device("cpu")
+    if device.type not in ("cpu", "cuda"):
+        raise RrtTorchError("unsupported", f"--device {arg}: train.py runs on cpu or cuda")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise RrtTorchError("unsupported", f"--device {arg}: CUDA is not available")
+        torch.cuda.set_device(device)
+    return device
+
+
 def main(argv=None):
     a = parse_args(argv)
+    device = pick_device(a.device)
     if a.zero:
         import deepspeed
 
         if "WORLD_SIZE" not in os.environ:
             raise RrtTorchError("unsupported", "--zero runs under a launcher (torchrun or deepspeed), which sets WORLD_SIZE and RANK")
         accelerator = deepspeed.get_accelerator().device_name()
-        if accelerator != "cpu":  # the engine would move the model there, the batches stay here
-            raise RrtTorchError("unsupported", f"train.py trains on the CPU and DeepSpeed chose its {accelerator} accelerator: set DS_ACCELERATOR=cpu")
+        if accelerator != device.type:  # the engine moves the model to its accelerator; the batches go to `device`
+            hint = "set DS_ACCELERATOR=cpu" if device.type == "cpu" else "install DeepSpeed's CUDA accelerator"
+            raise RrtTorchError("unsupported", f"train.py trains on {device.type} and DeepSpeed chose its {accelerator} accelerator: {hint}")
         # DeepSpeed would compile its shared-memory all-reduce here (g++, ~40 s): only its inference
         # kernels use it, ZeRO's collectives are gloo's. Marked unbuildable, it is skipped.
         deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False
         deepspeed.init_distributed()  # gloo, the CPU accelerator's backend
     distributed = a.zero is not None or ("WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1)
     if distributed and not dist.is_initialized():
-        dist.init_process_group("gloo" if not torch.cuda.is_available() else "nccl")
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     rank = dist.get_rank() if distributed else 0
     world = dist.get_world_size() if distributed else 1
     if a.threads:
@@ -153,9 +173,9 @@ def main(argv=None):
         raise RrtTorchError("format", f"--batch-size {a.batch_size} does not split over {world} processes")
     torch.manual_seed(a.seed)
 
-    model = load(a.model)
+    model = load(a.model).to(device)
     teacher_dir = default_teacher(model, a.teacher)
-    teacher = load_teacher(teacher_dir) if teacher_dir else None
+    teacher = load_teacher(teacher_dir).to(device) if teacher_dir else None
     groups = param_groups(model, a.weight_decay)
     params = [p for g in groups for p in g["params"]]
     opt = torch.optim.AdamW(groups, lr=a.lr, betas=(0.9, 0.95), eps=a.adam_eps)
@@ -169,7 +189,7 @@ def main(argv=None):
             print(f"DeepSpeed {deepspeed.__version__}: ZeRO stage {engine.zero_optimization_stage()} "
                   f"({type(engine.optimizer).__name__} over torch's AdamW) on {world} processes", flush=True)
     elif distributed:
-        model = torch.nn.parallel.DistributedDataParallel(model)
+        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
     tokens = open_tokens(a.data)
     T = a.seq_len
@@ -185,6 +205,7 @@ def main(argv=None):
         starts = rng.integers(0, len(tokens) - T - 1, size=a.batch_size)  # the same on every rank
         mine = starts[rank * share:(rank + 1) * share]
         windows = torch.from_numpy(np.stack([np.asarray(tokens[s:s + T + 1], dtype=np.int64) for s in mine]))
+        windows = windows.to(device)
         inputs, targets = windows[:, :-1], windows[:, 1:]
         lr = learning_rate(step, a.lr, a.steps, warmup, a.min_lr_ratio)
         for g in opt.param_groups:
@@ -214,7 +235,7 @@ def main(argv=None):
         logged = {"loss": loss.item(), "ce": parts["ce"], "kd": parts["kd"], "exitCe": parts["exit_ce"]}
         if distributed:  # metrics of the global batch: the mean of the ranks' equal shares
             names = [k for k, v in logged.items() if v is not None]
-            values = torch.tensor([logged[k] for k in names], dtype=torch.float64)
+            values = torch.tensor([logged[k] for k in names], dtype=torch.float64, device=device)  # NCCL reduces GPU tensors only
             dist.all_reduce(values)
             logged.update({k: v / world for k, v in zip(names, values.tolist())})
         if metrics:

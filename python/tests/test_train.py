@@ -84,3 +84,16 @@ def test_a_source_transformers_cannot_load_needs_a_teacher(tmp_path):
     assert r.returncode == 1
     assert "is not a Hugging Face directory transformers can load: pass --teacher DIR (rrt export SOURCE DIR writes one)" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_a_device_this_machine_lacks_is_refused(checkpoints, tmp_path):
+    import torch
+
+    data = token_file(str(tmp_path / "tokens.bin"))
+    for device, message in [("mps", "--device mps: train.py runs on cpu or cuda"), ("cuda", "--device cuda: CUDA is not available")]:
+        if device == "cuda" and torch.cuda.is_available():
+            continue
+        r = subprocess.run([sys.executable, TRAIN, "--model", checkpoints("llama"), "--data", data, "--out", str(tmp_path / device),
+                            "--steps", "1", "--device", device], capture_output=True, text=True)
+        assert r.returncode == 1 and message in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
+        assert not os.path.exists(tmp_path / device / "model")
