@@ -7,6 +7,7 @@
 // routines of the composed ops (BatchForward's norm, GEMV, LoRA, rope_f32, scatter_rows_f32,
 // attention_decode_paged_f32, glu_fwd_f32, add_f32 calls), so each row gets the same bits; it
 // saves their per-call cost: one parallel region with barriers instead of ~25 forks per layer.
+// Optional per-head RMSNorms of q and k (Qwen3, Gemma 3; each group its own) run before the rotary.
 // Legend: R rows in all, N decode rows (the first), D model dim, H/Hkv heads, Dh head dim, F FFN
 // dim, qd = H·Dh, kvd = Hkv·Dh, P rows per KV page.
 #include <omp.h>
@@ -43,6 +44,7 @@ enum { kQ, kK, kV, kO, kGate, kUp, kDown };
 struct Group {
   int64_t r0, r1;
   const float *attn_norm, *mlp_norm;  // mlp_norm: decode groups only
+  const float *q_norm, *k_norm;        // (Dh) or null; q_norm: decode groups only
   Proj proj[7];
 };
 
@@ -145,8 +147,8 @@ void run(const Batch& B) {
     }
 #pragma omp barrier
 
-    // q of the decode rows, k and v of every row, in units of whole heads so each thread rotates
-    // what it computed; k and v then go to the rows' places in the pool. A q head costs N rows, a
+    // q of the decode rows, k and v of every row, in units of whole heads so each thread norms and
+    // rotates what it computed; k and v then go to the rows' places in the pool. A q head costs N rows, a
     // k or v head R (fill rows too): threads split the units by that weight.
     const int64_t units = H + 2 * Hkv;
     const auto unit_at = [&](int64_t share) {  // the first unit at or past share/n of the weight
@@ -160,15 +162,22 @@ void run(const Batch& B) {
       *c0 = std::max(u0, lo) - lo;
       *c1 = std::max(std::min(u1, hi) - lo, *c0);
     };
+    // heads u in [a, b) of row r of x (its group's norm, if any, then the rotary)
+    const auto heads = [&](float* x, int64_t width, int64_t r, const float* norm) {
+      for (int64_t u = a; u < b; u++) {
+        float* xh = x + r * width + u * Dh;
+        if (norm) rmsnorm_row(xh, xh, norm, Dh, B.eps, B.plus_one);
+        if (B.half > 0) rope_head(xh, cs + r * B.half, sn + r * B.half, B.half, B.interleaved);
+      }
+    };
     clip(0, H, &a, &b);
     if (a < b && nq > 0) project(B, kQ, q, hin, D, 0, nq, a * Dh, b * Dh, g);
-    for (int64_t r = 0; r < N && B.half > 0; r++)
-      for (int64_t u = a; u < b; u++) rope_head(q + r * qd + u * Dh, cs + r * B.half, sn + r * B.half, B.half, B.interleaved);
+    for (int64_t r = 0; r < N; r++) heads(q, qd, r, B.groups[B.group_of[r]].q_norm);
     clip(H, H + Hkv, &a, &b);
     if (a < b) {
       project(B, kK, k, hin, D, 0, ng, a * Dh, b * Dh, g);
       for (int64_t r = 0; r < R; r++) {
-        for (int64_t u = a; u < b && B.half > 0; u++) rope_head(k + r * kvd + u * Dh, cs + r * B.half, sn + r * B.half, B.half, B.interleaved);
+        heads(k, kvd, r, B.groups[B.group_of[r]].k_norm);
         std::memcpy(B.k_pool + (int64_t)B.rows_at[r] * kvd + a * Dh, k + r * kvd + a * Dh, (b - a) * Dh * sizeof(float));
       }
     }
@@ -236,13 +245,16 @@ void run(const Batch& B) {
   }
 }
 
-// Element i of a JS Array that must hold a Float32Array of at least `need` values.
-const float* array_f32(const Args& a, const Napi::Array arr, uint32_t i, const char* what, int64_t need) {
+// Element i of a JS Array that must hold a Float32Array of at least `need` values (D), or of
+// exactly `need` (Dh) for a q/k norm, whose length says what it norms.
+const float* array_f32(const Args& a, const Napi::Array arr, uint32_t i, const char* what, int64_t need, bool head_norm = false) {
   const Napi::Value v = arr.Get(i);
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
     a.type_error("%s[%u] must be a Float32Array", what, i);
   const Napi::Float32Array f = v.As<Napi::Float32Array>();
-  if ((int64_t)f.ElementLength() < need) a.range_error("%s[%u] has %lld elements, expected D = %lld", what, i, (long long)f.ElementLength(), (long long)need);
+  const int64_t len = (int64_t)f.ElementLength();
+  if (head_norm ? len != need : len < need)
+    a.range_error("%s[%u] has %lld elements, expected %s = %lld", what, i, (long long)len, head_norm ? "Dh" : "D", (long long)need);
   return f.Data();
 }
 
@@ -251,9 +263,10 @@ const float* array_f32(const Args& a, const Napi::Array arr, uint32_t i, const c
 // batch_layer_f32(y, x, kPool, vPool, wq, wk, wv, wo, wgate, wup, wdown, bq, bk, bv, bo, bgate, bup, bdown,
 //                 invFreq, groupRows, decodeGroups, attnNorms, mlpNorms, adapters,
 //                 rowsAt, pos, pages, pageStart, pageRows,
-//                 D, H, Hkv, Dh, F, rotDim, interleaved, eps, plusOne, act, parallelResidual, scale, qtypes)
+//                 D, H, Hkv, Dh, F, rotDim, interleaved, eps, plusOne, act, parallelResidual, scale, qtypes,
+//                 qNorms, kNorms)
 static Napi::Value js_batch_layer_f32(const Napi::CallbackInfo& info) {
-  Args a(info, "batch_layer_f32", 42);
+  Args a(info, "batch_layer_f32", 44);
   Batch B{};
   static_cast<layer::Shape&>(B) = layer::read_shape(a, 29, 34);
   const int64_t D = B.D, kvd = a.mul(B.Hkv, B.Dh);
@@ -289,6 +302,14 @@ static Napi::Value js_batch_layer_f32(const Napi::CallbackInfo& info) {
   if (!info[23].IsArray() || info[23].As<Napi::Array>().Length() != (uint32_t)G)
     a.type_error("adapters must be an Array of one entry per group (%lld)", (long long)G);
   const Napi::Array attn_norms = info[21].As<Napi::Array>(), mlp_norms = info[22].As<Napi::Array>(), adapters = info[23].As<Napi::Array>();
+  // q/k norms: null, or one per decode group (q) and one per group (k)
+  const auto norm_list = [&](size_t i, const char* name, int64_t n, const char* which) {
+    if (info[i].IsNull() || info[i].IsUndefined()) return Napi::Array();
+    if (!info[i].IsArray() || info[i].As<Napi::Array>().Length() != (uint32_t)n)
+      a.type_error("%s must be null or an Array of one Float32Array per %s (%lld)", name, which, (long long)n);
+    return info[i].As<Napi::Array>();
+  };
+  const Napi::Array q_norms = norm_list(42, "qNorms", nq, "decode group"), k_norms = norm_list(43, "kNorms", G, "group");
   B.any_bf16 = B.any_q = false;
   for (int i = 0; i < 7; i++) B.any_bf16 |= B.proj[i].bf16, B.any_q |= B.proj[i].qtype != 0;
   std::vector<Span> adapter_spans;
@@ -296,6 +317,8 @@ static Napi::Value js_batch_layer_f32(const Napi::CallbackInfo& info) {
     Group& gr = B.groups[i];
     gr.attn_norm = array_f32(a, attn_norms, (uint32_t)i, "attnNorms", D);
     gr.mlp_norm = i < nq ? array_f32(a, mlp_norms, (uint32_t)i, "mlpNorms", D) : nullptr;
+    gr.q_norm = !q_norms.IsEmpty() && i < nq ? array_f32(a, q_norms, (uint32_t)i, "qNorms", B.Dh, true) : nullptr;
+    gr.k_norm = !k_norms.IsEmpty() ? array_f32(a, k_norms, (uint32_t)i, "kNorms", B.Dh, true) : nullptr;
     for (int j = 0; j < 7; j++) gr.proj[j] = B.proj[j];
     Proj* projs[7] = {&gr.proj[0], &gr.proj[1], &gr.proj[2], &gr.proj[3], &gr.proj[4], &gr.proj[5], &gr.proj[6]};
     layer::lora_factors(a, adapters.Get((uint32_t)i), projs);
@@ -365,6 +388,8 @@ static Napi::Value js_batch_layer_f32(const Napi::CallbackInfo& info) {
   for (const Group& gr : B.groups) {
     ins.push_back({gr.attn_norm, D, "attnNorms"});
     if (gr.mlp_norm) ins.push_back({gr.mlp_norm, D, "mlpNorms"});
+    if (gr.q_norm) ins.push_back({gr.q_norm, B.Dh, "qNorms"});
+    if (gr.k_norm) ins.push_back({gr.k_norm, B.Dh, "kNorms"});
   }
   ins.insert(ins.end(), adapter_spans.begin(), adapter_spans.end());
   for (int i = 0; i < 3; i++) {

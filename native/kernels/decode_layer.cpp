@@ -2,7 +2,9 @@
 // src/tensor/kernels.ts, NativeAddon). It runs the same row, GEMV, rotary and attention routines as
 // the composed kernels (rmsnorm_fwd_f32, linear_bf16w / gemm_f32, add_bias_f32, rope_f32,
 // attention_fwd_f32, glu_fwd_f32, add_f32), so the results are the same bits; it saves their per-op
-// cost. Legend: D model dim, H/Hkv heads, Dh head dim, F FFN dim, qd = H·Dh, kvd = Hkv·Dh.
+// cost. Optional per-head RMSNorms of q and k before the rotary (Qwen3, Gemma 3) run as the composed
+// rmsnorm_fwd_f32 over [heads, Dh] rows does. Legend: D model dim, H/Hkv heads, Dh head dim, F FFN
+// dim, qd = H·Dh, kvd = Hkv·Dh.
 #include <omp.h>
 
 #include <algorithm>
@@ -34,6 +36,7 @@ using layer::Proj;
 struct Layer : layer::Shape {
   float *y, *kc, *vc;  // y (D); caches (≥ pos+1, Hkv, Dh), row pos written
   const float *x, *attn_norm, *mlp_norm, *inv_freq;
+  const float *q_norm, *k_norm;  // (Dh) or null: RMSNorm of each q / k head before the rotary
   Proj q, k, v, o, gate, up, down;
   int64_t pos;
 };
@@ -92,7 +95,7 @@ void run(const Layer& L) {
     int64_t n0, n1;
 
     // attention norm (every thread its own copy), then q, k, v in units of whole heads so each
-    // thread rotates the heads it computed; k and v go straight into the cache row
+    // thread norms and rotates the heads it computed; k and v go straight into the cache row
     rmsnorm_row(h, L.x, L.attn_norm, D, L.eps, L.plus_one);
     const Input hin = input(h, D);
     if (L.half > 0) rope_angles(cs, sn, (int32_t)L.pos, L.inv_freq, L.half, false);
@@ -101,13 +104,17 @@ void run(const Layer& L) {
       *a = std::max(u0, lo) - lo;
       *b = std::max(std::min(u1, hi) - lo, *a);
     };
+    const auto head = [&](float* xh, const float* norm) {
+      if (norm) rmsnorm_row(xh, xh, norm, Dh, L.eps, L.plus_one);
+      if (L.half > 0) rope_head(xh, cs, sn, L.half, L.interleaved);
+    };
     int64_t a, b;
     clip(0, H, &a, &b);
     layer::proj_rows(L.q, q, hin, 1, a * Dh, b * Dh, g);
-    for (int64_t u = a; u < b && L.half > 0; u++) rope_head(q + u * Dh, cs, sn, L.half, L.interleaved);
+    for (int64_t u = a; u < b; u++) head(q + u * Dh, L.q_norm);
     clip(H, H + Hkv, &a, &b);
     layer::proj_rows(L.k, krow, hin, 1, a * Dh, b * Dh, g);
-    for (int64_t u = a; u < b && L.half > 0; u++) rope_head(krow + u * Dh, cs, sn, L.half, L.interleaved);
+    for (int64_t u = a; u < b; u++) head(krow + u * Dh, L.k_norm);
     clip(H + Hkv, units, &a, &b);
     layer::proj_rows(L.v, vrow, hin, 1, a * Dh, b * Dh, g);
 #pragma omp barrier
@@ -143,9 +150,9 @@ void run(const Layer& L) {
 // decode_layer_f32(y, kCache, vCache, x, attnNorm, wq, wk, wv, wo, mlpNorm, wgate, wup, wdown,
 //                  bq, bk, bv, bo, bgate, bup, bdown, invFreq,
 //                  D, H, Hkv, Dh, F, pos, rotDim, interleaved, eps, plusOne, act, parallelResidual, scale,
-//                  adapters, qtypes)
+//                  adapters, qtypes, qNorm, kNorm)
 static Napi::Value js_decode_layer_f32(const Napi::CallbackInfo& info) {
-  Args a(info, "decode_layer_f32", 36);
+  Args a(info, "decode_layer_f32", 38);
   Layer L{};
   static_cast<layer::Shape&>(L) = layer::read_shape(a, 21, 27);
   L.pos = a.integer(26, "pos", 0, INT32_MAX);  // positions travel as int32, as in rope_f32
@@ -164,9 +171,12 @@ static Napi::Value js_decode_layer_f32(const Napi::CallbackInfo& info) {
   layer::read_projections(a, info, {5, 6, 7, 8, 10, 11, 12}, 13, L, qtypes, projs);
   L.inv_freq = a.f32(20, "invFreq", L.half, "rotDim/2");
   layer::lora_factors(a, info[34], projs);
+  L.q_norm = layer::norm_weight(a, 36, "qNorm", L.Dh, "Dh");
+  L.k_norm = layer::norm_weight(a, 37, "kNorm", L.Dh, "Dh");
 
   check_disjoint(a, {{L.y, D, "y"}, {L.kc, cache, "kCache"}, {L.vc, cache, "vCache"}},
                  {{L.x, D, "x"}, {L.attn_norm, D, "attnNorm"}, {L.mlp_norm, D, "mlpNorm"}, {L.inv_freq, L.half, "invFreq"},
+                  {L.q_norm, L.q_norm ? L.Dh : 0, "qNorm"}, {L.k_norm, L.k_norm ? L.Dh : 0, "kNorm"},
                   layer::weight_span(L.q, "wq"), layer::weight_span(L.k, "wk"), layer::weight_span(L.v, "wv"), layer::weight_span(L.o, "wo"),
                   layer::weight_span(L.gate, "wgate"), layer::weight_span(L.up, "wup"), layer::weight_span(L.down, "wdown"),
                   {L.q.b, L.q.b ? qd : 0, "bq"}, {L.k.b, L.k.b ? kvd : 0, "bk"}, {L.v.b, L.v.b ? kvd : 0, "bv"},

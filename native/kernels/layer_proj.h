@@ -159,6 +159,14 @@ inline Proj weight(const Args& a, const Napi::CallbackInfo& info, size_t i, cons
   return {p, bf16, 0, nullptr, N, K, nullptr, nullptr, false, false, 0};
 }
 
+// An optional norm weight (null/undefined: none) of exactly n values: a longer one is refused too,
+// since its length says what it norms (a q/k norm over each head or over the whole projection).
+inline const float* norm_weight(const Args& a, size_t i, const char* name, int64_t n, const char* what) {
+  const float* w = a.f32_opt(i, name, n, what);
+  if (w && a.length(i) != n) a.range_error("%s has %lld elements, expected %s = %lld", name, (long long)a.length(i), what, (long long)n);
+  return w;
+}
+
 // The bytes of an f32 or bf16 matrix of n values, for the aliasing checks.
 inline Span matrix_span(const void* p, bool bf16, int64_t n, const char* name) {
   return bf16 ? Span((const uint16_t*)p, n, name) : Span((const float*)p, n, name);

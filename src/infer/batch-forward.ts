@@ -319,6 +319,7 @@ export class BatchForward {
       rowsAt, rowPositions(kvGroups), tables.pages, tables.start, this.pool.pageSize,
       this.D, spec.H, spec.Hkv, spec.Dh, spec.F, rope ? rope.rotDim : 0, rope?.interleaved ? 1 : 0, spec.eps, spec.plusOne ? 1 : 0, spec.act, spec.parallelResidual ? 1 : 0, spec.scale,
       qtypeArgs(projs),
+      w0.qNorm ? ws.slice(0, groups.length).map((w) => w.qNorm!.f32) : null, w0.kNorm ? ws.map((w) => w.kNorm!.f32) : null,
     );
     return true;
   }

@@ -69,9 +69,10 @@ export class Decoder {
     this.qkvCols = config.qkvLayout === 'separate' ? null : fusedQkvColumns(config);
     const c = config;
     this.fusedSpec =
-      // the native layer has no q/k norm (Qwen3, OLMo-2), no fused gate_up (Phi-3) and norms before
-      // each sublayer only (not OLMo-2's after, nor Gemma 2/3's both): such layers run the composed ops
-      decodeLayerAvailable && c.normKind !== 'layer' && c.qkvLayout === 'separate' && c.gated && !c.gateUpFused && !c.qkNorm && (c.normPlacement ?? 'pre') === 'pre' && !c.windows && !c.attnSoftcap
+      // the native layer norms q and k per head (Qwen3) but not over the whole projection (OLMo-2);
+      // it has no fused gate_up (Phi-3), norms before each sublayer only (not OLMo-2's after, nor
+      // Gemma 2/3's both), no sliding windows and no soft-caps: such layers run the composed ops
+      decodeLayerAvailable && c.normKind !== 'layer' && c.qkvLayout === 'separate' && c.gated && !c.gateUpFused && c.qkNorm !== 'whole' && (c.normPlacement ?? 'pre') === 'pre' && !c.windows && !c.attnSoftcap
         ? { H: c.nHeads, Hkv: c.nKvHeads, Dh: c.headDim, F: c.intermediate, eps: c.normEps, plusOne: c.normKind === 'rmsPlusOne', act: Act[c.act], parallelResidual: c.parallelResidual, scale: c.attnScale, rope: this.rope }
         : null;
     this.description = describeLayer(config);
@@ -198,16 +199,19 @@ export class Decoder {
   fusedWeights(layer: Layer): DecodeLayerWeights | null {
     const { hidden: D, intermediate: F, nHeads: H, nKvHeads: Hkv, headDim: Dh } = this.config;
     const { q, k, v, o, gate, up, down } = layer.proj;
-    if (layer.qNorm || layer.kNorm || layer.postAttnNorm || layer.postMlpNorm || (this.config.normPlacement ?? 'pre') !== 'pre') return null;
+    if (layer.postAttnNorm || layer.postMlpNorm || (this.config.normPlacement ?? 'pre') !== 'pre') return null;
     const storable = (t: Tensor) => t.dtype === 'f32' || t.dtype === 'bf16';
     const adapterFits = (p: Linear, n: number, m: number) =>
       !p.lora || (storable(p.lora.a) && storable(p.lora.b) && p.lora.a.shape[1] === m && p.lora.b.shape[0] === n && p.lora.b.shape[1] === p.lora.a.shape[0]);
     const fits = (p: Linear | undefined, n: number, m: number): p is Linear =>
       p !== undefined && (storable(p.w) || isQuantized(p.w.dtype)) && p.w.shape[0] === n && p.w.shape[1] === m && (!p.b || (p.b.dtype === 'f32' && p.b.size === n)) && adapterFits(p, n, m);
-    const norm = (n: Norm) => n.w.dtype === 'f32' && n.w.size === D && !n.b;
+    const norm = (n: Norm | null | undefined, size = D): n is Norm => n != null && n.w.dtype === 'f32' && n.w.size === size && !n.b;
     if (!fits(q, H * Dh, D) || !fits(k, Hkv * Dh, D) || !fits(v, Hkv * Dh, D) || !fits(o, D, H * Dh)) return null;
     if (!fits(gate, F, D) || !fits(up, F, D) || !fits(down, D, F) || !norm(layer.attnNorm) || !norm(layer.mlpNorm)) return null;
-    return { attnNorm: layer.attnNorm.w, mlpNorm: layer.mlpNorm.w, q, k, v, o, gate, up, down };
+    const w = { attnNorm: layer.attnNorm.w, mlpNorm: layer.mlpNorm.w, q, k, v, o, gate, up, down };
+    // per-head q/k norms where the layer description runs them, and only there
+    if (this.description.qkNorm === 'none') return layer.qNorm || layer.kNorm ? null : w;
+    return this.description.qkNorm === 'perHead' && norm(layer.qNorm, Dh) && norm(layer.kNorm, Dh) ? { ...w, qNorm: layer.qNorm.w, kNorm: layer.kNorm.w } : null;
   }
 
   private gateUpCols: [Int32Array, Int32Array] | null = null;

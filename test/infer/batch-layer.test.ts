@@ -1,8 +1,9 @@
 // The serving step's fused layer (batch_layer_f32, taken by BatchForward.layer where it applies)
 // against the composed kernels it replaces: the same output bits and the same keys and values in
 // the pool, for one depth or several (a recursive model's loops with their own LoRA and norms),
-// with propagate-fill rows, f32, bf16, q8_0 and q4_0 weights, Qwen2's biases and Gemma's norm; the composed
-// path where it does not apply; and the native layer's refusals of bad arguments.
+// with propagate-fill rows, f32, bf16, q8_0 and q4_0 weights, Qwen2's biases, Gemma's norm and Qwen3's
+// per-head q/k norms (on every ISA level; per depth in a recursive Qwen3); the composed path where it
+// does not apply; and the native layer's refusals of bad arguments.
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,7 +15,7 @@ import { BUNDLED_MODEL, loadModel, type LoadedModel } from '../../src/models/loa
 import type { WeightDType } from '../../src/models/weights.js';
 import { convertToRecursive } from '../../src/recursive/convert.js';
 import { native } from '../../src/tensor/kernels.js';
-import { randn, skipWithoutNative } from '../helpers.js';
+import { forEachIsa, randn, skipWithoutNative } from '../helpers.js';
 
 const skip = skipWithoutNative(native);
 const root = new URL('../../', import.meta.url).pathname;
@@ -24,6 +25,12 @@ function load(name: string, dtype: WeightDType): LoadedModel {
   if (name === 'stories-c2') {
     const path = join(tmp, 'c2');
     if (!existsSync(path)) convertToRecursive(BUNDLED_MODEL, path, { nLoops: 2, strategy: 'cycle', init: 'stepwise', loraRank: 8, untieNorms: true });
+    return loadModel(path, { dtype });
+  }
+  if (name === 'qwen3-c2') {
+    // shared projections with per-loop LoRA, per-depth q/k norms (untied)
+    const path = join(tmp, 'qwen3-c2');
+    if (!existsSync(path)) convertToRecursive(join(root, 'fixtures/hf/qwen3'), path, { nLoops: 2, strategy: 'cycle', init: 'stepwise', loraRank: 8, untieNorms: true });
     return loadModel(path, { dtype });
   }
   return loadModel(join(root, 'fixtures/hf', name), { dtype });
@@ -74,35 +81,42 @@ function step(s: Setup, k: number, loops: number[], fillLoops: number[], filled:
 // threads (column and head splits, barriers); the others run on one.
 // Quantized: stories260K's FFN width (172) is not whole 32-value blocks, so its down projection
 // stays bf16 beside packed q/k/v/o/gate/up: one layer mixes both kinds.
+// Qwen3 (per-head q/k norms) on every ISA level the CPU runs.
 const CASES: [string, WeightDType, number][] = [
   ['llama', 'f32', 4], ['llama', 'bf16', 4], ['qwen2', 'f32', 4], ['gemma', 'f32', 4], ['stories-c2', 'f32', 4], ['stories-c2', 'bf16', 4],
   ['stories-c2', 'f32', 24], ['stories-c2', 'bf16', 24], ['llama', 'q8_0', 4], ['qwen2', 'q4_0', 4], ['stories-c2', 'q8_0', 4], ['stories-c2', 'q4_0', 24],
+  ['qwen3', 'f32', 4], ['qwen3', 'bf16', 24], ['qwen3', 'q8_0', 4], ['qwen3-c2', 'f32', 4], ['qwen3-c2', 'bf16', 24], ['qwen3-c2', 'q4_0', 24],
 ];
 
 for (const [name, dtype, rows] of CASES)
   test(`${name} (${dtype}, ${rows} decode rows): the fused layer gives the composed layer's bits, in its output and in the KV pool`, { skip }, () => {
-    const m = load(name, dtype), D = m.config.hidden, filled = 19;
-    const recursive = m.decoder.config.recursive !== undefined;
-    const A = setup(m, true, rows, filled), B = setup(m, false, rows, filled);
-    const nLoops = A.fwd.plan.nLoops;
-    // recursive: rows in both loops (each its own adapters and norms) and fill rows of loop 2; vanilla: one depth
-    const loops = Array.from({ length: rows }, (_, i) => (recursive && i >= rows / 2 ? 1 : 0));
-    const fillLoops = recursive ? Array.from({ length: rows > 4 ? 8 : 2 }, () => 1) : [];
-    assert.equal(nLoops, recursive ? 2 : 1);
-    const counter = countFused();
-    try {
-      for (let k = 0; k < A.fwd.plan.blocks[0].length; k++) {
-        const before = counter.n;
-        const yA = step(A, k, loops, fillLoops, filled, D), yB = step(B, k, loops, fillLoops, filled, D);
-        assert.equal(counter.n, before + 1, 'the fused layer ran once (and only for the fused setup)');
-        assert.deepEqual(yA, yB, `slot ${k}: output`);
-      }
-    } finally {
-      counter.restore();
-    }
-    assert.deepEqual(A.pool.k, B.pool.k, 'keys in the pool');
-    assert.deepEqual(A.pool.v, B.pool.v, 'values in the pool');
+    if (name.startsWith('qwen3')) forEachIsa(native!, () => sameAsComposed(name, dtype, rows));
+    else sameAsComposed(name, dtype, rows);
   });
+
+function sameAsComposed(name: string, dtype: WeightDType, rows: number): void {
+  const m = load(name, dtype), D = m.config.hidden, filled = 19;
+  const recursive = m.decoder.config.recursive !== undefined;
+  const A = setup(m, true, rows, filled), B = setup(m, false, rows, filled);
+  const nLoops = A.fwd.plan.nLoops;
+  // recursive: rows in both loops (each its own adapters and norms) and fill rows of loop 2; vanilla: one depth
+  const loops = Array.from({ length: rows }, (_, i) => (recursive && i >= rows / 2 ? 1 : 0));
+  const fillLoops = recursive ? Array.from({ length: rows > 4 ? 8 : 2 }, () => 1) : [];
+  assert.equal(nLoops, recursive ? 2 : 1);
+  const counter = countFused();
+  try {
+    for (let k = 0; k < A.fwd.plan.blocks[0].length; k++) {
+      const before = counter.n;
+      const yA = step(A, k, loops, fillLoops, filled, D), yB = step(B, k, loops, fillLoops, filled, D);
+      assert.equal(counter.n, before + 1, 'the fused layer ran once (and only for the fused setup)');
+      assert.deepEqual(yA, yB, `slot ${k}: output`);
+    }
+  } finally {
+    counter.restore();
+  }
+  assert.deepEqual(A.pool.k, B.pool.k, 'keys in the pool');
+  assert.deepEqual(A.pool.v, B.pool.v, 'values in the pool');
+}
 
 /** Decode rows of seqs [0, nDecode) at loops 0, 1, 0, 1, …; chunks of 4 and 3 tokens (seqs nDecode, nDecode + 1) at loops 0 and 1; fills of loop 2 for seqs 0-3. */
 function mixedStep(s: Setup, k: number, nDecode: number, filled: number) {
@@ -183,15 +197,18 @@ test('batch_layer_f32 refuses bad rows, pages, groups and sizes before writing a
   const [wq, wk, wv, wo, wg, wu, wd] = [w(H * Dh * D, 1), w(kvd * D, 2), w(kvd * D, 3), w(D * H * Dh, 4), w(F * D, 5), w(F * D, 6), w(D * F, 7)];
   const norm = new Float32Array(D).fill(1), invFreq = Float32Array.of(1, 0.1, 0.01, 0.001);
   const kPool = new Float32Array(4 * P * kvd), vPool = new Float32Array(4 * P * kvd);
-  type Over = Partial<{ y: Float32Array; x: Float32Array; groupRows: Int32Array; decodeGroups: number; attnNorms: Float32Array[]; mlpNorms: Float32Array[]; adapters: unknown[]; rowsAt: Int32Array; pos: Int32Array; pages: Int32Array; start: Int32Array; P: number; H: number; kPool: Float32Array }>;
+  type Over = Partial<{ y: Float32Array; x: Float32Array; groupRows: Int32Array; decodeGroups: number; attnNorms: Float32Array[]; mlpNorms: Float32Array[]; adapters: unknown[]; rowsAt: Int32Array; pos: Int32Array; pages: Int32Array; start: Int32Array; P: number; H: number; kPool: Float32Array; qNorms: unknown; kNorms: unknown }>;
   const call = (o: Over = {}) =>
     nat.batch_layer_f32(
       o.y ?? new Float32Array(2 * D), o.x ?? randn(3 * D, 9), o.kPool ?? kPool, vPool, wq, wk, wv, wo, wg, wu, wd, null, null, null, null, null, null, null, invFreq,
       o.groupRows ?? Int32Array.of(2, 1), o.decodeGroups ?? 1, o.attnNorms ?? [norm, norm], o.mlpNorms ?? [norm], (o.adapters ?? [null, null]) as never,
       o.rowsAt ?? Int32Array.of(3, 20, 4), o.pos ?? Int32Array.of(3, 4, 4), o.pages ?? Int32Array.of(0, 1), o.start ?? Int32Array.of(0, 1), o.P ?? P,
-      D, o.H ?? H, Hkv, Dh, F, 8, 0, 1e-5, 0, 0, 0, 0.35, null,
+      D, o.H ?? H, Hkv, Dh, F, 8, 0, 1e-5, 0, 0, 0, 0.35, null, (o.qNorms ?? null) as never, (o.kNorms ?? null) as never,
     );
   call();
+  const headNorm = new Float32Array(Dh).fill(1);
+  call({ qNorms: [headNorm], kNorms: [headNorm, headNorm] });
+  call({ kNorms: [headNorm, headNorm] });
   const range = (o: Over, msg: RegExp) => {
     const before = kPool.slice();
     assert.throws(() => call(o), { name: 'RangeError', message: msg });
@@ -217,6 +234,15 @@ test('batch_layer_f32 refuses bad rows, pages, groups and sizes before writing a
   type({ attnNorms: [norm, new Float64Array(D) as unknown as Float32Array] }, /attnNorms\[1\] must be a Float32Array/);
   range({ mlpNorms: [new Float32Array(3)] }, /mlpNorms\[0\] has 3 elements, expected D = 16/);
   type({ adapters: [null, [1, 2]] }, /adapters must be null or an Array of 14 entries/);
+  // per-head q/k norms: one per decode group (q) and per group (k), exactly Dh f32 values each
+  type({ qNorms: [headNorm, headNorm] }, /qNorms must be null or an Array of one Float32Array per decode group \(1\)/);
+  type({ kNorms: [headNorm] }, /kNorms must be null or an Array of one Float32Array per group \(2\)/);
+  type({ kNorms: headNorm }, /kNorms must be null or an Array/);
+  range({ qNorms: [new Float32Array(Dh - 1)] }, /qNorms\[0\] has 7 elements, expected Dh = 8/);
+  range({ kNorms: [headNorm, new Float32Array(H * Dh)] }, /kNorms\[1\] has 16 elements, expected Dh = 8/);
+  type({ kNorms: [headNorm, new Float64Array(Dh)] }, /kNorms\[1\] must be a Float32Array/);
+  type({ qNorms: [null] }, /qNorms\[0\] must be a Float32Array/);
+  range({ kNorms: [headNorm, kPool.subarray(0, Dh)] }, /kPool and kNorms must not overlap/);
   const bad = Array<unknown>(14).fill(null);
   bad[0] = new Float32Array(D); // rank 1
   bad[1] = new Float32Array(3);

@@ -3,8 +3,8 @@
 // attention routines) on every ISA level this CPU runs, within float tolerance against the
 // TypeScript reference ones; one thread and two give the same bits; f32 and bf16 weights, biases,
 // Gemma's 1+w norm, every activation, parallel residual, interleaved / partial / no rotary, GQA and
-// MQA, odd sizes, LoRA adapters (f32, bf16 and mixed factors), packed q8_0/q4_0 weights; and every
-// kind of bad argument.
+// MQA, odd sizes, LoRA adapters (f32, bf16 and mixed factors), packed q8_0/q4_0 weights, per-head
+// q/k norms (Qwen3; Gemma 3 with the 1+w norm); and every kind of bad argument.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { type Kernels, native, reference as ref, type NativeAddon, type ActCode } from '../../src/tensor/kernels.js';
@@ -21,6 +21,8 @@ interface Case {
   rank?: number; loraBf16?: [boolean, boolean];
   /** every matrix packed in this block type (8 q8_0, 2 q4_0) instead of f32/bf16 */
   quant?: 8 | 2;
+  /** RMSNorm of every q and k head before the rotary (Qwen3) */
+  qkNorm?: boolean;
 }
 
 const base: Case = { D: 33, H: 4, Hkv: 2, Dh: 8, F: 7, pos: 5, rotDim: 8, interleaved: 0, plusOne: 0, act: 0, parallel: 0, bf16: true, biases: false };
@@ -39,6 +41,16 @@ const CASES: Case[] = [
   { ...base, D: 64, H: 4, Hkv: 2, Dh: 16, F: 96, pos: 9, rotDim: 16, biases: true, bf16: false, quant: 8 },
   { ...base, D: 64, H: 8, Hkv: 2, Dh: 8, F: 160, pos: 30, rotDim: 8, act: 1, bf16: false, quant: 2, rank: 4, loraBf16: [true, false] },
   { ...base, D: 32, H: 2, Hkv: 1, Dh: 16, F: 32, pos: 2, rotDim: 8, plusOne: 1, parallel: 1, bf16: false, quant: 8, rank: 3 },
+  // per-head q/k norms: with every weight type, adapters, odd and one-value heads, Gemma 3's 1+w, Qwen3's 128-wide heads
+  { ...base, qkNorm: true },
+  { ...base, D: 1, H: 1, Hkv: 1, Dh: 1, F: 1, pos: 0, rotDim: 0, qkNorm: true },
+  { ...base, D: 7, H: 3, Hkv: 1, Dh: 7, F: 33, pos: 33, rotDim: 6, biases: true, bf16: false, qkNorm: true },
+  { ...base, D: 64, H: 8, Hkv: 8, Dh: 8, F: 100, pos: 200, rotDim: 8, interleaved: 1, act: 1, plusOne: 1, qkNorm: true },
+  { ...base, D: 48, H: 2, Hkv: 2, Dh: 33, F: 40, pos: 1, rotDim: 32, act: 2, parallel: 1, biases: true, qkNorm: true },
+  { ...base, D: 64, H: 4, Hkv: 2, Dh: 128, F: 64, pos: 40, rotDim: 128, qkNorm: true },
+  { ...base, rank: 4, loraBf16: [false, true], bf16: false, biases: true, qkNorm: true },
+  { ...base, D: 64, H: 4, Hkv: 2, Dh: 16, F: 96, pos: 9, rotDim: 16, biases: true, bf16: false, quant: 8, qkNorm: true },
+  { ...base, D: 64, H: 8, Hkv: 2, Dh: 8, F: 160, pos: 30, rotDim: 8, act: 1, bf16: false, quant: 2, rank: 4, loraBf16: [true, false], qkNorm: true },
 ];
 const name = (c: Case) => JSON.stringify(c);
 
@@ -72,8 +84,9 @@ function inputs(c: Case, seed: number) {
     return r > 0 ? { a: factor(r, m, 40 + s, ab), b: factor(n, r, 60 + s, bb) } : null;
   };
   const cap = c.pos + 3;
+  const headNorm = (s: number) => Float32Array.from(randn(c.Dh, seed + s, 0.3), (v) => 1 + v);
   return {
-    x: vec(c.D, 1, 1), attnNorm: vec(c.D, 2), mlpNorm: vec(c.D, 3),
+    x: vec(c.D, 1, 1), attnNorm: vec(c.D, 2), mlpNorm: vec(c.D, 3), qNorm: headNorm(20), kNorm: headNorm(21),
     wq: mat(qd, c.D, 4), wk: mat(kvd, c.D, 5), wv: mat(kvd, c.D, 6), wo: mat(c.D, qd, 7),
     wgate: mat(c.F, c.D, 8), wup: mat(c.F, c.D, 9), wdown: mat(c.D, c.F, 10),
     bq: bias(qd, 11), bk: bias(kvd, 12), bv: bias(kvd, 13), bo: bias(c.D, 14), bgate: bias(c.F, 15), bup: bias(c.F, 16), bdown: bias(c.D, 17),
@@ -92,6 +105,7 @@ function fused(c: Case, a: Inputs) {
     a.bq, a.bk, a.bv, a.bo, a.bgate, a.bup, a.bdown, a.invFreq,
     c.D, c.H, c.Hkv, c.Dh, c.F, c.pos, c.rotDim, c.interleaved, 1e-5, c.plusOne, c.act, c.parallel, 1 / Math.sqrt(c.Dh),
     c.rank ? a.lora.flatMap((l) => [l!.a, l!.b]) : null, c.quant ? new Int32Array(7).fill(c.quant) : null,
+    c.qkNorm ? a.qNorm : null, c.qkNorm ? a.kNorm : null,
   );
   return { y, kc, vc };
 }
@@ -125,9 +139,17 @@ function composed(kern: Kernels, c: Case, a: Inputs) {
     kern.rmsnorm_fwd_f32(y, null, x, w, 1, c.D, 1e-5, c.plusOne);
     return y;
   };
+  // q or k [heads, Dh], each head normed (the decoder's qkNorm over [rows, heads, Dh])
+  const headNorm = (x: Float32Array, w: Float32Array, heads: number) => {
+    if (!c.qkNorm) return x;
+    const y = new Float32Array(x.length);
+    kern.rmsnorm_fwd_f32(y, null, x, w, heads, c.Dh, 1e-5, c.plusOne);
+    return y;
+  };
   const pos = Int32Array.of(c.pos);
   const h = norm(a.x, a.attnNorm);
-  const q = linear(h, a.wq, a.bq, qd, c.D, 0), kk = linear(h, a.wk, a.bk, kvd, c.D, 1), v = linear(h, a.wv, a.bv, kvd, c.D, 2);
+  const q = headNorm(linear(h, a.wq, a.bq, qd, c.D, 0), a.qNorm, c.H), kk = headNorm(linear(h, a.wk, a.bk, kvd, c.D, 1), a.kNorm, c.Hkv);
+  const v = linear(h, a.wv, a.bv, kvd, c.D, 2);
   kern.rope_f32(q, pos, a.invFreq, 1, c.H, c.Dh, c.rotDim, c.interleaved, 0);
   kern.rope_f32(kk, pos, a.invFreq, 1, c.Hkv, c.Dh, c.rotDim, c.interleaved, 0);
   kc.set(kk, c.pos * kvd);
@@ -176,6 +198,8 @@ test('decode_layer_f32 gives the same bits on one thread and on two (a layer big
   for (const c of [
     { ...base, D: 256, H: 4, Hkv: 2, Dh: 64, F: 1800, pos: 300, rotDim: 64, biases: true },
     { ...base, D: 256, H: 32, Hkv: 4, Dh: 8, F: 1824, pos: 300, rotDim: 8, biases: true, bf16: false, quant: 2 },
+    { ...base, D: 256, H: 4, Hkv: 2, Dh: 64, F: 1800, pos: 300, rotDim: 64, qkNorm: true },
+    { ...base, D: 256, H: 32, Hkv: 4, Dh: 8, F: 1824, pos: 300, rotDim: 8, bf16: false, quant: 2, qkNorm: true },
   ] as Case[])
     sameBitsOnThreads(c);
 });
@@ -215,7 +239,7 @@ test('decode_layer_f32 rejects bad arguments with the op name and the numbers', 
   const args = (): unknown[] => [
     new Float32Array(c.D), a.kCache.slice(), a.vCache.slice(), a.x, a.attnNorm, a.wq, a.wk, a.wv, a.wo, a.mlpNorm, a.wgate, a.wup, a.wdown,
     a.bq, a.bk, a.bv, a.bo, a.bgate, a.bup, a.bdown, a.invFreq,
-    c.D, c.H, c.Hkv, c.Dh, c.F, c.pos, c.rotDim, 0, 1e-5, 0, 0, 0, 0.25, null, null,
+    c.D, c.H, c.Hkv, c.Dh, c.F, c.pos, c.rotDim, 0, 1e-5, 0, 0, 0, 0.25, null, null, null, null,
   ];
   const r = 3, lora = () => [new Float32Array(r * c.D), new Uint16Array(c.H * c.Dh * r), ...Array.from({ length: 12 }, () => null)];
   const call = (edit: (x: unknown[]) => void) => () => {
@@ -226,7 +250,18 @@ test('decode_layer_f32 rejects bad arguments with the op name and the numbers', 
   const range = (edit: (x: unknown[]) => void, msg: RegExp) => assert.throws(call(edit), { name: 'RangeError', message: msg });
   const type = (edit: (x: unknown[]) => void, msg: RegExp) => assert.throws(call(edit), { name: 'TypeError', message: msg });
   assert.doesNotThrow(call(() => {}));
-  type((x) => x.pop(), /\[decode_layer_f32\] expected 36 arguments, got 35/);
+  type((x) => x.pop(), /\[decode_layer_f32\] expected 38 arguments, got 37/);
+  // per-head q/k norms: exactly Dh f32 values each (the length says what they norm), read-only
+  assert.doesNotThrow(call((x) => ((x[36] = a.qNorm), (x[37] = a.kNorm))));
+  assert.doesNotThrow(call((x) => (x[37] = a.kNorm)));
+  range((x) => (x[36] = new Float32Array(c.Dh - 1)), /\[decode_layer_f32\] qNorm has 7 elements, expected Dh = 8/);
+  range((x) => (x[36] = new Float32Array(c.H * c.Dh)), /qNorm has 32 elements, expected Dh = 8/);
+  range((x) => (x[37] = new Float32Array(c.Dh + 1)), /kNorm has 9 elements, expected Dh = 8/);
+  range((x) => (x[37] = new Float32Array(0)), /kNorm has 0 elements, expected Dh = 8/);
+  type((x) => (x[36] = new Float64Array(c.Dh)), /qNorm must be a Float32Array/);
+  type((x) => (x[37] = [1, 1, 1, 1, 1, 1, 1, 1]), /kNorm must be a Float32Array/);
+  range((x) => (x[37] = (x[1] as Float32Array).subarray(0, c.Dh)), /kCache and kNorm must not overlap/);
+  range((x) => (x[36] = (x[0] as Float32Array).subarray(0, c.Dh)), /y and qNorm must not overlap/);
   // packed weights: the qtypes entry names the type, the byte count must match it and rows must be whole blocks
   range((x) => (x[35] = Int32Array.of(8, 0, 0, 0, 0, 0, 0)), /wq is q8_0 but its rows \(33 values\) are not whole 32-value blocks/);
   range((x) => (x[35] = Int32Array.of(0, 0, 0, 0, 0, 0, 3)), /qtypes\[6\] must be 0, 8 \(q8_0\) or 2 \(q4_0\), got 3/);

@@ -2,7 +2,8 @@
 // fused: false): on every fixture architecture, bf16 checkpoints, the bundled stories260K and
 // recursive conversions of it, decoding with and without it gives the same logits bit for bit (so
 // the same greedy tokens) and the same KV caches; it runs in every layer where it applies (llama,
-// gemma, qwen2, with or without LoRA adapters) and nowhere else (GPT-2, GPT-NeoX, prefill).
+// gemma, qwen2, qwen3 with its per-head q/k norms, with or without LoRA adapters) and nowhere else
+// (GPT-2, GPT-NeoX, OLMo-2, Phi-3, prefill).
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -73,7 +74,7 @@ function decodeBoth(d: Decoder, prompt: number[], steps: number, label: string):
 const STEPS = 6;
 const fixtures: [string, boolean][] = [
   ['llama', true], ['llama-tied', true], ['gemma', true], ['qwen2', true], ['llama-bf16', true], ['gemma-bf16', true],
-  ['gpt2', false], ['gpt-neox', false], ['qwen3', false], ['olmo2', false], ['phi3', false],
+  ['qwen3', true], ['gpt2', false], ['gpt-neox', false], ['olmo2', false], ['phi3', false],
 ];
 for (const [name, applies] of fixtures) {
   test(`${name}: fused decode steps give the composed logits and caches bit for bit (${applies ? 'every layer fused' : 'never fused'})`, { skip }, () => {
@@ -104,6 +105,16 @@ test('recursive stories260K: shared layers fuse, and so do layers with LoRA adap
   const adapted = r.decoder.weights.layers.filter((l) => Object.values(l.proj).some((x) => x?.lora)).length;
   assert.ok(adapted > 0, 'the conversion made adapters');
   assert.equal(decodeBoth(r.decoder, [1, 20, 30], STEPS, 'recursive + LoRA'), STEPS * r.decoder.nLayers);
+});
+
+test('recursive Qwen3: per-depth q/k norms and LoRA adapters on shared projections fuse, with the composed bits', { skip }, () => {
+  const path = join(tmp, 'qwen3-c2');
+  convertToRecursive(`${HF}qwen3`, path, { nLoops: 2, strategy: 'cycle', init: 'stepwise', loraRank: 4, untieNorms: true });
+  const r = loadModel(path);
+  const layers = r.decoder.weights.layers;
+  assert.notEqual(layers[0].qNorm!.w, layers[layers.length / 2].qNorm!.w, 'untied: each depth its own q norm');
+  assert.ok(layers.some((l) => l.proj.q!.lora), 'the conversion made adapters');
+  assert.equal(decodeBoth(r.decoder, [1, 20, 30], STEPS, 'recursive Qwen3 + LoRA'), STEPS * r.decoder.nLayers);
 });
 
 test('prefill (T > 1) and batched steps (B > 1) never take the fused path', { skip }, () => {

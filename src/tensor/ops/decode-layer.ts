@@ -1,7 +1,7 @@
-// One llama-style decoder block for one token of one sequence, fused in native code
-// (decode_layer_f32): the fast path of single-stream decoding. It needs the addon (not under
-// RRT_KERNELS=ref) and records no gradient; models/decoder.ts decides where it applies and falls
-// back to the composed ops everywhere else. x [1, D] → [1, D]; appends k, v at cache row `pos`.
+// One llama-style decoder block (Qwen3's per-head q/k norms too) for one token of one sequence,
+// fused in native code (decode_layer_f32): the fast path of single-stream decoding. It needs the
+// addon (not under RRT_KERNELS=ref) and records no gradient; models/decoder.ts decides where it
+// applies and falls back to the composed ops everywhere else. x [1, D] → [1, D]; appends k, v at cache row `pos`.
 import { ShapeError } from '../../errors.js';
 import { type ActCode, kernels, native } from '../kernels.js';
 import { Tensor, isQuantized, qtypeOf } from '../tensor.js';
@@ -17,6 +17,9 @@ export interface DecodeProj {
 export interface DecodeLayerWeights {
   attnNorm: Tensor;
   mlpNorm: Tensor;
+  /** [Dh] each, or absent: RMSNorm of every q / k head before the rotary (Qwen3, Gemma 3) */
+  qNorm?: Tensor | null;
+  kNorm?: Tensor | null;
   q: DecodeProj;
   k: DecodeProj;
   v: DecodeProj;
@@ -73,6 +76,7 @@ export function decodeLayer(x: Tensor, w: DecodeLayerWeights, kCache: Float32Arr
     bias(w.q), bias(w.k), bias(w.v), bias(w.o), bias(w.gate), bias(w.up), bias(w.down), s.rope ? s.rope.invFreq : NO_FREQ,
     D, s.H, s.Hkv, s.Dh, s.F, pos, s.rope ? s.rope.rotDim : 0,
     s.rope?.interleaved ? 1 : 0, s.eps, s.plusOne ? 1 : 0, s.act, s.parallelResidual ? 1 : 0, s.scale, adapters, qtypeArgs(projs),
+    w.qNorm?.f32 ?? null, w.kNorm?.f32 ?? null,
   );
   return new Tensor(y, x.shape);
 }
