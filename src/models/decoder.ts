@@ -13,7 +13,7 @@ import { Tensor, isQuantized } from '../tensor/tensor.js';
 import { type ModelConfig, ropeInvFreq } from './config.js';
 import type { KvCache } from './kv-cache.js';
 import { describeLayer, type LayerDescription, type LayerOps, runLayer } from './layer.js';
-import type { Layer, LayerNormName, Linear, Norm, Weights } from './weights.js';
+import { LAYER_NORMS, type Layer, type LayerNormName, type Linear, type Norm, type Weights } from './weights.js';
 import type { ProjName } from './config.js';
 
 export interface ForwardOptions {
@@ -69,10 +69,10 @@ export class Decoder {
     this.qkvCols = config.qkvLayout === 'separate' ? null : fusedQkvColumns(config);
     const c = config;
     this.fusedSpec =
-      // the native layer norms q and k per head (Qwen3) but not over the whole projection (OLMo-2);
-      // it has no fused gate_up (Phi-3), norms before each sublayer only (not OLMo-2's after, nor
-      // Gemma 2/3's both), no sliding windows and no soft-caps: such layers run the composed ops
-      decodeLayerAvailable && c.normKind !== 'layer' && c.qkvLayout === 'separate' && c.gated && !c.gateUpFused && c.qkNorm !== 'whole' && (c.normPlacement ?? 'pre') === 'pre' && !c.windows && !c.attnSoftcap
+      // the native layer takes RMSNorms in any placement and q/k norms of either kind; it has no
+      // LayerNorm, fused qkv (GPT-2, NeoX) or gate_up (Phi-3), sliding windows or soft-caps (Gemma
+      // 2/3): such layers run the composed ops
+      decodeLayerAvailable && c.normKind !== 'layer' && c.qkvLayout === 'separate' && c.gated && !c.gateUpFused && !c.windows && !c.attnSoftcap
         ? { H: c.nHeads, Hkv: c.nKvHeads, Dh: c.headDim, F: c.intermediate, eps: c.normEps, plusOne: c.normKind === 'rmsPlusOne', act: Act[c.act], parallelResidual: c.parallelResidual, scale: c.attnScale, rope: this.rope }
         : null;
     this.description = describeLayer(config);
@@ -199,19 +199,28 @@ export class Decoder {
   fusedWeights(layer: Layer): DecodeLayerWeights | null {
     const { hidden: D, intermediate: F, nHeads: H, nKvHeads: Hkv, headDim: Dh } = this.config;
     const { q, k, v, o, gate, up, down } = layer.proj;
-    if (layer.postAttnNorm || layer.postMlpNorm || (this.config.normPlacement ?? 'pre') !== 'pre') return null;
+    const d = this.description;
     const storable = (t: Tensor) => t.dtype === 'f32' || t.dtype === 'bf16';
     const adapterFits = (p: Linear, n: number, m: number) =>
       !p.lora || (storable(p.lora.a) && storable(p.lora.b) && p.lora.a.shape[1] === m && p.lora.b.shape[0] === n && p.lora.b.shape[1] === p.lora.a.shape[0]);
     const fits = (p: Linear | undefined, n: number, m: number): p is Linear =>
       p !== undefined && (storable(p.w) || isQuantized(p.w.dtype)) && p.w.shape[0] === n && p.w.shape[1] === m && (!p.b || (p.b.dtype === 'f32' && p.b.size === n)) && adapterFits(p, n, m);
-    const norm = (n: Norm | null | undefined, size = D): n is Norm => n != null && n.w.dtype === 'f32' && n.w.size === size && !n.b;
     if (!fits(q, H * Dh, D) || !fits(k, Hkv * Dh, D) || !fits(v, Hkv * Dh, D) || !fits(o, D, H * Dh)) return null;
-    if (!fits(gate, F, D) || !fits(up, F, D) || !fits(down, D, F) || !norm(layer.attnNorm) || !norm(layer.mlpNorm)) return null;
-    const w = { attnNorm: layer.attnNorm.w, mlpNorm: layer.mlpNorm.w, q, k, v, o, gate, up, down };
-    // per-head q/k norms where the layer description runs them, and only there
-    if (this.description.qkNorm === 'none') return layer.qNorm || layer.kNorm ? null : w;
-    return this.description.qkNorm === 'perHead' && norm(layer.qNorm, Dh) && norm(layer.kNorm, Dh) ? { ...w, qNorm: layer.qNorm.w, kNorm: layer.kNorm.w } : null;
+    if (!fits(gate, F, D) || !fits(up, F, D) || !fits(down, D, F)) return null;
+    // the norms the layer description runs, each where it runs it (models/layer.ts), and no others
+    const sites: [keyof DecodeLayerWeights, LayerNormName | null, number][] = [
+      ['attnNorm', d.attnNorms.pre, D], ['postAttnNorm', d.attnNorms.post, D], ['mlpNorm', d.mlpNorms.pre, D], ['postMlpNorm', d.mlpNorms.post, D],
+      ['qNorm', d.qkNorm === 'none' ? null : 'qNorm', d.qkNorm === 'whole' ? H * Dh : Dh], ['kNorm', d.qkNorm === 'none' ? null : 'kNorm', d.qkNorm === 'whole' ? Hkv * Dh : Dh],
+    ];
+    const norms: Partial<Record<keyof DecodeLayerWeights, Tensor | null>> = {};
+    for (const [at, name, size] of sites) {
+      const n = name ? layer[name] : null;
+      if (name && !(n && n.w.dtype === 'f32' && n.w.size === size && !n.b)) return null;
+      norms[at] = n?.w ?? null;
+    }
+    const used = new Set(sites.map(([, name]) => name));
+    if (LAYER_NORMS.some((name) => layer[name] && !used.has(name))) return null;
+    return { attnNorm: null, mlpNorm: null, ...norms, q, k, v, o, gate, up, down };
   }
 
   private gateUpCols: [Int32Array, Int32Array] | null = null;

@@ -1,11 +1,13 @@
 // The serving step's fused layer (batch_layer_f32, taken by BatchForward.layer where it applies)
 // against the composed kernels it replaces: the same output bits and the same keys and values in
 // the pool, for one depth or several (a recursive model's loops with their own LoRA and norms),
-// with propagate-fill rows, f32, bf16, q8_0 and q4_0 weights, Qwen2's biases, Gemma's norm and Qwen3's
-// per-head q/k norms (on every ISA level; per depth in a recursive Qwen3); the composed path where it
-// does not apply; and the native layer's refusals of bad arguments.
+// with propagate-fill rows, f32, bf16, q8_0 and q4_0 weights, Qwen2's biases, Gemma's norm, and every
+// norm placement: Qwen3's per-head q/k norms, OLMo-2's norms after the sublayers and whole-projection
+// q/k norms, Gemma 3's norms before and after (its fixture with a window as long as its context), on
+// every ISA level and per depth in recursive forms; the composed path where it does not apply; and
+// the native layer's refusals of bad arguments.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -27,13 +29,26 @@ function load(name: string, dtype: WeightDType): LoadedModel {
     if (!existsSync(path)) convertToRecursive(BUNDLED_MODEL, path, { nLoops: 2, strategy: 'cycle', init: 'stepwise', loraRank: 8, untieNorms: true });
     return loadModel(path, { dtype });
   }
-  if (name === 'qwen3-c2') {
-    // shared projections with per-loop LoRA, per-depth q/k norms (untied)
-    const path = join(tmp, 'qwen3-c2');
-    if (!existsSync(path)) convertToRecursive(join(root, 'fixtures/hf/qwen3'), path, { nLoops: 2, strategy: 'cycle', init: 'stepwise', loraRank: 8, untieNorms: true });
+  if (name.endsWith('-c2')) {
+    // shared projections with per-loop LoRA, per-depth norms (untied), q/k norms included
+    const path = join(tmp, name);
+    if (!existsSync(path)) convertToRecursive(fixture(name.slice(0, -3)), path, { nLoops: 2, strategy: 'cycle', init: 'stepwise', loraRank: 8, untieNorms: true });
     return loadModel(path, { dtype });
   }
-  return loadModel(join(root, 'fixtures/hf', name), { dtype });
+  return loadModel(fixture(name), { dtype });
+}
+
+/** A fixture's path; gemma3-full: Gemma 3's with its sliding window as long as its context (full attention, no windows). */
+function fixture(name: string): string {
+  if (name !== 'gemma3-full') return join(root, 'fixtures/hf', name);
+  const path = join(tmp, name), src = join(root, 'fixtures/hf/gemma3');
+  if (!existsSync(path)) {
+    mkdirSync(path);
+    const cfg = JSON.parse(readFileSync(join(src, 'config.json'), 'utf8'));
+    writeFileSync(join(path, 'config.json'), JSON.stringify({ ...cfg, sliding_window: cfg.max_position_embeddings }));
+    symlinkSync(join(src, 'model.safetensors'), join(path, 'model.safetensors'));
+  }
+  return path;
 }
 
 /** Counts the native fused layer's calls. */
@@ -81,16 +96,19 @@ function step(s: Setup, k: number, loops: number[], fillLoops: number[], filled:
 // threads (column and head splits, barriers); the others run on one.
 // Quantized: stories260K's FFN width (172) is not whole 32-value blocks, so its down projection
 // stays bf16 beside packed q/k/v/o/gate/up: one layer mixes both kinds.
-// Qwen3 (per-head q/k norms) on every ISA level the CPU runs.
+// The q/k norm and norm placement cases (Qwen3, OLMo-2, Gemma 3) on every ISA level the CPU runs.
 const CASES: [string, WeightDType, number][] = [
   ['llama', 'f32', 4], ['llama', 'bf16', 4], ['qwen2', 'f32', 4], ['gemma', 'f32', 4], ['stories-c2', 'f32', 4], ['stories-c2', 'bf16', 4],
   ['stories-c2', 'f32', 24], ['stories-c2', 'bf16', 24], ['llama', 'q8_0', 4], ['qwen2', 'q4_0', 4], ['stories-c2', 'q8_0', 4], ['stories-c2', 'q4_0', 24],
   ['qwen3', 'f32', 4], ['qwen3', 'bf16', 24], ['qwen3', 'q8_0', 4], ['qwen3-c2', 'f32', 4], ['qwen3-c2', 'bf16', 24], ['qwen3-c2', 'q4_0', 24],
+  ['olmo2', 'f32', 4], ['olmo2', 'bf16', 24], ['olmo2', 'q4_0', 4], ['olmo2-c2', 'f32', 4], ['olmo2-c2', 'bf16', 24], ['olmo2-c2', 'q8_0', 24],
+  ['gemma3-full', 'f32', 4], ['gemma3-full', 'bf16', 24], ['gemma3-full-c2', 'f32', 4], ['gemma3-full-c2', 'bf16', 24],
 ];
+const ALL_ISAS = /^(qwen3|olmo2|gemma3)/;
 
 for (const [name, dtype, rows] of CASES)
   test(`${name} (${dtype}, ${rows} decode rows): the fused layer gives the composed layer's bits, in its output and in the KV pool`, { skip }, () => {
-    if (name.startsWith('qwen3')) forEachIsa(native!, () => sameAsComposed(name, dtype, rows));
+    if (ALL_ISAS.test(name)) forEachIsa(native!, () => sameAsComposed(name, dtype, rows));
     else sameAsComposed(name, dtype, rows);
   });
 
@@ -197,18 +215,22 @@ test('batch_layer_f32 refuses bad rows, pages, groups and sizes before writing a
   const [wq, wk, wv, wo, wg, wu, wd] = [w(H * Dh * D, 1), w(kvd * D, 2), w(kvd * D, 3), w(D * H * Dh, 4), w(F * D, 5), w(F * D, 6), w(D * F, 7)];
   const norm = new Float32Array(D).fill(1), invFreq = Float32Array.of(1, 0.1, 0.01, 0.001);
   const kPool = new Float32Array(4 * P * kvd), vPool = new Float32Array(4 * P * kvd);
-  type Over = Partial<{ y: Float32Array; x: Float32Array; groupRows: Int32Array; decodeGroups: number; attnNorms: Float32Array[]; mlpNorms: Float32Array[]; adapters: unknown[]; rowsAt: Int32Array; pos: Int32Array; pages: Int32Array; start: Int32Array; P: number; H: number; kPool: Float32Array; qNorms: unknown; kNorms: unknown }>;
+  type Over = Partial<{ y: Float32Array; x: Float32Array; groupRows: Int32Array; decodeGroups: number; attnNorms: Float32Array[] | null; mlpNorms: Float32Array[] | null; adapters: unknown[]; rowsAt: Int32Array; pos: Int32Array; pages: Int32Array; start: Int32Array; P: number; H: number; kPool: Float32Array; qNorms: unknown; kNorms: unknown; postAttnNorms: unknown; postMlpNorms: unknown }>;
   const call = (o: Over = {}) =>
     nat.batch_layer_f32(
       o.y ?? new Float32Array(2 * D), o.x ?? randn(3 * D, 9), o.kPool ?? kPool, vPool, wq, wk, wv, wo, wg, wu, wd, null, null, null, null, null, null, null, invFreq,
-      o.groupRows ?? Int32Array.of(2, 1), o.decodeGroups ?? 1, o.attnNorms ?? [norm, norm], o.mlpNorms ?? [norm], (o.adapters ?? [null, null]) as never,
+      o.groupRows ?? Int32Array.of(2, 1), o.decodeGroups ?? 1, o.attnNorms === undefined ? [norm, norm] : o.attnNorms, o.mlpNorms === undefined ? [norm] : o.mlpNorms, (o.adapters ?? [null, null]) as never,
       o.rowsAt ?? Int32Array.of(3, 20, 4), o.pos ?? Int32Array.of(3, 4, 4), o.pages ?? Int32Array.of(0, 1), o.start ?? Int32Array.of(0, 1), o.P ?? P,
       D, o.H ?? H, Hkv, Dh, F, 8, 0, 1e-5, 0, 0, 0, 0.35, null, (o.qNorms ?? null) as never, (o.kNorms ?? null) as never,
+      (o.postAttnNorms ?? null) as never, (o.postMlpNorms ?? null) as never,
     );
   call();
-  const headNorm = new Float32Array(Dh).fill(1);
+  const headNorm = new Float32Array(Dh).fill(1), qWhole = new Float32Array(H * Dh).fill(1);
   call({ qNorms: [headNorm], kNorms: [headNorm, headNorm] });
   call({ kNorms: [headNorm, headNorm] });
+  // OLMo-2: no norms before the sublayers, norms after them, q/k normed over the whole projection
+  // (k has one head here: its whole projection is one head, either length fits)
+  call({ attnNorms: null, mlpNorms: null, postAttnNorms: [norm], postMlpNorms: [norm], qNorms: [qWhole], kNorms: [headNorm, headNorm] });
   const range = (o: Over, msg: RegExp) => {
     const before = kPool.slice();
     assert.throws(() => call(o), { name: 'RangeError', message: msg });
@@ -230,7 +252,7 @@ test('batch_layer_f32 refuses bad rows, pages, groups and sizes before writing a
   range({ kPool: new Float32Array(4 * P * kvd + 1) }, /kPool has 513 elements, not a whole number of pages/);
   range({ x: kPool.subarray(0, 3 * D) }, /kPool and x must not overlap/);
   range({ groupRows: Int32Array.of(40, 40), x: randn(80 * D, 1), rowsAt: new Int32Array(80), pos: new Int32Array(80), start: new Int32Array(40) }, /80 rows: at most 32 \(the matrix-vector path of f32 matrices\)/);
-  type({ attnNorms: [norm] }, /attnNorms must be an Array of one Float32Array per group \(2\)/);
+  type({ attnNorms: [norm] }, /attnNorms must be null or an Array of one Float32Array per group \(2\)/);
   type({ attnNorms: [norm, new Float64Array(D) as unknown as Float32Array] }, /attnNorms\[1\] must be a Float32Array/);
   range({ mlpNorms: [new Float32Array(3)] }, /mlpNorms\[0\] has 3 elements, expected D = 16/);
   type({ adapters: [null, [1, 2]] }, /adapters must be null or an Array of 14 entries/);
@@ -238,11 +260,22 @@ test('batch_layer_f32 refuses bad rows, pages, groups and sizes before writing a
   type({ qNorms: [headNorm, headNorm] }, /qNorms must be null or an Array of one Float32Array per decode group \(1\)/);
   type({ kNorms: [headNorm] }, /kNorms must be null or an Array of one Float32Array per group \(2\)/);
   type({ kNorms: headNorm }, /kNorms must be null or an Array/);
-  range({ qNorms: [new Float32Array(Dh - 1)] }, /qNorms\[0\] has 7 elements, expected Dh = 8/);
-  range({ kNorms: [headNorm, new Float32Array(H * Dh)] }, /kNorms\[1\] has 16 elements, expected Dh = 8/);
+  range({ qNorms: [new Float32Array(Dh - 1)] }, /qNorms\[0\] has 7 elements, expected Dh = 8 \(each head\) or heads·Dh = 16 \(the whole projection\)/);
+  range({ kNorms: [headNorm, new Float32Array(H * Dh)] }, /kNorms\[1\] has 16 elements, expected Dh = 8 \(each head\) or heads·Dh = 8/);
+  range({ qNorms: [new Float32Array(3 * Dh)] }, /qNorms\[0\] has 24 elements/);
+  type({ kNorms: [headNorm, null] }, /kNorms\[1\] must be a Float32Array/);
+  const twoDecodeGroups = { decodeGroups: 2, y: new Float32Array(3 * D), mlpNorms: [norm, norm], start: Int32Array.of(0, 1, 0) };
+  call({ ...twoDecodeGroups, qNorms: [qWhole, qWhole] });
+  range({ ...twoDecodeGroups, qNorms: [headNorm, qWhole] }, /qNorms\[1\] norms the whole projection, qNorms\[0\] each head/);
   type({ kNorms: [headNorm, new Float64Array(Dh)] }, /kNorms\[1\] must be a Float32Array/);
   type({ qNorms: [null] }, /qNorms\[0\] must be a Float32Array/);
   range({ kNorms: [headNorm, kPool.subarray(0, Dh)] }, /kPool and kNorms must not overlap/);
+  range({ qNorms: [vPool.subarray(0, H * Dh)] }, /vPool and qNorms must not overlap/);
+  type({ postAttnNorms: [norm, norm] }, /postAttnNorms must be null or an Array of one Float32Array per decode group \(1\)/);
+  type({ postMlpNorms: [new Float64Array(D)] }, /postMlpNorms\[0\] must be a Float32Array/);
+  range({ postMlpNorms: [new Float32Array(D - 1)] }, /postMlpNorms\[0\] has 15 elements, expected D = 16/);
+  range({ postAttnNorms: [kPool.subarray(0, D)] }, /kPool and postAttnNorms must not overlap/);
+  type({ mlpNorms: norm as never }, /mlpNorms must be null or an Array of one Float32Array per decode group \(1\)/);
   const bad = Array<unknown>(14).fill(null);
   bad[0] = new Float32Array(D); // rank 1
   bad[1] = new Float32Array(3);

@@ -35,7 +35,7 @@ test('gemma2 config: sandwich norms, both soft-caps, query_pre_attn_scalar, a wi
   const m = loadModel(join(HF, 'gemma2'));
   const l = m.decoder.weights.layers[1];
   assert.deepEqual([l.attnNorm, l.postAttnNorm!, l.mlpNorm, l.postMlpNorm!].map((n) => n.w.shape), [[64], [64], [64], [64]]);
-  assert.equal(m.decoder.fusedSpec, null, 'the native fused layer norms before each sublayer only');
+  assert.equal(m.decoder.fusedSpec, null, 'the native fused layer has no sliding windows or soft-caps');
 });
 
 test('gemma3 config: per-head q/k norms, the layer_types pattern, a rotary base per layer type (legacy fields too)', () => {
