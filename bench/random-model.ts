@@ -42,6 +42,18 @@ export const llama = (L: number, D: number, H: number, Hkv: number, F: number, V
   vocab_size: V, max_position_embeddings: 2048, rms_norm_eps: 1e-5, tie_word_embeddings: tied,
 });
 
+/** OLMo-2's config: norms after the sublayers, q/k norms over the whole projection. */
+export const olmo2 = (L: number, D: number, H: number, Hkv: number, F: number, V: number, tied: boolean) => ({
+  model_type: 'olmo2', hidden_size: D, intermediate_size: F, num_hidden_layers: L, num_attention_heads: H, num_key_value_heads: Hkv,
+  vocab_size: V, max_position_embeddings: 2048, rms_norm_eps: 1e-6, tie_word_embeddings: tied,
+});
+
+/** Gemma 3's text config: norms before and after, per-head q/k norms, 5 sliding-window layers to 1 global. */
+export const gemma3 = (L: number, D: number, H: number, Hkv: number, Dh: number, F: number, V: number, window: number) => ({
+  model_type: 'gemma3_text', hidden_size: D, intermediate_size: F, num_hidden_layers: L, num_attention_heads: H, num_key_value_heads: Hkv, head_dim: Dh,
+  vocab_size: V, max_position_embeddings: 2048, rms_norm_eps: 1e-6, sliding_window: window, query_pre_attn_scalar: Dh, tie_word_embeddings: true,
+});
+
 /** Qwen3's config: per-head q/k norms, head_dim apart from hidden/heads. */
 export const qwen3 = (L: number, D: number, H: number, Hkv: number, Dh: number, F: number, V: number, tied: boolean) => ({
   model_type: 'qwen3', hidden_size: D, intermediate_size: F, num_hidden_layers: L, num_attention_heads: H, num_key_value_heads: Hkv, head_dim: Dh,

@@ -8,7 +8,8 @@
 // attention_decode_paged_f32, glu_fwd_f32, add_f32 calls), so each row gets the same bits; it
 // saves their per-call cost: one parallel region with barriers instead of ~25 forks per layer.
 // Norms sit as in decode_layer_f32 (before and/or after each sublayer; q and k normed per head or
-// over the whole projection before the rotary), each group with its own.
+// over the whole projection before the rotary), each group with its own, and so are a depth's
+// sliding window and rotary frequencies (Gemma 2/3's layers differ by depth); one logit soft-cap.
 // Legend: R rows in all, N decode rows (the first), D model dim, H/Hkv heads, Dh head dim, F FFN
 // dim, qd = H·Dh, kvd = Hkv·Dh, P rows per KV page.
 #include <omp.h>
@@ -26,6 +27,7 @@
 #include "fused.h"
 #include "gemm/gemm.h"
 #include "kernels/attention.h"
+#include "kernels/attention_args.h"
 #include "kernels/layer_proj.h"
 #include "norm.h"
 #include "registry.h"
@@ -48,6 +50,8 @@ struct Group {
   const float *attn_norm, *mlp_norm;            // (D) or null; mlp_norm: decode groups only
   const float *post_attn_norm, *post_mlp_norm;  // (D) or null; decode groups only
   const float *q_norm, *k_norm;                 // (Dh, or qd / kvd when whole) or null; q_norm: decode groups only
+  const float* inv_freq;                        // (rotDim/2): the depth's rotary frequencies
+  int64_t window;                               // 0 (none) or the depth's sliding window; decode groups only
   Proj proj[7];
 };
 
@@ -62,6 +66,7 @@ struct Batch : layer::Shape {
   bool any_bf16, any_q;
   bool q_whole, k_whole;            // q/k norms over the whole projection (every group alike)
   bool post_attn, post_mlp;         // norms after the sublayers (every decode group alike)
+  float softcap;                    // 0 (none) or the attention logit soft-cap
 };
 
 thread_local AlignedScratch t_scratch;
@@ -149,7 +154,7 @@ void run(const Batch& B) {
       else std::memcpy(h + r * D, B.x + r * D, D * sizeof(float));
       if (B.any_bf16) gemm::f32_to_bf16_n(hb + r * D, h + r * D, D);
       if (B.any_q) quantize_rows(hin.q8, h, r, r + 1);
-      if (B.half > 0) rope_angles(cs + r * B.half, sn + r * B.half, B.pos[r], B.inv_freq, B.half, false);
+      if (B.half > 0) rope_angles(cs + r * B.half, sn + r * B.half, B.pos[r], G.inv_freq, B.half, false);
     }
 #pragma omp barrier
 
@@ -221,6 +226,7 @@ void run(const Batch& B) {
       AttnProblem p{};
       p.q = q + r * qd, p.k = B.k_pool, p.v = B.v_pool;
       p.T = 1, p.H = H, p.Hkv = Hkv, p.Dh = Dh, p.pos0 = B.pos[r], p.scale = B.scale;
+      p.window = B.groups[B.group_of[r]].window, p.softcap = B.softcap;
       p.pages = B.pages + B.page_start[r], p.page_rows = B.P;
       attention_decode_heads(att + r * qd, nullptr, p, h0, h1, scores);
       w += h1 - h0;
@@ -285,14 +291,14 @@ void run(const Batch& B) {
   }
 }
 
-// Element i of a JS Array that must hold a Float32Array of at least `need` values (D).
-const float* array_f32(const Args& a, const Napi::Array arr, uint32_t i, const char* what, int64_t need) {
+// Element i of a JS Array that must hold a Float32Array of at least `need` values (`size`).
+const float* array_f32(const Args& a, const Napi::Array arr, uint32_t i, const char* what, int64_t need, const char* size = "D") {
   const Napi::Value v = arr.Get(i);
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
     a.type_error("%s[%u] must be a Float32Array", what, i);
   const Napi::Float32Array f = v.As<Napi::Float32Array>();
-  if ((int64_t)f.ElementLength() < need) a.range_error("%s[%u] has %lld elements, expected D = %lld", what, i, (long long)f.ElementLength(), (long long)need);
-  return f.Data();
+  if ((int64_t)f.ElementLength() < need) a.range_error("%s[%u] has %lld elements, expected %s = %lld", what, i, (long long)f.ElementLength(), size, (long long)need);
+  return need > 0 ? f.Data() : nullptr;
 }
 
 // Element i of a q or k norm list (layer::qk_norm: Dh or heads·Dh values); every entry must norm
@@ -315,9 +321,9 @@ const float* array_qk_norm(const Args& a, const Napi::Array arr, uint32_t i, con
 //                 invFreq, groupRows, decodeGroups, attnNorms, mlpNorms, adapters,
 //                 rowsAt, pos, pages, pageStart, pageRows,
 //                 D, H, Hkv, Dh, F, rotDim, interleaved, eps, plusOne, act, parallelResidual, scale, qtypes,
-//                 qNorms, kNorms, postAttnNorms, postMlpNorms)
+//                 qNorms, kNorms, postAttnNorms, postMlpNorms, windows, invFreqs, softcap)
 static Napi::Value js_batch_layer_f32(const Napi::CallbackInfo& info) {
-  Args a(info, "batch_layer_f32", 46);
+  Args a(info, "batch_layer_f32", 49);
   Batch B{};
   static_cast<layer::Shape&>(B) = layer::read_shape(a, 29, 34);
   const int64_t D = B.D, kvd = a.mul(B.Hkv, B.Dh);
@@ -361,6 +367,11 @@ static Napi::Value js_batch_layer_f32(const Napi::CallbackInfo& info) {
   const Napi::Array post_attn_norms = norm_list(44, "postAttnNorms", nq, "decode group"), post_mlp_norms = norm_list(45, "postMlpNorms", nq, "decode group");
   B.post_attn = !post_attn_norms.IsEmpty() && nq > 0;
   B.post_mlp = !post_mlp_norms.IsEmpty() && nq > 0;
+  // attention variants: windows (null: none) per decode group, rotary frequencies (null: invFreq
+  // for all) per group, one soft-cap
+  const int32_t* windows = a.i32_opt(46, "windows", nq, "decode groups");
+  const Napi::Array inv_freqs = norm_list(47, "invFreqs", G, "group");
+  B.softcap = check_softcap(a, 48);
   B.any_bf16 = B.any_q = false;
   for (int i = 0; i < 7; i++) B.any_bf16 |= B.proj[i].bf16, B.any_q |= B.proj[i].qtype != 0;
   std::vector<Span> adapter_spans;
@@ -373,6 +384,9 @@ static Napi::Value js_batch_layer_f32(const Napi::CallbackInfo& info) {
     gr.post_mlp_norm = B.post_mlp && decode ? array_f32(a, post_mlp_norms, (uint32_t)i, "postMlpNorms", D) : nullptr;
     gr.q_norm = !q_norms.IsEmpty() && decode ? array_qk_norm(a, q_norms, (uint32_t)i, "qNorms", B.Dh, B.H, &B.q_whole) : nullptr;
     gr.k_norm = !k_norms.IsEmpty() ? array_qk_norm(a, k_norms, (uint32_t)i, "kNorms", B.Dh, B.Hkv, &B.k_whole) : nullptr;
+    gr.inv_freq = !inv_freqs.IsEmpty() ? array_f32(a, inv_freqs, (uint32_t)i, "invFreqs", B.half, "rotDim/2") : B.inv_freq;
+    if (windows && decode && windows[i] < 0) a.range_error("windows[%lld] = %d is negative", (long long)i, windows[i]);
+    gr.window = windows && decode ? windows[i] : 0;
     for (int j = 0; j < 7; j++) gr.proj[j] = B.proj[j];
     Proj* projs[7] = {&gr.proj[0], &gr.proj[1], &gr.proj[2], &gr.proj[3], &gr.proj[4], &gr.proj[5], &gr.proj[6]};
     layer::lora_factors(a, adapters.Get((uint32_t)i), projs);
@@ -411,6 +425,9 @@ static Napi::Value js_batch_layer_f32(const Napi::CallbackInfo& info) {
   B.pages = a.i32(26, "pages", 0);
   const int64_t n_pages = a.length(26);
   B.page_start = a.i32(27, "pageStart", B.N, "decode rows");
+  B.group_of.resize((size_t)B.R);
+  for (int64_t i = 0; i < G; i++)
+    for (int64_t r = B.groups[i].r0; r < B.groups[i].r1; r++) B.group_of[(size_t)r] = (int32_t)i;
   for (int64_t r = 0; r < B.R; r++) {
     if (B.rows_at[r] < 0 || B.rows_at[r] >= pool_rows)
       a.range_error("rowsAt[%lld] = %d is outside the pool's %lld rows", (long long)r, B.rows_at[r], (long long)pool_rows);
@@ -421,15 +438,13 @@ static Napi::Value js_batch_layer_f32(const Napi::CallbackInfo& info) {
     if (B.page_start[r] < 0 || B.page_start[r] + used > n_pages)
       a.range_error("row %lld needs pages[%d .. %lld), but pages has %lld entries", (long long)r, B.page_start[r],
                     (long long)(B.page_start[r] + used), (long long)n_pages);
-    for (int64_t i = 0; i < used; i++) {
+    // pages wholly before the row's window are neither read nor checked (the pool may have freed them)
+    for (int64_t i = attn_first_key(B.pos[r], B.groups[B.group_of[r]].window) / B.P; i < used; i++) {
       const int32_t pg = B.pages[B.page_start[r] + i];
       if (pg < 0 || pg >= pool_pages) a.range_error("row %lld: page %d outside the pool's %lld pages", (long long)r, pg, (long long)pool_pages);
     }
     B.max_pos = std::max<int64_t>(B.max_pos, B.pos[r]);
   }
-  B.group_of.resize((size_t)B.R);
-  for (int64_t i = 0; i < G; i++)
-    for (int64_t r = B.groups[i].r0; r < B.groups[i].r1; r++) B.group_of[(size_t)r] = (int32_t)i;
 
   // outputs (y, the pools) disjoint from each other and from everything read
   const Span outs[3] = {{B.y, B.N * D, "y"}, {B.k_pool, pool_floats, "kPool"}, {B.v_pool, pool_floats, "vPool"}};
@@ -446,6 +461,7 @@ static Napi::Value js_batch_layer_f32(const Napi::CallbackInfo& info) {
     if (gr.post_mlp_norm) ins.push_back({gr.post_mlp_norm, D, "postMlpNorms"});
     if (gr.q_norm) ins.push_back({gr.q_norm, B.q_whole ? a.mul(B.H, B.Dh) : B.Dh, "qNorms"});
     if (gr.k_norm) ins.push_back({gr.k_norm, B.k_whole ? kvd : B.Dh, "kNorms"});
+    if (gr.inv_freq != B.inv_freq) ins.push_back({gr.inv_freq, B.half, "invFreqs"});
   }
   ins.insert(ins.end(), adapter_spans.begin(), adapter_spans.end());
   for (int i = 0; i < 3; i++) {

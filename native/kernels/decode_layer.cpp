@@ -4,8 +4,9 @@
 // attention_fwd_f32, glu_fwd_f32, add_f32), so the results are the same bits; it saves their per-op
 // cost. Norm placements (models/layer.ts): before each sublayer (llama), after it, before the residual
 // add (OLMo-2), or both (Gemma 2/3); RMSNorms of q and k before the rotary, over each head (Qwen3,
-// Gemma 3) or over the whole projection (OLMo-2). Legend: D model dim, H/Hkv heads, Dh head dim, F
-// FFN dim, qd = H·Dh, kvd = Hkv·Dh.
+// Gemma 3) or over the whole projection (OLMo-2). Attention may have a sliding window and a logit
+// soft-cap (Gemma 2/3; the caller passes the depth's window and rotary frequencies). Legend: D model
+// dim, H/Hkv heads, Dh head dim, F FFN dim, qd = H·Dh, kvd = Hkv·Dh.
 #include <omp.h>
 
 #include <algorithm>
@@ -20,6 +21,7 @@
 #include "gemm/gemm.h"
 #include "kernels/layer_proj.h"
 #include "kernels/attention.h"
+#include "kernels/attention_args.h"
 #include "norm.h"
 #include "registry.h"
 #include "scratch.h"
@@ -42,7 +44,8 @@ struct Layer : layer::Shape {
   const float *q_norm, *k_norm;  // null, or the RMSNorm of q / k before the rotary: (Dh), each head;
   bool q_whole, k_whole;         // (qd) / (kvd), the whole projection
   Proj q, k, v, o, gate, up, down;
-  int64_t pos;
+  int64_t pos, window;  // window: 0 (none) or the keys a query sees, itself included
+  float softcap;        // 0 (none) or the logit soft-cap
 };
 
 // Owned by the calling thread and shared by the region's threads.
@@ -80,6 +83,7 @@ void run(const Layer& L) {
   float* vrow = L.vc + L.pos * kvd;
   AttnProblem ap{};
   ap.q = q, ap.k = L.kc, ap.v = L.vc, ap.T = 1, ap.H = H, ap.Hkv = Hkv, ap.Dh = Dh, ap.pos0 = L.pos, ap.scale = L.scale;
+  ap.window = L.window, ap.softcap = L.softcap;
 
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
@@ -187,9 +191,9 @@ void run(const Layer& L) {
 // decode_layer_f32(y, kCache, vCache, x, attnNorm, wq, wk, wv, wo, mlpNorm, wgate, wup, wdown,
 //                  bq, bk, bv, bo, bgate, bup, bdown, invFreq,
 //                  D, H, Hkv, Dh, F, pos, rotDim, interleaved, eps, plusOne, act, parallelResidual, scale,
-//                  adapters, qtypes, qNorm, kNorm, postAttnNorm, postMlpNorm)
+//                  adapters, qtypes, qNorm, kNorm, postAttnNorm, postMlpNorm, window, softcap)
 static Napi::Value js_decode_layer_f32(const Napi::CallbackInfo& info) {
-  Args a(info, "decode_layer_f32", 40);
+  Args a(info, "decode_layer_f32", 42);
   Layer L{};
   static_cast<layer::Shape&>(L) = layer::read_shape(a, 21, 27);
   L.pos = a.integer(26, "pos", 0, INT32_MAX);  // positions travel as int32, as in rope_f32
@@ -204,6 +208,8 @@ static Napi::Value js_decode_layer_f32(const Napi::CallbackInfo& info) {
   L.mlp_norm = a.f32_opt(9, "mlpNorm", D, "D");
   L.post_attn_norm = a.f32_opt(38, "postAttnNorm", D, "D");
   L.post_mlp_norm = a.f32_opt(39, "postMlpNorm", D, "D");
+  L.window = check_window(a, 40);
+  L.softcap = check_softcap(a, 41);
   Proj* projs[7] = {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down};
   int qtypes[7];
   layer::read_qtypes(a, info, 35, qtypes);

@@ -51,8 +51,9 @@ export class Decoder {
   /** column indices of q, k, v in a fused qkv projection's output (null when separate) */
   readonly qkvCols: [Int32Array, Int32Array, Int32Array] | null;
 
-  /** the fused layer's sizes, when the architecture allows it (layers also pass fusedWeights) */
+  /** the fused layer's sizes, when the architecture allows it (layers also pass fusedWeights); fusedSpecAt: a depth's */
   readonly fusedSpec: DecodeLayerSpec | null;
+  private readonly fusedSpecs: DecodeLayerSpec[] = [];
   /** a model that norms between loops (RecursiveSpec.loopNorm): the depths ending every loop but the last */
   private readonly loopNormAfter: Set<number> | null;
   /** the architecture's layer, which every depth runs (layer.ts) */
@@ -69,11 +70,11 @@ export class Decoder {
     this.qkvCols = config.qkvLayout === 'separate' ? null : fusedQkvColumns(config);
     const c = config;
     this.fusedSpec =
-      // the native layer takes RMSNorms in any placement and q/k norms of either kind; it has no
-      // LayerNorm, fused qkv (GPT-2, NeoX) or gate_up (Phi-3), sliding windows or soft-caps (Gemma
-      // 2/3): such layers run the composed ops
-      decodeLayerAvailable && c.normKind !== 'layer' && c.qkvLayout === 'separate' && c.gated && !c.gateUpFused && !c.windows && !c.attnSoftcap
-        ? { H: c.nHeads, Hkv: c.nKvHeads, Dh: c.headDim, F: c.intermediate, eps: c.normEps, plusOne: c.normKind === 'rmsPlusOne', act: Act[c.act], parallelResidual: c.parallelResidual, scale: c.attnScale, rope: this.rope }
+      // the native layer takes RMSNorms in any placement, q/k norms of either kind, sliding windows
+      // and soft-caps; it has no LayerNorm, fused qkv (GPT-2, NeoX) or gate_up (Phi-3): such layers
+      // run the composed ops
+      decodeLayerAvailable && c.normKind !== 'layer' && c.qkvLayout === 'separate' && c.gated && !c.gateUpFused
+        ? { H: c.nHeads, Hkv: c.nKvHeads, Dh: c.headDim, F: c.intermediate, eps: c.normEps, plusOne: c.normKind === 'rmsPlusOne', act: Act[c.act], parallelResidual: c.parallelResidual, scale: c.attnScale, rope: this.rope, window: 0, softcap: c.attnSoftcap ?? 0 }
         : null;
     this.description = describeLayer(config);
     this.loopNormAfter = config.recursive?.loopNorm ? new Set(this.loopEnds().slice(0, -1)) : null;
@@ -82,6 +83,12 @@ export class Decoder {
   /** The rotary embedding at a depth (null without rotary): Gemma 3's sliding-window layers have a base of their own. */
   ropeAt(depth: number): ops.RopeSpec | null {
     return this.localRope && this.config.windows![depth] > 0 ? this.localRope : this.rope;
+  }
+
+  /** The fused layer's spec at a depth (its rotary embedding and window); null where fusedSpec is. */
+  fusedSpecAt(depth: number): DecodeLayerSpec | null {
+    if (!this.fusedSpec) return null;
+    return (this.fusedSpecs[depth] ??= { ...this.fusedSpec, rope: this.ropeAt(depth), window: this.attentionAt(depth).window ?? 0 });
   }
 
   /** The attention variant at a depth: its sliding window (0: full) and score soft-cap (0: none). */
@@ -186,7 +193,7 @@ export class Decoder {
       if (w) {
         const c = caches[0];
         c.checkRoom(1);
-        return decodeLayer(x, w, c.k[l], c.v[l], c.length, this.fusedSpec);
+        return decodeLayer(x, w, c.k[l], c.v[l], c.length, this.fusedSpecAt(l)!);
       }
     }
     return runLayer(this.description, new TensorLayerOps(this, layer, l, pos, B, T, caches), x);

@@ -166,8 +166,9 @@ export interface NativeAddon extends Kernels {
    * null where the layer has none: attnNorm, mlpNorm [D] on the sublayers' inputs; postAttnNorm,
    * postMlpNorm [D] on their outputs, before the residual adds (OLMo-2: these only; Gemma 2/3: all
    * four); qNorm, kNorm on q / k after the projection, before the rotary: [Dh] norms every head
-   * (Qwen3, Gemma 3), [heads·Dh] the whole projection (OLMo-2). No TS reference: it is the general
-   * decoder path composed of the kernels above, and matches it bit for bit.
+   * (Qwen3, Gemma 3), [heads·Dh] the whole projection (OLMo-2). window, softcap: attention_fwd_f32's
+   * (0: none). No TS reference: it is the general decoder path composed of the kernels above, and
+   * matches it bit for bit.
    */
   decode_layer_f32(
     y: F32, kCache: F32, vCache: F32, x: F32, attnNorm: F32 | null, wq: W, wk: W, wv: W, wo: W,
@@ -176,7 +177,7 @@ export interface NativeAddon extends Kernels {
     D: number, H: number, Hkv: number, Dh: number, F: number, pos: number, rotDim: number,
     interleaved: Flag, eps: number, plusOne: Flag, act: ActCode, parallelResidual: Flag, scale: number,
     adapters: (F32 | U16 | null)[] | null, qtypes: I32 | null, qNorm: F32 | null, kNorm: F32 | null,
-    postAttnNorm: F32 | null, postMlpNorm: F32 | null,
+    postAttnNorm: F32 | null, postMlpNorm: F32 | null, window: number, softcap: number,
   ): void;
   /**
    * One llama-style decoder layer over a serving step's rows (native/kernels/batch_layer.cpp). The
@@ -187,7 +188,10 @@ export interface NativeAddon extends Kernels {
    * k, v. Every row's k, v go to pool row rowsAt[r], rotated by pos[r]. x [rows, D], y [N, D].
    * Each norm list is null where the layer has no such norm, else decode_layer_f32's norm of that
    * name per group (attnNorms, kNorms) or per decode group (mlpNorms, qNorms, postAttnNorms,
-   * postMlpNorms); q/k norms all of one kind (each head, or the whole projection).
+   * postMlpNorms); q/k norms all of one kind (each head, or the whole projection). windows: null (none)
+   * or each decode group's sliding window (0: none); invFreqs: null (invFreq for every row) or each
+   * group's rotary frequencies (Gemma 3's local layers); softcap: the attention logit soft-cap (0: none).
+   * Table entries wholly before a row's window are not read (−1 where the pool freed them).
    * At most 64 rows (32 with any f32 matrix: the composed ops' GEMV range). The same bits as
    * BatchForward's composed ops.
    */
@@ -199,6 +203,7 @@ export interface NativeAddon extends Kernels {
     D: number, H: number, Hkv: number, Dh: number, F: number, rotDim: number,
     interleaved: Flag, eps: number, plusOne: Flag, act: ActCode, parallelResidual: Flag, scale: number, qtypes: I32 | null,
     qNorms: F32[] | null, kNorms: F32[] | null, postAttnNorms: F32[] | null, postMlpNorms: F32[] | null,
+    windows: I32 | null, invFreqs: F32[] | null, softcap: number,
   ): void;
   set_threads(n: number): void;
   get_threads(): number;

@@ -4,8 +4,9 @@
 // with propagate-fill rows, f32, bf16, q8_0 and q4_0 weights, Qwen2's biases, Gemma's norm, and every
 // norm placement: Qwen3's per-head q/k norms, OLMo-2's norms after the sublayers and whole-projection
 // q/k norms, Gemma 3's norms before and after (its fixture with a window as long as its context), on
-// every ISA level and per depth in recursive forms; the composed path where it does not apply; and
-// the native layer's refusals of bad arguments.
+// every ISA level and per depth in recursive forms; Gemma 2/3's sliding windows (pages behind them
+// freed), local rotary bases and soft-cap; the composed path where it does not apply; and the native
+// layer's refusals of bad arguments.
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -72,7 +73,7 @@ interface Setup {
 /** A pool whose sequences hold `filled` positions of random keys and values at every depth (the same in every setup). */
 function setup(m: LoadedModel, fused: boolean, nSeqs: number, filled: number): Setup {
   const cfg = m.config, rowSize = cfg.nKvHeads * cfg.headDim, L = m.decoder.nLayers;
-  const pool = new KvPool({ budgetBytes: 4 * 2 ** 20, nDepths: L, rowSize, debug: true });
+  const pool = new KvPool({ budgetBytes: 4 * 2 ** 20, nDepths: L, rowSize, debug: true, windows: cfg.windows });
   const fwd = new BatchForward(m.decoder, pool, fused);
   const seqs = Array.from({ length: nSeqs }, () => pool.allocate(filled + 4)!);
   seqs.forEach((seq, i) => {
@@ -103,8 +104,10 @@ const CASES: [string, WeightDType, number][] = [
   ['qwen3', 'f32', 4], ['qwen3', 'bf16', 24], ['qwen3', 'q8_0', 4], ['qwen3-c2', 'f32', 4], ['qwen3-c2', 'bf16', 24], ['qwen3-c2', 'q4_0', 24],
   ['olmo2', 'f32', 4], ['olmo2', 'bf16', 24], ['olmo2', 'q4_0', 4], ['olmo2-c2', 'f32', 4], ['olmo2-c2', 'bf16', 24], ['olmo2-c2', 'q8_0', 24],
   ['gemma3-full', 'f32', 4], ['gemma3-full', 'bf16', 24], ['gemma3-full-c2', 'f32', 4], ['gemma3-full-c2', 'bf16', 24],
+  ['gemma2', 'f32', 4], ['gemma2', 'bf16', 24], ['gemma2-c2', 'f32', 4], ['gemma2-c2', 'bf16', 24],
+  ['gemma3', 'f32', 4], ['gemma3', 'q8_0', 24], ['gemma3-c2', 'f32', 4], ['gemma3-c2', 'bf16', 24],
 ];
-const ALL_ISAS = /^(qwen3|olmo2|gemma3)/;
+const ALL_ISAS = /^(qwen3|olmo2|gemma)/;
 
 for (const [name, dtype, rows] of CASES)
   test(`${name} (${dtype}, ${rows} decode rows): the fused layer gives the composed layer's bits, in its output and in the KV pool`, { skip }, () => {
@@ -113,7 +116,8 @@ for (const [name, dtype, rows] of CASES)
   });
 
 function sameAsComposed(name: string, dtype: WeightDType, rows: number): void {
-  const m = load(name, dtype), D = m.config.hidden, filled = 19;
+  // windowed depths (Gemma 2/3, windows of 5 and 6) have freed the pages behind them by position 40
+  const m = load(name, dtype), D = m.config.hidden, filled = m.config.windows ? 40 : 19;
   const recursive = m.decoder.config.recursive !== undefined;
   const A = setup(m, true, rows, filled), B = setup(m, false, rows, filled);
   const nLoops = A.fwd.plan.nLoops;
@@ -134,6 +138,7 @@ function sameAsComposed(name: string, dtype: WeightDType, rows: number): void {
   }
   assert.deepEqual(A.pool.k, B.pool.k, 'keys in the pool');
   assert.deepEqual(A.pool.v, B.pool.v, 'values in the pool');
+  if (m.config.windows) assert.ok(A.seqs.some((seq) => seq.pages.some((t) => t.includes(-1))), 'pages behind a window were freed');
 }
 
 /** Decode rows of seqs [0, nDecode) at loops 0, 1, 0, 1, …; chunks of 4 and 3 tokens (seqs nDecode, nDecode + 1) at loops 0 and 1; fills of loop 2 for seqs 0-3. */
@@ -215,14 +220,14 @@ test('batch_layer_f32 refuses bad rows, pages, groups and sizes before writing a
   const [wq, wk, wv, wo, wg, wu, wd] = [w(H * Dh * D, 1), w(kvd * D, 2), w(kvd * D, 3), w(D * H * Dh, 4), w(F * D, 5), w(F * D, 6), w(D * F, 7)];
   const norm = new Float32Array(D).fill(1), invFreq = Float32Array.of(1, 0.1, 0.01, 0.001);
   const kPool = new Float32Array(4 * P * kvd), vPool = new Float32Array(4 * P * kvd);
-  type Over = Partial<{ y: Float32Array; x: Float32Array; groupRows: Int32Array; decodeGroups: number; attnNorms: Float32Array[] | null; mlpNorms: Float32Array[] | null; adapters: unknown[]; rowsAt: Int32Array; pos: Int32Array; pages: Int32Array; start: Int32Array; P: number; H: number; kPool: Float32Array; qNorms: unknown; kNorms: unknown; postAttnNorms: unknown; postMlpNorms: unknown }>;
+  type Over = Partial<{ y: Float32Array; x: Float32Array; groupRows: Int32Array; decodeGroups: number; attnNorms: Float32Array[] | null; mlpNorms: Float32Array[] | null; adapters: unknown[]; rowsAt: Int32Array; pos: Int32Array; pages: Int32Array; start: Int32Array; P: number; H: number; kPool: Float32Array; qNorms: unknown; kNorms: unknown; postAttnNorms: unknown; postMlpNorms: unknown; windows: unknown; invFreqs: unknown; softcap: unknown }>;
   const call = (o: Over = {}) =>
     nat.batch_layer_f32(
       o.y ?? new Float32Array(2 * D), o.x ?? randn(3 * D, 9), o.kPool ?? kPool, vPool, wq, wk, wv, wo, wg, wu, wd, null, null, null, null, null, null, null, invFreq,
       o.groupRows ?? Int32Array.of(2, 1), o.decodeGroups ?? 1, o.attnNorms === undefined ? [norm, norm] : o.attnNorms, o.mlpNorms === undefined ? [norm] : o.mlpNorms, (o.adapters ?? [null, null]) as never,
       o.rowsAt ?? Int32Array.of(3, 20, 4), o.pos ?? Int32Array.of(3, 4, 4), o.pages ?? Int32Array.of(0, 1), o.start ?? Int32Array.of(0, 1), o.P ?? P,
       D, o.H ?? H, Hkv, Dh, F, 8, 0, 1e-5, 0, 0, 0, 0.35, null, (o.qNorms ?? null) as never, (o.kNorms ?? null) as never,
-      (o.postAttnNorms ?? null) as never, (o.postMlpNorms ?? null) as never,
+      (o.postAttnNorms ?? null) as never, (o.postMlpNorms ?? null) as never, (o.windows ?? null) as never, (o.invFreqs ?? null) as never, ('softcap' in o ? o.softcap : 0) as never,
     );
   call();
   const headNorm = new Float32Array(Dh).fill(1), qWhole = new Float32Array(H * Dh).fill(1);
@@ -276,6 +281,20 @@ test('batch_layer_f32 refuses bad rows, pages, groups and sizes before writing a
   range({ postMlpNorms: [new Float32Array(D - 1)] }, /postMlpNorms\[0\] has 15 elements, expected D = 16/);
   range({ postAttnNorms: [kPool.subarray(0, D)] }, /kPool and postAttnNorms must not overlap/);
   type({ mlpNorms: norm as never }, /mlpNorms must be null or an Array of one Float32Array per decode group \(1\)/);
+  // attention variants: windows per decode group, rotary frequencies per group, one soft-cap; a row
+  // with a window needs valid pages from its window's first key on only
+  call({ windows: Int32Array.of(2), invFreqs: [invFreq, invFreq], softcap: 30 });
+  call({ windows: Int32Array.of(2), pos: Int32Array.of(3, 17, 4), pages: Int32Array.of(0, -1, 2), start: Int32Array.of(0, 1) });
+  range({ windows: Int32Array.of(20), pos: Int32Array.of(3, 17, 4), pages: Int32Array.of(0, -1, 2), start: Int32Array.of(0, 1) }, /row 1: page -1 outside the pool's 4 pages/);
+  range({ pos: Int32Array.of(3, 17, 4), pages: Int32Array.of(0, -1, 2), start: Int32Array.of(0, 1) }, /row 1: page -1 outside/);
+  range({ windows: Int32Array.of(-1) }, /windows\[0\] = -1 is negative/);
+  range({ windows: new Int32Array(0) }, /windows has 0 elements, expected decode groups = 1/);
+  type({ windows: [2] }, /windows must be a Int32Array/);
+  type({ invFreqs: [invFreq] }, /invFreqs must be null or an Array of one Float32Array per group \(2\)/);
+  range({ invFreqs: [invFreq, new Float32Array(3)] }, /invFreqs\[1\] has 3 elements, expected rotDim\/2 = 4/);
+  range({ invFreqs: [invFreq, kPool.subarray(0, 4)] }, /kPool and invFreqs must not overlap/);
+  range({ softcap: -2 }, /softcap must be ≥ 0/);
+  type({ softcap: null }, /softcap must be a number/);
   const bad = Array<unknown>(14).fill(null);
   bad[0] = new Float32Array(D); // rank 1
   bad[1] = new Float32Array(3);

@@ -5,7 +5,8 @@
 // Gemma's 1+w norm, every activation, parallel residual, interleaved / partial / no rotary, GQA and
 // MQA, odd sizes, LoRA adapters (f32, bf16 and mixed factors), packed q8_0/q4_0 weights, q/k norms
 // per head (Qwen3; Gemma 3 with the 1+w norm) and over the whole projection (OLMo-2), norms after
-// the sublayers only (OLMo-2) or before and after (Gemma 2/3); and every kind of bad argument.
+// the sublayers only (OLMo-2) or before and after (Gemma 2/3), sliding windows and logit soft-caps
+// (Gemma 2/3); and every kind of bad argument.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { type Kernels, native, reference as ref, type NativeAddon, type ActCode } from '../../src/tensor/kernels.js';
@@ -26,6 +27,8 @@ interface Case {
   qkNorm?: 'perHead' | 'whole';
   /** where the sublayers' norms sit (models/layer.ts): before (default), after (OLMo-2), both (Gemma 2/3) */
   placement?: 'pre' | 'post' | 'sandwich';
+  /** attention's sliding window and logit soft-cap (0: none) */
+  window?: number; softcap?: number;
 }
 
 const base: Case = { D: 33, H: 4, Hkv: 2, Dh: 8, F: 7, pos: 5, rotDim: 8, interleaved: 0, plusOne: 0, act: 0, parallel: 0, bf16: true, biases: false };
@@ -66,6 +69,14 @@ const CASES: Case[] = [
   { ...base, D: 32, H: 2, Hkv: 1, Dh: 16, F: 32, pos: 2, rotDim: 8, parallel: 1, bf16: false, quant: 8, placement: 'sandwich', qkNorm: 'whole' },
   { ...base, D: 1, H: 1, Hkv: 1, Dh: 1, F: 1, pos: 0, rotDim: 0, placement: 'sandwich', qkNorm: 'whole' },
   { ...base, D: 20, H: 6, Hkv: 3, Dh: 16, F: 24, pos: 70, rotDim: 0, act: 3, bf16: false, placement: 'pre', qkNorm: 'whole' },
+  // Gemma 2 (window, soft-cap, norms before and after) and Gemma 3 (window, per-head q/k norms): windows
+  // shorter than, equal to and longer than the cache, cut inside and across a 16-key group
+  { ...base, D: 64, H: 8, Hkv: 4, Dh: 8, F: 100, pos: 200, rotDim: 8, act: 1, plusOne: 1, placement: 'sandwich', window: 37, softcap: 50 },
+  { ...base, D: 64, H: 4, Hkv: 1, Dh: 16, F: 96, pos: 40, rotDim: 16, act: 1, plusOne: 1, placement: 'sandwich', qkNorm: 'perHead', window: 5, bf16: false, quant: 8 },
+  { ...base, pos: 5, window: 6, softcap: 2 },
+  { ...base, pos: 33, window: 1, rank: 4, loraBf16: [true, true] },
+  { ...base, D: 7, H: 3, Hkv: 1, Dh: 7, F: 33, pos: 1000, rotDim: 6, bf16: false, window: 16, softcap: 0.5 },
+  { ...base, D: 48, H: 2, Hkv: 2, Dh: 33, F: 40, pos: 100, rotDim: 32, act: 2, softcap: 30 },
 ];
 const name = (c: Case) => JSON.stringify(c);
 
@@ -123,7 +134,7 @@ function fused(c: Case, a: Inputs) {
     a.bq, a.bk, a.bv, a.bo, a.bgate, a.bup, a.bdown, a.invFreq,
     c.D, c.H, c.Hkv, c.Dh, c.F, c.pos, c.rotDim, c.interleaved, 1e-5, c.plusOne, c.act, c.parallel, 1 / Math.sqrt(c.Dh),
     c.rank ? a.lora.flatMap((l) => [l!.a, l!.b]) : null, c.quant ? new Int32Array(7).fill(c.quant) : null,
-    c.qkNorm ? a.qNorm : null, c.qkNorm ? a.kNorm : null, post ? a.postAttnNorm : null, post ? a.postMlpNorm : null,
+    c.qkNorm ? a.qNorm : null, c.qkNorm ? a.kNorm : null, post ? a.postAttnNorm : null, post ? a.postMlpNorm : null, c.window ?? 0, c.softcap ?? 0,
   );
   return { y, kc, vc };
 }
@@ -175,7 +186,7 @@ function composed(kern: Kernels, c: Case, a: Inputs) {
   kc.set(kk, c.pos * kvd);
   vc.set(v, c.pos * kvd);
   const att = new Float32Array(qd);
-  kern.attention_fwd_f32(att, null, q, kc, vc, 1, c.pos + 1, c.H, c.Hkv, c.Dh, c.pos, 1 / Math.sqrt(c.Dh), 0, 0);
+  kern.attention_fwd_f32(att, null, q, kc, vc, 1, c.pos + 1, c.H, c.Hkv, c.Dh, c.pos, 1 / Math.sqrt(c.Dh), c.window ?? 0, c.softcap ?? 0);
   const o = linear(att, a.wo, a.bo, c.D, qd, 3);
   const x1 = add(a.x, post ? norm(o, a.postAttnNorm) : o);
   // without a norm the MLP reads x1, parallel residual or not (models/layer.ts)
@@ -225,6 +236,7 @@ test('decode_layer_f32 gives the same bits on one thread and on two (a layer big
     { ...base, D: 256, H: 32, Hkv: 4, Dh: 8, F: 1824, pos: 300, rotDim: 8, bf16: false, quant: 2, qkNorm: 'perHead' },
     { ...base, D: 256, H: 32, Hkv: 4, Dh: 8, F: 1824, pos: 300, rotDim: 8, bf16: false, quant: 2, placement: 'post', qkNorm: 'whole' },
     { ...base, D: 256, H: 4, Hkv: 2, Dh: 64, F: 1800, pos: 300, rotDim: 64, plusOne: 1, placement: 'sandwich', qkNorm: 'perHead', rank: 8 },
+    { ...base, D: 256, H: 4, Hkv: 2, Dh: 64, F: 1800, pos: 300, rotDim: 64, plusOne: 1, placement: 'sandwich', window: 100, softcap: 50 },
   ] as Case[])
     sameBitsOnThreads(c);
 });
@@ -264,7 +276,7 @@ test('decode_layer_f32 rejects bad arguments with the op name and the numbers', 
   const args = (): unknown[] => [
     new Float32Array(c.D), a.kCache.slice(), a.vCache.slice(), a.x, a.attnNorm, a.wq, a.wk, a.wv, a.wo, a.mlpNorm, a.wgate, a.wup, a.wdown,
     a.bq, a.bk, a.bv, a.bo, a.bgate, a.bup, a.bdown, a.invFreq,
-    c.D, c.H, c.Hkv, c.Dh, c.F, c.pos, c.rotDim, 0, 1e-5, 0, 0, 0, 0.25, null, null, null, null, null, null,
+    c.D, c.H, c.Hkv, c.Dh, c.F, c.pos, c.rotDim, 0, 1e-5, 0, 0, 0, 0.25, null, null, null, null, null, null, 0, 0,
   ];
   const r = 3, lora = () => [new Float32Array(r * c.D), new Uint16Array(c.H * c.Dh * r), ...Array.from({ length: 12 }, () => null)];
   const call = (edit: (x: unknown[]) => void) => () => {
@@ -275,7 +287,14 @@ test('decode_layer_f32 rejects bad arguments with the op name and the numbers', 
   const range = (edit: (x: unknown[]) => void, msg: RegExp) => assert.throws(call(edit), { name: 'RangeError', message: msg });
   const type = (edit: (x: unknown[]) => void, msg: RegExp) => assert.throws(call(edit), { name: 'TypeError', message: msg });
   assert.doesNotThrow(call(() => {}));
-  type((x) => x.pop(), /\[decode_layer_f32\] expected 40 arguments, got 39/);
+  type((x) => x.pop(), /\[decode_layer_f32\] expected 42 arguments, got 41/);
+  // attention variants: a non-negative integer window, a soft-cap 0 or a normal positive float
+  assert.doesNotThrow(call((x) => ((x[40] = 3), (x[41] = 50))));
+  range((x) => (x[40] = -1), /window must be a non-negative integer, got -1/);
+  range((x) => (x[40] = 2.5), /window must be a non-negative integer/);
+  range((x) => (x[41] = -1), /softcap must be ≥ 0 \(0: no capping\), got -1/);
+  range((x) => (x[41] = 1e-40), /softcap 1e-40 does not fit a normal float/);
+  type((x) => (x[41] = 'x'), /softcap must be a number/);
   // q/k norms: Dh f32 values (each head) or heads·Dh (the whole projection), nothing else; read-only
   assert.doesNotThrow(call((x) => ((x[36] = a.qNorm), (x[37] = a.kNorm))));
   assert.doesNotThrow(call((x) => (x[37] = a.kNorm)));

@@ -3,8 +3,9 @@
 // recursive conversions of it, decoding with and without it gives the same logits bit for bit (so
 // the same greedy tokens) and the same KV caches; it runs in every layer where it applies (llama,
 // gemma, qwen2, qwen3 with its per-head q/k norms, OLMo-2 with its norms after the sublayers and
-// whole-projection q/k norms, Gemma 3's norms before and after when it has no windows, with or
-// without LoRA adapters) and nowhere else (GPT-2, GPT-NeoX, Phi-3, Gemma 2/3 with windows, prefill).
+// whole-projection q/k norms, Gemma 2/3's norms before and after, sliding windows (decoding past
+// them), soft-cap and Gemma 3's local rotary base, with or without LoRA adapters) and nowhere else
+// (GPT-2, GPT-NeoX, Phi-3, prefill).
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -75,7 +76,7 @@ function decodeBoth(d: Decoder, prompt: number[], steps: number, label: string):
 const STEPS = 6;
 const fixtures: [string, boolean][] = [
   ['llama', true], ['llama-tied', true], ['gemma', true], ['qwen2', true], ['llama-bf16', true], ['gemma-bf16', true],
-  ['qwen3', true], ['olmo2', true], ['gemma3-full', true], ['gpt2', false], ['gpt-neox', false], ['phi3', false], ['gemma2', false], ['gemma3', false],
+  ['qwen3', true], ['olmo2', true], ['gemma3-full', true], ['gemma2', true], ['gemma3', true], ['gpt2', false], ['gpt-neox', false], ['phi3', false],
 ];
 
 /** A fixture's path; gemma3-full: Gemma 3's with its sliding window as long as its context (full attention, no windows). */
@@ -122,13 +123,15 @@ test('recursive stories260K: shared layers fuse, and so do layers with LoRA adap
   assert.equal(decodeBoth(r.decoder, [1, 20, 30], STEPS, 'recursive + LoRA'), STEPS * r.decoder.nLayers);
 });
 
-for (const name of ['qwen3', 'olmo2', 'gemma3-full'])
-  test(`recursive ${name}: per-depth norms (q/k too) and LoRA adapters on shared projections fuse, with the composed bits`, { skip }, () => {
+for (const name of ['qwen3', 'olmo2', 'gemma3-full', 'gemma2', 'gemma3'])
+  test(`recursive ${name}: per-depth norms (q/k too where it has them) and LoRA adapters on shared projections fuse, with the composed bits`, { skip }, () => {
     const path = join(tmp, `${name}-c2`);
     convertToRecursive(fixture(name), path, { nLoops: 2, strategy: 'cycle', init: 'stepwise', loraRank: 4, untieNorms: true });
     const r = loadModel(path);
     const layers = r.decoder.weights.layers;
-    assert.notEqual(layers[0].qNorm!.w, layers[layers.length / 2].qNorm!.w, 'untied: each depth its own q norm');
+    const [first, second] = [layers[0], layers[layers.length / 2]];
+    assert.notEqual(first.attnNorm.w, second.attnNorm.w, 'untied: each depth its own norms');
+    if (first.qNorm) assert.notEqual(first.qNorm.w, second.qNorm!.w, 'untied: each depth its own q norm');
     assert.ok(layers.some((l) => l.proj.q!.lora), 'the conversion made adapters');
     assert.equal(decodeBoth(r.decoder, [1, 20, 30], STEPS, `recursive ${name} + LoRA`), STEPS * r.decoder.nLayers);
   });

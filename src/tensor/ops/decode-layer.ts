@@ -1,7 +1,8 @@
-// One llama-style decoder block (with any norm placement and q/k norm) for one token of one sequence,
-// fused in native code (decode_layer_f32): the fast path of single-stream decoding. It needs the
-// addon (not under RRT_KERNELS=ref) and records no gradient; models/decoder.ts decides where it
-// applies and falls back to the composed ops everywhere else. x [1, D] → [1, D]; appends k, v at cache row `pos`.
+// One llama-style decoder block for one token of one sequence, fused in native code
+// (decode_layer_f32): the fast path of single-stream decoding, for every norm placement and q/k norm
+// of models/layer.ts, sliding windows and soft-caps. It needs the addon (not under RRT_KERNELS=ref)
+// and records no gradient; models/decoder.ts decides where it applies and falls back to the composed
+// ops everywhere else. x [1, D] → [1, D]; appends k, v at cache row `pos`.
 import { ShapeError } from '../../errors.js';
 import { type ActCode, kernels, native } from '../kernels.js';
 import { Tensor, isQuantized, qtypeOf } from '../tensor.js';
@@ -46,7 +47,11 @@ export interface DecodeLayerSpec {
   /** y = x + o + mlp(norm(x)) instead of x1 = x + o, y = x1 + mlp(norm(x1)) */
   parallelResidual: boolean;
   scale: number;
+  /** the depth's rotary embedding and sliding window (0: none) */
   rope: RopeSpec | null;
+  window: number;
+  /** attention logit soft-cap (0: none) */
+  softcap: number;
 }
 
 /** True when decodeLayer can run: the addon is loaded and the kernels in use are its own. */
@@ -81,7 +86,7 @@ export function decodeLayer(x: Tensor, w: DecodeLayerWeights, kCache: Float32Arr
     bias(w.q), bias(w.k), bias(w.v), bias(w.o), bias(w.gate), bias(w.up), bias(w.down), s.rope ? s.rope.invFreq : NO_FREQ,
     D, s.H, s.Hkv, s.Dh, s.F, pos, s.rope ? s.rope.rotDim : 0,
     s.rope?.interleaved ? 1 : 0, s.eps, s.plusOne ? 1 : 0, s.act, s.parallelResidual ? 1 : 0, s.scale, adapters, qtypeArgs(projs),
-    w.qNorm?.f32 ?? null, w.kNorm?.f32 ?? null, w.postAttnNorm?.f32 ?? null, w.postMlpNorm?.f32 ?? null,
+    w.qNorm?.f32 ?? null, w.kNorm?.f32 ?? null, w.postAttnNorm?.f32 ?? null, w.postMlpNorm?.f32 ?? null, s.window, s.softcap,
   );
   return new Tensor(y, x.shape);
 }
