@@ -17,13 +17,20 @@ export function randomModel(hf: Record<string, unknown>, nShared?: number, rank 
   const mat = (o: number, i: number) => Tensor.param(rand(o * i, 1 / Math.sqrt(i), seed++), [o, i]);
   const ones = (n: number) => Tensor.param(new Float32Array(n).fill(1), [n]);
   const K = nShared ?? L;
+  // q/k norms (Qwen3, Gemma 3: per head; OLMo-2: over the whole projection) and Gemma 2/3's norms after each sublayer
+  const qkWidth = (heads: number) => (config.qkNorm === 'whole' ? heads * Dh : Dh);
+  const norm = (n: number) => ({ w: ones(n), b: null });
   const slots = Array.from({ length: K }, () => ({
     q: mat(H * Dh, D), k: mat(Hkv * Dh, D), v: mat(Hkv * Dh, D), o: mat(D, H * Dh), gate: mat(F, D), up: mat(F, D), down: mat(D, F), n1: ones(D), n2: ones(D),
+    extra: {
+      ...(config.qkNorm ? { qNorm: norm(qkWidth(H)), kNorm: norm(qkWidth(Hkv)) } : {}),
+      ...(config.normPlacement === 'sandwich' ? { postAttnNorm: norm(D), postMlpNorm: norm(D) } : {}),
+    },
   }));
   const layers: Layer[] = Array.from({ length: L }, (_, l) => {
     const s = slots[l % K];
     const lin = (w: Tensor) => ({ w, b: null, lora: rank > 0 ? { a: mat(rank, w.shape[1]), b: Tensor.param(new Float32Array(w.shape[0] * rank), [w.shape[0], rank]) } : null });
-    return { attnNorm: { w: s.n1, b: null }, mlpNorm: { w: s.n2, b: null }, proj: { q: lin(s.q), k: lin(s.k), v: lin(s.v), o: lin(s.o), gate: lin(s.gate), up: lin(s.up), down: lin(s.down) } };
+    return { attnNorm: { w: s.n1, b: null }, mlpNorm: { w: s.n2, b: null }, ...s.extra, proj: { q: lin(s.q), k: lin(s.k), v: lin(s.v), o: lin(s.o), gate: lin(s.gate), up: lin(s.up), down: lin(s.down) } };
   });
   const embed = mat(V, D);
   const weights: Weights = { embed, pos: null, layers, finalNorm: { w: ones(D), b: null }, head: config.tiedHead ? embed : mat(V, D) };
@@ -33,6 +40,24 @@ export function randomModel(hf: Record<string, unknown>, nShared?: number, rank 
 export const llama = (L: number, D: number, H: number, Hkv: number, F: number, V: number, tied: boolean) => ({
   model_type: 'llama', hidden_size: D, intermediate_size: F, num_hidden_layers: L, num_attention_heads: H, num_key_value_heads: Hkv,
   vocab_size: V, max_position_embeddings: 2048, rms_norm_eps: 1e-5, tie_word_embeddings: tied,
+});
+
+/** OLMo-2's config: norms after the sublayers, q/k norms over the whole projection. */
+export const olmo2 = (L: number, D: number, H: number, Hkv: number, F: number, V: number, tied: boolean) => ({
+  model_type: 'olmo2', hidden_size: D, intermediate_size: F, num_hidden_layers: L, num_attention_heads: H, num_key_value_heads: Hkv,
+  vocab_size: V, max_position_embeddings: 2048, rms_norm_eps: 1e-6, tie_word_embeddings: tied,
+});
+
+/** Gemma 3's text config: norms before and after, per-head q/k norms, 5 sliding-window layers to 1 global. */
+export const gemma3 = (L: number, D: number, H: number, Hkv: number, Dh: number, F: number, V: number, window: number) => ({
+  model_type: 'gemma3_text', hidden_size: D, intermediate_size: F, num_hidden_layers: L, num_attention_heads: H, num_key_value_heads: Hkv, head_dim: Dh,
+  vocab_size: V, max_position_embeddings: 2048, rms_norm_eps: 1e-6, sliding_window: window, query_pre_attn_scalar: Dh, tie_word_embeddings: true,
+});
+
+/** Qwen3's config: per-head q/k norms, head_dim apart from hidden/heads. */
+export const qwen3 = (L: number, D: number, H: number, Hkv: number, Dh: number, F: number, V: number, tied: boolean) => ({
+  model_type: 'qwen3', hidden_size: D, intermediate_size: F, num_hidden_layers: L, num_attention_heads: H, num_key_value_heads: Hkv, head_dim: Dh,
+  vocab_size: V, max_position_embeddings: 2048, rms_norm_eps: 1e-6, tie_word_embeddings: tied,
 });
 
 

@@ -20,6 +20,7 @@
 #include "check.h"
 #include "cpu.h"
 #include "kernels/attention.h"
+#include "kernels/attention_args.h"
 #include "registry.h"
 
 // The baseline x86-64 (SSE2) build of the block kernels: 4 lanes.
@@ -121,16 +122,6 @@ void merge_partials(float* first, int64_t chunks, int64_t stride, int64_t Dh, in
     first[r] = mx;
     first[R + r] = l;
   }
-}
-
-// window: any non-negative integer (0: none). softcap: 0 (none) or a positive normal float, so
-// that 1/softcap is finite.
-int64_t check_window(const Args& a, size_t i) { return a.size(i, "window"); }
-float check_softcap(const Args& a, size_t i) {
-  const double c = a.number(i, "softcap");
-  if (c < 0) a.range_error("softcap must be ≥ 0 (0: no capping), got %g", c);
-  if (c > 0 && (c < FLT_MIN || c > FLT_MAX)) a.range_error("softcap %g does not fit a normal float", c);
-  return (float)c;
 }
 
 // Shared size checks: H % Hkv, pos0 + T ≤ S, Dh ≥ 1, a scale that fits a float, window and

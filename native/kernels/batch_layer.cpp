@@ -7,6 +7,9 @@
 // routines of the composed ops (BatchForward's norm, GEMV, LoRA, rope_f32, scatter_rows_f32,
 // attention_decode_paged_f32, glu_fwd_f32, add_f32 calls), so each row gets the same bits; it
 // saves their per-call cost: one parallel region with barriers instead of ~25 forks per layer.
+// Norms sit as in decode_layer_f32 (before and/or after each sublayer; q and k normed per head or
+// over the whole projection before the rotary), each group with its own, and so are a depth's
+// sliding window and rotary frequencies (Gemma 2/3's layers differ by depth); one logit soft-cap.
 // Legend: R rows in all, N decode rows (the first), D model dim, H/Hkv heads, Dh head dim, F FFN
 // dim, qd = H·Dh, kvd = Hkv·Dh, P rows per KV page.
 #include <omp.h>
@@ -14,6 +17,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <new>
 #include <vector>
@@ -23,6 +27,7 @@
 #include "fused.h"
 #include "gemm/gemm.h"
 #include "kernels/attention.h"
+#include "kernels/attention_args.h"
 #include "kernels/layer_proj.h"
 #include "norm.h"
 #include "registry.h"
@@ -42,7 +47,11 @@ enum { kQ, kK, kV, kO, kGate, kUp, kDown };
 // Rows [r0, r1) of the batch run one depth: its norms and its adapters (in proj[i].la/lb).
 struct Group {
   int64_t r0, r1;
-  const float *attn_norm, *mlp_norm;  // mlp_norm: decode groups only
+  const float *attn_norm, *mlp_norm;            // (D) or null; mlp_norm: decode groups only
+  const float *post_attn_norm, *post_mlp_norm;  // (D) or null; decode groups only
+  const float *q_norm, *k_norm;                 // (Dh, or qd / kvd when whole) or null; q_norm: decode groups only
+  const float* inv_freq;                        // (rotDim/2): the depth's rotary frequencies
+  int64_t window;                               // 0 (none) or the depth's sliding window; decode groups only
   Proj proj[7];
 };
 
@@ -55,6 +64,9 @@ struct Batch : layer::Shape {
   const int32_t *rows_at, *pos, *pages, *page_start;
   int64_t R, N, P, max_pos, max_group_rows, max_rank;
   bool any_bf16, any_q;
+  bool q_whole, k_whole;            // q/k norms over the whole projection (every group alike)
+  bool post_attn, post_mlp;         // norms after the sublayers (every decode group alike)
+  float softcap;                    // 0 (none) or the attention logit soft-cap
 };
 
 thread_local AlignedScratch t_scratch;
@@ -133,20 +145,21 @@ void run(const Batch& B) {
     };
     int64_t a, b, n0, n1;
 
-    // attention norm of every row with its group's norm, rounded for bf16 matrices; the rotary
-    // angles of every row's position
+    // attention norm of every row with its group's norm (or the row itself), rounded for bf16
+    // matrices; the rotary angles of every row's position
     rows_of(R, &a, &b);
     for (int64_t r = a; r < b; r++) {
       const Group& G = B.groups[B.group_of[r]];
-      rmsnorm_row(h + r * D, B.x + r * D, G.attn_norm, D, B.eps, B.plus_one);
+      if (G.attn_norm) rmsnorm_row(h + r * D, B.x + r * D, G.attn_norm, D, B.eps, B.plus_one);
+      else std::memcpy(h + r * D, B.x + r * D, D * sizeof(float));
       if (B.any_bf16) gemm::f32_to_bf16_n(hb + r * D, h + r * D, D);
       if (B.any_q) quantize_rows(hin.q8, h, r, r + 1);
-      if (B.half > 0) rope_angles(cs + r * B.half, sn + r * B.half, B.pos[r], B.inv_freq, B.half, false);
+      if (B.half > 0) rope_angles(cs + r * B.half, sn + r * B.half, B.pos[r], G.inv_freq, B.half, false);
     }
 #pragma omp barrier
 
-    // q of the decode rows, k and v of every row, in units of whole heads so each thread rotates
-    // what it computed; k and v then go to the rows' places in the pool. A q head costs N rows, a
+    // q of the decode rows, k and v of every row, in units of whole heads so each thread norms and
+    // rotates what it computed; k and v then go to the rows' places in the pool. A q head costs N rows, a
     // k or v head R (fill rows too): threads split the units by that weight.
     const int64_t units = H + 2 * Hkv;
     const auto unit_at = [&](int64_t share) {  // the first unit at or past share/n of the weight
@@ -160,15 +173,22 @@ void run(const Batch& B) {
       *c0 = std::max(u0, lo) - lo;
       *c1 = std::max(std::min(u1, hi) - lo, *c0);
     };
+    // heads u in [a, b) of row r of x (its group's norm, if any, then the rotary)
+    const auto heads = [&](float* x, int64_t width, int64_t r, const float* norm) {
+      for (int64_t u = a; u < b; u++) {
+        float* xh = x + r * width + u * Dh;
+        if (norm) rmsnorm_row(xh, xh, norm, Dh, B.eps, B.plus_one);
+        if (B.half > 0) rope_head(xh, cs + r * B.half, sn + r * B.half, B.half, B.interleaved);
+      }
+    };
     clip(0, H, &a, &b);
     if (a < b && nq > 0) project(B, kQ, q, hin, D, 0, nq, a * Dh, b * Dh, g);
-    for (int64_t r = 0; r < N && B.half > 0; r++)
-      for (int64_t u = a; u < b; u++) rope_head(q + r * qd + u * Dh, cs + r * B.half, sn + r * B.half, B.half, B.interleaved);
+    for (int64_t r = 0; r < N && !B.q_whole; r++) heads(q, qd, r, B.groups[B.group_of[r]].q_norm);
     clip(H, H + Hkv, &a, &b);
     if (a < b) {
       project(B, kK, k, hin, D, 0, ng, a * Dh, b * Dh, g);
-      for (int64_t r = 0; r < R; r++) {
-        for (int64_t u = a; u < b && B.half > 0; u++) rope_head(k + r * kvd + u * Dh, cs + r * B.half, sn + r * B.half, B.half, B.interleaved);
+      for (int64_t r = 0; r < R && !B.k_whole; r++) {
+        heads(k, kvd, r, B.groups[B.group_of[r]].k_norm);
         std::memcpy(B.k_pool + (int64_t)B.rows_at[r] * kvd + a * Dh, k + r * kvd + a * Dh, (b - a) * Dh * sizeof(float));
       }
     }
@@ -180,12 +200,33 @@ void run(const Batch& B) {
     }
 #pragma omp barrier
 
+    // q/k norms over the whole projection need all its heads: threads take whole rows, norm and
+    // rotate them (k then goes to the pool)
+    if (B.q_whole || B.k_whole) {
+      const auto rotate = [&](float* x, int64_t heads, int64_t r) {
+        for (int64_t u = 0; u < heads && B.half > 0; u++) rope_head(x + u * Dh, cs + r * B.half, sn + r * B.half, B.half, B.interleaved);
+      };
+      rows_of(N, &a, &b);
+      for (int64_t r = a; r < b && B.q_whole; r++) {
+        rmsnorm_row(q + r * qd, q + r * qd, B.groups[B.group_of[r]].q_norm, qd, B.eps, B.plus_one);
+        rotate(q + r * qd, H, r);
+      }
+      rows_of(R, &a, &b);
+      for (int64_t r = a; r < b && B.k_whole; r++) {
+        rmsnorm_row(k + r * kvd, k + r * kvd, B.groups[B.group_of[r]].k_norm, kvd, B.eps, B.plus_one);
+        rotate(k + r * kvd, Hkv, r);
+        std::memcpy(B.k_pool + (int64_t)B.rows_at[r] * kvd, k + r * kvd, kvd * sizeof(float));
+      }
+#pragma omp barrier
+    }
+
     // attention of each decode row over its pages, (row, head) units split between threads
     for (int64_t w = N * H * t / n, end = N * H * (t + 1) / n; w < end;) {
       const int64_t r = w / H, h0 = w % H, h1 = std::min(H, h0 + (end - w));
       AttnProblem p{};
       p.q = q + r * qd, p.k = B.k_pool, p.v = B.v_pool;
       p.T = 1, p.H = H, p.Hkv = Hkv, p.Dh = Dh, p.pos0 = B.pos[r], p.scale = B.scale;
+      p.window = B.groups[B.group_of[r]].window, p.softcap = B.softcap;
       p.pages = B.pages + B.page_start[r], p.page_rows = B.P;
       attention_decode_heads(att + r * qd, nullptr, p, h0, h1, scores);
       w += h1 - h0;
@@ -196,18 +237,24 @@ void run(const Batch& B) {
     if (B.any_q) quantize_rows(attin.q8, att, a, b);
 #pragma omp barrier
 
-    // output projection and residual: x1 = x + o
+    // output projection and residual: x1 = x + o (after a post-attention norm: below, by rows)
     gemm::gemv_slice(D, t, n, &n0, &n1);
     project(B, kO, o, attin, qd, 0, nq, n0, n1, g);
-    for (int64_t r = 0; r < N; r++)
+    for (int64_t r = 0; r < N && !B.post_attn; r++)
       for (int64_t i = n0; i < n1; i++) x1[r * D + i] = B.x[r * D + i] + o[r * D + i];
 #pragma omp barrier
 
-    // MLP norm of the decode rows (into h), rounded for bf16 matrices
+    // x1 = x + norm(o) where the attention has a post norm; MLP norm of the decode rows (into h;
+    // without one, x1 itself: models/layer.ts), rounded for bf16 matrices
     rows_of(N, &a, &b);
     for (int64_t r = a; r < b; r++) {
       const Group& G = B.groups[B.group_of[r]];
-      rmsnorm_row(h + r * D, (B.parallel_residual ? B.x : x1) + r * D, G.mlp_norm, D, B.eps, B.plus_one);
+      if (B.post_attn) {
+        rmsnorm_row(o + r * D, o + r * D, G.post_attn_norm, D, B.eps, B.plus_one);
+        for (int64_t i = 0; i < D; i++) x1[r * D + i] = B.x[r * D + i] + o[r * D + i];
+      }
+      if (G.mlp_norm) rmsnorm_row(h + r * D, (B.parallel_residual ? B.x : x1) + r * D, G.mlp_norm, D, B.eps, B.plus_one);
+      else std::memcpy(h + r * D, x1 + r * D, D * sizeof(float));
       if (B.any_bf16) gemm::f32_to_bf16_n(hb + r * D, h + r * D, D);
       if (B.any_q) quantize_rows(hin.q8, h, r, r + 1);
     }
@@ -228,22 +275,44 @@ void run(const Batch& B) {
 #pragma omp barrier
     }
 
-    // down projection and residual: y = x1 + m
+    // down projection and residual: y = x1 + m, or x1 + norm(m) by rows once all columns are done
     gemm::gemv_slice(D, t, n, &n0, &n1);
     project(B, kDown, o, gatein, F, 0, nq, n0, n1, g);
-    for (int64_t r = 0; r < N; r++)
+    for (int64_t r = 0; r < N && !B.post_mlp; r++)
       for (int64_t i = n0; i < n1; i++) B.y[r * D + i] = x1[r * D + i] + o[r * D + i];
+    if (B.post_mlp) {
+#pragma omp barrier
+      rows_of(N, &a, &b);
+      for (int64_t r = a; r < b; r++) {
+        rmsnorm_row(o + r * D, o + r * D, B.groups[B.group_of[r]].post_mlp_norm, D, B.eps, B.plus_one);
+        for (int64_t i = 0; i < D; i++) B.y[r * D + i] = x1[r * D + i] + o[r * D + i];
+      }
+    }
   }
 }
 
-// Element i of a JS Array that must hold a Float32Array of at least `need` values.
-const float* array_f32(const Args& a, const Napi::Array arr, uint32_t i, const char* what, int64_t need) {
+// Element i of a JS Array that must hold a Float32Array of at least `need` values (`size`).
+const float* array_f32(const Args& a, const Napi::Array arr, uint32_t i, const char* what, int64_t need, const char* size = "D") {
   const Napi::Value v = arr.Get(i);
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
     a.type_error("%s[%u] must be a Float32Array", what, i);
   const Napi::Float32Array f = v.As<Napi::Float32Array>();
-  if ((int64_t)f.ElementLength() < need) a.range_error("%s[%u] has %lld elements, expected D = %lld", what, i, (long long)f.ElementLength(), (long long)need);
-  return f.Data();
+  if ((int64_t)f.ElementLength() < need) a.range_error("%s[%u] has %lld elements, expected %s = %lld", what, i, (long long)f.ElementLength(), size, (long long)need);
+  return need > 0 ? f.Data() : nullptr;
+}
+
+// Element i of a q or k norm list (layer::qk_norm: Dh or heads·Dh values); every entry must norm
+// alike, and *whole says how.
+const float* array_qk_norm(const Args& a, const Napi::Array arr, uint32_t i, const char* what, int64_t Dh, int64_t heads, bool* whole) {
+  char name[32];
+  std::snprintf(name, sizeof name, "%s[%u]", what, i);
+  const Napi::Value v = arr.Get(i);
+  if (v.IsNull() || v.IsUndefined()) a.type_error("%s must be a Float32Array", name);
+  bool w;
+  const float* p = layer::qk_norm(a, v, name, Dh, heads, &w);
+  if (i > 0 && w != *whole) a.range_error("%s norms %s, %s[0] %s", name, w ? "the whole projection" : "each head", what, *whole ? "the whole projection" : "each head");
+  *whole = w;
+  return p;
 }
 
 }  // namespace
@@ -251,9 +320,10 @@ const float* array_f32(const Args& a, const Napi::Array arr, uint32_t i, const c
 // batch_layer_f32(y, x, kPool, vPool, wq, wk, wv, wo, wgate, wup, wdown, bq, bk, bv, bo, bgate, bup, bdown,
 //                 invFreq, groupRows, decodeGroups, attnNorms, mlpNorms, adapters,
 //                 rowsAt, pos, pages, pageStart, pageRows,
-//                 D, H, Hkv, Dh, F, rotDim, interleaved, eps, plusOne, act, parallelResidual, scale, qtypes)
+//                 D, H, Hkv, Dh, F, rotDim, interleaved, eps, plusOne, act, parallelResidual, scale, qtypes,
+//                 qNorms, kNorms, postAttnNorms, postMlpNorms, windows, invFreqs, softcap)
 static Napi::Value js_batch_layer_f32(const Napi::CallbackInfo& info) {
-  Args a(info, "batch_layer_f32", 42);
+  Args a(info, "batch_layer_f32", 49);
   Batch B{};
   static_cast<layer::Shape&>(B) = layer::read_shape(a, 29, 34);
   const int64_t D = B.D, kvd = a.mul(B.Hkv, B.Dh);
@@ -281,21 +351,42 @@ static Napi::Value js_batch_layer_f32(const Napi::CallbackInfo& info) {
   layer::read_projections(a, info, {4, 5, 6, 7, 8, 9, 10}, 11, B, qtypes, shared_projs);
   B.inv_freq = a.f32(18, "invFreq", B.half, "rotDim/2");
 
-  // per group: norms and adapters
-  if (!info[21].IsArray() || info[21].As<Napi::Array>().Length() != (uint32_t)G)
-    a.type_error("attnNorms must be an Array of one Float32Array per group (%lld)", (long long)G);
-  if (!info[22].IsArray() || info[22].As<Napi::Array>().Length() != (uint32_t)nq)
-    a.type_error("mlpNorms must be an Array of one Float32Array per decode group (%lld)", (long long)nq);
+  // per group: norms (each list null where the layer has no such norm: one per group, or per
+  // decode group for those only decode rows need) and adapters
   if (!info[23].IsArray() || info[23].As<Napi::Array>().Length() != (uint32_t)G)
     a.type_error("adapters must be an Array of one entry per group (%lld)", (long long)G);
-  const Napi::Array attn_norms = info[21].As<Napi::Array>(), mlp_norms = info[22].As<Napi::Array>(), adapters = info[23].As<Napi::Array>();
+  const Napi::Array adapters = info[23].As<Napi::Array>();
+  const auto norm_list = [&](size_t i, const char* name, int64_t n, const char* which) {
+    if (info[i].IsNull() || info[i].IsUndefined()) return Napi::Array();
+    if (!info[i].IsArray() || info[i].As<Napi::Array>().Length() != (uint32_t)n)
+      a.type_error("%s must be null or an Array of one Float32Array per %s (%lld)", name, which, (long long)n);
+    return info[i].As<Napi::Array>();
+  };
+  const Napi::Array attn_norms = norm_list(21, "attnNorms", G, "group"), mlp_norms = norm_list(22, "mlpNorms", nq, "decode group");
+  const Napi::Array q_norms = norm_list(42, "qNorms", nq, "decode group"), k_norms = norm_list(43, "kNorms", G, "group");
+  const Napi::Array post_attn_norms = norm_list(44, "postAttnNorms", nq, "decode group"), post_mlp_norms = norm_list(45, "postMlpNorms", nq, "decode group");
+  B.post_attn = !post_attn_norms.IsEmpty() && nq > 0;
+  B.post_mlp = !post_mlp_norms.IsEmpty() && nq > 0;
+  // attention variants: windows (null: none) per decode group, rotary frequencies (null: invFreq
+  // for all) per group, one soft-cap
+  const int32_t* windows = a.i32_opt(46, "windows", nq, "decode groups");
+  const Napi::Array inv_freqs = norm_list(47, "invFreqs", G, "group");
+  B.softcap = check_softcap(a, 48);
   B.any_bf16 = B.any_q = false;
   for (int i = 0; i < 7; i++) B.any_bf16 |= B.proj[i].bf16, B.any_q |= B.proj[i].qtype != 0;
   std::vector<Span> adapter_spans;
   for (int64_t i = 0; i < G; i++) {
     Group& gr = B.groups[i];
-    gr.attn_norm = array_f32(a, attn_norms, (uint32_t)i, "attnNorms", D);
-    gr.mlp_norm = i < nq ? array_f32(a, mlp_norms, (uint32_t)i, "mlpNorms", D) : nullptr;
+    const bool decode = i < nq;
+    gr.attn_norm = !attn_norms.IsEmpty() ? array_f32(a, attn_norms, (uint32_t)i, "attnNorms", D) : nullptr;
+    gr.mlp_norm = !mlp_norms.IsEmpty() && decode ? array_f32(a, mlp_norms, (uint32_t)i, "mlpNorms", D) : nullptr;
+    gr.post_attn_norm = B.post_attn && decode ? array_f32(a, post_attn_norms, (uint32_t)i, "postAttnNorms", D) : nullptr;
+    gr.post_mlp_norm = B.post_mlp && decode ? array_f32(a, post_mlp_norms, (uint32_t)i, "postMlpNorms", D) : nullptr;
+    gr.q_norm = !q_norms.IsEmpty() && decode ? array_qk_norm(a, q_norms, (uint32_t)i, "qNorms", B.Dh, B.H, &B.q_whole) : nullptr;
+    gr.k_norm = !k_norms.IsEmpty() ? array_qk_norm(a, k_norms, (uint32_t)i, "kNorms", B.Dh, B.Hkv, &B.k_whole) : nullptr;
+    gr.inv_freq = !inv_freqs.IsEmpty() ? array_f32(a, inv_freqs, (uint32_t)i, "invFreqs", B.half, "rotDim/2") : B.inv_freq;
+    if (windows && decode && windows[i] < 0) a.range_error("windows[%lld] = %d is negative", (long long)i, windows[i]);
+    gr.window = windows && decode ? windows[i] : 0;
     for (int j = 0; j < 7; j++) gr.proj[j] = B.proj[j];
     Proj* projs[7] = {&gr.proj[0], &gr.proj[1], &gr.proj[2], &gr.proj[3], &gr.proj[4], &gr.proj[5], &gr.proj[6]};
     layer::lora_factors(a, adapters.Get((uint32_t)i), projs);
@@ -334,6 +425,9 @@ static Napi::Value js_batch_layer_f32(const Napi::CallbackInfo& info) {
   B.pages = a.i32(26, "pages", 0);
   const int64_t n_pages = a.length(26);
   B.page_start = a.i32(27, "pageStart", B.N, "decode rows");
+  B.group_of.resize((size_t)B.R);
+  for (int64_t i = 0; i < G; i++)
+    for (int64_t r = B.groups[i].r0; r < B.groups[i].r1; r++) B.group_of[(size_t)r] = (int32_t)i;
   for (int64_t r = 0; r < B.R; r++) {
     if (B.rows_at[r] < 0 || B.rows_at[r] >= pool_rows)
       a.range_error("rowsAt[%lld] = %d is outside the pool's %lld rows", (long long)r, B.rows_at[r], (long long)pool_rows);
@@ -344,15 +438,13 @@ static Napi::Value js_batch_layer_f32(const Napi::CallbackInfo& info) {
     if (B.page_start[r] < 0 || B.page_start[r] + used > n_pages)
       a.range_error("row %lld needs pages[%d .. %lld), but pages has %lld entries", (long long)r, B.page_start[r],
                     (long long)(B.page_start[r] + used), (long long)n_pages);
-    for (int64_t i = 0; i < used; i++) {
+    // pages wholly before the row's window are neither read nor checked (the pool may have freed them)
+    for (int64_t i = attn_first_key(B.pos[r], B.groups[B.group_of[r]].window) / B.P; i < used; i++) {
       const int32_t pg = B.pages[B.page_start[r] + i];
       if (pg < 0 || pg >= pool_pages) a.range_error("row %lld: page %d outside the pool's %lld pages", (long long)r, pg, (long long)pool_pages);
     }
     B.max_pos = std::max<int64_t>(B.max_pos, B.pos[r]);
   }
-  B.group_of.resize((size_t)B.R);
-  for (int64_t i = 0; i < G; i++)
-    for (int64_t r = B.groups[i].r0; r < B.groups[i].r1; r++) B.group_of[(size_t)r] = (int32_t)i;
 
   // outputs (y, the pools) disjoint from each other and from everything read
   const Span outs[3] = {{B.y, B.N * D, "y"}, {B.k_pool, pool_floats, "kPool"}, {B.v_pool, pool_floats, "vPool"}};
@@ -363,8 +455,13 @@ static Napi::Value js_batch_layer_f32(const Napi::CallbackInfo& info) {
     if (B.proj[i].b) ins.push_back({B.proj[i].b, B.proj[i].N, layer::kBiasNames[i]});
   }
   for (const Group& gr : B.groups) {
-    ins.push_back({gr.attn_norm, D, "attnNorms"});
+    if (gr.attn_norm) ins.push_back({gr.attn_norm, D, "attnNorms"});
     if (gr.mlp_norm) ins.push_back({gr.mlp_norm, D, "mlpNorms"});
+    if (gr.post_attn_norm) ins.push_back({gr.post_attn_norm, D, "postAttnNorms"});
+    if (gr.post_mlp_norm) ins.push_back({gr.post_mlp_norm, D, "postMlpNorms"});
+    if (gr.q_norm) ins.push_back({gr.q_norm, B.q_whole ? a.mul(B.H, B.Dh) : B.Dh, "qNorms"});
+    if (gr.k_norm) ins.push_back({gr.k_norm, B.k_whole ? kvd : B.Dh, "kNorms"});
+    if (gr.inv_freq != B.inv_freq) ins.push_back({gr.inv_freq, B.half, "invFreqs"});
   }
   ins.insert(ins.end(), adapter_spans.begin(), adapter_spans.end());
   for (int i = 0; i < 3; i++) {

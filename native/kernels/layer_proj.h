@@ -159,6 +159,22 @@ inline Proj weight(const Args& a, const Napi::CallbackInfo& info, size_t i, cons
   return {p, bf16, 0, nullptr, N, K, nullptr, nullptr, false, false, 0};
 }
 
+// An optional q or k norm (null/undefined: none), a Float32Array whose length says what it norms:
+// Dh values each of the `heads` heads (Qwen3, Gemma 3), heads·Dh the whole projection (OLMo-2; the
+// same thing for one head). `name` may carry an index, e.g. "kNorms[2]".
+inline const float* qk_norm(const Args& a, const Napi::Value v, const char* name, int64_t Dh, int64_t heads, bool* whole) {
+  *whole = false;
+  if (v.IsNull() || v.IsUndefined()) return nullptr;
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) a.type_error("%s must be a Float32Array", name);
+  const Napi::Float32Array f = v.As<Napi::Float32Array>();
+  const int64_t len = (int64_t)f.ElementLength(), all = a.mul(heads, Dh);
+  if (len != Dh && len != all)
+    a.range_error("%s has %lld elements, expected Dh = %lld (each head) or heads·Dh = %lld (the whole projection)", name,
+                  (long long)len, (long long)Dh, (long long)all);
+  *whole = len != Dh;
+  return f.Data();
+}
+
 // The bytes of an f32 or bf16 matrix of n values, for the aliasing checks.
 inline Span matrix_span(const void* p, bool bf16, int64_t n, const char* name) {
   return bf16 ? Span((const uint16_t*)p, n, name) : Span((const float*)p, n, name);

@@ -310,15 +310,23 @@ export class BatchForward {
     for (const g of groups) for (const s of g.segs) for (let t = 0; t < s.T; t++) decodeRows.push({ seq: s.kv, depth: g.depth, pos: s.pos0 + t, row: decodeRows.length });
     const tables = this.pool.decodeTables(decodeRows);
     const bias = (p: DecodeProj) => (p.b ? p.b.f32 : null);
-    const rope = spec.rope;
+    // a norm of every group's depth, or of the decode groups' (null where the architecture has none)
+    const all = (n: (w: DecodeLayerWeights) => Tensor | null | undefined) => (n(w0) ? ws.map((w) => n(w)!.f32) : null);
+    const decode = (n: (w: DecodeLayerWeights) => Tensor | null | undefined) => (n(w0) ? ws.slice(0, groups.length).map((w) => n(w)!.f32) : null);
+    const rope = spec.rope, dec = this.decoder;
+    // each depth's window and rotary frequencies (Gemma 2/3), null where every group has the model's
+    const windows = dec.config.windows ? Int32Array.from(groups, (g) => dec.attentionAt(g.depth).window ?? 0) : null;
+    const invFreqs = kvGroups.some((g) => dec.ropeAt(g.depth) !== rope) ? kvGroups.map((g) => dec.ropeAt(g.depth)?.invFreq ?? NO_FREQ) : null;
     native.batch_layer_f32(
       y, kvX, this.pool.k, this.pool.v, storage(w0.q.w), storage(w0.k.w), storage(w0.v.w), storage(w0.o.w), storage(w0.gate.w), storage(w0.up.w), storage(w0.down.w),
       bias(w0.q), bias(w0.k), bias(w0.v), bias(w0.o), bias(w0.gate), bias(w0.up), bias(w0.down), rope ? rope.invFreq : NO_FREQ,
-      Int32Array.from(kvGroups, (g) => segTokens(g.segs)), groups.length, ws.map((w) => w.attnNorm.f32), ws.slice(0, groups.length).map((w) => w.mlpNorm.f32),
+      Int32Array.from(kvGroups, (g) => segTokens(g.segs)), groups.length, all((w) => w.attnNorm), decode((w) => w.mlpNorm),
       ws.map((w) => adapterArgs([w.q, w.k, w.v, w.o, w.gate, w.up, w.down])),
       rowsAt, rowPositions(kvGroups), tables.pages, tables.start, this.pool.pageSize,
       this.D, spec.H, spec.Hkv, spec.Dh, spec.F, rope ? rope.rotDim : 0, rope?.interleaved ? 1 : 0, spec.eps, spec.plusOne ? 1 : 0, spec.act, spec.parallelResidual ? 1 : 0, spec.scale,
       qtypeArgs(projs),
+      decode((w) => w.qNorm), all((w) => w.kNorm), decode((w) => w.postAttnNorm), decode((w) => w.postMlpNorm),
+      windows, invFreqs, spec.softcap,
     );
     return true;
   }

@@ -13,7 +13,7 @@ import { Tensor, isQuantized } from '../tensor/tensor.js';
 import { type ModelConfig, ropeInvFreq } from './config.js';
 import type { KvCache } from './kv-cache.js';
 import { describeLayer, type LayerDescription, type LayerOps, runLayer } from './layer.js';
-import type { Layer, LayerNormName, Linear, Norm, Weights } from './weights.js';
+import { LAYER_NORMS, type Layer, type LayerNormName, type Linear, type Norm, type Weights } from './weights.js';
 import type { ProjName } from './config.js';
 
 export interface ForwardOptions {
@@ -51,8 +51,9 @@ export class Decoder {
   /** column indices of q, k, v in a fused qkv projection's output (null when separate) */
   readonly qkvCols: [Int32Array, Int32Array, Int32Array] | null;
 
-  /** the fused layer's sizes, when the architecture allows it (layers also pass fusedWeights) */
+  /** the fused layer's sizes, when the architecture allows it (layers also pass fusedWeights); fusedSpecAt: a depth's */
   readonly fusedSpec: DecodeLayerSpec | null;
+  private readonly fusedSpecs: DecodeLayerSpec[] = [];
   /** a model that norms between loops (RecursiveSpec.loopNorm): the depths ending every loop but the last */
   private readonly loopNormAfter: Set<number> | null;
   /** the architecture's layer, which every depth runs (layer.ts) */
@@ -69,10 +70,11 @@ export class Decoder {
     this.qkvCols = config.qkvLayout === 'separate' ? null : fusedQkvColumns(config);
     const c = config;
     this.fusedSpec =
-      // the native layer has no q/k norm (Qwen3, OLMo-2), no fused gate_up (Phi-3) and norms before
-      // each sublayer only (not OLMo-2's after, nor Gemma 2/3's both): such layers run the composed ops
-      decodeLayerAvailable && c.normKind !== 'layer' && c.qkvLayout === 'separate' && c.gated && !c.gateUpFused && !c.qkNorm && (c.normPlacement ?? 'pre') === 'pre' && !c.windows && !c.attnSoftcap
-        ? { H: c.nHeads, Hkv: c.nKvHeads, Dh: c.headDim, F: c.intermediate, eps: c.normEps, plusOne: c.normKind === 'rmsPlusOne', act: Act[c.act], parallelResidual: c.parallelResidual, scale: c.attnScale, rope: this.rope }
+      // the native layer takes RMSNorms in any placement, q/k norms of either kind, sliding windows
+      // and soft-caps; it has no LayerNorm, fused qkv (GPT-2, NeoX) or gate_up (Phi-3): such layers
+      // run the composed ops
+      decodeLayerAvailable && c.normKind !== 'layer' && c.qkvLayout === 'separate' && c.gated && !c.gateUpFused
+        ? { H: c.nHeads, Hkv: c.nKvHeads, Dh: c.headDim, F: c.intermediate, eps: c.normEps, plusOne: c.normKind === 'rmsPlusOne', act: Act[c.act], parallelResidual: c.parallelResidual, scale: c.attnScale, rope: this.rope, window: 0, softcap: c.attnSoftcap ?? 0 }
         : null;
     this.description = describeLayer(config);
     this.loopNormAfter = config.recursive?.loopNorm ? new Set(this.loopEnds().slice(0, -1)) : null;
@@ -81,6 +83,12 @@ export class Decoder {
   /** The rotary embedding at a depth (null without rotary): Gemma 3's sliding-window layers have a base of their own. */
   ropeAt(depth: number): ops.RopeSpec | null {
     return this.localRope && this.config.windows![depth] > 0 ? this.localRope : this.rope;
+  }
+
+  /** The fused layer's spec at a depth (its rotary embedding and window); null where fusedSpec is. */
+  fusedSpecAt(depth: number): DecodeLayerSpec | null {
+    if (!this.fusedSpec) return null;
+    return (this.fusedSpecs[depth] ??= { ...this.fusedSpec, rope: this.ropeAt(depth), window: this.attentionAt(depth).window ?? 0 });
   }
 
   /** The attention variant at a depth: its sliding window (0: full) and score soft-cap (0: none). */
@@ -185,7 +193,7 @@ export class Decoder {
       if (w) {
         const c = caches[0];
         c.checkRoom(1);
-        return decodeLayer(x, w, c.k[l], c.v[l], c.length, this.fusedSpec);
+        return decodeLayer(x, w, c.k[l], c.v[l], c.length, this.fusedSpecAt(l)!);
       }
     }
     return runLayer(this.description, new TensorLayerOps(this, layer, l, pos, B, T, caches), x);
@@ -198,16 +206,28 @@ export class Decoder {
   fusedWeights(layer: Layer): DecodeLayerWeights | null {
     const { hidden: D, intermediate: F, nHeads: H, nKvHeads: Hkv, headDim: Dh } = this.config;
     const { q, k, v, o, gate, up, down } = layer.proj;
-    if (layer.qNorm || layer.kNorm || layer.postAttnNorm || layer.postMlpNorm || (this.config.normPlacement ?? 'pre') !== 'pre') return null;
+    const d = this.description;
     const storable = (t: Tensor) => t.dtype === 'f32' || t.dtype === 'bf16';
     const adapterFits = (p: Linear, n: number, m: number) =>
       !p.lora || (storable(p.lora.a) && storable(p.lora.b) && p.lora.a.shape[1] === m && p.lora.b.shape[0] === n && p.lora.b.shape[1] === p.lora.a.shape[0]);
     const fits = (p: Linear | undefined, n: number, m: number): p is Linear =>
       p !== undefined && (storable(p.w) || isQuantized(p.w.dtype)) && p.w.shape[0] === n && p.w.shape[1] === m && (!p.b || (p.b.dtype === 'f32' && p.b.size === n)) && adapterFits(p, n, m);
-    const norm = (n: Norm) => n.w.dtype === 'f32' && n.w.size === D && !n.b;
     if (!fits(q, H * Dh, D) || !fits(k, Hkv * Dh, D) || !fits(v, Hkv * Dh, D) || !fits(o, D, H * Dh)) return null;
-    if (!fits(gate, F, D) || !fits(up, F, D) || !fits(down, D, F) || !norm(layer.attnNorm) || !norm(layer.mlpNorm)) return null;
-    return { attnNorm: layer.attnNorm.w, mlpNorm: layer.mlpNorm.w, q, k, v, o, gate, up, down };
+    if (!fits(gate, F, D) || !fits(up, F, D) || !fits(down, D, F)) return null;
+    // the norms the layer description runs, each where it runs it (models/layer.ts), and no others
+    const sites: [keyof DecodeLayerWeights, LayerNormName | null, number][] = [
+      ['attnNorm', d.attnNorms.pre, D], ['postAttnNorm', d.attnNorms.post, D], ['mlpNorm', d.mlpNorms.pre, D], ['postMlpNorm', d.mlpNorms.post, D],
+      ['qNorm', d.qkNorm === 'none' ? null : 'qNorm', d.qkNorm === 'whole' ? H * Dh : Dh], ['kNorm', d.qkNorm === 'none' ? null : 'kNorm', d.qkNorm === 'whole' ? Hkv * Dh : Dh],
+    ];
+    const norms: Partial<Record<keyof DecodeLayerWeights, Tensor | null>> = {};
+    for (const [at, name, size] of sites) {
+      const n = name ? layer[name] : null;
+      if (name && !(n && n.w.dtype === 'f32' && n.w.size === size && !n.b)) return null;
+      norms[at] = n?.w ?? null;
+    }
+    const used = new Set(sites.map(([, name]) => name));
+    if (LAYER_NORMS.some((name) => layer[name] && !used.has(name))) return null;
+    return { attnNorm: null, mlpNorm: null, ...norms, q, k, v, o, gate, up, down };
   }
 
   private gateUpCols: [Int32Array, Int32Array] | null = null;

@@ -162,16 +162,22 @@ export interface NativeAddon extends Kernels {
    * [out, in] is a Float32Array, a bf16 Uint16Array or packed q8_0/q4_0 bytes (qtypes: null, or
    * GGUF's type id per projection, 0 for f32/bf16); biases may be null. adapters: null, or 14
    * entries (A [r, in], B [out, r] of q, k, v, o, gate, up, down; null pairs for projections without
-   * one), each added as (x·Aᵀ)·Bᵀ after the bias. No TS reference: it is the general decoder path
-   * composed of the kernels above, and matches it bit for bit.
+   * one), each added as (x·Aᵀ)·Bᵀ after the bias. Norms (RMSNorm, the layer's eps and plusOne), each
+   * null where the layer has none: attnNorm, mlpNorm [D] on the sublayers' inputs; postAttnNorm,
+   * postMlpNorm [D] on their outputs, before the residual adds (OLMo-2: these only; Gemma 2/3: all
+   * four); qNorm, kNorm on q / k after the projection, before the rotary: [Dh] norms every head
+   * (Qwen3, Gemma 3), [heads·Dh] the whole projection (OLMo-2). window, softcap: attention_fwd_f32's
+   * (0: none). No TS reference: it is the general decoder path composed of the kernels above, and
+   * matches it bit for bit.
    */
   decode_layer_f32(
-    y: F32, kCache: F32, vCache: F32, x: F32, attnNorm: F32, wq: W, wk: W, wv: W, wo: W,
-    mlpNorm: F32, wgate: W, wup: W, wdown: W,
+    y: F32, kCache: F32, vCache: F32, x: F32, attnNorm: F32 | null, wq: W, wk: W, wv: W, wo: W,
+    mlpNorm: F32 | null, wgate: W, wup: W, wdown: W,
     bq: F32 | null, bk: F32 | null, bv: F32 | null, bo: F32 | null, bgate: F32 | null, bup: F32 | null, bdown: F32 | null, invFreq: F32,
     D: number, H: number, Hkv: number, Dh: number, F: number, pos: number, rotDim: number,
     interleaved: Flag, eps: number, plusOne: Flag, act: ActCode, parallelResidual: Flag, scale: number,
-    adapters: (F32 | U16 | null)[] | null, qtypes: I32 | null,
+    adapters: (F32 | U16 | null)[] | null, qtypes: I32 | null, qNorm: F32 | null, kNorm: F32 | null,
+    postAttnNorm: F32 | null, postMlpNorm: F32 | null, window: number, softcap: number,
   ): void;
   /**
    * One llama-style decoder layer over a serving step's rows (native/kernels/batch_layer.cpp). The
@@ -180,16 +186,24 @@ export interface NativeAddon extends Kernels {
    * and biases. Rows of the first decodeGroups groups are decode rows (the first N): the whole layer,
    * attending through the pages (pages[pageStart[r] ..], positions 0..pos[r]); the rest only get
    * k, v. Every row's k, v go to pool row rowsAt[r], rotated by pos[r]. x [rows, D], y [N, D].
+   * Each norm list is null where the layer has no such norm, else decode_layer_f32's norm of that
+   * name per group (attnNorms, kNorms) or per decode group (mlpNorms, qNorms, postAttnNorms,
+   * postMlpNorms); q/k norms all of one kind (each head, or the whole projection). windows: null (none)
+   * or each decode group's sliding window (0: none); invFreqs: null (invFreq for every row) or each
+   * group's rotary frequencies (Gemma 3's local layers); softcap: the attention logit soft-cap (0: none).
+   * Table entries wholly before a row's window are not read (−1 where the pool freed them).
    * At most 64 rows (32 with any f32 matrix: the composed ops' GEMV range). The same bits as
    * BatchForward's composed ops.
    */
   batch_layer_f32(
     y: F32, x: F32, kPool: F32, vPool: F32, wq: W, wk: W, wv: W, wo: W, wgate: W, wup: W, wdown: W,
     bq: F32 | null, bk: F32 | null, bv: F32 | null, bo: F32 | null, bgate: F32 | null, bup: F32 | null, bdown: F32 | null, invFreq: F32,
-    groupRows: I32, decodeGroups: number, attnNorms: F32[], mlpNorms: F32[], adapters: ((F32 | U16 | null)[] | null)[],
+    groupRows: I32, decodeGroups: number, attnNorms: F32[] | null, mlpNorms: F32[] | null, adapters: ((F32 | U16 | null)[] | null)[],
     rowsAt: I32, pos: I32, pages: I32, pageStart: I32, pageRows: number,
     D: number, H: number, Hkv: number, Dh: number, F: number, rotDim: number,
     interleaved: Flag, eps: number, plusOne: Flag, act: ActCode, parallelResidual: Flag, scale: number, qtypes: I32 | null,
+    qNorms: F32[] | null, kNorms: F32[] | null, postAttnNorms: F32[] | null, postMlpNorms: F32[] | null,
+    windows: I32 | null, invFreqs: F32[] | null, softcap: number,
   ): void;
   set_threads(n: number): void;
   get_threads(): number;

@@ -16,7 +16,8 @@ import { attainableExitGain } from '../../src/infer/throughput.js';
 import { configFromHf } from '../../src/models/profiles/index.js';
 import type { RequestOptions, TokenEvent } from '../../src/infer/types.js';
 import { randint } from '../helpers.js';
-import { reference as ref } from '../../src/tensor/kernels.js';
+import { native, reference as ref } from '../../src/tensor/kernels.js';
+import { decodeLayerAvailable } from '../../src/tensor/ops/decode-layer.js';
 import { ropeInvFreq } from '../../src/models/config.js';
 import { noGrad } from '../../src/tensor/autograd.js';
 import type { Linear } from '../../src/models/weights.js';
@@ -97,6 +98,26 @@ function countMixedLoopSteps(engine: BatchEngine): { steps: number } {
   return count;
 }
 
+/** Counts the native fused layer's calls (batch_layer_f32) while fn runs. */
+async function countFusedLayers<T>(fn: () => Promise<T>): Promise<{ result: T; calls: number }> {
+  const nat = native as unknown as Record<string, (...a: unknown[]) => unknown>;
+  const real = nat?.batch_layer_f32;
+  let calls = 0;
+  if (real)
+    nat.batch_layer_f32 = (...a: unknown[]) => {
+      calls++;
+      return real(...a);
+    };
+  try {
+    return { result: await fn(), calls };
+  } finally {
+    if (real) nat.batch_layer_f32 = real;
+  }
+}
+
+// the models whose layers the engine runs as one native call (where the addon is in use)
+const FUSED = new Set(['llama', 'qwen3', 'stories-mc3', 'stories-c2', 'stories-c2-loopnorm', 'qwen3-c2', 'olmo2', 'olmo2-c2', 'gemma2', 'gemma2-c2', 'gemma3', 'gemma3-c2']);
+
 for (const name of ['llama', 'gpt2', 'qwen3', 'stories-mc3', 'stories-c2', 'stories-c2-loopnorm', 'qwen3-c2', 'olmo2', 'olmo2-c2', 'phi3', 'phi3-c2', 'phi3-longrope', 'gemma2', 'gemma2-c2', 'gemma3', 'gemma3-c2']) {
   test(`${name}: continuous batching (3 slots, prefill chunks of 8, requests one step apart) gives the greedy tokens of one-at-a-time decoding`, async () => {
     const m = model(name);
@@ -106,12 +127,15 @@ for (const name of ['llama', 'gpt2', 'qwen3', 'stories-mc3', 'stories-c2', 'stor
     if (recursive) assert.equal(engine.fwd.plan.nLoops, name.includes('mc3') ? 3 : 2, 'depth-wise plan in use');
     const mixed = countMixedLoopSteps(engine);
     // arrivals one step apart put sequences at different loops (submitted together, they stay in phase)
-    const handles = ps.map((p) => {
-      const h = engine.submit(p, greedy);
-      engine.step();
-      return h;
+    const { result: results, calls } = await countFusedLayers(() => {
+      const handles = ps.map((p) => {
+        const h = engine.submit(p, greedy);
+        engine.step();
+        return h;
+      });
+      return Promise.all(handles.map((h) => h.result));
     });
-    const results = await Promise.all(handles.map((h) => h.result));
+    if (decodeLayerAvailable) assert.equal(calls > 0, FUSED.has(name), `fused layer calls: ${calls}`);
     // depth-wise batching: sequences at different loops share steps, and the tokens still match
     if (recursive) assert.ok(mixed.steps > 0, 'no step ran rows at different loops together');
     ps.forEach((p, i) => {

@@ -2,9 +2,12 @@
 // fused: false): on every fixture architecture, bf16 checkpoints, the bundled stories260K and
 // recursive conversions of it, decoding with and without it gives the same logits bit for bit (so
 // the same greedy tokens) and the same KV caches; it runs in every layer where it applies (llama,
-// gemma, qwen2, with or without LoRA adapters) and nowhere else (GPT-2, GPT-NeoX, prefill).
+// gemma, qwen2, qwen3 with its per-head q/k norms, OLMo-2 with its norms after the sublayers and
+// whole-projection q/k norms, Gemma 2/3's norms before and after, sliding windows (decoding past
+// them), soft-cap and Gemma 3's local rotary base, with or without LoRA adapters) and nowhere else
+// (GPT-2, GPT-NeoX, Phi-3, prefill).
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -73,11 +76,25 @@ function decodeBoth(d: Decoder, prompt: number[], steps: number, label: string):
 const STEPS = 6;
 const fixtures: [string, boolean][] = [
   ['llama', true], ['llama-tied', true], ['gemma', true], ['qwen2', true], ['llama-bf16', true], ['gemma-bf16', true],
-  ['gpt2', false], ['gpt-neox', false], ['qwen3', false], ['olmo2', false], ['phi3', false],
+  ['qwen3', true], ['olmo2', true], ['gemma3-full', true], ['gemma2', true], ['gemma3', true], ['gpt2', false], ['gpt-neox', false], ['phi3', false],
 ];
+
+/** A fixture's path; gemma3-full: Gemma 3's with its sliding window as long as its context (full attention, no windows). */
+function fixture(name: string): string {
+  if (name !== 'gemma3-full') return `${HF}${name}`;
+  const path = join(tmp, name);
+  if (!existsSync(path)) {
+    mkdirSync(path);
+    const cfg = JSON.parse(readFileSync(`${HF}gemma3/config.json`, 'utf8'));
+    writeFileSync(join(path, 'config.json'), JSON.stringify({ ...cfg, sliding_window: cfg.max_position_embeddings }));
+    symlinkSync(`${HF}gemma3/model.safetensors`, join(path, 'model.safetensors'));
+  }
+  return path;
+}
+
 for (const [name, applies] of fixtures) {
   test(`${name}: fused decode steps give the composed logits and caches bit for bit (${applies ? 'every layer fused' : 'never fused'})`, { skip }, () => {
-    const m = loadModel(`${HF}${name}`);
+    const m = loadModel(fixture(name));
     const prompt = Array.from(randint(5, m.config.vocabSize, 7));
     const calls = decodeBoth(m.decoder, prompt, STEPS, name);
     assert.equal(calls, applies ? STEPS * m.decoder.nLayers : 0, 'fused layer calls');
@@ -105,6 +122,19 @@ test('recursive stories260K: shared layers fuse, and so do layers with LoRA adap
   assert.ok(adapted > 0, 'the conversion made adapters');
   assert.equal(decodeBoth(r.decoder, [1, 20, 30], STEPS, 'recursive + LoRA'), STEPS * r.decoder.nLayers);
 });
+
+for (const name of ['qwen3', 'olmo2', 'gemma3-full', 'gemma2', 'gemma3'])
+  test(`recursive ${name}: per-depth norms (q/k too where it has them) and LoRA adapters on shared projections fuse, with the composed bits`, { skip }, () => {
+    const path = join(tmp, `${name}-c2`);
+    convertToRecursive(fixture(name), path, { nLoops: 2, strategy: 'cycle', init: 'stepwise', loraRank: 4, untieNorms: true });
+    const r = loadModel(path);
+    const layers = r.decoder.weights.layers;
+    const [first, second] = [layers[0], layers[layers.length / 2]];
+    assert.notEqual(first.attnNorm.w, second.attnNorm.w, 'untied: each depth its own norms');
+    if (first.qNorm) assert.notEqual(first.qNorm.w, second.qNorm!.w, 'untied: each depth its own q norm');
+    assert.ok(layers.some((l) => l.proj.q!.lora), 'the conversion made adapters');
+    assert.equal(decodeBoth(r.decoder, [1, 20, 30], STEPS, `recursive ${name} + LoRA`), STEPS * r.decoder.nLayers);
+  });
 
 test('prefill (T > 1) and batched steps (B > 1) never take the fused path', { skip }, () => {
   const m = loadModel(`${HF}llama`);

@@ -16,6 +16,7 @@ import { saveModel } from '../../src/models/save.js';
 import { convertToRecursive } from '../../src/recursive/convert.js';
 import { noGrad } from '../../src/tensor/autograd.js';
 import * as ops from '../../src/tensor/ops/index.js';
+import { decodeLayerAvailable } from '../../src/tensor/ops/decode-layer.js';
 import { assertGradMatchesFd, randint } from '../helpers.js';
 
 const HF = new URL('../../fixtures/hf/', import.meta.url).pathname;
@@ -35,7 +36,14 @@ test('gemma2 config: sandwich norms, both soft-caps, query_pre_attn_scalar, a wi
   const m = loadModel(join(HF, 'gemma2'));
   const l = m.decoder.weights.layers[1];
   assert.deepEqual([l.attnNorm, l.postAttnNorm!, l.mlpNorm, l.postMlpNorm!].map((n) => n.w.shape), [[64], [64], [64], [64]]);
-  assert.equal(m.decoder.fusedSpec, null, 'the native fused layer norms before each sublayer only');
+  // the native fused layer takes the norms before and after, each depth's window and the soft-cap
+  assert.equal(m.decoder.fusedSpec !== null, decodeLayerAvailable);
+  if (decodeLayerAvailable) {
+    assert.equal(m.decoder.fusedSpec!.softcap, 2);
+    assert.deepEqual([0, 1].map((d) => m.decoder.fusedSpecAt(d)!.window), [6, 0]);
+    const w = m.decoder.fusedWeights(l)!;
+    assert.deepEqual([w.attnNorm, w.postAttnNorm, w.mlpNorm, w.postMlpNorm], [l.attnNorm.w, l.postAttnNorm!.w, l.mlpNorm.w, l.postMlpNorm!.w]);
+  }
 });
 
 test('gemma3 config: per-head q/k norms, the layer_types pattern, a rotary base per layer type (legacy fields too)', () => {

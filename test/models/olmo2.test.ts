@@ -13,6 +13,8 @@ import { saveModel } from '../../src/models/save.js';
 import { convertToRecursive } from '../../src/recursive/convert.js';
 import { noGrad } from '../../src/tensor/autograd.js';
 import * as ops from '../../src/tensor/ops/index.js';
+import { decodeLayerAvailable } from '../../src/tensor/ops/decode-layer.js';
+import { Tensor } from '../../src/tensor/tensor.js';
 import { assertClose, assertGradMatchesFd, randint } from '../helpers.js';
 
 const HF = new URL('../../fixtures/hf/', import.meta.url).pathname;
@@ -37,8 +39,15 @@ test('olmo2 config: norms after each sublayer, q/k norms over the whole projecti
   assert.deepEqual(l.qNorm!.w.shape, [64]);
   assert.deepEqual(l.kNorm!.w.shape, [32]);
   assert.equal(l.proj.q!.b, null);
-  assert.equal(m.decoder.fusedSpec, null, 'the native fused layer has neither q/k norms nor post-sublayer norms');
-  assert.equal(m.decoder.fusedWeights(l), null);
+  // the native fused layer takes its norms where they sit: after the sublayers, q/k over the whole projection
+  assert.equal(m.decoder.fusedSpec !== null, decodeLayerAvailable);
+  if (decodeLayerAvailable) {
+    const w = m.decoder.fusedWeights(l)!;
+    assert.deepEqual([w.attnNorm, w.mlpNorm, w.postAttnNorm, w.postMlpNorm, w.qNorm, w.kNorm], [null, null, l.attnNorm.w, l.mlpNorm.w, l.qNorm!.w, l.kNorm!.w]);
+    // a per-head q norm (Qwen3's layout) or a norm the description does not run does not fit it
+    assert.equal(m.decoder.fusedWeights({ ...l, qNorm: { w: new Tensor(new Float32Array(16), [16]), b: null } }), null);
+    assert.equal(m.decoder.fusedWeights({ ...l, postMlpNorm: l.mlpNorm }), null);
+  }
 });
 
 test('olmo2 config: a field rrt does not know is refused by name', () => {

@@ -13,6 +13,8 @@ import { saveModel } from '../../src/models/save.js';
 import { convertToRecursive } from '../../src/recursive/convert.js';
 import { noGrad } from '../../src/tensor/autograd.js';
 import * as ops from '../../src/tensor/ops/index.js';
+import { decodeLayerAvailable } from '../../src/tensor/ops/decode-layer.js';
+import { Tensor } from '../../src/tensor/tensor.js';
 import { assertClose, assertGradMatchesFd, randint } from '../helpers.js';
 
 const HF = new URL('../../fixtures/hf/', import.meta.url).pathname;
@@ -33,7 +35,16 @@ test('qwen3 config: per-head q/k norms, head_dim 16 beside hidden 64 / 8 heads, 
   assert.deepEqual(l.qNorm!.w.shape, [16]);
   assert.deepEqual(l.kNorm!.w.shape, [16]);
   assert.equal(l.proj.q!.b, null);
-  assert.equal(m.decoder.fusedSpec, null, 'the native fused layer has no q/k norm');
+  // the native fused layer takes the per-head q/k norms (where the addon is in use)
+  assert.equal(m.decoder.fusedSpec !== null, decodeLayerAvailable);
+  if (decodeLayerAvailable) {
+    const w = m.decoder.fusedWeights(l)!;
+    assert.equal(w.qNorm, l.qNorm!.w);
+    assert.equal(w.kNorm, l.kNorm!.w);
+    // a q/k norm of another width (the whole projection's, OLMo-2's layout) does not fit it
+    assert.equal(m.decoder.fusedWeights({ ...l, qNorm: { w: new Tensor(new Float32Array(8 * 16), [8 * 16]), b: null } }), null);
+    assert.equal(m.decoder.fusedWeights({ ...l, kNorm: null }), null);
+  }
 });
 
 test('qwen3 config: a field rrt does not know, or an unknown layer type, is refused by name', () => {

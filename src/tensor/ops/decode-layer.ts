@@ -1,7 +1,8 @@
 // One llama-style decoder block for one token of one sequence, fused in native code
-// (decode_layer_f32): the fast path of single-stream decoding. It needs the addon (not under
-// RRT_KERNELS=ref) and records no gradient; models/decoder.ts decides where it applies and falls
-// back to the composed ops everywhere else. x [1, D] → [1, D]; appends k, v at cache row `pos`.
+// (decode_layer_f32): the fast path of single-stream decoding, for every norm placement and q/k norm
+// of models/layer.ts, sliding windows and soft-caps. It needs the addon (not under RRT_KERNELS=ref)
+// and records no gradient; models/decoder.ts decides where it applies and falls back to the composed
+// ops everywhere else. x [1, D] → [1, D]; appends k, v at cache row `pos`.
 import { ShapeError } from '../../errors.js';
 import { type ActCode, kernels, native } from '../kernels.js';
 import { Tensor, isQuantized, qtypeOf } from '../tensor.js';
@@ -14,9 +15,17 @@ export interface DecodeProj {
   lora?: { a: Tensor; b: Tensor } | null;
 }
 
+/** The layer's norms, null where it has none (decode_layer_f32 in tensor/kernels.ts). */
 export interface DecodeLayerWeights {
-  attnNorm: Tensor;
-  mlpNorm: Tensor;
+  /** [D]: the sublayers' inputs */
+  attnNorm: Tensor | null;
+  mlpNorm: Tensor | null;
+  /** [D]: the sublayers' outputs, before the residual adds (OLMo-2, Gemma 2/3) */
+  postAttnNorm?: Tensor | null;
+  postMlpNorm?: Tensor | null;
+  /** q and k before the rotary: [Dh] every head (Qwen3, Gemma 3), [heads·Dh] the whole projection (OLMo-2) */
+  qNorm?: Tensor | null;
+  kNorm?: Tensor | null;
   q: DecodeProj;
   k: DecodeProj;
   v: DecodeProj;
@@ -38,7 +47,11 @@ export interface DecodeLayerSpec {
   /** y = x + o + mlp(norm(x)) instead of x1 = x + o, y = x1 + mlp(norm(x1)) */
   parallelResidual: boolean;
   scale: number;
+  /** the depth's rotary embedding and sliding window (0: none) */
   rope: RopeSpec | null;
+  window: number;
+  /** attention logit soft-cap (0: none) */
+  softcap: number;
 }
 
 /** True when decodeLayer can run: the addon is loaded and the kernels in use are its own. */
@@ -68,11 +81,12 @@ export function decodeLayer(x: Tensor, w: DecodeLayerWeights, kCache: Float32Arr
   const projs = [w.q, w.k, w.v, w.o, w.gate, w.up, w.down];
   const adapters = adapterArgs(projs);
   native.decode_layer_f32(
-    y, kCache, vCache, x.f32, w.attnNorm.f32,
-    storage(w.q.w), storage(w.k.w), storage(w.v.w), storage(w.o.w), w.mlpNorm.f32, storage(w.gate.w), storage(w.up.w), storage(w.down.w),
+    y, kCache, vCache, x.f32, w.attnNorm?.f32 ?? null,
+    storage(w.q.w), storage(w.k.w), storage(w.v.w), storage(w.o.w), w.mlpNorm?.f32 ?? null, storage(w.gate.w), storage(w.up.w), storage(w.down.w),
     bias(w.q), bias(w.k), bias(w.v), bias(w.o), bias(w.gate), bias(w.up), bias(w.down), s.rope ? s.rope.invFreq : NO_FREQ,
     D, s.H, s.Hkv, s.Dh, s.F, pos, s.rope ? s.rope.rotDim : 0,
     s.rope?.interleaved ? 1 : 0, s.eps, s.plusOne ? 1 : 0, s.act, s.parallelResidual ? 1 : 0, s.scale, adapters, qtypeArgs(projs),
+    w.qNorm?.f32 ?? null, w.kNorm?.f32 ?? null, w.postAttnNorm?.f32 ?? null, w.postMlpNorm?.f32 ?? null, s.window, s.softcap,
   );
   return new Tensor(y, x.shape);
 }
