@@ -57,6 +57,8 @@ export interface GgufArch {
   qIsHidden?: boolean;
   /** llama.cpp rotates only rope.dimension_count dims of each head (others assert it equals the head size) */
   partialRotary?: boolean;
+  /** llama.cpp runs the model's sliding windows (attention.sliding_window and its pattern); the others attend in full */
+  windows?: boolean;
   /** rope scaling types besides linear (which every entry writes) that extras() writes */
   ropeScaling?: readonly string[];
   /** why the model's block is not the one llama.cpp's graph runs for this architecture, or null; default llamaBlock */
@@ -113,8 +115,11 @@ function phi3Fields(f: GgufArchFile): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   if (f.rotary !== f.headDim) out.partial_rotary_factor = rotaryFraction(f.rotary, f.headDim);
   const window = f.num('attention.sliding_window', 0);
-  // llama.cpp runs Phi-3 without its window; rrt caps the context there, where the two agree
-  if (window > 0) out.sliding_window = window;
+  // llama.cpp runs Phi-3 without its window: the context ends there, where the two agree
+  if (window > 0) {
+    out.sliding_window = window;
+    out.max_position_embeddings = Math.min(f.num('context_length'), window);
+  }
   const type = f.get('rope.scaling.type');
   const short = f.vector('rope_factors_short.weight'), long = f.vector('rope_factors_long.weight');
   if (type !== 'longrope' && !short) return out;
@@ -298,13 +303,13 @@ export const GGUF_ARCHS: readonly GgufArch[] = [
   },
   {
     // sandwich norms (post_attention_norm, post_ffw_norm after the sublayers), soft-caps; the head is always the token embedding
-    name: 'gemma2', arch: 'gemma2', hfClass: 'Gemma2ForCausalLM', modelType: 'gemma2', layer: GEMMA_LAYER, normShift: 1,
+    name: 'gemma2', arch: 'gemma2', hfClass: 'Gemma2ForCausalLM', modelType: 'gemma2', layer: GEMMA_LAYER, normShift: 1, windows: true,
     block: gemmaBlock('gemma2'), unsupported: gemmaUnsupported('gemma2'), extras: gemmaExtras('gemma2'), hfFields: gemmaFields('gemma2'),
   },
   {
     // Gemma 2's block with per-head q/k norms; the sliding layers' rotary base is rope.freq_base_swa, their rotary unscaled
     name: 'gemma3', arch: 'gemma3', hfClass: 'Gemma3ForCausalLM', modelType: 'gemma3_text',
-    layer: { ...GEMMA_LAYER, 'qNorm.w': 'attn_q_norm', 'kNorm.w': 'attn_k_norm' }, normShift: 1,
+    layer: { ...GEMMA_LAYER, 'qNorm.w': 'attn_q_norm', 'kNorm.w': 'attn_k_norm' }, normShift: 1, windows: true,
     block: gemmaBlock('gemma3'), unsupported: gemmaUnsupported('gemma3'), extras: gemmaExtras('gemma3'), hfFields: gemmaFields('gemma3'),
   },
 ];

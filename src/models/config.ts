@@ -62,7 +62,8 @@ export interface ModelConfig {
   finalSoftcap?: number;
   /**
    * Per depth, how many positions a query sees (itself and window − 1 before it); 0 for full
-   * causal attention. Gemma 2/3's sliding-window layers. Absent: every layer full.
+   * causal attention. The sliding-window layers of Gemma 2/3, Mistral, Qwen2/3 and Phi-3.
+   * Absent: every layer full.
    */
   windows?: number[];
   /** Gemma 3: the sliding-window layers' rotary base (their rotary has no scaling) */
@@ -217,9 +218,10 @@ export class HfFields {
  * Refuses, by name, config fields that change a model's math and that rrt does not implement, so a
  * checkpoint that needs them fails to load instead of running with different outputs. Values that
  * leave the math unchanged (a multiplier of 1, a disabled flag, sliding attention whose window
- * covers the whole context) are accepted.
+ * covers the whole context) are accepted. `readsWindows`: the profile read the sliding-window
+ * fields into cfg.windows itself (Mistral, Qwen2, Qwen3, Phi-3, Gemma 2/3), so they are not checked here.
  */
-export function refuseUnimplemented(json: Record<string, unknown>, cfg: ModelConfig): void {
+export function refuseUnimplemented(json: Record<string, unknown>, cfg: ModelConfig, readsWindows = false): void {
   const what = cfg.arch;
   const set = (k: string) => json[k] !== undefined && json[k] !== null;
   const refuse = (k: string, detail: string) => {
@@ -236,14 +238,13 @@ export function refuseUnimplemented(json: Record<string, unknown>, cfg: ModelCon
     if (set(k) && json[k] !== 1) refuse(k, `${JSON.stringify(json[k])} (only 1)`);
   if (set('query_pre_attn_scalar') && !(Math.abs(cfg.attnScale - 1 / Math.sqrt(Number(json.query_pre_attn_scalar))) <= 1e-12 * cfg.attnScale))
     refuse('query_pre_attn_scalar', `${JSON.stringify(json.query_pre_attn_scalar)} (only head_dim, ${cfg.headDim})`);
-  // a profile that reads sliding windows (Gemma 2/3) has checked them
-  if (cfg.windows || cfg.arch === 'gemma2' || cfg.arch === 'gemma3') return;
   // no_rope_layers: 1 where a layer applies rotary embeddings, 0 where it does not
   if (set('no_rope_layers') && (!Array.isArray(json.no_rope_layers) || json.no_rope_layers.some((x) => x !== 1 && x !== true)))
     refuse('no_rope_layers', '(layers without rotary embeddings)');
-  // Sliding-window attention equals full attention while the context is no longer than the window
-  // (a query at position q sees keys at q - window + 1 .. q), so it runs where the context is capped
-  // there (the llama profile caps it); anything else would need the window in the kernels.
+  if (readsWindows) return;
+  // Elsewhere sliding-window attention runs only where it equals full attention: a context no longer
+  // than the window (a query at position q sees keys at q - window + 1 .. q), where the llama profile
+  // caps Llama's (transformers' LlamaModel attends in full, while its cache keeps only the window).
   const window = json.sliding_window;
   if (set('sliding_window') && json.use_sliding_window !== false) {
     if (typeof window !== 'number' || !Number.isInteger(window) || window <= 0)

@@ -243,6 +243,8 @@ export function convertToRecursive(src: string, dst: string, opts: ConvertOption
     // per-layer attention types belong to depths: with layers dropped, each depth keeps its source layer's
     if (plan.selectedLayers.length !== cfg.nLayers || plan.selectedLayers.some((l, i) => l !== i)) {
       const types = Array.isArray(cfg.hf.layer_types) && cfg.hf.layer_types.length === cfg.nLayers ? (cfg.hf.layer_types as unknown[])
+        // Mistral and Phi-3 have no per-layer types: their one window slides every layer, at any depth
+        : cfg.arch === 'phi3' || cfg.hf.model_type === 'mistral' ? undefined
         : cfg.windows?.map((w) => (w > 0 ? 'sliding_attention' : 'full_attention'));
       if (types) hf.layer_types = plan.selectedLayers.map((l) => types[l]);
     }

@@ -187,6 +187,14 @@ export function exportGguf(model: string, dst: string, opts: GgufExportOptions =
   tensors.push(norm('output_norm.weight', w.finalNorm.w.f32));
   if (!cfg.tiedHead || spec.outputRequired) tensors.push(matrix('output.weight', [...w.head.shape], w.head.f32, headDtype));
 
+  // llama.cpp's llama, qwen3 and phi3 attend without sliding windows, which equals the model's
+  // attention only within its smallest window: the file's context ends there
+  let context = cfg.maxPositions;
+  const windows = (cfg.windows ?? []).filter((x) => x > 0);
+  if (windows.length > 0 && !spec.windows) {
+    context = Math.min(...windows);
+    warnings.push(`context_length ${context} (the model's is ${cfg.maxPositions}): llama.cpp's ${arch} attends without the model's sliding window of ${context}, which agrees with it only within the window`);
+  }
   const u32 = (k: string, v: number): Kv => [k, v, 'u32'];
   const f32 = (k: string, v: number): Kv => [k, v, 'f32'];
   const name = modelName(model, vocab.kvs, warnings);
@@ -195,7 +203,7 @@ export function exportGguf(model: string, dst: string, opts: GgufExportOptions =
     ...(name === null ? [] : [['general.name', name, 'string'] as Kv]),
     u32('general.file_type', FILE_TYPE[dtype]),
     u32(`${arch}.vocab_size`, cfg.vocabSize),
-    u32(`${arch}.context_length`, cfg.maxPositions),
+    u32(`${arch}.context_length`, context),
     u32(`${arch}.embedding_length`, cfg.hidden),
     u32(`${arch}.block_count`, layers.length),
     u32(`${arch}.feed_forward_length`, cfg.intermediate),

@@ -131,7 +131,9 @@ test('the HF config of llama.cpp\'s files: head_dim, partial rotary, longrope fa
   assert.equal(loadModel(llamacpp('phi3-longrope')).config.maxPositions, 128, 'the context ends at the original one (long factors are not run)');
   // llama.cpp runs Phi-3 without its sliding window; rrt stops at the window, where the two agree
   const windowed = rewrite(llamacpp('phi3'), join(tmp, 'phi3-window.gguf'), () => {}, (kv) => kv.set('phi3.attention.sliding_window', [100, 'u32']));
-  assert.equal(loadModel(windowed).config.maxPositions, 100);
+  assert.deepEqual([loadModel(windowed).config.maxPositions, loadModel(windowed).config.windows], [100, undefined]);
+  const wide = rewrite(llamacpp('phi3'), join(tmp, 'phi3-wide-window.gguf'), () => {}, (kv) => kv.set('phi3.attention.sliding_window', [1000, 'u32']));
+  assert.deepEqual([loadModel(wide).config.maxPositions, loadModel(wide).config.windows], [256, undefined]);
 });
 
 /** `src` rewritten with its tensors' bytes as they are (F32, F16, Q8_0), through `edit`: name → [ggml type, shape, raw bytes]. */

@@ -57,10 +57,10 @@ function model(name: string): LoadedModel {
       // per-depth post-norms and whole-projection q/k norms (untied), shared projections with LoRA
       path = join(tmp, name);
       convertToRecursive(join(root, 'fixtures/hf/olmo2'), path, { nLoops: 2, strategy: 'cycle', init: 'stepwise', loraRank: 8, untieNorms: true });
-    } else if (name === 'gemma3-c2' || name === 'gemma2-c2') {
-      // sliding windows and global layers at different depths of one loop, per-depth sandwich norms
+    } else if (name === 'gemma3-c2' || name === 'gemma2-c2' || name === 'qwen2-swa-c2') {
+      // sliding windows and global layers at different depths of one loop (Gemma: per-depth sandwich norms)
       path = join(tmp, name);
-      convertToRecursive(join(root, 'fixtures/hf', name.slice(0, 6)), path, { nLoops: 2, strategy: 'cycle', init: 'stepwise', loraRank: 8, untieNorms: true });
+      convertToRecursive(join(root, 'fixtures/hf', name.slice(0, -3)), path, { nLoops: 2, strategy: 'cycle', init: 'stepwise', loraRank: 8, untieNorms: true });
     } else path = join(root, 'fixtures/hf', name);
     cache.set(name, loadModel(path));
   }
@@ -116,9 +116,9 @@ async function countFusedLayers<T>(fn: () => Promise<T>): Promise<{ result: T; c
 }
 
 // the models whose layers the engine runs as one native call (where the addon is in use)
-const FUSED = new Set(['llama', 'qwen3', 'stories-mc3', 'stories-c2', 'stories-c2-loopnorm', 'qwen3-c2', 'olmo2', 'olmo2-c2', 'gemma2', 'gemma2-c2', 'gemma3', 'gemma3-c2']);
+const FUSED = new Set(['llama', 'qwen3', 'stories-mc3', 'stories-c2', 'stories-c2-loopnorm', 'qwen3-c2', 'olmo2', 'olmo2-c2', 'gemma2', 'gemma2-c2', 'gemma3', 'gemma3-c2', 'mistral-swa', 'qwen2-swa', 'qwen2-swa-c2']);
 
-for (const name of ['llama', 'gpt2', 'qwen3', 'stories-mc3', 'stories-c2', 'stories-c2-loopnorm', 'qwen3-c2', 'olmo2', 'olmo2-c2', 'phi3', 'phi3-c2', 'phi3-longrope', 'gemma2', 'gemma2-c2', 'gemma3', 'gemma3-c2']) {
+for (const name of ['llama', 'gpt2', 'qwen3', 'stories-mc3', 'stories-c2', 'stories-c2-loopnorm', 'qwen3-c2', 'olmo2', 'olmo2-c2', 'phi3', 'phi3-c2', 'phi3-longrope', 'gemma2', 'gemma2-c2', 'gemma3', 'gemma3-c2', 'mistral-swa', 'qwen2-swa', 'qwen2-swa-c2', 'phi3-swa']) {
   test(`${name}: continuous batching (3 slots, prefill chunks of 8, requests one step apart) gives the greedy tokens of one-at-a-time decoding`, async () => {
     const m = model(name);
     const ps = prompts(m.config.vocabSize);
@@ -146,6 +146,35 @@ for (const name of ['llama', 'gpt2', 'qwen3', 'stories-mc3', 'stories-c2', 'stor
     assert.equal(engine.pool.freePages, engine.pool.nPages, 'every page back in the pool');
   });
 }
+
+test('sliding-window models (Mistral, Qwen2) in the batch engine: a windowed depth holds at most its window plus a page, a full depth every position', async () => {
+  const P = 16, chunk = 8;
+  for (const name of ['mistral-swa', 'qwen2-swa']) {
+    const m = model(name), windows = m.config.windows!;
+    const engine = new BatchEngine(m.decoder, { maxBatch: 2, prefillChunk: chunk, pageSize: P, debugKv: true });
+    const ps = [40, 25].map((n, i) => Array.from(randint(n, m.config.vocabSize, 300 + i)));
+    const opts = { maxTokens: 60, eosIds: [] };
+    const handles = ps.map((p) => engine.submit(p, opts));
+    const most = { windowed: 0, full: 0 };
+    while (!engine.sched.idle) {
+      engine.step();
+      for (const s of engine.sched.active)
+        windows.forEach((w, depth) => {
+          const held = s.kv.pages[depth].filter((p) => p >= 0).length;
+          // a prompt chunk may add chunk − 1 positions past the window
+          const bound = Math.ceil((w + chunk - 2) / P) + 1;
+          if (w > 0) assert.ok(held <= bound, `${name} depth ${depth}: ${held} pages held, window ${w}`);
+          most[w > 0 ? 'windowed' : 'full'] = Math.max(most[w > 0 ? 'windowed' : 'full'], held);
+        });
+    }
+    const results = await Promise.all(handles.map((h) => h.result));
+    ps.forEach((p, i) => assert.deepEqual(results[i].ids, [...generateIds(m.decoder, p, opts)], `${name} request ${i}`));
+    assert.equal(most.windowed, Math.ceil(windows.find((w) => w > 0)! / P) + 1, `${name}: the bound is reached`);
+    // 100 positions (prompt 40, 60 tokens): 7 pages at a full depth (the last token's is never written)
+    if (windows.includes(0)) assert.equal(most.full, Math.ceil(99 / P), `${name}: a full depth holds every position`);
+    assert.equal(engine.pool.freePages, engine.pool.nPages, 'every page back in the pool');
+  }
+});
 
 test('decode rows read the pages directly (page sizes 16, 32) or through the gathered copy (8, 24): the same greedy tokens', async () => {
   const m = model('stories-mc3');

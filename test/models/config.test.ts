@@ -108,7 +108,11 @@ test('an unsupported activation is a ConfigError naming the config field it came
 test('config fields that change the math but are not implemented are refused by name', () => {
   const llama = load('llama'), qwen2 = load('qwen2'), gemma = load('gemma'), gpt2 = load('gpt2');
   const rope = (extra: Record<string, unknown>) => ({ ...llama, rope_parameters: { rope_theta: 10000, ...extra } });
-  const cases: [Record<string, unknown>, string, RegExp][] = [
+  const sliding = (n: number) => Array.from({ length: n }, (_, i) => (i % 2 ? 'sliding_attention' : 'full_attention'));
+  const windowed = { ...qwen2, use_sliding_window: true, sliding_window: 64, layer_types: sliding(6) };
+  const mistral = { ...llama, model_type: 'mistral', sliding_window: 64 };
+  // [config, field, message, code ('unsupported' unless given)]
+  const cases: [Record<string, unknown>, string, RegExp, string?][] = [
     [rope({ rope_type: 'yarn', factor: 4, original_max_position_embeddings: 64 }), 'rope_parameters', /^llama: rope type "yarn" is not supported \(default, linear, llama3\)/],
     [rope({ rope_type: 'longrope', short_factor: [1], long_factor: [2] }), 'rope_parameters', /rope type "longrope" is not supported/],
     [rope({ rope_type: 'dynamic', factor: 2 }), 'rope_parameters', /rope type "dynamic" is not supported/],
@@ -117,9 +121,20 @@ test('config fields that change the math but are not implemented are refused by 
     [{ ...gemma, attn_logit_softcapping: 50 }, 'attn_logit_softcapping', /^gemma: attn_logit_softcapping \(50\) is not supported/],
     [{ ...gemma, final_logit_softcapping: 30 }, 'final_logit_softcapping', /^gemma: final_logit_softcapping \(30\) is not supported/],
     [{ ...gemma, query_pre_attn_scalar: 256 }, 'query_pre_attn_scalar', /query_pre_attn_scalar 256 \(only head_dim, 16\)/],
-    [{ ...qwen2, layer_types: ['full_attention', 'sliding_attention', 'full_attention', 'sliding_attention', 'full_attention', 'sliding_attention'] }, 'layer_types', /^qwen2: layer_types with sliding_attention layers \(sliding_window null, context 256\) is not supported/],
-    [{ ...qwen2, layer_types: ['full_attention', 'linear_attention', 'full_attention', 'full_attention', 'full_attention', 'full_attention'] }, 'layer_types', /layer_types with linear_attention layers is not supported/],
+    // sliding layers without a window: transformers' own masks and caches fail on them
+    [{ ...qwen2, layer_types: sliding(6) }, 'layer_types', /^qwen2: layer_types names sliding_attention layers but there is no window \(use_sliding_window false or sliding_window null\)/, 'bad_value'],
+    [{ ...windowed, sliding_window: null }, 'layer_types', /^qwen2: layer_types names sliding_attention layers but there is no window/, 'bad_value'],
+    [{ ...windowed, layer_types: sliding(5) }, 'layer_types', /^qwen2: "layer_types" must list one attention type for each of the 6 layers/, 'bad_value'],
+    [{ ...windowed, sliding_window: 0 }, 'sliding_window', /^qwen2: "sliding_window" must be a positive integer or null, got 0/, 'bad_value'],
+    [{ ...windowed, layer_types: undefined, max_window_layers: -1 }, 'max_window_layers', /"max_window_layers" must be a non-negative integer, got -1/, 'bad_value'],
+    [{ ...qwen2, layer_types: ['full_attention', 'linear_attention', 'full_attention', 'full_attention', 'full_attention', 'full_attention'] }, 'layer_types', /^qwen2: layer_types with linear_attention layers is not supported/],
+    [{ ...load('qwen3'), layer_types: ['full_attention', 'chunked_attention', 'full_attention', 'full_attention'] }, 'layer_types', /^qwen3: layer_types with chunked_attention layers is not supported/],
+    // MistralModel slides every layer while transformers' cache follows layer_types (its generation fails when they differ)
+    [{ ...mistral, layer_types: sliding(6) }, 'layer_types', /^mistral: layer_types with full_attention layers is not supported \(Mistral slides every layer or none\)/],
+    [{ ...mistral, sliding_window: null, layer_types: sliding(6) }, 'layer_types', /^mistral: layer_types names sliding_attention layers but there is no window \(sliding_window null\)/, 'bad_value'],
+    // where no profile reads the window, sliding attention runs only within it (Llama's context is capped there)
     [{ ...gpt2, sliding_window: 128, use_sliding_window: true }, 'sliding_window', /^gpt2: sliding_window 128 with a context of 256 \(sliding-window attention\) is not supported/],
+    [{ ...llama, layer_types: sliding(6) }, 'layer_types', /^llama: layer_types with sliding_attention layers \(sliding_window null, context 256\) is not supported/],
     [{ ...llama, qk_norm: true }, 'qk_norm', /^llama: qk_norm \(true\) is not supported/],
     [{ ...llama, use_qk_norm: true }, 'use_qk_norm', /use_qk_norm \(true\)/],
     [{ ...load('gpt-neox'), qk_layernorm: true }, 'qk_layernorm', /^gpt-neox: qk_layernorm \(true\)/],
@@ -128,11 +143,14 @@ test('config fields that change the math but are not implemented are refused by 
     [{ ...llama, embedding_multiplier: 12 }, 'embedding_multiplier', /embedding_multiplier 12/],
     [{ ...llama, logit_scale: 0.0625 }, 'logit_scale', /logit_scale 0.0625/],
     [{ ...llama, no_rope_layers: [1, 1, 1, 0, 1, 1] }, 'no_rope_layers', /no_rope_layers \(layers without rotary embeddings\)/],
+    // checked whether or not the profile reads the windows itself
+    [{ ...windowed, no_rope_layers: [1, 1, 1, 0, 1, 1] }, 'no_rope_layers', /^qwen2: no_rope_layers \(layers without rotary embeddings\)/],
+    [{ ...mistral, no_rope_layers: [0, 1, 1, 1, 1, 1] }, 'no_rope_layers', /^llama: no_rope_layers/],
   ];
-  for (const [json, field, pattern] of cases) {
+  for (const [json, field, pattern, code = 'unsupported'] of cases) {
     assert.throws(() => configFromHf(json), (e: unknown) => {
       assert.ok(e instanceof ConfigError, `${field}: expected a ConfigError, got ${String(e)}`);
-      assert.equal(e.code, 'unsupported', field);
+      assert.equal(e.code, code, field);
       assert.equal(e.field, field);
       assert.match(e.message, pattern);
       assert.doesNotMatch(e.message, /\n/);
@@ -152,13 +170,43 @@ test('the same fields with values that leave the math unchanged are accepted', (
     { ...llama, rope_parameters: { rope_theta: 10000, rope_type: 'default' }, rope_scaling: null },
   ];
   for (const json of harmless) assert.doesNotThrow(() => configFromHf(json));
-  // sliding-window attention equals full attention within its window: the context is capped there
-  // (Mistral 7B v0.1: window 4096, max_position_embeddings 32768)
-  const mistral = configFromHf({ ...llama, model_type: 'mistral', sliding_window: 4096, max_position_embeddings: 32768 });
-  assert.equal(mistral.maxPositions, 4096);
-  const slidingLayers = { ...qwen2, use_sliding_window: true, sliding_window: 64, max_window_layers: 3 };
-  slidingLayers.layer_types = [0, 1, 2, 3, 4, 5].map((i) => (i < 3 ? 'full_attention' : 'sliding_attention'));
-  assert.equal(configFromHf(slidingLayers).maxPositions, 64);
+});
+
+// transformers 5.23's rules (configuration_*.py, modeling_*.py; a query at q sees keys q − window + 1 .. q)
+test('sliding windows of the Llama family: read per layer as transformers runs them, the context not capped', () => {
+  const llama = load('llama'), qwen2 = load('qwen2'), qwen3 = load('qwen3'), phi3 = load('phi3');
+  const read = (json: Record<string, unknown>) => {
+    const c = configFromHf(json);
+    return { windows: c.windows, context: c.maxPositions };
+  };
+  const all = (n: number, w: number) => new Array<number>(n).fill(w);
+  // Mistral 7B v0.1 (window 4096, context 32768): every layer; MistralConfig's default window is 4096, null none
+  assert.deepEqual(read({ ...llama, model_type: 'mistral', sliding_window: 4096, max_position_embeddings: 32768 }), { windows: all(6, 4096), context: 32768 });
+  assert.deepEqual(read({ ...llama, model_type: 'mistral', max_position_embeddings: 32768 }), { windows: all(6, 4096), context: 32768 });
+  assert.deepEqual(read({ ...llama, model_type: 'mistral', sliding_window: null, max_position_embeddings: 32768 }), { windows: undefined, context: 32768 });
+  assert.deepEqual(read({ ...llama, model_type: 'mistral', sliding_window: 64, layer_types: new Array(6).fill('sliding_attention') }).windows, all(6, 64));
+  // a window spanning the whole context is full attention
+  assert.deepEqual(read({ ...llama, model_type: 'mistral', sliding_window: 256 }), { windows: undefined, context: 256 });
+  // Phi-3-mini-4k (window 2047, context 4096): every layer; no window by default
+  assert.deepEqual(read({ ...phi3, sliding_window: 2047, max_position_embeddings: 4096, original_max_position_embeddings: 4096 }), { windows: all(4, 2047), context: 4096 });
+  assert.deepEqual(read({ ...phi3, sliding_window: undefined }), { windows: undefined, context: 256 });
+  // longrope still stops at the original context (128 here); a window of 100 slides within it
+  assert.deepEqual(read({ ...load('phi3-longrope'), sliding_window: 100 }), { windows: all(4, 100), context: 128 });
+  // Qwen2/Qwen3: only with use_sliding_window; layers from max_window_layers on, or as layer_types says
+  const { layer_types: _, ...qwen2Default } = qwen2;
+  assert.deepEqual(read({ ...qwen2Default, use_sliding_window: true, sliding_window: 64, max_window_layers: 4 }).windows, [0, 0, 0, 0, 64, 64]);
+  assert.deepEqual(read({ ...qwen2Default, use_sliding_window: true, sliding_window: 64, max_window_layers: 0 }).windows, all(6, 64));
+  assert.deepEqual(read({ ...qwen2Default, use_sliding_window: true, sliding_window: 64 }).windows, undefined, 'max_window_layers 28 ≥ 6 layers');
+  assert.deepEqual(read({ ...qwen2Default, sliding_window: undefined, use_sliding_window: true, max_window_layers: 2, max_position_embeddings: 8192 }).windows, [0, 0, 4096, 4096, 4096, 4096], 'default window 4096');
+  assert.deepEqual(read({ ...qwen2Default, use_sliding_window: true, max_window_layers: 2 }).windows, undefined, 'sliding_window null: none');
+  assert.deepEqual(read({ ...qwen2Default, use_sliding_window: false, sliding_window: 64, max_window_layers: 0 }), { windows: undefined, context: 256 });
+  const types = ['sliding_attention', 'full_attention', 'sliding_attention', 'full_attention'];
+  assert.deepEqual(read({ ...qwen3, use_sliding_window: true, sliding_window: 8, layer_types: types }).windows, [8, 0, 8, 0]);
+  assert.deepEqual(read({ ...qwen3, use_sliding_window: true, sliding_window: 8, max_window_layers: 0, layer_types: new Array(4).fill('full_attention') }).windows, undefined);
+  // model_type llama: LlamaModel attends in full whatever sliding_window says, but transformers' cache
+  // then keeps only the window, so rrt runs it where the two agree: the context capped at the window
+  assert.deepEqual(read({ ...llama, sliding_window: 64 }), { windows: undefined, context: 64 });
+  assert.deepEqual(read({ ...llama, sliding_window: 64, use_sliding_window: false }), { windows: undefined, context: 256 });
 });
 
 test('rope_scaling and rope_parameters: the older key is read as transformers reads it, and both may only agree', () => {

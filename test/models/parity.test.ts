@@ -1,4 +1,4 @@
-// Parity with Hugging Face transformers (5.17; the qwen3, olmo2, phi3, phi3-longrope, llama3-rope, gemma2 and gemma3 fixtures 5.23, see versions.json): every
+// Parity with Hugging Face transformers (5.17; the qwen3, olmo2, phi3, phi3-longrope, llama3-rope, gemma2, gemma3 and *-swa fixtures 5.23, see versions.json): every
 // fixture's logits, hidden states and greedy generations (made by transformers, fixtures/hf/*/reference.safetensors).
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -30,8 +30,11 @@ function reference(name: string) {
 const LOGIT_TOL = 1e-4;
 
 // llama3-rope: Llama 3's rope scaling (rope_type llama3, original_max_position_embeddings 32 under
-// 48-token sequences, wavelengths in all three bands); made by scripts/fixtures/make_hf_fixtures_llama3.py
-for (const name of ['llama', 'llama-tied', 'gemma', 'gemma2', 'gemma3', 'qwen2', 'qwen3', 'olmo2', 'phi3', 'phi3-longrope', 'gpt2', 'gpt-neox', 'llama3-rope']) {
+// 48-token sequences, wavelengths in all three bands); made by scripts/fixtures/make_hf_fixtures_llama3.py.
+// *-swa: sliding windows (5, 6, 7) shorter than the 8-token prompt and the 24-token sequence: Mistral
+// and Phi-3 on every layer, Qwen2 from max_window_layers on; made by scripts/fixtures/make_hf_fixtures_swa.py
+const SWA = ['mistral-swa', 'qwen2-swa', 'phi3-swa'];
+for (const name of ['llama', 'llama-tied', 'gemma', 'gemma2', 'gemma3', 'qwen2', 'qwen3', 'olmo2', 'phi3', 'phi3-longrope', 'gpt2', 'gpt-neox', 'llama3-rope', ...SWA]) {
   test(`${name}: logits and every hidden state match transformers within 1e-4 of the max`, () => {
     const ref = reference(name);
     const m = loadModel(`${HF}${name}`);
@@ -136,5 +139,14 @@ test('batched forward equals per-sequence forward (rows do not leak into each ot
   for (let b = 0; b < B; b++) {
     const one = noGrad(() => m.decoder.forward(ids.subarray(b * T, (b + 1) * T), 1, T).logits.f32);
     assertClose(one, all.subarray(b * T * V, (b + 1) * T * V), { rel: 1e-6, label: `row ${b}` });
+  }
+});
+
+test('*-swa: the windows are read per layer and the context is not capped at them', () => {
+  const want: Record<string, number[]> = { 'mistral-swa': [5, 5, 5, 5], 'qwen2-swa': [0, 0, 6, 6], 'phi3-swa': [7, 7, 7, 7] };
+  for (const name of SWA) {
+    const m = loadModel(`${HF}${name}`);
+    assert.deepEqual(m.config.windows, want[name], name);
+    assert.equal(m.config.maxPositions, 256, name);
   }
 });

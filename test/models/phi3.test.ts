@@ -79,8 +79,9 @@ test('phi3 config: longrope within the original context; what it cannot do and u
   assert.equal(d.ropeScaling, null);
   assert.equal(d.rotaryDim, 16);
   assert.equal(d.attnScale, 1 / 4);
-  // a sliding window (Phi-3-mini-4k's 2047) changes nothing within it: the context ends there
-  assert.equal(configFromHf({ ...json(), sliding_window: 64 }).maxPositions, 64);
+  // a sliding window (Phi-3-mini-4k's 2047) slides every layer; the context stays
+  const windowed = configFromHf({ ...json(), sliding_window: 64 });
+  assert.deepEqual([windowed.maxPositions, windowed.windows], [256, [64, 64, 64, 64]]);
 });
 
 test('phi3 recursive: LoRA on the fused projections; its gradients match finite differences; save, reload and export keep the model', () => {

@@ -18,7 +18,7 @@ import { assertClose } from '../helpers.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 const HF = join(root, 'fixtures/hf');
-const FIXTURES = ['llama', 'llama-tied', 'gemma', 'gemma2', 'gemma3', 'qwen2', 'qwen3', 'olmo2', 'phi3', 'phi3-longrope', 'gpt2', 'gpt-neox'];
+const FIXTURES = ['llama', 'llama-tied', 'gemma', 'gemma2', 'gemma3', 'qwen2', 'qwen3', 'olmo2', 'phi3', 'phi3-longrope', 'gpt2', 'gpt-neox', 'mistral-swa', 'qwen2-swa', 'phi3-swa'];
 const tmp = mkdtempSync(join(tmpdir(), 'rrt-convert-'));
 
 function inputIds(name: string): Int32Array {
@@ -75,6 +75,16 @@ for (const name of FIXTURES) {
       }
   });
 }
+
+test('with a layer dropped, each depth keeps its source layer\'s sliding window (Mistral, Qwen2, Phi-3)', () => {
+  const want: Record<string, number[]> = { 'mistral-swa': [5, 5, 5], 'qwen2-swa': [0, 6, 6], 'phi3-swa': [7, 7, 7] };
+  for (const [name, windows] of Object.entries(want)) {
+    const dst = join(tmp, `${name}-3loops`);
+    const s = convertToRecursive(join(HF, name), dst, { nLoops: 3, init: 'average' });
+    assert.deepEqual(s.plan.selectedLayers, [0, 2, 3], name);
+    assert.deepEqual(loadModel(dst).config.windows, windows, name);
+  }
+});
 
 test('rrt logits runs on converted models of every fixture (CLI)', () => {
   for (const name of FIXTURES) {

@@ -123,6 +123,29 @@ test('phi3 longrope: short and long factors as rope_factors_* tensors, the atten
   assert.equal(back.maxPositions, 128);
 });
 
+test('sliding windows llama.cpp does not run (llama from Mistral, qwen3, phi3): context_length is the smallest window, with a warning; read back, the context ends there and the logits within it are the model\'s', () => {
+  const dir = join(tmp, 'qwen3-swa');
+  mkdirSync(dir);
+  const cfg = JSON.parse(readFileSync(join(fixture('qwen3'), 'config.json'), 'utf8'));
+  const types = ['sliding_attention', 'full_attention', 'sliding_attention', 'full_attention'];
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...cfg, use_sliding_window: true, sliding_window: 6, layer_types: types }));
+  copyFileSync(join(fixture('qwen3'), 'model.safetensors'), join(dir, 'model.safetensors'));
+  for (const [src, arch, window] of [[fixture('mistral-swa'), 'llama', 5], [dir, 'qwen3', 6], [fixture('phi3-swa'), 'phi3', 7]] as const) {
+    const out = join(tmp, `${arch}-swa.gguf`);
+    const r = exportGguf(src, out, { tokenizer: TOK });
+    assert.equal(r.architecture, arch);
+    assert.ok(r.warnings.some((w) => w === `context_length ${window} (the model's is 256): llama.cpp's ${arch} attends without the model's sliding window of ${window}, which agrees with it only within the window`), r.warnings.join('; '));
+    withFile(out, (f) => {
+      assert.equal(f.metadata.get(`${arch}.context_length`), window);
+      assert.equal(f.metadata.get(`${arch}.attention.sliding_window`), undefined);
+    });
+    const back = loadModel(out), model = loadModel(src, { tokenizer: TOK });
+    assert.deepEqual([back.config.maxPositions, back.config.windows], [window, undefined]);
+    const ids = IDS.subarray(0, window);
+    assertClose(noGrad(() => back.decoder.forward(ids, 1, window).logits.f32), noGrad(() => model.decoder.forward(ids, 1, window).logits.f32), { rel: 1e-5, label: `${arch} within the window` });
+  }
+});
+
 test('olmo2 with a tied head: output.weight is written anyway (llama.cpp\'s olmo2 requires it), equal to the embedding', () => {
   const dir = join(tmp, 'olmo2-tied');
   mkdirSync(dir);

@@ -134,5 +134,5 @@ function globals(cfg: ModelConfig): WeightEntry[] {
 
 const modules = { q: 'q_proj', k: 'k_proj', v: 'v_proj', o: 'o_proj', gate: 'gate_proj', up: 'up_proj', down: 'down_proj' } as const;
 
-export const gemma2: Profile = { arch: 'gemma2', modelTypes: ['gemma2'], configFromHf: (json) => configFromHf('gemma2', json), globals, layer, modules };
-export const gemma3: Profile = { arch: 'gemma3', modelTypes: ['gemma3_text'], configFromHf: (json) => configFromHf('gemma3', json), globals, layer, modules };
+export const gemma2: Profile = { arch: 'gemma2', modelTypes: ['gemma2'], readsWindows: true, configFromHf: (json) => configFromHf('gemma2', json), globals, layer, modules };
+export const gemma3: Profile = { arch: 'gemma3', modelTypes: ['gemma3_text'], readsWindows: true, configFromHf: (json) => configFromHf('gemma3', json), globals, layer, modules };

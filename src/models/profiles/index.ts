@@ -3,13 +3,13 @@ import { type Arch, type ModelConfig, refuseUnimplemented } from '../config.js';
 import { gpt2 } from './gpt2.js';
 import { gptNeox } from './gpt-neox.js';
 import { gemma2, gemma3 } from './gemma2.js';
-import { gemma, llama, olmo2, phi3, qwen2, qwen3 } from './llama.js';
+import { gemma, llama, mistral, olmo2, phi3, qwen2, qwen3 } from './llama.js';
 import type { Profile } from './profile.js';
 import { parseRecursiveSpec } from '../recursive-spec.js';
 
 export type { Profile, WeightEntry } from './profile.js';
 
-export const profiles: readonly Profile[] = [llama, qwen2, qwen3, olmo2, phi3, gemma, gemma2, gemma3, gpt2, gptNeox];
+export const profiles: readonly Profile[] = [llama, mistral, qwen2, qwen3, olmo2, phi3, gemma, gemma2, gemma3, gpt2, gptNeox];
 
 export function profileForArch(arch: Arch): Profile {
   return profiles.find((p) => p.arch === arch)!;
@@ -27,7 +27,7 @@ export function configFromHf(json: unknown): ModelConfig {
     throw new ConfigError('unknown_architecture', `model_type "${type}" is not supported (supported: ${known})`, 'model_type');
   }
   const cfg = profile.configFromHf(obj);
-  refuseUnimplemented(obj, cfg);
+  refuseUnimplemented(obj, cfg, profile.readsWindows === true);
   if (obj.recursive !== undefined) cfg.recursive = parseRecursiveSpec(obj.recursive, cfg.nLayers);
   return cfg;
 }

@@ -3,7 +3,8 @@
 // (RMSNorm of the whole q and k projections; each sublayer's output normed before its residual
 // add, no norm before it), Phi-3 (fused qkv_proj [q; k; v] and gate_up_proj [gate; up]) and Gemma (RMSNorm ·(1+w), √D embedding scale, GeGLU). Mirrors
 // transformers' models/llama/modeling_llama.py, qwen2/modeling_qwen2.py, qwen3/modeling_qwen3.py,
-// olmo2/modeling_olmo2.py, phi3/modeling_phi3.py, gemma/modeling_gemma.py.
+// olmo2/modeling_olmo2.py, phi3/modeling_phi3.py, gemma/modeling_gemma.py; Mistral's, Qwen2/3's and
+// Phi-3's sliding windows as mistral/, qwen2/, qwen3/, phi3/ and masking_utils.py run them.
 import { ConfigError } from '../../errors.js';
 import { type Arch, HfFields, type ModelConfig } from '../config.js';
 import { actFromHf, checkFields, GENERIC_FIELDS, type Profile, type WeightEntry } from './profile.js';
@@ -38,20 +39,50 @@ const PHI3_FIELDS = new Set([
   'partial_rotary_factor', 'bos_token_id', 'eos_token_id', 'pad_token_id', 'sliding_window', ...GENERIC_FIELDS,
 ]);
 
-function checkQwen3Fields(json: Record<string, unknown>): void {
-  checkFields('qwen3', QWEN3_FIELDS, json);
-  const types = json.layer_types;
-  if (types !== undefined && types !== null) {
-    if (!Array.isArray(types)) throw new ConfigError('bad_value', 'qwen3: "layer_types" must be a list', 'layer_types');
-    for (const t of types)
-      if (t !== 'full_attention' && t !== 'sliding_attention')
-        throw new ConfigError('unsupported', `qwen3: "layer_types" holds ${JSON.stringify(t)}, which is not supported (full_attention, sliding_attention)`, 'layer_types');
+/**
+ * Per layer, the sliding window transformers 5.23 runs (0: full causal attention), for the members
+ * that read one. Mistral and Phi-3 slide every layer when sliding_window is set (Mistral's default
+ * is 4096, Phi-3's none). Qwen2/Qwen3 slide only with use_sliding_window, on the layers layer_types
+ * names, by default layers max_window_layers (28) on; their window defaults to 4096. A query at q
+ * sees keys q − window + 1 .. q (masking_utils' sliding_window_overlay: kv > q − window), as rrt's
+ * kernels do. Windows that span the whole context are 0.
+ */
+function layerWindows(arch: Arch, f: HfFields, nLayers: number, maxPositions: number): number[] {
+  const json = f.json, qwen = arch === 'qwen2' || arch === 'qwen3', what = arch === 'llama' ? 'mistral' : arch;
+  const given = json.sliding_window === undefined ? (arch === 'phi3' ? null : 4096) : json.sliding_window;
+  let window = 0;
+  // Qwen2Config / Qwen3Config drop the window unless use_sliding_window
+  if (given !== null && (!qwen || f.bool('use_sliding_window', false))) {
+    if (!(typeof given === 'number' && Number.isInteger(given) && given > 0))
+      throw new ConfigError('bad_value', `${what}: "sliding_window" must be a positive integer or null, got ${JSON.stringify(given)}`, 'sliding_window');
+    window = given;
   }
+  let types: string[];
+  if (f.has('layer_types')) {
+    const t = json.layer_types;
+    if (!Array.isArray(t) || t.length !== nLayers || t.some((x) => typeof x !== 'string'))
+      throw new ConfigError('bad_value', `${what}: "layer_types" must list one attention type for each of the ${nLayers} layers`, 'layer_types');
+    const other = [...new Set(t as string[])].filter((x) => x !== 'full_attention' && x !== 'sliding_attention');
+    if (other.length > 0) throw new ConfigError('unsupported', `${what}: layer_types with ${other.join(', ')} layers is not supported`, 'layer_types');
+    types = t as string[];
+    // transformers cannot run these: its masks and caches would need a window
+    if (window === 0 && types.includes('sliding_attention'))
+      throw new ConfigError('bad_value', `${what}: layer_types names sliding_attention layers but there is no window (${qwen ? 'use_sliding_window false or ' : ''}sliding_window null)`, 'layer_types');
+    // MistralModel slides every layer, while transformers' cache follows layer_types: they must agree
+    if (arch === 'llama' && types.some((x) => x !== (window ? 'sliding_attention' : 'full_attention')))
+      throw new ConfigError('unsupported', `${what}: layer_types with ${window ? 'full_attention' : 'sliding_attention'} layers is not supported (Mistral slides every layer or none)`, 'layer_types');
+  } else {
+    const from = qwen ? (json.max_window_layers ?? 28) : 0;
+    if (!(typeof from === 'number' && Number.isInteger(from) && from >= 0))
+      throw new ConfigError('bad_value', `${what}: "max_window_layers" must be a non-negative integer, got ${JSON.stringify(from)}`, 'max_window_layers');
+    types = Array.from({ length: nLayers }, (_, i) => (window > 0 && i >= from ? 'sliding_attention' : 'full_attention'));
+  }
+  return types.map((t) => (t === 'sliding_attention' && window < maxPositions ? window : 0));
 }
 
-function llamaConfig(arch: Arch, json: Record<string, unknown>): ModelConfig {
+function llamaConfig(arch: Arch, json: Record<string, unknown>, readsWindows: boolean): ModelConfig {
   const f = new HfFields(json, arch);
-  if (arch === 'qwen3') checkQwen3Fields(json);
+  if (arch === 'qwen3') checkFields('qwen3', QWEN3_FIELDS, json);
   if (arch === 'olmo2') checkFields('olmo2', OLMO2_FIELDS, json);
   if (arch === 'phi3') checkFields('phi3', PHI3_FIELDS, json);
   const hidden = f.int('hidden_size');
@@ -65,7 +96,9 @@ function llamaConfig(arch: Arch, json: Record<string, unknown>): ModelConfig {
   // transformers runs Gemma's "gelu" as the tanh approximation
   const act: ModelConfig['act'] = arch === 'gemma' && actName === 'gelu' ? 'geluTanh' : actFromHf(actName, arch);
   let maxPositions = f.int('max_position_embeddings', 2048);
-  if (f.has('sliding_window') && f.bool('use_sliding_window', true)) maxPositions = Math.min(maxPositions, f.int('sliding_window'));
+  // Llama (and OLMo-2, Gemma) attend in full whatever sliding_window says, but transformers' cache
+  // then keeps only the window: its forward pass and its generation agree within the window alone
+  if (!readsWindows && f.has('sliding_window') && f.bool('use_sliding_window', true)) maxPositions = Math.min(maxPositions, f.int('sliding_window'));
   const rotaryDim = Math.floor(headDim * rope.partial);
   let attnScale = 1 / Math.sqrt(headDim);
   if (rope.scaling?.type === 'longrope') {
@@ -79,16 +112,19 @@ function llamaConfig(arch: Arch, json: Record<string, unknown>): ModelConfig {
     // long_factor takes over past original_max_position_embeddings: not implemented, so the context ends there
     maxPositions = Math.min(maxPositions, s.originalMaxPositions!);
   }
+  const nLayers = f.int('num_hidden_layers');
+  const windows = readsWindows ? layerWindows(arch, f, nLayers, maxPositions) : [];
   return {
     arch,
     vocabSize: f.int('vocab_size'),
     hidden,
     intermediate: f.int('intermediate_size'),
-    nLayers: f.int('num_hidden_layers'),
+    nLayers,
     nHeads,
     nKvHeads,
     headDim,
     maxPositions,
+    windows: windows.some((w) => w > 0) ? windows : undefined,
     normKind: arch === 'gemma' ? 'rmsPlusOne' : 'rms',
     normEps: f.num('rms_norm_eps', 1e-6),
     act,
@@ -165,13 +201,15 @@ function llamaGlobals(cfg: ModelConfig): WeightEntry[] {
 
 const modules = { q: 'q_proj', k: 'k_proj', v: 'v_proj', o: 'o_proj', gate: 'gate_proj', up: 'up_proj', down: 'down_proj' } as const;
 
-function familyMember(arch: Arch, modelTypes: string[], mods: Profile['modules'] = modules): Profile {
-  return { arch, modelTypes, configFromHf: (json) => llamaConfig(arch, json), globals: llamaGlobals, layer: llamaLayer, modules: mods };
+function familyMember(arch: Arch, modelTypes: string[], readsWindows = false, mods: Profile['modules'] = modules): Profile {
+  return { arch, modelTypes, readsWindows, configFromHf: (json) => llamaConfig(arch, json, readsWindows), globals: llamaGlobals, layer: llamaLayer, modules: mods };
 }
 
-export const llama = familyMember('llama', ['llama', 'mistral']);
-export const qwen2 = familyMember('qwen2', ['qwen2']);
-export const qwen3 = familyMember('qwen3', ['qwen3']);
+export const llama = familyMember('llama', ['llama']);
+// Mistral: Llama's weights, with a sliding window on every layer
+export const mistral = familyMember('llama', ['mistral'], true);
+export const qwen2 = familyMember('qwen2', ['qwen2'], true);
+export const qwen3 = familyMember('qwen3', ['qwen3'], true);
 export const olmo2 = familyMember('olmo2', ['olmo2']);
-export const phi3 = familyMember('phi3', ['phi3'], { qkv: 'qkv_proj', o: 'o_proj', gateUp: 'gate_up_proj', down: 'down_proj' });
+export const phi3 = familyMember('phi3', ['phi3'], true, { qkv: 'qkv_proj', o: 'o_proj', gateUp: 'gate_up_proj', down: 'down_proj' });
 export const gemma = familyMember('gemma', ['gemma']);

@@ -16,6 +16,8 @@ export interface Profile {
   arch: Arch;
   /** HF model_type values this profile reads */
   modelTypes: readonly string[];
+  /** reads sliding_window, use_sliding_window and layer_types into ModelConfig.windows itself */
+  readsWindows?: boolean;
   configFromHf(json: Record<string, unknown>): ModelConfig;
   /** model-level tensors (the head is absent when tied) */
   globals(cfg: ModelConfig): WeightEntry[];
