@@ -26,6 +26,9 @@ const FIXTURES: [string, string][] = [
   ['olmo2', 'OLMo-2'],
   ['phi3', 'Phi-3'],
   ['phi3-longrope', 'Phi-3 (longrope)'],
+  ['mistral-swa', 'Mistral (sliding window 5)'],
+  ['qwen2-swa', 'Qwen2 (2 of 4 layers sliding, window 6)'],
+  ['phi3-swa', 'Phi-3 (sliding window 7)'],
   ['gpt2', 'GPT-2'],
   ['gpt-neox', 'GPT-NeoX / Pythia'],
 ];

@@ -52,6 +52,11 @@ CHECKPOINTS = {
     # 2 slots × 3 loops over layer types S S F S S F: slot 0 runs sliding at depths 0 and 4,
     # full at depth 2 (a depth's attention is layer_types[depth], not its slot's)
     "gemma3-loops3": ("gemma3", ["--loops", "3", "--lora-rank", "4"]),
+    # sliding windows (5, 6, 7) shorter than the 8-token test batch: Mistral and Phi-3 on every
+    # layer, Qwen2 on the layers its layer_types name
+    "mistral-swa": ("mistral-swa", ["--loops", "2", "--lora-rank", "4"]),
+    "qwen2-swa": ("qwen2-swa", ["--loops", "2", "--lora-rank", "4", "--untie-norms"]),
+    "phi3-swa": ("phi3-swa", ["--loops", "2", "--lora-rank", "4"]),
     # the final norm between loops, as a looped GGUF without skip_loop_final_norm loads (rrt's
     # convert never writes it: set in config.json as rrt's own tests do)
     "llama-loop-norm": ("llama", ["--loops", "3", "--lora-rank", "4"], {"loopNorm": True}),
