@@ -2,17 +2,18 @@
 // replaces (forward with fused: false; the same bits), in alternating rounds in one process: a
 // random SmolLM-135M shape (llama) and a Qwen3-0.6B-like shape (per-head q/k norms; 12 of its 28
 // layers and a 32768-token vocabulary, tied, to keep the runs short), at bf16 and q8_0, on one
-// thread and two; --models olmo2,gemma3 adds OLMo-2- and Gemma-3-like shapes (12 layers each).
+// thread and two; --models olmo2,gemma3,phi3 adds OLMo-2-, Gemma-3- and Phi-3-like shapes (12
+// layers each; Phi-3's fused qkv and gate_up go to the fused layer as row ranges).
 // Greedy decode of --tokens tokens after a 16-token prompt; an untimed warm-up round first. Reports
 // median tok/s of each path and the median of the per-round ratios.
-// Usage: npm run bench:fused-decode [-- --tokens N --rounds R --models smollm,qwen3,olmo2,gemma3 --dtypes bf16,q8_0 --threads 1,2]
+// Usage: npm run bench:fused-decode [-- --tokens N --rounds R --models smollm,qwen3,olmo2,gemma3,phi3 --dtypes bf16,q8_0 --threads 1,2]
 import type { Decoder } from '../src/models/decoder.js';
 import { KvCache } from '../src/models/kv-cache.js';
 import type { WeightDType } from '../src/models/weights.js';
 import { noGrad } from '../src/tensor/autograd.js';
 import { native, setThreads } from '../src/tensor/kernels.js';
 import { median } from '../src/infer/throughput.js';
-import { gemma3, llama, olmo2, qwen3, randomModel, toDtype } from './random-model.js';
+import { gemma3, llama, olmo2, phi3, qwen3, randomModel, toDtype } from './random-model.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : fallback);
@@ -23,6 +24,8 @@ const shapes: Record<string, () => Record<string, unknown>> = {
   // OLMo-2-1B's 128-wide heads without GQA at half its width and FFN; Gemma-3-1B's layer (1 kv head of 256, window 512)
   olmo2: () => olmo2(12, 1024, 8, 8, 4096, 32768, true),
   gemma3: () => gemma3(12, 1152, 4, 1, 256, 6912, 32768, 512),
+  // Phi-3-mini's layer at a third of its width (16 heads of 64, no GQA, FFN 2816), rotating 3/4 of each head as Phi-4-mini does
+  phi3: () => phi3(12, 1024, 16, 16, 2816, 32768, 0.75),
 };
 
 /** Decode tok/s of one greedy run (the prompt's prefill untimed). */

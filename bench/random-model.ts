@@ -1,6 +1,6 @@
 // Random-weight models for benchmarks: speed does not depend on the weights.
 import { Decoder } from '../src/models/decoder.js';
-import type { ModelConfig } from '../src/models/config.js';
+import type { ModelConfig, ProjName } from '../src/models/config.js';
 import { configFromHf } from '../src/models/profiles/index.js';
 import type { Layer, WeightDType, Weights } from '../src/models/weights.js';
 import { castTo } from '../src/infer/throughput.js';
@@ -21,7 +21,13 @@ export function randomModel(hf: Record<string, unknown>, nShared?: number, rank 
   const qkWidth = (heads: number) => (config.qkNorm === 'whole' ? heads * Dh : Dh);
   const norm = (n: number) => ({ w: ones(n), b: null });
   const slots = Array.from({ length: K }, () => ({
-    q: mat(H * Dh, D), k: mat(Hkv * Dh, D), v: mat(Hkv * Dh, D), o: mat(D, H * Dh), gate: mat(F, D), up: mat(F, D), down: mat(D, F), n1: ones(D), n2: ones(D),
+    w: {
+      // Phi-3: one [q; k; v] and one [gate; up] weight
+      ...(config.qkvLayout === 'fusedBlocks' ? { qkv: mat((H + 2 * Hkv) * Dh, D) } : { q: mat(H * Dh, D), k: mat(Hkv * Dh, D), v: mat(Hkv * Dh, D) }),
+      ...(config.gateUpFused ? { gateUp: mat(2 * F, D) } : { gate: mat(F, D), up: mat(F, D) }),
+      o: mat(D, H * Dh), down: mat(D, F),
+    } as Partial<Record<ProjName, Tensor>>,
+    n1: ones(D), n2: ones(D),
     extra: {
       ...(config.qkNorm ? { qNorm: norm(qkWidth(H)), kNorm: norm(qkWidth(Hkv)) } : {}),
       ...(config.normPlacement === 'sandwich' ? { postAttnNorm: norm(D), postMlpNorm: norm(D) } : {}),
@@ -30,7 +36,7 @@ export function randomModel(hf: Record<string, unknown>, nShared?: number, rank 
   const layers: Layer[] = Array.from({ length: L }, (_, l) => {
     const s = slots[l % K];
     const lin = (w: Tensor) => ({ w, b: null, lora: rank > 0 ? { a: mat(rank, w.shape[1]), b: Tensor.param(new Float32Array(w.shape[0] * rank), [w.shape[0], rank]) } : null });
-    return { attnNorm: { w: s.n1, b: null }, mlpNorm: { w: s.n2, b: null }, ...s.extra, proj: { q: lin(s.q), k: lin(s.k), v: lin(s.v), o: lin(s.o), gate: lin(s.gate), up: lin(s.up), down: lin(s.down) } };
+    return { attnNorm: { w: s.n1, b: null }, mlpNorm: { w: s.n2, b: null }, ...s.extra, proj: Object.fromEntries(Object.entries(s.w).map(([p, w]) => [p, lin(w)])) };
   });
   const embed = mat(V, D);
   const weights: Weights = { embed, pos: null, layers, finalNorm: { w: ones(D), b: null }, head: config.tiedHead ? embed : mat(V, D) };
@@ -52,6 +58,12 @@ export const olmo2 = (L: number, D: number, H: number, Hkv: number, F: number, V
 export const gemma3 = (L: number, D: number, H: number, Hkv: number, Dh: number, F: number, V: number, window: number) => ({
   model_type: 'gemma3_text', hidden_size: D, intermediate_size: F, num_hidden_layers: L, num_attention_heads: H, num_key_value_heads: Hkv, head_dim: Dh,
   vocab_size: V, max_position_embeddings: 2048, rms_norm_eps: 1e-6, sliding_window: window, query_pre_attn_scalar: Dh, tie_word_embeddings: true,
+});
+
+/** Phi-3's config: fused qkv and gate_up weights; partial < 1 rotates that share of each head (Phi-4-mini). */
+export const phi3 = (L: number, D: number, H: number, Hkv: number, F: number, V: number, partial = 1) => ({
+  model_type: 'phi3', hidden_size: D, intermediate_size: F, num_hidden_layers: L, num_attention_heads: H, num_key_value_heads: Hkv,
+  vocab_size: V, max_position_embeddings: 4096, rms_norm_eps: 1e-5, partial_rotary_factor: partial, tie_word_embeddings: false,
 });
 
 /** Qwen3's config: per-head q/k norms, head_dim apart from hidden/heads. */

@@ -9,7 +9,8 @@ import { Act } from '../tensor/kernels.js';
 import { kernels } from '../tensor/kernels.js';
 import { type DecodeLayerSpec, type DecodeLayerWeights, decodeLayer, decodeLayerAvailable } from '../tensor/ops/decode-layer.js';
 import * as ops from '../tensor/ops/index.js';
-import { Tensor, isQuantized } from '../tensor/tensor.js';
+import { Tensor, isQuantized, storageLength } from '../tensor/tensor.js';
+import { QPANEL } from '../tensor/ref/quant.js';
 import { type ModelConfig, ropeInvFreq } from './config.js';
 import type { KvCache } from './kv-cache.js';
 import { describeLayer, type LayerDescription, type LayerOps, runLayer } from './layer.js';
@@ -71,9 +72,10 @@ export class Decoder {
     const c = config;
     this.fusedSpec =
       // the native layer takes RMSNorms in any placement, q/k norms of either kind, sliding windows
-      // and soft-caps; it has no LayerNorm, fused qkv (GPT-2, NeoX) or gate_up (Phi-3): such layers
-      // run the composed ops
-      decodeLayerAvailable && c.normKind !== 'layer' && c.qkvLayout === 'separate' && c.gated && !c.gateUpFused
+      // and soft-caps; Phi-3's [q; k; v] and [gate; up] weights go in as row ranges (fusedWeights).
+      // It has no LayerNorm, ungated MLP (GPT-2, NeoX) or per-head qkv interleave (NeoX): such
+      // layers run the composed ops
+      decodeLayerAvailable && c.normKind !== 'layer' && c.qkvLayout !== 'fusedPerHead' && c.gated
         ? { H: c.nHeads, Hkv: c.nKvHeads, Dh: c.headDim, F: c.intermediate, eps: c.normEps, plusOne: c.normKind === 'rmsPlusOne', act: Act[c.act], parallelResidual: c.parallelResidual, scale: c.attnScale, rope: this.rope, window: 0, softcap: c.attnSoftcap ?? 0 }
         : null;
     this.description = describeLayer(config);
@@ -205,7 +207,19 @@ export class Decoder {
    */
   fusedWeights(layer: Layer): DecodeLayerWeights | null {
     const { hidden: D, intermediate: F, nHeads: H, nKvHeads: Hkv, headDim: Dh } = this.config;
-    const { q, k, v, o, gate, up, down } = layer.proj;
+    const { o, down } = layer.proj;
+    let { q, k, v, gate, up } = layer.proj;
+    // Phi-3: q, k, v are rows of one qkv weight and gate, up rows of one gate_up weight
+    if (layer.proj.qkv) {
+      const parts = rowRanges(layer.proj.qkv, [0, H * Dh, (H + Hkv) * Dh, (H + 2 * Hkv) * Dh]);
+      if (!parts) return null;
+      [q, k, v] = parts;
+    }
+    if (layer.proj.gateUp) {
+      const parts = rowRanges(layer.proj.gateUp, [0, F, 2 * F]);
+      if (!parts) return null;
+      [gate, up] = parts;
+    }
     const d = this.description;
     const storable = (t: Tensor) => t.dtype === 'f32' || t.dtype === 'bf16';
     const adapterFits = (p: Linear, n: number, m: number) =>
@@ -340,6 +354,41 @@ function attendCached(cfg: ModelConfig, q: Tensor, k: Tensor, v: Tensor, l: numb
     kernels.attention_fwd_f32(out.subarray(b * qRow, (b + 1) * qRow), null, q.f32.subarray(b * qRow, (b + 1) * qRow), c.k[l], c.v[l], T, pos0 + T, H, Hkv, Dh, pos0, cfg.attnScale, variant.window ?? 0, variant.softcap ?? 0);
   }
   return new Tensor(out, q.shape);
+}
+
+/** Row ranges of weights, biases and adapter Bs, cached by the tensor cut so that depths sharing a weight share its ranges (BatchForward compares them). */
+const ranges = new WeakMap<Tensor, Map<string, Tensor[] | null>>();
+
+/**
+ * Rows [at[i], at[i+1]) of a tensor [N, ...] as tensors over the same storage (no copy); null where
+ * the storage cannot be cut there: a packed weight holds rows in panels of 16 (native/quant/quant.h),
+ * so each range must start on a panel and end on one or at the last row.
+ */
+function cutRows(t: Tensor, at: number[]): Tensor[] | null {
+  const key = at.join(',');
+  let byKey = ranges.get(t);
+  if (!byKey) ranges.set(t, (byKey = new Map()));
+  if (byKey.has(key)) return byKey.get(key)!;
+  const N = t.shape[0], K = t.shape.length === 2 ? t.shape[1] : 1;
+  let out: Tensor[] | null = null;
+  if (at[at.length - 1] === N) {
+    if (isQuantized(t.dtype)) {
+      const panel = storageLength(t.dtype, [QPANEL, K]) / QPANEL;
+      if (at.every((r) => r % QPANEL === 0 || r === N))
+        out = at.slice(1).map((r1, i) => new Tensor(t.data.subarray(at[i] * panel, Math.ceil(r1 / QPANEL) * QPANEL * panel), [r1 - at[i], K], t.dtype));
+    } else out = at.slice(1).map((r1, i) => new Tensor(t.data.subarray(at[i] * K, r1 * K), t.shape.length === 2 ? [r1 - at[i], K] : [r1 - at[i]], t.dtype));
+  }
+  byKey.set(key, out);
+  return out;
+}
+
+/** A fused projection's parts as projections of their own: the weight's, bias's and adapter B's rows; the adapter's A is every part's (y_q = (x·Aᵀ)·B_qᵀ). */
+function rowRanges(p: Linear, at: number[]): Linear[] | null {
+  const w = cutRows(p.w, at);
+  const b = p.b ? cutRows(p.b, at) : null;
+  const lb = p.lora ? cutRows(p.lora.b, at) : null;
+  if (!w || (p.b && !b) || (p.lora && !lb)) return null;
+  return w.map((wi, i) => ({ w: wi, b: b ? b[i] : null, lora: p.lora ? { ...p.lora, b: lb![i] } : null }));
 }
 
 /** Column indices of q, k and v inside a fused qkv projection's output. */

@@ -4,7 +4,8 @@
 // with propagate-fill rows, f32, bf16, q8_0 and q4_0 weights, Qwen2's biases, Gemma's norm, and every
 // norm placement: Qwen3's per-head q/k norms, OLMo-2's norms after the sublayers and whole-projection
 // q/k norms, Gemma 3's norms before and after (its fixture with a window as long as its context), on
-// every ISA level and per depth in recursive forms; Gemma 2/3's sliding windows (pages behind them
+// every ISA level and per depth in recursive forms; Phi-3's fused qkv and gate_up (cut into row
+// ranges) with full, longrope and partial rotary and a window, on every ISA level; Gemma 2/3's sliding windows (pages behind them
 // freed), local rotary bases and soft-cap; the composed path where it does not apply; and the native
 // layer's refusals of bad arguments.
 import assert from 'node:assert/strict';
@@ -39,14 +40,21 @@ function load(name: string, dtype: WeightDType): LoadedModel {
   return loadModel(fixture(name), { dtype });
 }
 
-/** A fixture's path; gemma3-full: Gemma 3's with its sliding window as long as its context (full attention on local rotary bases: nothing freed). */
+/** Fixtures made from others by a config change: gemma3-full, Gemma 3 with its sliding window as long as its context (full attention on local rotary bases: nothing freed); phi3-partial, Phi-3 rotating half of each head (Phi-4-mini's partial rotary). */
+const VARIANTS: Record<string, [string, (cfg: Record<string, unknown>) => Record<string, unknown>]> = {
+  'gemma3-full': ['gemma3', (cfg) => ({ ...cfg, sliding_window: cfg.max_position_embeddings })],
+  'phi3-partial': ['phi3', (cfg) => ({ ...cfg, partial_rotary_factor: 0.5 })],
+};
+
+/** A fixture's path (VARIANTS written on first use). */
 function fixture(name: string): string {
-  if (name !== 'gemma3-full') return join(root, 'fixtures/hf', name);
-  const path = join(tmp, name), src = join(root, 'fixtures/hf/gemma3');
+  const variant = VARIANTS[name];
+  if (!variant) return join(root, 'fixtures/hf', name);
+  const path = join(tmp, name), src = join(root, 'fixtures/hf', variant[0]);
   if (!existsSync(path)) {
     mkdirSync(path);
     const cfg = JSON.parse(readFileSync(join(src, 'config.json'), 'utf8'));
-    writeFileSync(join(path, 'config.json'), JSON.stringify({ ...cfg, sliding_window: cfg.max_position_embeddings }));
+    writeFileSync(join(path, 'config.json'), JSON.stringify(variant[1](cfg)));
     symlinkSync(join(src, 'model.safetensors'), join(path, 'model.safetensors'));
   }
   return path;
@@ -106,8 +114,12 @@ const CASES: [string, WeightDType, number][] = [
   ['gemma3-full', 'f32', 4], ['gemma3-full', 'bf16', 24], ['gemma3-full-c2', 'f32', 4], ['gemma3-full-c2', 'bf16', 24],
   ['gemma2', 'f32', 4], ['gemma2', 'bf16', 24], ['gemma2-c2', 'f32', 4], ['gemma2-c2', 'bf16', 24],
   ['gemma3', 'f32', 4], ['gemma3', 'q8_0', 24], ['gemma3-c2', 'f32', 4], ['gemma3-c2', 'bf16', 24],
+  // Phi-3's fused qkv and gate_up weights as row ranges (packed ones cut at 16-row panels; LoRA's B cut, A shared)
+  ['phi3', 'f32', 4], ['phi3', 'bf16', 24], ['phi3', 'q8_0', 4], ['phi3', 'q4_0', 24], ['phi3-c2', 'f32', 4], ['phi3-c2', 'bf16', 24], ['phi3-c2', 'q8_0', 24],
+  ['phi3-longrope', 'f32', 4], ['phi3-longrope-c2', 'q4_0', 4], ['phi3-partial', 'bf16', 4], ['phi3-partial-c2', 'f32', 24],
+  ['phi3-swa', 'f32', 4], ['phi3-swa', 'q8_0', 24], ['phi3-swa-c2', 'bf16', 4],
 ];
-const ALL_ISAS = /^(qwen3|olmo2|gemma)/;
+const ALL_ISAS = /^(qwen3|olmo2|gemma|phi3)/;
 
 for (const [name, dtype, rows] of CASES)
   test(`${name} (${dtype}, ${rows} decode rows): the fused layer gives the composed layer's bits, in its output and in the KV pool`, { skip }, () => {

@@ -116,7 +116,7 @@ async function countFusedLayers<T>(fn: () => Promise<T>): Promise<{ result: T; c
 }
 
 // the models whose layers the engine runs as one native call (where the addon is in use)
-const FUSED = new Set(['llama', 'qwen3', 'stories-mc3', 'stories-c2', 'stories-c2-loopnorm', 'qwen3-c2', 'olmo2', 'olmo2-c2', 'gemma2', 'gemma2-c2', 'gemma3', 'gemma3-c2', 'mistral-swa', 'qwen2-swa', 'qwen2-swa-c2']);
+const FUSED = new Set(['llama', 'qwen3', 'stories-mc3', 'stories-c2', 'stories-c2-loopnorm', 'qwen3-c2', 'olmo2', 'olmo2-c2', 'gemma2', 'gemma2-c2', 'gemma3', 'gemma3-c2', 'mistral-swa', 'qwen2-swa', 'qwen2-swa-c2', 'phi3', 'phi3-c2', 'phi3-longrope', 'phi3-swa']);
 
 for (const name of ['llama', 'gpt2', 'qwen3', 'stories-mc3', 'stories-c2', 'stories-c2-loopnorm', 'qwen3-c2', 'olmo2', 'olmo2-c2', 'phi3', 'phi3-c2', 'phi3-longrope', 'gemma2', 'gemma2-c2', 'gemma3', 'gemma3-c2', 'mistral-swa', 'qwen2-swa', 'qwen2-swa-c2', 'phi3-swa']) {
   test(`${name}: continuous batching (3 slots, prefill chunks of 8, requests one step apart) gives the greedy tokens of one-at-a-time decoding`, async () => {

@@ -4,8 +4,9 @@
 // the same greedy tokens) and the same KV caches; it runs in every layer where it applies (llama,
 // gemma, qwen2, qwen3 with its per-head q/k norms, OLMo-2 with its norms after the sublayers and
 // whole-projection q/k norms, Gemma 2/3's norms before and after, sliding windows (decoding past
-// them), soft-cap and Gemma 3's local rotary base, with or without LoRA adapters) and nowhere else
-// (GPT-2, GPT-NeoX, Phi-3, prefill).
+// them), soft-cap and Gemma 3's local rotary base, Phi-3's fused qkv and gate_up weights (cut into
+// row ranges; f32, bf16, q8_0, q4_0), its partial rotary and longrope, with or without LoRA adapters)
+// and nowhere else (GPT-2, GPT-NeoX, packed weights cut inside a panel, prefill).
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,7 +19,8 @@ import { convertToRecursive } from '../../src/recursive/convert.js';
 import { noGrad } from '../../src/tensor/autograd.js';
 import { native } from '../../src/tensor/kernels.js';
 import { Tensor } from '../../src/tensor/tensor.js';
-import { randint, randn, skipWithoutNative } from '../helpers.js';
+import { forEachIsa, randint, randn, skipWithoutNative } from '../helpers.js';
+import { phi3, randomModel, toDtype } from '../../bench/random-model.js';
 
 const skip = skipWithoutNative(native);
 const HF = new URL('../../fixtures/hf/', import.meta.url).pathname;
@@ -76,18 +78,26 @@ function decodeBoth(d: Decoder, prompt: number[], steps: number, label: string):
 const STEPS = 6;
 const fixtures: [string, boolean][] = [
   ['llama', true], ['llama-tied', true], ['gemma', true], ['qwen2', true], ['llama-bf16', true], ['gemma-bf16', true],
-  ['qwen3', true], ['olmo2', true], ['gemma3-full', true], ['gemma2', true], ['gemma3', true], ['gpt2', false], ['gpt-neox', false], ['phi3', false],
+  ['qwen3', true], ['olmo2', true], ['gemma3-full', true], ['gemma2', true], ['gemma3', true], ['gpt2', false], ['gpt-neox', false],
+  ['phi3', true], ['phi3-longrope', true], ['phi3-swa', true], ['phi3-partial', true],
 ];
 
-/** A fixture's path; gemma3-full: Gemma 3's with its sliding window as long as its context (full attention, no windows). */
+/** Fixtures made from others by a config change: gemma3-full, Gemma 3 with its sliding window as long as its context (full attention, no windows); phi3-partial, Phi-3 rotating half of each head (Phi-4-mini's partial rotary). */
+const VARIANTS: Record<string, [string, (cfg: Record<string, unknown>) => Record<string, unknown>]> = {
+  'gemma3-full': ['gemma3', (cfg) => ({ ...cfg, sliding_window: cfg.max_position_embeddings })],
+  'phi3-partial': ['phi3', (cfg) => ({ ...cfg, partial_rotary_factor: 0.5 })],
+};
+
+/** A fixture's path (VARIANTS written on first use). */
 function fixture(name: string): string {
-  if (name !== 'gemma3-full') return `${HF}${name}`;
+  const variant = VARIANTS[name];
+  if (!variant) return `${HF}${name}`;
   const path = join(tmp, name);
   if (!existsSync(path)) {
     mkdirSync(path);
-    const cfg = JSON.parse(readFileSync(`${HF}gemma3/config.json`, 'utf8'));
-    writeFileSync(join(path, 'config.json'), JSON.stringify({ ...cfg, sliding_window: cfg.max_position_embeddings }));
-    symlinkSync(`${HF}gemma3/model.safetensors`, join(path, 'model.safetensors'));
+    const cfg = JSON.parse(readFileSync(`${HF}${variant[0]}/config.json`, 'utf8'));
+    writeFileSync(join(path, 'config.json'), JSON.stringify(variant[1](cfg)));
+    symlinkSync(`${HF}${variant[0]}/model.safetensors`, join(path, 'model.safetensors'));
   }
   return path;
 }
@@ -135,6 +145,41 @@ for (const name of ['qwen3', 'olmo2', 'gemma3-full', 'gemma2', 'gemma3'])
     assert.ok(layers.some((l) => l.proj.q!.lora), 'the conversion made adapters');
     assert.equal(decodeBoth(r.decoder, [1, 20, 30], STEPS, `recursive ${name} + LoRA`), STEPS * r.decoder.nLayers);
   });
+
+test('phi3-partial rotates half of each head (the fused rotDim below Dh)', { skip }, () => {
+  const m = loadModel(fixture('phi3-partial'));
+  assert.equal(m.config.rotaryDim * 2, m.config.headDim);
+  assert.equal(m.decoder.fusedSpec?.rope?.rotDim, m.config.rotaryDim);
+});
+
+// Phi-3's fused qkv and gate_up weights go in as row ranges: packed ones cut at 16-row panels
+for (const dtype of ['bf16', 'q8_0', 'q4_0'] as const)
+  for (const name of ['phi3', 'phi3-partial'])
+    test(`${name} (${dtype}): fused decode steps give the composed bits in every layer, on every ISA level`, { skip }, () => {
+      const m = loadModel(fixture(name), { dtype });
+      const prompt = Array.from(randint(5, m.config.vocabSize, 8));
+      forEachIsa(native!, (isa) => assert.equal(decodeBoth(m.decoder, prompt, STEPS, `${name} ${dtype} ${isa}`), STEPS * m.decoder.nLayers));
+    });
+
+for (const [name, dtype] of [['phi3', 'f32'], ['phi3-longrope', 'bf16'], ['phi3-swa', 'f32'], ['phi3-partial', 'q8_0'], ['phi3-swa', 'q4_0']] as const)
+  test(`recursive ${name} (${dtype}): untied norms and LoRA on the shared qkv and gate_up (A shared by the row ranges, B cut) fuse, with the composed bits on every ISA level`, { skip }, () => {
+    const path = join(tmp, `${name}-c2-${dtype}`);
+    convertToRecursive(fixture(name), path, { nLoops: 2, strategy: 'cycle', init: 'stepwise', loraRank: 4, untieNorms: true });
+    const r = loadModel(path, { dtype });
+    const layers = r.decoder.weights.layers;
+    assert.notEqual(layers[0].attnNorm.w, layers[layers.length / 2].attnNorm.w, 'untied: each depth its own norms');
+    assert.ok(layers.some((l) => l.proj.qkv?.lora) && layers.some((l) => l.proj.gateUp?.lora), 'the conversion made adapters on qkv and gate_up');
+    forEachIsa(native!, (isa) => assert.equal(decodeBoth(r.decoder, [1, 20, 30, 40, 50, 60, 70, 80], STEPS, `recursive ${name} ${dtype} + LoRA ${isa}`), STEPS * r.decoder.nLayers));
+  });
+
+test('a Phi-3 whose k rows start inside a 16-row panel: packed weights take the composed path, bf16 ones the fused', { skip }, () => {
+  // 8 heads of 8 and one kv head: q rows [0, 64), k [64, 72), v [72, 80); k and v share a panel
+  const f32 = randomModel(phi3(2, 64, 8, 1, 96, 256)).decoder;
+  const q = toDtype(f32, 'q8_0');
+  assert.equal(decodeBoth(q, [1, 2, 3], 3, 'phi3 off panel q8_0'), 0);
+  const b = toDtype(f32, 'bf16');
+  assert.equal(decodeBoth(b, [1, 2, 3], 3, 'phi3 off panel bf16'), 3 * b.nLayers);
+});
 
 test('prefill (T > 1) and batched steps (B > 1) never take the fused path', { skip }, () => {
   const m = loadModel(`${HF}llama`);

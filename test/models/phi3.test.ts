@@ -15,6 +15,7 @@ import { saveModel } from '../../src/models/save.js';
 import { convertToRecursive } from '../../src/recursive/convert.js';
 import { exportUnrolled } from '../../src/recursive/export.js';
 import { noGrad } from '../../src/tensor/autograd.js';
+import { decodeLayerAvailable } from '../../src/tensor/ops/decode-layer.js';
 import * as ops from '../../src/tensor/ops/index.js';
 import { assertClose, assertGradMatchesFd, randint } from '../helpers.js';
 
@@ -47,8 +48,14 @@ test('phi3 config: fused qkv and gate_up projections, GQA, partial rotary', () =
   assert.deepEqual(l.proj.qkv!.w.shape, [(4 + 2 * 2) * 16, 64]);
   assert.deepEqual(l.proj.gateUp!.w.shape, [2 * 160, 64]);
   assert.equal(l.proj.qkv!.b, null);
-  assert.equal(m.decoder.fusedSpec, null, 'the native fused layer takes separate q/k/v and gate/up projections');
-  assert.equal(m.decoder.fusedWeights(l), null);
+  // the native fused layer takes q, k, v and gate, up as row ranges of the fused weights, no copies
+  assert.equal(m.decoder.fusedSpec !== null, decodeLayerAvailable);
+  const w = m.decoder.fusedWeights(l)!;
+  const qkv = l.proj.qkv!.w.data, gateUp = l.proj.gateUp!.w.data;
+  const rows = (t: { w: { data: ArrayBufferView; shape: readonly number[] } }, of: ArrayBufferView) => [t.w.data.buffer === of.buffer ? (t.w.data.byteOffset - of.byteOffset) / 4 / 64 : -1, t.w.shape[0]];
+  assert.deepEqual([w.q, w.k, w.v].map((p) => rows(p, qkv)), [[0, 64], [64, 32], [96, 32]]);
+  assert.deepEqual([w.gate, w.up].map((p) => rows(p, gateUp)), [[0, 160], [160, 160]]);
+  assert.equal(m.decoder.fusedWeights(l)!.q.w, w.q.w, 'the same range tensors every call');
 });
 
 test('phi3 config: longrope within the original context; what it cannot do and unknown fields are refused by name', () => {
