@@ -1,11 +1,12 @@
 // rrt against llama.cpp in one process: single-stream greedy decode of a random-weight model
-// shaped like SmolLM-135M, at each weight dtype against llama.cpp at the same one on the same
+// shaped like SmolLM-135M (or, with --shape, Qwen3-0.6B or Gemma-3-270M), at each weight dtype against llama.cpp at the same one on the same
 // weights: rrt bf16 vs llama.cpp F16, q8_0 vs Q8_0, q4_0 vs Q4_0 (both with the token embedding /
 // tied head in q8_0, as rrt loads quantized models), every GGUF written by rrt's own exporter.
 // llama.cpp is node-llama-cpp's prebuilt CPU build, installed into a temp folder (never a
 // dependency). Rounds alternate rrt and llama.cpp per dtype and thread count, so machine noise
 // hits both. Decode rate = tokens after the first / time after the first (prefill excluded).
-// Usage: npm run bench:llamacpp [-- --tokens N] [--prompt N] [--rounds N] [--dtypes bf16,q8_0,q4_0] [--head-dtype q8_0|q4_0] [--json]
+// Usage: npm run bench:llamacpp [-- --shape smollm-135m|qwen3-0.6b|gemma3-270m] [--tokens N] [--prompt N] [--rounds N]
+//        [--dtypes bf16,q8_0,q4_0] [--head-dtype q8_0|q4_0] [--json]
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +16,7 @@ import { saveModel } from '../src/models/save.js';
 import { exportGguf } from '../src/recursive/export-gguf.js';
 import { native, setThreads } from '../src/tensor/kernels.js';
 import { importLlamaCpp, LLAMA_CPP_VERSION } from './node-llama-cpp.js';
-import { llama, randomModel } from './random-model.js';
+import { gemma3, llama, qwen3, randomModel } from './random-model.js';
 
 const THREADS = [1, 2];
 type BenchDtype = 'bf16' | 'q8_0' | 'q4_0';
@@ -65,7 +66,23 @@ const prefix = (a: number[], b: number[]) => {
   return i < 0 ? a.length : i;
 };
 
-const hf = llama(30, 576, 9, 3, 1536, 49152, true);
+/** The published models' shapes (their config.json), with random weights. */
+const SHAPES: Record<string, { hf: Record<string, unknown>; what: string }> = {
+  'smollm-135m': { hf: llama(30, 576, 9, 3, 1536, 49152, true), what: 'SmolLM-135M shape (30 layers, d 576, 9/3 heads, FFN 1536, vocab 49152, tied)' },
+  'qwen3-0.6b': {
+    hf: { ...qwen3(28, 1024, 16, 8, 128, 3072, 151936, true), rope_theta: 1e6, max_position_embeddings: 40960 },
+    what: 'Qwen3-0.6B shape (28 layers, d 1024, 16/8 heads of 128, per-head q/k norms, FFN 3072, vocab 151936, tied)',
+  },
+  'gemma3-270m': {
+    hf: { ...gemma3(18, 640, 4, 1, 256, 2048, 262144, 512), max_position_embeddings: 32768 },
+    what: 'Gemma-3-270M shape (18 layers, d 640, 4/1 heads of 256, sandwich norms, window 512 on 5 of 6 layers, FFN 2048, vocab 262144, tied)',
+  },
+};
+const shapeArg = args.indexOf('--shape');
+const shapeName = shapeArg >= 0 ? args[shapeArg + 1] : 'smollm-135m';
+if (!(shapeName in SHAPES)) throw new RangeError(`--shape takes ${Object.keys(SHAPES).join(', ')}; got '${shapeName}'`);
+const { hf, what } = SHAPES[shapeName];
+const V = Number(hf.vocab_size);
 const tmp = mkdtempSync(join(tmpdir(), 'rrt-bench-llamacpp-model-'));
 // the temp model files (~800 MB at the peak) go on Ctrl-C too
 process.once('SIGINT', () => {
@@ -78,16 +95,16 @@ try {
   // padded to the vocabulary by the exporter); rrt loads it at each dtype, and each GGUF is the
   // exporter's output at the matching type
   log('writing the random model as an rrt checkpoint');
-  const hfDir = join(tmp, 'smollm-135m-shape');
+  const hfDir = join(tmp, `${shapeName}-shape`);
   const f32 = randomModel(hf);
   saveModel(f32.config, f32.decoder.weights, hfDir, { tokenizerFrom: new URL('../assets/stories260K/tok512.bin', import.meta.url).pathname });
   const lib = await getLlama({ gpu: false, build: 'never' });
-  const prompt = Array.from({ length: promptLen }, (_, i) => (i * 7919) % 49152);
+  const prompt = Array.from({ length: promptLen }, (_, i) => (i * 7919) % V);
   const f32Ids = [...generateIds(f32.decoder, prompt, { maxTokens: nTokens + 1, eosIds: [] })];
 
   const results = [];
   for (const dtype of dtypes) {
-    const gguf = join(tmp, `smollm-135m-shape-${GGUF_DTYPE[dtype]}.gguf`);
+    const gguf = join(tmp, `${shapeName}-shape-${GGUF_DTYPE[dtype]}.gguf`);
     log(`exporting GGUF ${GGUF_DTYPE[dtype].toUpperCase()} and loading rrt at ${dtype}`);
     const exported = exportGguf(hfDir, gguf, { dtype: GGUF_DTYPE[dtype], headDtype: dtype === 'bf16' ? undefined : headDtype });
     for (const w of exported.warnings) log(`export warning: ${w}`);
@@ -146,7 +163,7 @@ try {
 
   const isa = native?.isa_info();
   const report = {
-    model: `random weights, SmolLM-135M shape (30 layers, d 576, 9/3 heads, FFN 1536, vocab 49152, tied); quantized runs: embedding/head ${headDtype}`,
+    model: `random weights, ${what}; quantized runs: embedding/head ${headDtype}`,
     cpu: `${cpus()[0]?.model ?? 'unknown CPU'}, rrt kernels: ${isa?.active ?? 'none'}`,
     llama_cpp: `node-llama-cpp ${LLAMA_CPP_VERSION}, prebuilt CPU binaries, GGUF written by rrt export`,
     prompt_tokens: promptLen, decode_tokens: nTokens, rounds,
