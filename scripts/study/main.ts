@@ -1,11 +1,11 @@
-// `npm run study [-- --preset full|smoke --work DIR --docs DIR]`: a small-scale study of the
+// `npm run study [-- --preset full|smoke --work DIR --docs DIR --valid TEXT --eval-dir DIR]`: a small-scale study of the
 // paper's claims. Pretrains a base model on a synthetic corpus sampled from the bundled
 // stories260K, uptrains every variant of plan.ts from it with the same token budget, measures
 // quality and serving speed, and writes tables and SVG plots to docs/study/. Resumable: every
 // finished part is recorded in WORK/results.json and skipped on the next run; an interrupted
 // training run resumes from its last checkpoint.
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { progressBar } from '../../src/cli/progress.js';
 import { perplexity } from '../../src/eval/perplexity.js';
 import { tokenizeFile } from '../../src/eval/text.js';
@@ -55,22 +55,24 @@ export interface StudyResults {
 }
 
 const ROOT = new URL('../../', import.meta.url).pathname;
-const SHARED_DATA = resolve(ROOT, '../shared/data');
 
 function parseArgs(argv: string[]) {
   const get = (name: string) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined);
   const preset = (get('--preset') ?? 'full') as Preset['name'];
   if (!(preset in PRESETS)) throw new Error(`--preset must be one of ${Object.keys(PRESETS).join(', ')}`);
-  return { preset, work: resolve(get('--work') ?? join(ROOT, 'study-work', preset)), docs: resolve(get('--docs') ?? join(ROOT, 'docs/study')), quiet: argv.includes('--quiet') };
+  return {
+    preset, work: resolve(get('--work') ?? join(ROOT, 'study-work', preset)), docs: resolve(get('--docs') ?? join(ROOT, 'docs/study')), quiet: argv.includes('--quiet'),
+    valid: resolve(get('--valid') ?? join(ROOT, 'assets/tinystories/valid.txt')), evalDir: resolve(get('--eval-dir') ?? join(ROOT, 'data/eval')),
+  };
 }
 
 /** Runs (or resumes) the study; returns its results after writing the report. */
-export async function runStudy(o: { preset: Preset['name']; work: string; docs: string; quiet?: boolean }): Promise<StudyResults> {
+export async function runStudy(o: { preset: Preset['name']; work: string; docs: string; quiet?: boolean; valid?: string; evalDir?: string }): Promise<StudyResults> {
   const p = PRESETS[o.preset];
   mkdirSync(o.work, { recursive: true });
   const resultsPath = join(o.work, 'results.json');
-  const validFile = existsSync(join(SHARED_DATA, 'corpora/tinystories/valid_head.txt')) ? join(SHARED_DATA, 'corpora/tinystories/valid_head.txt') : join(ROOT, 'assets/tinystories/valid.txt');
-  const dataDir = existsSync(join(SHARED_DATA, 'eval')) ? join(SHARED_DATA, 'eval') : null;
+  const validFile = o.valid ?? join(ROOT, 'assets/tinystories/valid.txt');
+  const dataDir = o.evalDir ?? join(ROOT, 'data/eval');
   const r: StudyResults = existsSync(resultsPath)
     ? JSON.parse(readFileSync(resultsPath, 'utf8'))
     : { preset: p, timings: {}, corpus: null, validSource: '', validTokens: 0, teacherPpl: null, base: null, variants: {}, speed: null };
@@ -114,7 +116,7 @@ export async function runStudy(o: { preset: Preset['name']; work: string; docs: 
 
   // 2. held-out real text, and the teacher that made the corpus
   const valid = tokenizeFile(validFile, tok.tokenizer, { maxTokens: p.evalTokens });
-  r.validSource = validFile.startsWith(SHARED_DATA) ? 'shared/data/corpora/tinystories/valid_head.txt' : 'assets/tinystories/valid.txt';
+  r.validSource = relative(ROOT, validFile);
   r.validTokens = valid.length;
   r.teacherPpl ??= perplexity(loadModel(BUNDLED_MODEL).decoder, valid, { window: p.window }).ppl;
 

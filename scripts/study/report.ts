@@ -1,7 +1,7 @@
 // The study's report: docs/study/README.md (tables, the paper's findings beside what this study
 // measured, timings) and SVG plots beside it, all generated from results.json.
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { lineChart, type Series } from '../../src/plot/svg.js';
 import type { StudyResults, VariantResult } from './main.js';
 
@@ -175,7 +175,7 @@ export function writeStudyReport(r: StudyResults, docs: string, o: { command: st
   L.push(`- **Base model**, pretrained by rrt from scratch: Llama architecture, ${p.base.num_hidden_layers} layers, d ${p.base.hidden_size}, ${p.base.num_attention_heads} heads (${p.base.num_key_value_heads} KV heads), FFN ${p.base.intermediate_size}, stories260K's 512-token vocabulary, tied embeddings; ${p.pretrain.steps} steps × ${p.pretrain.batchSize} × ${p.pretrain.seqLen} tokens, peak LR ${p.pretrain.lr}, cosine.`);
   if (r.corpus)
     L.push(`- **Corpus: synthetic.** ${r.corpus.documents} stories (${(r.corpus.pretrainTokens / 1e6).toFixed(2)} M tokens for pretraining, ${(r.corpus.uptrainTokens / 1e6).toFixed(2)} M fresh tokens for uptraining, mean ${r.corpus.meanDocTokens.toFixed(0)} tokens per story) **sampled from the bundled stories260K** with rrt's batched decoder at temperature ${p.corpus.temperature} (seed ${p.corpus.seed}). The shipped real TinyStories text is only ~260 K tokens, on which an 8-layer model overfits; a sample of the synthetic stories is in [corpus-sample.txt](corpus-sample.txt).`);
-  L.push(`- **Evaluation:** perplexity on the first ${r.validTokens} tokens of real TinyStories validation text (\`${r.validSource}\`), windows of ${p.window}; zero-shot acc_norm on the first ${p.taskLimit} examples of ${p.tasks.join(', ')} (tiny story models score near chance here: 50 % for piqa and winogrande, 25 % for arc-easy and hellaswag — the accuracy columns are reported for completeness, perplexity carries the comparisons). stories260K itself scores perplexity ${f2(r.teacherPpl)} on the same tokens.`);
+  L.push(`- **Evaluation:** perplexity on the first ${r.validTokens} tokens of real TinyStories validation text (\`${basename(r.validSource)}\`, \`--valid\`), windows of ${p.window}; zero-shot acc_norm on the first ${p.taskLimit} examples of ${p.tasks.join(', ')} (tiny story models score near chance here: 50 % for piqa and winogrande, 25 % for arc-easy and hellaswag — the accuracy columns are reported for completeness, perplexity carries the comparisons). stories260K itself scores perplexity ${f2(r.teacherPpl)} on the same tokens.`);
   L.push(`- **Uptraining:** every variant starts from the base model and gets the same budget: ${p.uptrain.steps} steps × ${tokPerStep} tokens = ${((p.uptrain.steps * tokPerStep) / 1e6).toFixed(2)} M tokens of fresh synthetic text, peak LR ${p.uptrain.lr}, cosine; "KD" runs mix CE and distillation from the base model 50/50. Recursive models: 2 loops over ${Number(p.base.num_hidden_layers) / 2} shared layers (cycle). Early-exit training: ${p.exitTrain.steps} more steps at LR ${p.exitTrain.lr}.`);
   for (const n of p.notes) L.push(`- ${n}`);
   L.push(`- **One seed per variant.** Differences under ${TOO_CLOSE * 100} % in perplexity are called "too close to call".`, '');
