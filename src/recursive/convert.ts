@@ -264,11 +264,11 @@ export function convertToRecursive(src: string, dst: string, opts: ConvertOption
 
 /** Copies the tokenizer files a recursive checkpoint needs to be used on its own. */
 function copyTokenizer(src: string, format: string, tokenizerPath: string | null, dir: string): void {
-  if (format === 'hf') {
-    for (const f of TOKENIZER_FILES) if (existsSync(join(src, f))) copyFileSync(join(src, f), join(dir, f));
-  } else if (tokenizerPath && basename(tokenizerPath).endsWith('.bin')) {
-    copyFileSync(tokenizerPath, join(dir, 'tokenizer.bin'));
-  }
+  if (format === 'hf') for (const f of TOKENIZER_FILES) if (existsSync(join(src, f))) copyFileSync(join(src, f), join(dir, f));
+  // a tokenizer named with --tokenizer (or beside a llama2.c file) travels with a model that has none
+  const has = ['tokenizer.json', 'tokenizer.bin'].some((f) => existsSync(join(dir, f)));
+  const name = tokenizerPath?.endsWith('.json') ? 'tokenizer.json' : tokenizerPath?.endsWith('.bin') ? 'tokenizer.bin' : null;
+  if (!has && tokenizerPath && name) copyFileSync(tokenizerPath, join(dir, name));
 }
 
 /** Parameter accounting of a converted checkpoint, from its tensor plan. */

@@ -156,3 +156,16 @@ test('an interrupted conversion leaves no directory that loads (and no temporary
   assert.equal(existsSync(dst), false);
   assert.deepEqual(readdirSync(tmp).filter((f) => f.includes('.tmp-')), []);
 });
+
+test('a tokenizer named at conversion travels with a model whose source has none', () => {
+  const tok = join(root, 'assets/stories260K/tok512.bin');
+  const dst = join(tmp, 'qwen3-with-tokenizer');
+  convertToRecursive(join(HF, 'qwen3'), dst, { nLoops: 2, tokenizer: tok });
+  assert.deepEqual(readFileSync(join(dst, 'tokenizer.bin')), readFileSync(tok));
+  const m = loadModel(dst);
+  assert.deepEqual(m.tokenizer!.encode('Once upon a time'), loadModel(BUNDLED_MODEL).tokenizer!.encode('Once upon a time'));
+  // a source with its own tokenizer keeps it
+  const llama2c = join(tmp, 'stories-own-tokenizer');
+  convertToRecursive(BUNDLED_MODEL, llama2c, { nLoops: 2 });
+  assert.ok(existsSync(join(llama2c, 'tokenizer.bin')));
+});
