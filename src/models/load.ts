@@ -13,6 +13,7 @@ import { packTensors } from '../tensor/huge-pages.js';
 import type { ModelConfig } from './config.js';
 import { Decoder } from './decoder.js';
 import { configFromHf } from './profiles/index.js';
+import { MULTIMODAL_TYPE, TextModelSource } from './profiles/gemma3-mm.js';
 import { loadWeights, type WeightDType, type WeightPlan } from './weights.js';
 
 export type ModelFormat = 'hf' | 'gguf' | 'llama2c';
@@ -98,6 +99,8 @@ export interface ModelSource {
   tokenizer: () => Tokenizer | null;
   /** the tokenizer file, when it is a separate file */
   tokenizerPath: string | null;
+  /** a multimodal checkpoint read as its text model: how many vision-tower and projector tensors were not read */
+  textOnly?: { skipped: number };
 }
 
 export function openModelSource(path: string, opts: { tokenizer?: string } = {}): ModelSource {
@@ -105,11 +108,23 @@ export function openModelSource(path: string, opts: { tokenizer?: string } = {})
   const st = statSync(path);
   if (st.isDirectory()) {
     if (!existsSync(join(path, 'config.json'))) throw new FormatError('not_found', `${path} has no config.json (expected a Hugging Face model directory)`);
-    const config = configFromHf(readHfConfig(path));
-    const source = openCheckpointDir(path);
+    const json = readHfConfig(path);
+    const config = configFromHf(json);
+    const files = openCheckpointDir(path);
+    let source: TensorSource = files, textOnly: ModelSource['textOnly'];
+    if (json.model_type === MULTIMODAL_TYPE) {
+      try {
+        const text = new TextModelSource(files);
+        source = text;
+        textOnly = { skipped: text.skipped };
+      } catch (e) {
+        files.close();
+        throw e;
+      }
+    }
     // tokenizer.json (HF), or tokenizer.bin (a converted llama2.c model)
     const tokPath = opts.tokenizer ?? ['tokenizer.json', 'tokenizer.bin'].map((f) => join(path, f)).find((f) => existsSync(f)) ?? null;
-    return { format: 'hf', config, source, tokenizer: () => (tokPath ? loadTokenizer(tokPath) : null), tokenizerPath: tokPath };
+    return { format: 'hf', config, source, tokenizer: () => (tokPath ? loadTokenizer(tokPath) : null), tokenizerPath: tokPath, textOnly };
   }
   if (path.endsWith('.gguf')) {
     const file = openGguf(path);

@@ -79,7 +79,7 @@ test('missing fields, bad values and unknown architectures are named', () => {
     [{ ...cfg, hidden_size: undefined }, /no "hidden_size"/],
     [{ ...cfg, num_attention_heads: -4 }, /"num_attention_heads" must be a positive integer/],
     [{ ...cfg, num_key_value_heads: 3 }, /not a multiple of num_key_value_heads 3/],
-    [{ ...cfg, model_type: 'mamba' }, new RegExp(`model_type "mamba" is not supported \\(supported: ${profiles.flatMap((p) => p.modelTypes).join(', ')}\\)`)],
+    [{ ...cfg, model_type: 'mamba' }, new RegExp(`model_type "mamba" is not supported \\(supported: ${profiles.flatMap((p) => p.modelTypes).join(', ')}, gemma3 \\(text model\\)\\)`)],
     [{ ...cfg, model_type: undefined }, /no "model_type"/],
     [{ ...cfg, hidden_act: 'swoosh' }, /activation "swoosh" is not supported/],
     [{ ...cfg, rope_parameters: { rope_type: 'yarn', rope_theta: 10000, factor: 2 } }, /rope type "yarn" is not supported/],

@@ -2,15 +2,18 @@
 // Gemma 3's per-type rotary bases) are read and unknown fields refused by name; the windows and
 // caps matter on the fixtures (switching them off moves the logits); the post-sublayer norms and
 // the caps train (gradients match finite differences); the norms are shared or per depth in a
-// recursive model and survive a save and reload. Parity with transformers: parity.test.ts.
+// recursive model and survive a save and reload; multimodal Gemma 3 checkpoints read as their text
+// model. Parity with transformers: parity.test.ts.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { ConfigError } from '../../src/errors.js';
 import { Decoder } from '../../src/models/decoder.js';
-import { loadModel } from '../../src/models/load.js';
+import { openSafetensors, writeSafetensors } from '../../src/formats/safetensors.js';
+import { loadModel, openModelSource } from '../../src/models/load.js';
 import { configFromHf } from '../../src/models/profiles/index.js';
 import { saveModel } from '../../src/models/save.js';
 import { convertToRecursive } from '../../src/recursive/convert.js';
@@ -156,4 +159,90 @@ test('gemma3 converted with layers dropped: each depth keeps its source layer ty
   const m = loadModel(dst);
   assert.deepEqual(m.config.windows, selected.map((l) => source[l]));
   assert.ok(m.config.windows!.includes(0) && m.config.windows!.some((w) => w > 0), JSON.stringify({ selected, windows: m.config.windows }));
+});
+
+// gemma3-mm: Gemma3ForConditionalGeneration, read as its text model (src/models/profiles/gemma3-mm.ts)
+const mmConfig = () => json('gemma3-mm');
+const withoutHf = (c: ReturnType<typeof configFromHf>) => ({ ...c, hf: undefined });
+
+test('gemma3 multimodal config: text_config read as gemma3_text; the top-level head tie and eos win; the Hub\'s sparse text_config gets Gemma3TextConfig\'s defaults', () => {
+  const c = configFromHf(mmConfig());
+  assert.deepEqual(withoutHf(c), withoutHf(configFromHf(json('gemma3'))));
+  assert.equal(c.hf.model_type, 'gemma3_text');
+  assert.deepEqual(c.hf.architectures, ['Gemma3ForCausalLM']);
+  assert.equal(c.hf.text_config, undefined);
+  assert.equal(c.hf.vision_config, undefined);
+  // gemma-3-4b-it's config.json, vision_config cut short
+  const hub = configFromHf({
+    architectures: ['Gemma3ForConditionalGeneration'], boi_token_index: 255999, eoi_token_index: 256000, eos_token_id: [1, 106],
+    image_token_index: 262144, initializer_range: 0.02, mm_tokens_per_image: 256, model_type: 'gemma3',
+    text_config: { hidden_size: 2560, intermediate_size: 10240, model_type: 'gemma3_text', num_hidden_layers: 34, rope_scaling: { factor: 8.0, rope_type: 'linear' }, sliding_window: 1024 },
+    torch_dtype: 'bfloat16', transformers_version: '4.50.0.dev0', vision_config: { model_type: 'siglip_vision_model' },
+  });
+  assert.deepEqual([hub.vocabSize, hub.hidden, hub.nLayers, hub.nHeads, hub.nKvHeads, hub.headDim, hub.maxPositions], [262208, 2560, 34, 8, 4, 256, 131072]);
+  assert.deepEqual(hub.eosIds, [1, 106]);
+  assert.equal(hub.bosId, 2);
+  assert.equal(hub.tiedHead, true);
+  assert.equal(hub.attnScale, 1 / 16);
+  assert.deepEqual(hub.windows!.slice(0, 6), [1024, 1024, 1024, 1024, 1024, 0]);
+  assert.deepEqual([hub.ropeTheta, hub.localRopeTheta, hub.ropeScaling], [1e6, 1e4, { type: 'linear', factor: 8 }]);
+  // the top-level flag ties the head, as Gemma3ForConditionalGeneration does
+  assert.equal(configFromHf({ ...mmConfig(), tie_word_embeddings: false }).tiedHead, false);
+});
+
+test('gemma3 multimodal config: what would change the text model, or is not understood, is refused by name', () => {
+  const refused = (cfg: Record<string, unknown>, field: string) =>
+    assert.throws(() => configFromHf(cfg), (e: unknown) => e instanceof ConfigError && e.field === field, field);
+  const text = mmConfig().text_config as Record<string, unknown>;
+  refused({ ...mmConfig(), text_config: undefined }, 'text_config');
+  refused({ ...mmConfig(), text_config: { ...text, model_type: 'gemma2' } }, 'text_config');
+  refused({ ...mmConfig(), text_config: { ...text, use_bidirectional_attention: true } }, 'use_bidirectional_attention');
+  refused({ ...mmConfig(), some_new_scale: 2 }, 'some_new_scale');
+});
+
+test('gemma3 multimodal checkpoint: the language model\'s tensors under Gemma3ForCausalLM\'s names, the vision tower skipped; other layouts load the same, a stray tensor is refused', () => {
+  const s = openModelSource(join(HF, 'gemma3-mm'));
+  const names = s.source.names();
+  s.source.close();
+  assert.equal(s.textOnly?.skipped, 34);
+  assert.equal(names.length, 6 * 13 + 2);
+  assert.ok(names.every((n) => n.startsWith('model.layers.') || n === 'model.embed_tokens.weight' || n === 'model.norm.weight'), names.join());
+  const ids = randint(24, 512, 9);
+  const logits = (dir: string) => noGrad(() => loadModel(dir).decoder.forward(ids, 1, 24).logits.f32);
+  const want = logits(join(HF, 'gemma3-mm'));
+  // transformers' module names (model.language_model.*), the head untied and stored as lm_head
+  const src = openSafetensors(join(HF, 'gemma3-mm', 'model.safetensors'));
+  const rewrite = (dir: string, rename: (n: string) => string, extra: { name: string; data: Float32Array }[] = [], cfg = mmConfig()) => {
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'config.json'), JSON.stringify(cfg));
+    const ts = src.names().map((n) => ({ name: rename(n), dtype: 'f32' as const, shape: src.info(n).shape, data: src.readF32(n) }));
+    const embed = src.readF32('language_model.model.embed_tokens.weight');
+    ts.push(...extra.map((e) => ({ ...e, dtype: 'f32' as const, shape: [e.data.length] })), { name: 'lm_head.weight', dtype: 'f32', shape: [512, 64], data: embed });
+    writeSafetensors(join(dir, 'model.safetensors'), ts);
+  };
+  const modern = join(tmp, 'gemma3-mm-modern');
+  rewrite(modern, (n) => n.replace(/^language_model\.model\./, 'model.language_model.').replace(/^(vision_tower|multi_modal_projector)\./, 'model.$1.'), [], { ...mmConfig(), tie_word_embeddings: false });
+  assert.deepEqual(logits(modern), want);
+  const stray = join(tmp, 'gemma3-mm-stray');
+  rewrite(stray, (n) => n, [{ name: 'audio_tower.weight', data: new Float32Array(4) }]);
+  src.close();
+  assert.throws(() => loadModel(stray), /'audio_tower\.weight' is neither the language model's nor the vision tower's/);
+});
+
+test('gemma3 multimodal: converted, it is a gemma3_text recursive checkpoint; rrt info says the vision tower is not loaded', () => {
+  const dst = join(tmp, 'gemma3-mm-rec');
+  convertToRecursive(join(HF, 'gemma3-mm'), dst, { nLoops: 2, init: 'average' });
+  const cfg = JSON.parse(readFileSync(join(dst, 'config.json'), 'utf8'));
+  assert.equal(cfg.model_type, 'gemma3_text');
+  assert.deepEqual(cfg.architectures, ['Gemma3ForCausalLM']);
+  assert.equal(cfg.text_config, undefined);
+  assert.equal(cfg.recursive.source.modelType, 'gemma3_text');
+  const f = openSafetensors(join(dst, 'model.safetensors'));
+  assert.ok(f.names().every((n) => n.startsWith('model.layers.') || n.startsWith('model.embed') || n.startsWith('model.norm')), f.names().join());
+  f.close();
+  const root = new URL('../../', import.meta.url).pathname;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'src/cli/main.ts'), 'info', join(HF, 'gemma3-mm')], { encoding: 'utf8', cwd: root });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /multimodal +text model only; vision tower not loaded \(34 tensors\)/);
+  assert.match(r.stdout, /gemma3 \(6 layers/);
 });

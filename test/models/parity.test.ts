@@ -1,4 +1,4 @@
-// Parity with Hugging Face transformers (5.17; the qwen3, olmo2, phi3, phi3-longrope, llama3-rope, gemma2, gemma3 and *-swa fixtures 5.23, see versions.json): every
+// Parity with Hugging Face transformers (5.17; the qwen3, olmo2, phi3, phi3-longrope, llama3-rope, gemma2, gemma3, gemma3-mm and *-swa fixtures 5.23, see versions.json): every
 // fixture's logits, hidden states and greedy generations (made by transformers, fixtures/hf/*/reference.safetensors).
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -34,7 +34,8 @@ const LOGIT_TOL = 1e-4;
 // *-swa: sliding windows (5, 6, 7) shorter than the 8-token prompt and the 24-token sequence: Mistral
 // and Phi-3 on every layer, Qwen2 from max_window_layers on; made by scripts/fixtures/make_hf_fixtures_swa.py
 const SWA = ['mistral-swa', 'qwen2-swa', 'phi3-swa'];
-for (const name of ['llama', 'llama-tied', 'gemma', 'gemma2', 'gemma3', 'qwen2', 'qwen3', 'olmo2', 'phi3', 'phi3-longrope', 'gpt2', 'gpt-neox', 'llama3-rope', ...SWA]) {
+// gemma3-mm: Gemma3ForConditionalGeneration (tiny vision tower in the file), its text-only forward
+for (const name of ['llama', 'llama-tied', 'gemma', 'gemma2', 'gemma3', 'gemma3-mm', 'qwen2', 'qwen3', 'olmo2', 'phi3', 'phi3-longrope', 'gpt2', 'gpt-neox', 'llama3-rope', ...SWA]) {
   test(`${name}: logits and every hidden state match transformers within 1e-4 of the max`, () => {
     const ref = reference(name);
     const m = loadModel(`${HF}${name}`);

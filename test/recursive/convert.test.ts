@@ -18,7 +18,7 @@ import { assertClose } from '../helpers.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 const HF = join(root, 'fixtures/hf');
-const FIXTURES = ['llama', 'llama-tied', 'gemma', 'gemma2', 'gemma3', 'qwen2', 'qwen3', 'olmo2', 'phi3', 'phi3-longrope', 'gpt2', 'gpt-neox', 'mistral-swa', 'qwen2-swa', 'phi3-swa'];
+const FIXTURES = ['llama', 'llama-tied', 'gemma', 'gemma2', 'gemma3', 'gemma3-mm', 'qwen2', 'qwen3', 'olmo2', 'phi3', 'phi3-longrope', 'gpt2', 'gpt-neox', 'mistral-swa', 'qwen2-swa', 'phi3-swa'];
 const tmp = mkdtempSync(join(tmpdir(), 'rrt-convert-'));
 
 function inputIds(name: string): Int32Array {

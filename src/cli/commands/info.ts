@@ -18,7 +18,7 @@ export function registerInfo(program: Command): void {
     .option('--json', 'print one JSON object')
     .option('--cpu', 'also show the CPU features and the kernels chosen for them')
     .action((model: string, o: { tokenizer?: string; json?: boolean; cpu?: boolean }) => {
-      const { format, config: c, source } = openModelSource(model, o);
+      const { format, config: c, source, textOnly } = openModelSource(model, o);
       try {
         const rec = c.recursive;
         const params = rec ? null : countParameters(c, source);
@@ -40,6 +40,7 @@ export function registerInfo(program: Command): void {
           vocab: c.vocabSize,
           context: c.maxPositions,
           tiedEmbeddings: c.tiedHead,
+          ...(textOnly ? { textOnly: { skippedTensors: textOnly.skipped } } : {}),
           parameters: params ?? { embedding: recParams!.embedding, nonEmbedding: recParams!.uniqueNonEmbedding, total: recParams!.embedding + recParams!.uniqueNonEmbedding },
           ...(rec
             ? {
@@ -78,6 +79,7 @@ export function registerInfo(program: Command): void {
             : ['dtype', Object.entries(dtypes).map(([d, n]) => `${d} (${n} tensors)`).join(', ')],
           ['size on disk', humanBytes(info.bytesOnDisk)],
         ];
+        if (textOnly) rows.splice(3, 0, ['multimodal', `text model only; vision tower not loaded (${textOnly.skipped} tensors)`]);
         if (info.recursive) {
           const r = info.recursive;
           rows.splice(3, 0, ['recursive', `${r.strategy}: ${r.sharedLayers} shared layers × ${r.loops} loops = ${r.unrolledLayers} unrolled; norms ${r.sharedNorms ? 'shared' : 'per layer'}`]);
