@@ -23,6 +23,7 @@ const FIXTURES: [string, string][] = [
   ['gemma', 'Gemma'],
   ['gemma2', 'Gemma 2'],
   ['gemma3', 'Gemma 3 (text)'],
+  ['gemma3-mm', 'Gemma 3 multimodal (its text model)'],
   ['olmo2', 'OLMo-2'],
   ['phi3', 'Phi-3'],
   ['phi3-longrope', 'Phi-3 (longrope)'],
