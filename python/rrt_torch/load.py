@@ -74,8 +74,8 @@ def _read_config(directory: str) -> dict:
 
 def _check_layer_types(arch: Architecture, config: dict, n_layers: int) -> None:
     """rrt gives depth d the attention of layer_types[d] (Gemma 2/3's sliding windows), as transformers
-    gives layer d: the list must name full or sliding attention for every depth. rrt convert keeps
-    the source's list, so a plan that dropped layers leaves one that rrt itself refuses to load."""
+    gives layer d: the list must name full or sliding attention for every depth (rrt convert writes
+    it so, each depth with its source layer's type)."""
     types = config.get("layer_types")
     if not arch.sliding_layers or types is None:
         return
@@ -85,6 +85,7 @@ def _check_layer_types(arch: Architecture, config: dict, n_layers: int) -> None:
     other = sorted({json.dumps(t) for t in types if t not in ("full_attention", "sliding_attention")})
     if other:
         raise RrtTorchError("unsupported", f'config.json: "layer_types" holds {", ".join(other)}; rrt runs full_attention and sliding_attention layers only')
+
 
 def _floats(config_class, hf_dict: dict) -> None:
     """rrt writes config.json from JavaScript, where 10.0 comes out as 10, and transformers' strict

@@ -131,12 +131,9 @@ def deepspeed_config(a, world: int) -> dict:
 
 def pick_device(arg):
     """The device this process trains on; under a launcher, GPU LOCAL_RANK."""
-    if arg:
-        device = torch.device(arg)
-        if device.type == "cuda" and device.index is None:
-            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-    else:
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0))) if torch.cuda.is_available() else torch.device("cpu")
+    device = torch.device(arg) if arg else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
     if device.type not in ("cpu", "cuda"):
         raise RrtTorchError("unsupported", f"--device {arg}: train.py runs on cpu or cuda")
     if device.type == "cuda":

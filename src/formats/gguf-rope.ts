@@ -37,9 +37,10 @@ export function llama3FromRopeFreqs(freqs: Float32Array, theta: number, rotary: 
   const factor = Math.max(...freqs);
   const close = (a: number, b: number) => Math.abs(a - b) <= 2e-6 * Math.max(1, Math.abs(b));
   if (freqs.every((f) => close(f, 1))) return null;
-  const inner = [...freqs.keys()].filter((i) => !close(freqs[i], 1) && !close(freqs[i], factor));
-  const lastOne = [...freqs.keys()].filter((i) => close(freqs[i], 1)).pop() ?? -1;
-  const firstFactor = [...freqs.keys()].find((i) => close(freqs[i], factor) && i > lastOne) ?? freqs.length;
+  const pairs = [...freqs.keys()];
+  const inner = pairs.filter((i) => !close(freqs[i], 1) && !close(freqs[i], factor));
+  const lastOne = pairs.filter((i) => close(freqs[i], 1)).pop() ?? -1;
+  const firstFactor = pairs.find((i) => close(freqs[i], factor) && i > lastOne) ?? freqs.length;
   let lw: number, hw: number;
   if (inner.length >= 2) {
     // between the bounds 1/divisor is linear in 1/wavelength: (1/d - 1/factor)/(1 - 1/factor) = α/wave - β

@@ -3,7 +3,7 @@
 // every unrolled depth LoRA factors from the truncated SVD of what sharing lost, R = W_ℓ − W'_slot.
 // Streams tensor by tensor: one slot matrix and one source matrix in memory at a time.
 import { copyFileSync, existsSync, writeFileSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { InputError } from '../errors.js';
 import { OutputDir } from '../formats/output-dir.js';
 import { SafetensorsWriter, type TensorPlan } from '../formats/safetensors.js';
